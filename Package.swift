@@ -1,0 +1,76 @@
+// swift-tools-version: 6.0
+// dino: a compile-ahead graph compiler and CPU runtime for DINO self-distillation.
+//
+// The C targets use unsafeFlags (OpenMP, -march=native), so this package is a tool, never
+// a versioned dependency of another package. Build recipe: ../shared/MACHINE.md.
+import PackageDescription
+
+/// OpenMP with Swift's clang: libomp 14's omp.h sits in clang-14's builtin folder, which
+/// must come after clang-21's own headers (-idirafter, not -I).
+let openMPCFlags = ["-fopenmp", "-idirafter", "/usr/lib/llvm-14/lib/clang/14.0.6/include",
+                    "-O3", "-march=native", "-ffp-contract=fast"]
+
+let package = Package(
+  name: "dino",
+  products: [
+    .executable(name: "dinoc", targets: ["dinoc"]),
+    .executable(name: "dino-run", targets: ["dino-run"]),
+    .library(name: "DinoDSL", type: .dynamic, targets: ["DinoDSL"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+  ],
+  targets: [
+    // The op table (IR/ops.def) expanded for C and Swift.
+    .target(name: "CDinoOps"),
+    // OpKind, traits, attribute schemas, shape rules, the DSL→compiler wire format.
+    .target(name: "DinoOps", dependencies: ["CDinoOps"]),
+    // What model.swift imports.
+    .target(name: "DinoDSL", dependencies: ["DinoOps"]),
+    // Graph, verifier, printer, parser.
+    .target(name: "DinoIR", dependencies: ["DinoOps"]),
+    // Graph -> Graph passes and the pipeline.
+    .target(name: "DinoPasses", dependencies: ["DinoIR"]),
+    // plan.bin writer and validating reader.
+    .target(name: "DinoPlan", dependencies: ["DinoIR"]),
+    // C11 kernels: OpenMP + OpenBLAS, naive references in ref/, one dispatch table.
+    .target(
+      name: "CDinoKernels", dependencies: ["CDinoOps"],
+      cSettings: [.unsafeFlags(openMPCFlags)],
+      linkerSettings: [.linkedLibrary("openblas"), .linkedLibrary("omp5"), .linkedLibrary("m")]),
+    // JPEG/PNG decoding and pixel-level augmentation in C.
+    .target(
+      name: "CDinoImage",
+      cSettings: [.unsafeFlags(["-O3", "-march=native"])],
+      linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png"), .linkedLibrary("m")]),
+    // Image folders, multi-crop augmentation, prefetching batches.
+    .target(name: "DinoData", dependencies: ["CDinoImage"]),
+    // Buffers, executor, schedules, checkpoints, safetensors.
+    .target(name: "DinoRuntime", dependencies: ["DinoPlan", "CDinoKernels", "DinoData"]),
+    .executableTarget(
+      name: "dinoc",
+      dependencies: [
+        "DinoPasses", "DinoPlan",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]),
+    .executableTarget(
+      name: "dino-run",
+      dependencies: [
+        "DinoRuntime", "DinoData",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]),
+    // Test helpers: approximate equality, a Double reference interpreter, random tensors.
+    .target(name: "_DinoTestSupport", dependencies: ["DinoIR"]),
+
+    .testTarget(name: "DinoOpsTests", dependencies: ["DinoOps"]),
+    .testTarget(name: "DinoIRTests", dependencies: ["DinoIR", "_DinoTestSupport"],
+                resources: [.copy("Golden")]),
+    .testTarget(name: "DinoPassesTests", dependencies: ["DinoPasses", "_DinoTestSupport"]),
+    .testTarget(name: "DinoPlanTests", dependencies: ["DinoPlan", "DinoPasses", "_DinoTestSupport"]),
+    .testTarget(name: "CDinoKernelsTests", dependencies: ["CDinoKernels"]),
+    .testTarget(name: "DinoRuntimeTests",
+                dependencies: ["DinoRuntime", "DinoPasses", "_DinoTestSupport"]),
+    .testTarget(name: "DinoDataTests", dependencies: ["DinoData"]),
+    .testTarget(name: "DinocTests", dependencies: ["DinoIR", "_DinoTestSupport"]),
+  ]
+)

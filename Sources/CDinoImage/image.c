@@ -1,0 +1,1 @@
+#include "dino_image.h"

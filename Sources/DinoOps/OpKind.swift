@@ -1,0 +1,88 @@
+import CDinoOps
+
+/// An op of the catalogue `IR/ops.def`, imported from C as a frozen enum.
+///
+/// Every per-op rule in Swift is an exhaustive `switch` over this type with no `default:`,
+/// so adding a row to `ops.def` fails the build until each rule is written.
+public typealias OpKind = dino_op
+
+/// The kernel family of an op: which `Sources/CDinoKernels/<family>.c` holds its kernel.
+public enum OpFamily: String, Sendable, CaseIterable {
+  case leaf, gemm, eltwise, norm, softmax, shape, reduce, random, optim
+}
+
+/// The type of an attribute value, as written in the `attrs` column of `ops.def`.
+public enum AttrKind: Character, Sendable {
+  /// One integer, passed to the kernel.
+  case int = "i"
+  /// One float, passed to the kernel.
+  case float = "f"
+  /// A string, compiler only.
+  case string = "s"
+  /// A list of integers, passed to the kernel.
+  case ints = "I"
+  /// A list of floats, compiler only (constant data).
+  case floats = "F"
+}
+
+/// One entry of an op's attribute schema.
+public struct AttrSpec: Sendable, Hashable {
+  /// The attribute's name, as printed in the IR text.
+  public let name: String
+  /// Its type.
+  public let kind: AttrKind
+}
+
+extension OpKind: @retroactive CustomStringConvertible, @unchecked @retroactive Sendable {
+  /// Every op of the catalogue, in table order.
+  public static let allOps: [OpKind] = (0..<Int32(DINO_OP_COUNT)).map {
+    OpKind(rawValue: UInt32($0))!
+  }
+
+  /// Looks an op up by its snake_case IR name.
+  public init?(name: String) {
+    guard let op = OpKind.byName[name] else { return nil }
+    self = op
+  }
+
+  private static let byName: [String: OpKind] = Dictionary(
+    uniqueKeysWithValues: allOps.map { ($0.name, $0) })
+
+  private var traits: dino_op_traits { dino_op_traits_of(Int32(rawValue)).pointee }
+
+  /// The snake_case name used by the IR text and by C.
+  public var name: String { String(cString: traits.name) }
+  /// The IR text spelling (the same as `name`).
+  public var description: String { name }
+  /// The kernel family.
+  public var family: OpFamily { OpFamily(rawValue: String(cString: traits.family))! }
+  /// Operand count; `nil` for a variadic op (at least one operand).
+  public var arity: Int? { traits.arity < 0 ? nil : Int(traits.arity) }
+  /// Whether operand `index` receives a gradient.
+  public func isDifferentiable(operand index: Int) -> Bool {
+    index < 32 && traits.grad_mask & (1 << UInt32(index)) != 0
+  }
+  /// Whether the op has a VJP at all.
+  public var isDifferentiable: Bool { traits.grad_mask != 0 }
+  /// Whether the result may share operand 0's buffer.
+  public var allowsInPlace: Bool { traits.inplace != 0 }
+  /// Operands the op updates in place; non-empty marks an effect op.
+  public var mutatedOperands: [Int] {
+    (0..<8).filter { traits.mutates & (1 << UInt32($0)) != 0 }
+  }
+  /// Whether the op's purpose is its side effect on persistent buffers.
+  public var isEffect: Bool { traits.mutates != 0 }
+  /// Whether the op has no operands and gets its value from outside the program.
+  public var isLeaf: Bool { family == .leaf }
+  /// Forward tensors its VJP reads ("dy", "y" or operand names).
+  public var backwardNeeds: [String] {
+    String(cString: traits.bw_needs).split(separator: ",").map(String.init)
+  }
+  /// The attribute schema, in slot order.
+  public var attrSchema: [AttrSpec] {
+    String(cString: traits.attrs).split(separator: ",").map { field in
+      let parts = field.split(separator: ":")
+      return AttrSpec(name: String(parts[0]), kind: AttrKind(rawValue: parts[1].first!)!)
+    }
+  }
+}
