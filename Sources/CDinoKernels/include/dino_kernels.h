@@ -1,5 +1,64 @@
-/* dino_kernels.h — the kernel library's public interface. */
+/* dino_kernels.h — the kernel library's public interface: tensors, instructions, exec.
+ *
+ * The runtime (DinoRuntime) lowers a planned program into an array of `dino_instr`
+ * over a table of `dino_tensor`s whose data pointers are fixed at load time; a step is
+ * one `dino_exec` call: no allocation, hashing or string work per step.
+ * Kernels follow IR/OPS.md; attribute slots follow the `attrs` column of IR/ops.def
+ * (ints and int lists fill `iattr` in schema order, floats fill `fattr`). */
 #ifndef DINO_KERNELS_H
 #define DINO_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
 #include "../../CDinoOps/include/dino_ops.h"
+
+/** Element types, matching DinoOps.DType. */
+enum { DINO_F32 = 0, DINO_I32 = 1 };
+
+/** Most operands one instruction can name (concat of all crops included). */
+enum { DINO_MAX_OPERANDS = 16 };
+
+/** A contiguous row-major tensor. */
+struct dino_tensor {
+    void *data;                     /**< first element */
+    int32_t dtype;                  /**< DINO_F32 or DINO_I32 */
+    int32_t rank;                   /**< number of dimensions, 0 for a scalar */
+    int64_t shape[DINO_MAX_RANK];   /**< extents, outermost first */
+};
+
+/** One instruction: op, operand and result indices into the tensor table, attributes. */
+struct dino_instr {
+    int32_t op;                          /**< enum dino_op */
+    int32_t n_in;                        /**< operand count */
+    int32_t in[DINO_MAX_OPERANDS];       /**< operand tensor indices */
+    int32_t out;                         /**< result tensor index */
+    int64_t iattr[DINO_MAX_IATTRS];      /**< int attributes, schema order */
+    float fattr[DINO_MAX_FATTRS];        /**< float attributes, schema order */
+};
+
+/** What one `dino_exec` call needs besides the instructions. */
+struct dino_exec_ctx {
+    struct dino_tensor *tensors;  /**< the tensor table */
+    int32_t n_tensors;            /**< its length */
+    void *scratch;                /**< scratch memory, at least the max of dino_instr_scratch_bytes */
+    size_t scratch_bytes;         /**< its size */
+    char error[256];              /**< set when dino_exec fails */
+};
+
+/** Scratch bytes `ins` needs (0 for most ops); the runtime reserves the max once. */
+size_t dino_instr_scratch_bytes(const struct dino_instr *ins, const struct dino_tensor *tensors);
+
+/** Runs `n` instructions in order with the optimised kernels. Leaf ops are skipped.
+ *  Returns 0, or 1 + the index of the instruction that failed (message in ctx->error). */
+int dino_exec(const struct dino_instr *prog, int32_t n, struct dino_exec_ctx *ctx);
+
+/** The same with the naive reference kernels of ref/ (single-threaded), for tests. */
+int dino_exec_ref(const struct dino_instr *prog, int32_t n, struct dino_exec_ctx *ctx);
+
+/** Sets the OpenMP thread count (OpenBLAS stays at 1 thread: one pool, no oversubscription). */
+void dino_set_num_threads(int n);
+
+/** The OpenMP thread count in use. */
+int dino_get_num_threads(void);
+
 #endif
