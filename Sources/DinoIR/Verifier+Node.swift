@@ -1,0 +1,62 @@
+extension Verifier {
+  /// Integer attributes that are flags: 0 or 1.
+  static let flagAttributes: Set<String> = ["trans_a", "trans_b", "keepdims", "trainable", "decay"]
+
+  /// The first problem of one node, or `nil`.
+  static func problem(of node: Node, index: Int, in program: Program) -> String? {
+    let op = node.op
+    for operand in node.operands where operand.index < 0 || operand.index >= index {
+      return "\(op.name): operand \(operand) is not defined before %\(index)"
+    }
+    for operand in node.operands where program[operand].op.isEffect {
+      return "\(op.name): operand \(operand) is the dummy result of effect op \(program[operand].op.name)"
+    }
+    if let problem = op.attributeProblem(node.attrs) { return problem }
+    for spec in op.attrSchema where flagAttributes.contains(spec.name) {
+      let value = node.attrs.int(spec.name)
+      if value != 0 && value != 1 { return "\(op.name): attribute '\(spec.name)' must be 0 or 1, got \(value)" }
+    }
+    let slots = node.kernelAttributes
+    if slots.ints.count > 8 || slots.floats.count > 4 {
+      return "\(op.name): attributes exceed the kernel's slots (8 ints, 4 floats)"
+    }
+    if node.operands.count > 16 { return "\(op.name): more than 16 operands" }
+    if op.isLeaf && !node.operands.isEmpty { return "\(op.name): a leaf takes no operands" }
+    if let problem = leafProblem(node) { return problem }
+    let expected: TensorType
+    do {
+      expected = try op.resultType(node.operands.map { program[$0].type }, node.attrs, declared: node.type)
+    } catch {
+      return error.message
+    }
+    if expected != node.type {
+      return "\(op.name): stored type \(node.type) differs from inferred \(expected)"
+    }
+    for m in op.mutatedOperands where m < node.operands.count && program[node.operands[m]].op != .parameter {
+      return "\(op.name): operand \(m) must be a parameter (it is updated in place)"
+    }
+    return nil
+  }
+
+  /// Names, element types and init specs of `input`, `parameter` and `constant` nodes.
+  private static func leafProblem(_ node: Node) -> String? {
+    switch node.op {
+    case .input:
+      if node.attrs.string("name").isEmpty { return "input: name must not be empty" }
+    case .parameter:
+      let name = node.attrs.string("name")
+      if !name.contains(".") && name != "center" {
+        return "parameter: name '\(name)' must be <region>.<path>"
+      }
+      if node.type.dtype != .f32 { return "parameter: '\(name)' must be f32, got \(node.type)" }
+      if InitSpec(parsing: node.attrs.string("init")) == nil {
+        return "parameter: '\(name)' has bad init '\(node.attrs.string("init"))' (expected zeros, ones, "
+          + "const(v), normal(std), trunc_normal(std,a,b), uniform(lo,hi) or copy(<buffer>))"
+      }
+    case .constant:
+      if node.type.dtype != .f32 { return "constant: type must be f32, got \(node.type)" }
+    default: break
+    }
+    return nil
+  }
+}
