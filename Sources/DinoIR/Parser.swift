@@ -48,7 +48,7 @@ struct IRParser {
         advance()
         let key = try keyEquals(graph.hyper.keys.contains, "hyper key")
         let token = advance()
-        guard token.kind == .number, let value = Double(token.text) else {
+        guard isNumeric(token), let value = Double(token.text) else {
           throw error("expected a number, got \(token.quoted)", token)
         }
         graph.hyper[key] = value

@@ -12,6 +12,20 @@ extension Verifier {
       return "\(op.name): operand \(operand) is the dummy result of effect op \(program[operand].op.name)"
     }
     if let problem = op.attributeProblem(node.attrs) { return problem }
+    for key in node.attrs.keys.sorted() {
+      let values: [Int]
+      switch node.attrs[key]! {
+      case .int(let v): values = [v]
+      case .ints(let v): values = v
+      default: values = []
+      }
+      if values.contains(where: { $0 <= -(1 << 40) || $0 >= 1 << 40 }) {
+        return "\(op.name): attribute '\(key)' is out of range"
+      }
+    }
+    for shape in [node.type.shape, node.attrs.ints("shape")] where !isReasonable(shape) {
+      return "\(op.name): shape \(shapeText(shape)) has a negative or too large dimension"
+    }
     for spec in op.attrSchema where flagAttributes.contains(spec.name) {
       let value = node.attrs.int(spec.name)
       if value != 0 && value != 1 { return "\(op.name): attribute '\(spec.name)' must be 0 or 1, got \(value)" }
@@ -36,6 +50,19 @@ extension Verifier {
       return "\(op.name): operand \(m) must be a parameter (it is updated in place)"
     }
     return nil
+  }
+
+  /// Whether every dim is non-negative and the element count stays below 2⁴⁰ (so shape
+  /// arithmetic cannot overflow).
+  private static func isReasonable(_ shape: [Int]) -> Bool {
+    var count = 1
+    for dim in shape {
+      guard dim >= 0 else { return false }
+      let (product, overflow) = count.multipliedReportingOverflow(by: dim)
+      if overflow || product >= 1 << 40 { return false }
+      count = product
+    }
+    return true
   }
 
   /// Names, element types and init specs of `input`, `parameter` and `constant` nodes.

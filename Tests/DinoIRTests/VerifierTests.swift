@@ -216,3 +216,49 @@ final class VerifierTests: XCTestCase {
     }
   }
 }
+
+/// Broken input never crashes the parser or the verifier.
+final class RobustnessTests: XCTestCase {
+  func testGoldensWithOneCharacterDeletedNeverCrash() throws {
+    var parsed = 0, rejected = 0
+    for (name, text) in try GoldenTests.goldens() {
+      let chars = Array(text)
+      for i in stride(from: 0, to: chars.count, by: 5) {
+        var broken = chars
+        broken.remove(at: i)
+        do {
+          let graph = try parseIR(String(broken), fileName: name)
+          _ = Verifier.verifyAll(graph, requireLocations: true)
+          _ = printIR(graph)
+          parsed += 1
+        } catch {
+          XCTAssertTrue(error.description.hasPrefix("\(name):"), error.description)
+          rejected += 1
+        }
+      }
+    }
+    XCTAssertGreaterThan(rejected, 100)
+    XCTAssertGreaterThan(parsed, 100)
+  }
+
+  func testHugeShapesAndAttributesAreErrorsNotTraps() throws {
+    let text = """
+      #dino-ir v1 stage=captured
+
+      program @p {
+        %0 = input {name="x"} : f32[1099511627776,1099511627776]
+        %1 = input {name="y"} : f32[4]
+        %2 = pad(%1) {after=9223372036854775807, axis=0, before=1} : f32[4]
+        %3 = reshape(%1) {shape=[4294967296,4294967296,4]} : f32[4]
+        return
+      }
+
+      """
+    let errors = Verifier.verifyAll(try parseIR(text)).map(\.description)
+    XCTAssertEqual(errors, [
+      "error: input: shape [1099511627776,1099511627776] has a negative or too large dimension\nnote: in %0 of @p",
+      "error: pad: attribute 'after' is out of range\nnote: in %2 of @p",
+      "error: reshape: shape [4294967296,4294967296,4] has a negative or too large dimension\nnote: in %3 of @p",
+    ])
+  }
+}
