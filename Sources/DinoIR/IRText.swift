@@ -9,20 +9,20 @@ enum IRText {
   /// Values per line inside a `data` block.
   static let floatsPerLine = 8
 
-  /// Whether `c` may start a bare word.
-  static func isWordStart(_ c: Character) -> Bool {
-    c.isASCII && (c.isLetter || c == "_")
+  /// Whether `c` may start a bare word: an ASCII letter or `_`.
+  static func isWordStart(_ c: Unicode.Scalar) -> Bool {
+    ("a"..."z").contains(c) || ("A"..."Z").contains(c) || c == "_"
   }
 
-  /// Whether `c` may continue a bare word.
-  static func isWordChar(_ c: Character) -> Bool {
-    c.isASCII && (c.isLetter || c.isNumber || c == "_" || c == ".")
+  /// Whether `c` may continue a bare word: also digits and `.`.
+  static func isWordChar(_ c: Unicode.Scalar) -> Bool {
+    isWordStart(c) || ("0"..."9").contains(c) || c == "."
   }
 
   /// Whether `s` prints as a bare word (`student.backbone.blocks.3`).
   static func isWord(_ s: String) -> Bool {
-    guard let first = s.first, isWordStart(first) else { return false }
-    return s.allSatisfy(isWordChar)
+    guard let first = s.unicodeScalars.first, isWordStart(first) else { return false }
+    return s.unicodeScalars.allSatisfy(isWordChar)
   }
 
   /// A name position (stage, scope, key, program, output): bare when possible, else quoted.

@@ -20,8 +20,12 @@ public enum InitSpec: Hashable, Sendable {
   /// - Parameter text: the spec, e.g. `trunc_normal(0.02,-2,2)`.
   public init?(parsing text: String) {
     switch text {
-    case "zeros": self = .zeros; return
-    case "ones": self = .ones; return
+    case "zeros":
+      self = .zeros
+      return
+    case "ones":
+      self = .ones
+      return
     default: break
     }
     guard let open = text.firstIndex(of: "("), text.last == ")" else { return nil }

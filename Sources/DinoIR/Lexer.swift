@@ -37,14 +37,23 @@ struct IRToken: Equatable {
   }
 }
 
-/// Splits one line into tokens; `line` is the 1-based line number for error locations.
+/// Splits one line (unicode scalars, so a combining mark cannot merge with a quote) into
+/// tokens; columns count scalars. `line` is the 1-based line number for error locations.
 func tokenizeIRLine(
-  _ chars: [Character], from start: Int, line: Int, fileName: String
+  _ chars: [Unicode.Scalar], from start: Int, line: Int, fileName: String
 ) throws(CompileError) -> [IRToken] {
   func fail(_ message: String, _ index: Int) -> CompileError {
     CompileError(message, at: SourceLoc(file: fileName, line: line, column: index + 1))
   }
-  func isDigit(_ i: Int) -> Bool { i < chars.count && chars[i].isASCII && chars[i].isNumber }
+  func text(_ range: Range<Int>) -> String {
+    var s = ""
+    s.unicodeScalars.append(contentsOf: chars[range])
+    return s
+  }
+  func isDigit(_ i: Int) -> Bool { i < chars.count && ("0"..."9").contains(chars[i]) }
+  func isHexDigit(_ i: Int) -> Bool {
+    isDigit(i) || (i < chars.count && (("a"..."f").contains(chars[i]) || ("A"..."F").contains(chars[i])))
+  }
   func word(at i: Int) -> Int {
     var j = i
     while j < chars.count && (j == i ? IRText.isWordStart(chars[j]) : IRText.isWordChar(chars[j])) {
@@ -59,45 +68,45 @@ func tokenizeIRLine(
     if c == " " || c == "\t" || c == "\r" {
       i += 1
     } else if c == "\"" {
-      var text = ""
+      var value = ""
       var j = i + 1
       while true {
         guard j < chars.count else { throw fail("unterminated string", i) }
         let d = chars[j]
         if d == "\"" { break }
         if d != "\\" {
-          text.append(d)
+          value.unicodeScalars.append(d)
           j += 1
           continue
         }
         guard j + 1 < chars.count else { throw fail("unterminated string", i) }
         switch chars[j + 1] {
-        case "\"": text += "\""
-        case "\\": text += "\\"
-        case "n": text += "\n"
-        case "t": text += "\t"
-        case "r": text += "\r"
+        case "\"": value += "\""
+        case "\\": value += "\\"
+        case "n": value += "\n"
+        case "t": value += "\t"
+        case "r": value += "\r"
         case "u":
           guard j + 2 < chars.count, chars[j + 2] == "{",
             let close = chars[(j + 3)...].firstIndex(of: "}"),
-            let value = UInt32(String(chars[(j + 3)..<close]), radix: 16),
-            let scalar = Unicode.Scalar(value)
+            let code = UInt32(text((j + 3)..<close), radix: 16),
+            let scalar = Unicode.Scalar(code)
           else { throw fail("bad \\u{…} escape in string", j) }
-          text.unicodeScalars.append(scalar)
+          value.unicodeScalars.append(scalar)
           j = close - 1
         default: throw fail("unknown escape '\\\(chars[j + 1])' in string", j)
         }
         j += 2
       }
-      tokens.append(IRToken(kind: .string, text: text, column: i + 1))
+      tokens.append(IRToken(kind: .string, text: value, column: i + 1))
       i = j + 1
     } else if c == "-" || isDigit(i) {
       var j = i
       if c == "-" {
         j += 1
         let w = word(at: j)
-        if ["inf", "nan"].contains(String(chars[j..<w])) {
-          tokens.append(IRToken(kind: .number, text: String(chars[i..<w]), column: i + 1))
+        if ["inf", "nan"].contains(text(j..<w)) {
+          tokens.append(IRToken(kind: .number, text: text(i..<w), column: i + 1))
           i = w
           continue
         }
@@ -105,7 +114,7 @@ func tokenizeIRLine(
       }
       if chars[j] == "0" && j + 1 < chars.count && chars[j + 1] == "x" {
         j += 2
-        while j < chars.count && chars[j].isHexDigit { j += 1 }
+        while isHexDigit(j) { j += 1 }
       } else {
         while isDigit(j) { j += 1 }
         if j < chars.count && chars[j] == "." {
@@ -121,13 +130,13 @@ func tokenizeIRLine(
           }
         }
       }
-      tokens.append(IRToken(kind: .number, text: String(chars[i..<j]), column: i + 1))
+      tokens.append(IRToken(kind: .number, text: text(i..<j), column: i + 1))
       i = j
     } else if IRText.isWordStart(c) {
       let j = word(at: i)
-      tokens.append(IRToken(kind: .word, text: String(chars[i..<j]), column: i + 1))
+      tokens.append(IRToken(kind: .word, text: text(i..<j), column: i + 1))
       i = j
-    } else if "%=(){}[],:@~#+".contains(c) {
+    } else if "%=(){}[],:@~#+".unicodeScalars.contains(c) {
       tokens.append(IRToken(kind: .punct, text: String(c), column: i + 1))
       i += 1
     } else {

@@ -14,7 +14,7 @@ public func parseIR(_ text: String, fileName: String = "<ir>") throws(CompileErr
 /// A line-by-line recursive-descent parser over `tokenizeIRLine` tokens.
 struct IRParser {
   let fileName: String
-  let lines: [[Character]]
+  let lines: [[Unicode.Scalar]]
   /// 0-based index of the current line.
   var lineIndex = -1
   var tokens: [IRToken] = []
@@ -24,7 +24,8 @@ struct IRParser {
 
   init(text: String, fileName: String) {
     self.fileName = fileName
-    self.lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(Array.init)
+    self.lines = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false)
+      .map(Array.init)
   }
 
   // MARK: - Graph
@@ -66,7 +67,7 @@ struct IRParser {
 
   /// `#dino-ir v1 stage=NAME`.
   private mutating func parseHeader(_ graph: inout Graph) throws(CompileError) {
-    let magic = Array(IRText.magic + " ")
+    let magic = Array((IRText.magic + " ").unicodeScalars)
     guard let first = lines.first, first.starts(with: magic) else {
       throw CompileError(
         "expected the header '\(IRText.magic) \(IRText.version) stage=…'",
@@ -77,7 +78,8 @@ struct IRParser {
     pos = 0
     let version = advance()
     guard version.kind == .word, version.text == IRText.version else {
-      throw error("unsupported IR version \(version.quoted) (this parser reads \(IRText.version))", version)
+      throw error(
+        "unsupported IR version \(version.quoted) (this parser reads \(IRText.version))", version)
     }
     try expectWord("stage")
     try expect("=")
@@ -114,7 +116,9 @@ struct IRParser {
       switch (head.kind, head.text, returned) {
       case (.punct, "%", false):
         let (node, nodeRefs) = try parseNode(index: program.nodes.count, scope: scope)
-        for (key, ref, at) in nodeRefs { refs.append((program.nodes.count, key, ref, at, lineIndex)) }
+        for (key, ref, at) in nodeRefs {
+          refs.append((program.nodes.count, key, ref, at, lineIndex))
+        }
         program.nodes.append(node)
       case (.word, "scope", false):
         advance()
@@ -131,7 +135,8 @@ struct IRParser {
         try parseData(number: dataLines.count - 1, into: &program, refs: refs)
         continue
       default:
-        let expected = returned ? "'arena', 'data' or '}'" : "'%\(program.nodes.count)', 'scope' or 'return'"
+        let expected =
+          returned ? "'arena', 'data' or '}'" : "'%\(program.nodes.count)', 'scope' or 'return'"
         throw error("expected \(expected), got \(head.quoted)", head)
       }
       try expectEnd()
@@ -140,15 +145,18 @@ struct IRParser {
     for r in refs {
       guard r.ref < dataLines.count else {
         throw CompileError(
-          "undefined data #\(r.ref)", at: SourceLoc(file: fileName, line: r.line + 1, column: r.at.column))
+          "undefined data #\(r.ref)",
+          at: SourceLoc(file: fileName, line: r.line + 1, column: r.at.column))
       }
       if !used.insert(r.ref).inserted {
         throw CompileError(
-          "data #\(r.ref) is used twice", at: SourceLoc(file: fileName, line: r.line + 1, column: r.at.column))
+          "data #\(r.ref) is used twice",
+          at: SourceLoc(file: fileName, line: r.line + 1, column: r.at.column))
       }
     }
     for (k, line) in dataLines.enumerated() where !used.contains(k) {
-      throw CompileError("data #\(k) is never used", at: SourceLoc(file: fileName, line: line + 1, column: 3))
+      throw CompileError(
+        "data #\(k) is never used", at: SourceLoc(file: fileName, line: line + 1, column: 3))
     }
     return program
   }
@@ -198,8 +206,11 @@ struct IRParser {
       try expectWord("arena")
       try expect("+")
       let offsetToken = advance()
-      guard offsetToken.text.hasPrefix("0x"), let offset = Int(offsetToken.text.dropFirst(2), radix: 16)
-      else { throw error("expected a hex offset like 0x00000040, got \(offsetToken.quoted)", offsetToken) }
+      guard offsetToken.text.hasPrefix("0x"),
+        let offset = Int(offsetToken.text.dropFirst(2), radix: 16)
+      else {
+        throw error("expected a hex offset like 0x00000040, got \(offsetToken.quoted)", offsetToken)
+      }
       node.slot = MemorySlot(offset: offset, size: try parseSize())
       try expect("]")
     }
@@ -220,7 +231,8 @@ struct IRParser {
     try expectWord("B")
     let number = advance()
     let unit = advance()
-    guard number.kind == .number, unit.kind == .word, number.text + unit.text == IRText.bytes(bytes) else {
+    guard number.kind == .number, unit.kind == .word, number.text + unit.text == IRText.bytes(bytes)
+    else {
       throw error("size does not match \(bytes) bytes (expected \(IRText.bytes(bytes)))", number)
     }
     return bytes
@@ -279,7 +291,8 @@ struct IRParser {
 
   /// `data #k = [`, lines of comma-separated floats, then a line `]`.
   private mutating func parseData(
-    number: Int, into program: inout Program, refs: [(node: Int, key: String, ref: Int, at: IRToken, line: Int)]
+    number: Int, into program: inout Program,
+    refs: [(node: Int, key: String, ref: Int, at: IRToken, line: Int)]
   ) throws(CompileError) {
     advance()
     try expect("#")
@@ -349,7 +362,9 @@ struct IRParser {
       for item in items { values.append(try intValue(item)) }
       return .ints(values)
     }
-    guard isNumeric(token) else { throw error("expected an attribute value, got \(token.quoted)", token) }
+    guard isNumeric(token) else {
+      throw error("expected an attribute value, got \(token.quoted)", token)
+    }
     advance()
     if isFloat(token) {
       guard let value = Double(token.text) else { throw error("bad float \(token.quoted)", token) }
@@ -365,12 +380,16 @@ struct IRParser {
   private func isFloat(_ t: IRToken) -> Bool { t.kind == .word || t.isFloatNumber }
 
   private func floatValue(_ t: IRToken) throws(CompileError) -> Float {
-    guard isNumeric(t), let value = Float(t.text) else { throw error("expected a float, got \(t.quoted)", t) }
+    guard isNumeric(t), let value = Float(t.text) else {
+      throw error("expected a float, got \(t.quoted)", t)
+    }
     return value
   }
 
   private func intValue(_ t: IRToken) throws(CompileError) -> Int {
-    guard t.kind == .number, !t.isFloatNumber else { throw error("expected an integer, got \(t.quoted)", t) }
+    guard t.kind == .number, !t.isFloatNumber else {
+      throw error("expected an integer, got \(t.quoted)", t)
+    }
     guard let value = Int(t.text) else { throw error("integer \(t.text) out of range", t) }
     return value
   }
@@ -382,13 +401,17 @@ struct IRParser {
     guard token.kind == .number, !token.isFloatNumber else {
       throw error("expected \(what), got \(token.quoted)", token)
     }
-    guard let value = Int(token.text) else { throw error("integer \(token.text) out of range", token) }
+    guard let value = Int(token.text) else {
+      throw error("integer \(token.text) out of range", token)
+    }
     return value
   }
 
   private mutating func string(_ what: String) throws(CompileError) -> String {
     let token = advance()
-    guard token.kind == .string else { throw error("expected \(what) in quotes, got \(token.quoted)", token) }
+    guard token.kind == .string else {
+      throw error("expected \(what) in quotes, got \(token.quoted)", token)
+    }
     return token.text
   }
 
@@ -402,7 +425,9 @@ struct IRParser {
   }
 
   /// `key=`, rejecting a key already present.
-  private mutating func keyEquals(_ seen: (String) -> Bool, _ what: String) throws(CompileError) -> String {
+  private mutating func keyEquals(_ seen: (String) -> Bool, _ what: String) throws(CompileError)
+    -> String
+  {
     let token = peek
     let key = try name("a \(what) name")
     if seen(key) { throw error("duplicate \(what) '\(key)'", token) }
@@ -416,7 +441,8 @@ struct IRParser {
   private mutating func nextLine() throws(CompileError) -> Bool {
     while lineIndex + 1 < lines.count {
       lineIndex += 1
-      tokens = try tokenizeIRLine(lines[lineIndex], from: 0, line: lineIndex + 1, fileName: fileName)
+      tokens = try tokenizeIRLine(
+        lines[lineIndex], from: 0, line: lineIndex + 1, fileName: fileName)
       pos = 0
       if peek.kind != .end { return true }
     }
@@ -446,7 +472,9 @@ struct IRParser {
   }
 
   private mutating func expectWord(_ w: String) throws(CompileError) {
-    guard peek.kind == .word && peek.text == w else { throw error("expected '\(w)', got \(peek.quoted)", peek) }
+    guard peek.kind == .word && peek.text == w else {
+      throw error("expected '\(w)', got \(peek.quoted)", peek)
+    }
     advance()
   }
 

@@ -39,7 +39,9 @@ struct IRPrinter {
   static func mainFile(of graph: Graph) -> String? {
     var counts: [String: Int] = [:]
     for program in graph.programs {
-      for node in program.nodes where node.loc != .unknown { counts[node.loc.file, default: 0] += 1 }
+      for node in program.nodes where node.loc != .unknown {
+        counts[node.loc.file, default: 0] += 1
+      }
     }
     return counts.max { a, b in a.value < b.value || (a.value == b.value && a.key > b.key) }?.key
   }
@@ -50,7 +52,8 @@ struct IRPrinter {
     let dtypeWidth = slotted.map(\.type.description.count).filter { $0 <= 24 }.max() ?? 0
     var rows: [(scope: String, op: String, type: String, trailer: String)] = []
     for (index, node) in program.nodes.enumerated() {
-      rows.append((node.scope, opText(node, index: index), typeText(node, width: dtypeWidth), trailer(node)))
+      rows.append(
+        (node.scope, opText(node, index: index), typeText(node, width: dtypeWidth), trailer(node)))
     }
     let opWidth = rows.map(\.op.count).filter { $0 <= 56 }.max() ?? 0
     let typeWidth = rows.map(\.type.count).filter { $0 <= 64 }.max() ?? 0
@@ -62,7 +65,9 @@ struct IRPrinter {
         lines.append("  scope \(IRText.name(scope))")
       }
       let head = "  " + pad(row.op, opWidth) + " : "
-      lines.append(row.trailer.isEmpty ? head + row.type : head + pad(row.type, typeWidth) + "  " + row.trailer)
+      lines.append(
+        row.trailer.isEmpty ? head + row.type : head + pad(row.type, typeWidth) + "  " + row.trailer
+      )
     }
     let outputs = program.outputs.map { "\(IRText.name($0.name))=\($0.value)" }
     lines.append(outputs.isEmpty ? "  return" : "  return " + outputs.joined(separator: ", "))

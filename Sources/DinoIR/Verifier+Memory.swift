@@ -28,18 +28,24 @@ extension Verifier {
     var errors: [CompileError] = []
     func fail(_ index: Int, _ message: String) {
       errors.append(
-        CompileError(message, at: program.nodes[index].loc, notes: ["in %\(index) of @\(program.name)"]))
+        CompileError(
+          message, at: program.nodes[index].loc, notes: ["in %\(index) of @\(program.name)"]))
     }
-    func range(_ slot: MemorySlot) -> String { "[\(IRText.hex(slot.offset)), \(IRText.hex(slot.offset + slot.size)))" }
+    func range(_ slot: MemorySlot) -> String {
+      "[\(IRText.hex(slot.offset)), \(IRText.hex(slot.offset + slot.size)))"
+    }
     let live = liveIntervals(of: program)
     var valid: [Int] = []
     for index in slotted {
-      let node = program.nodes[index], slot = node.slot!
+      let node = program.nodes[index]
+      let slot = node.slot!
       if node.op == .parameter || node.op.isEffect {
-        fail(index, "\(node.op.name): %\(index) takes no arena slot (\(node.op == .parameter ? "persistent" : "effect result"))")
+        let why = node.op == .parameter ? "persistent" : "effect result"
+        fail(index, "\(node.op.name): %\(index) takes no arena slot (\(why))")
       } else if let arena = program.arenaBytes {
         if slot.size < node.type.byteSize {
-          fail(index, "slot of %\(index) holds \(slot.size) bytes but \(node.type) needs \(node.type.byteSize)")
+          let needed = node.type.byteSize
+          fail(index, "slot of %\(index) holds \(slot.size) bytes but \(node.type) needs \(needed)")
         } else if slot.offset < 0 || slot.offset + slot.size > arena {
           fail(index, "slot of %\(index) \(range(slot)) lies outside the arena of \(arena) bytes")
         } else {
@@ -52,12 +58,15 @@ extension Verifier {
     let order = valid.sorted { (live[$0].lowerBound, $0) < (live[$1].lowerBound, $1) }
     var active: [Int] = []
     for j in order {
-      let start = live[j].lowerBound, node = program.nodes[j], a = node.slot!
+      let start = live[j].lowerBound
+      let node = program.nodes[j]
+      let a = node.slot!
       active.removeAll { live[$0].upperBound < start }
       for i in active {
         let b = program.nodes[i].slot!
         guard a.offset < b.offset + b.size && b.offset < a.offset + a.size else { continue }
-        let inPlace = node.op.allowsInPlace && node.operands.first?.index == i
+        let inPlace =
+          node.op.allowsInPlace && node.operands.first?.index == i
           && live[i].upperBound == j && a.offset == b.offset
         if !inPlace {
           fail(j, "slots of %\(i) \(range(b)) and %\(j) \(range(a)) overlap while both are live")

@@ -9,7 +9,8 @@ extension Verifier {
       return "\(op.name): operand \(operand) is not defined before %\(index)"
     }
     for operand in node.operands where program[operand].op.isEffect {
-      return "\(op.name): operand \(operand) is the dummy result of effect op \(program[operand].op.name)"
+      let effect = program[operand].op.name
+      return "\(op.name): operand \(operand) is the dummy result of effect op \(effect)"
     }
     if let problem = op.attributeProblem(node.attrs) { return problem }
     for key in node.attrs.keys.sorted() {
@@ -28,7 +29,9 @@ extension Verifier {
     }
     for spec in op.attrSchema where flagAttributes.contains(spec.name) {
       let value = node.attrs.int(spec.name)
-      if value != 0 && value != 1 { return "\(op.name): attribute '\(spec.name)' must be 0 or 1, got \(value)" }
+      if value != 0 && value != 1 {
+        return "\(op.name): attribute '\(spec.name)' must be 0 or 1, got \(value)"
+      }
     }
     let slots = node.kernelAttributes
     if slots.ints.count > 8 || slots.floats.count > 4 {
@@ -39,14 +42,16 @@ extension Verifier {
     if let problem = leafProblem(node) { return problem }
     let expected: TensorType
     do {
-      expected = try op.resultType(node.operands.map { program[$0].type }, node.attrs, declared: node.type)
+      expected = try op.resultType(
+        node.operands.map { program[$0].type }, node.attrs, declared: node.type)
     } catch {
       return error.message
     }
     if expected != node.type {
       return "\(op.name): stored type \(node.type) differs from inferred \(expected)"
     }
-    for m in op.mutatedOperands where m < node.operands.count && program[node.operands[m]].op != .parameter {
+    for m in op.mutatedOperands
+    where m < node.operands.count && program[node.operands[m]].op != .parameter {
       return "\(op.name): operand \(m) must be a parameter (it is updated in place)"
     }
     return nil
@@ -77,7 +82,8 @@ extension Verifier {
       }
       if node.type.dtype != .f32 { return "parameter: '\(name)' must be f32, got \(node.type)" }
       if InitSpec(parsing: node.attrs.string("init")) == nil {
-        return "parameter: '\(name)' has bad init '\(node.attrs.string("init"))' (expected zeros, ones, "
+        return
+          "parameter: '\(name)' has bad init '\(node.attrs.string("init"))' (expected zeros, ones, "
           + "const(v), normal(std), trunc_normal(std,a,b), uniform(lo,hi) or copy(<buffer>))"
       }
     case .constant:

@@ -46,7 +46,9 @@ public enum Verifier {
         }
       } else {
         errors.append(
-          CompileError("parameter '\(name)': init copy(\(source)) names no parameter of the graph", at: node.loc))
+          CompileError(
+            "parameter '\(name)': init copy(\(source)) names no parameter of the graph",
+            at: node.loc))
       }
     }
     return errors
@@ -60,7 +62,8 @@ public enum Verifier {
     var inputNames = Set<String>()
     for (index, node) in program.nodes.enumerated() {
       func fail(_ message: String, notes: [String] = []) {
-        errors.append(CompileError(message, at: node.loc, notes: notes + ["in %\(index) of @\(program.name)"]))
+        errors.append(
+          CompileError(message, at: node.loc, notes: notes + ["in %\(index) of @\(program.name)"]))
       }
       if let problem = problem(of: node, index: index, in: program) {
         fail(problem)
@@ -79,8 +82,9 @@ public enum Verifier {
         let name = node.attrs.string("name")
         if let first = buffers[name] {
           if first.type != node.type || first.attrs != node.attrs {
+            let earlier = declaration(first)
             fail(
-              "parameter '\(name)' declared as \(declaration(node)) but earlier as \(declaration(first))",
+              "parameter '\(name)' declared as \(declaration(node)) but earlier as \(earlier)",
               notes: ["first declared at \(first.loc)"])
           }
         } else {
@@ -101,7 +105,8 @@ public enum Verifier {
       } else if !outputNames.insert(output.name).inserted {
         fail("duplicate output '\(output.name)' in @\(program.name)")
       } else if let node, node.op.isEffect {
-        fail("output '\(output.name)' of @\(program.name) is the dummy result of effect op \(node.op.name)")
+        let what = "the dummy result of effect op \(node.op.name)"
+        fail("output '\(output.name)' of @\(program.name) is \(what)")
       }
     }
     errors += memoryProblems(of: program)

@@ -13,7 +13,9 @@ final class GoldenTests: XCTestCase {
     let folder = try XCTUnwrap(Bundle.module.url(forResource: "Golden", withExtension: nil))
     let names = try FileManager.default.contentsOfDirectory(atPath: folder.path)
       .filter { $0.hasSuffix(".ir") }.sorted()
-    return try names.map { ($0, try String(contentsOf: folder.appendingPathComponent($0), encoding: .utf8)) }
+    return try names.map {
+      ($0, try String(contentsOf: folder.appendingPathComponent($0), encoding: .utf8))
+    }
   }
 
   func testGoldensParseVerifyAndRoundTrip() throws {

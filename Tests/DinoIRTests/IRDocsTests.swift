@@ -5,9 +5,11 @@ import XCTest
 /// IR/OPS.md documents every op of the catalogue; IR/GRAMMAR.md's example is real printer output.
 final class IRDocsTests: XCTestCase {
   private func document(_ name: String) throws -> String {
-    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
       .deletingLastPathComponent()
-    return try String(contentsOf: root.appendingPathComponent("IR").appendingPathComponent(name), encoding: .utf8)
+      .deletingLastPathComponent()
+    return try String(
+      contentsOf: root.appendingPathComponent("IR").appendingPathComponent(name), encoding: .utf8)
   }
 
   func testEveryOpHasAnEntryInOpsMd() throws {

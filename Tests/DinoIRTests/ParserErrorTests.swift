@@ -39,14 +39,17 @@ final class ParserErrorTests: XCTestCase {
   func testHeaderErrors() {
     assertParseError("hello\n", "t.ir:1:1: error: expected the header '#dino-ir v1 stage=…'")
     assertParseError(
-      "#dino-ir v2 stage=x\n", "t.ir:1:10: error: unsupported IR version 'v2' (this parser reads v1)")
-    assertParseError("#dino-ir v1 stage=\n", "t.ir:1:19: error: expected a stage name, got end of line")
+      "#dino-ir v2 stage=x\n",
+      "t.ir:1:10: error: unsupported IR version 'v2' (this parser reads v1)")
+    assertParseError(
+      "#dino-ir v1 stage=\n", "t.ir:1:19: error: expected a stage name, got end of line")
     assertParseError(
       "#dino-ir v1 stage=a\nfile \"x\"\nfile \"y\"\n", "t.ir:3:1: error: duplicate 'file' line")
     assertParseError(
       "#dino-ir v1 stage=a\nhyper lr=fast\n", "t.ir:2:10: error: expected a number, got 'fast'")
     assertParseError(
-      "#dino-ir v1 stage=a\nmeta k=\"1\"\nmeta k=\"2\"\n", "t.ir:3:6: error: duplicate meta key 'k'")
+      "#dino-ir v1 stage=a\nmeta k=\"1\"\nmeta k=\"2\"\n", "t.ir:3:6: error: duplicate meta key 'k'"
+    )
   }
 
   func testNodeErrors() {
@@ -56,16 +59,20 @@ final class ParserErrorTests: XCTestCase {
       text(replacing: 6, with: "  %2 = gelu(%0) : f32[2]"),
       "t.ir:6:4: error: expected %1 (values are numbered densely), got %2")
     assertParseError(
-      text(replacing: 6, with: "  %1 = gelu(%0) f32[2]"), "t.ir:6:17: error: expected ':', got 'f32'")
+      text(replacing: 6, with: "  %1 = gelu(%0) f32[2]"),
+      "t.ir:6:17: error: expected ':', got 'f32'")
     assertParseError(
       text(replacing: 6, with: "  %1 = gelu(%0) : f64[2]"),
       "t.ir:6:19: error: expected an element type (f32, i32), got 'f64'")
     assertParseError(
-      text(replacing: 6, with: "  %1 = gelu(%0) : f32[-2]"), "t.ir:6:23: error: negative dimension -2")
+      text(replacing: 6, with: "  %1 = gelu(%0) : f32[-2]"),
+      "t.ir:6:23: error: negative dimension -2")
     assertParseError(
-      text(replacing: 6, with: "  %1 = gelu(0) : f32[2]"), "t.ir:6:13: error: expected '%', got '0'")
+      text(replacing: 6, with: "  %1 = gelu(0) : f32[2]"), "t.ir:6:13: error: expected '%', got '0'"
+    )
     assertParseError(
-      text(replacing: 5, with: "  %0 = input {name=\"x} : f32[2]"), "t.ir:5:20: error: unterminated string")
+      text(replacing: 5, with: "  %0 = input {name=\"x} : f32[2]"),
+      "t.ir:5:20: error: unterminated string")
     assertParseError(
       text(replacing: 5, with: "  %0 = input {name=\"x\\q\"} : f32[2]"),
       "t.ir:5:22: error: unknown escape '\\q' in string")
@@ -79,7 +86,8 @@ final class ParserErrorTests: XCTestCase {
       text(replacing: 6, with: "  %1 = gelu(%0) {k=yes} : f32[2]"),
       "t.ir:6:20: error: expected an attribute value, got 'yes'")
     assertParseError(
-      text(replacing: 6, with: "  %1 = gelu(%0) : f32[2] $"), "t.ir:6:26: error: unexpected character '$'")
+      text(replacing: 6, with: "  %1 = gelu(%0) : f32[2] $"),
+      "t.ir:6:26: error: unexpected character '$'")
     assertParseError(
       text(replacing: 6, with: "  %1 = gelu(%0) : f32[2]  @ :2:5 fw"),
       "t.ir:6:34: error: unexpected 'fw' at end of line")
@@ -98,24 +106,33 @@ final class ParserErrorTests: XCTestCase {
     assertParseError(
       text(replacing: 7, with: "}"), "t.ir:7:1: error: expected 'return' before '}'")
     assertParseError(
-      text(replacing: 8, with: ""), "t.ir:9:1: error: missing '}' closing program @p (opened on line 4)")
+      text(replacing: 8, with: ""),
+      "t.ir:9:1: error: missing '}' closing program @p (opened on line 4)")
     assertParseError(
-      text(replacing: 7, with: "  return y=%1 z"), "t.ir:7:15: error: unexpected 'z' at end of line")
+      text(replacing: 7, with: "  return y=%1 z"), "t.ir:7:15: error: unexpected 'z' at end of line"
+    )
     assertParseError(
-      text(replacing: 6, with: "  retrun y=%1"), "t.ir:6:3: error: expected '%1', 'scope' or 'return', got 'retrun'")
+      text(replacing: 6, with: "  retrun y=%1"),
+      "t.ir:6:3: error: expected '%1', 'scope' or 'return', got 'retrun'")
     assertParseError(
-      text(replacing: 3, with: "meta"), "t.ir:3:5: error: expected a meta key name, got end of line")
+      text(replacing: 3, with: "meta"), "t.ir:3:5: error: expected a meta key name, got end of line"
+    )
     assertParseError(
-      text(replacing: 3, with: "") + "meta k=\"v\"\n", "t.ir:9:1: error: expected 'program', got 'meta'")
+      text(replacing: 3, with: "") + "meta k=\"v\"\n",
+      "t.ir:9:1: error: expected 'program', got 'meta'")
     assertParseError(
-      text(replacing: 2, with: ""), "t.ir:5:37: error: a location without a file needs a 'file \"…\"' line after the header")
+      text(replacing: 2, with: ""),
+      "t.ir:5:37: error: a location without a file needs a 'file \"…\"' line after the header")
   }
 
   func testDataBlockErrors() {
     let node = "  %1 = constant {data=#0} : f32[2]"
     assertParseError(text(replacing: 6, with: node), "t.ir:6:23: error: undefined data #0")
     let block = "  return y=%1\n  data #0 = [\n    1.0, 2.0\n  ]"
-    XCTAssertNoThrow(try parseIR(text(replacing: 7, with: block).replacingOccurrences(of: "  %1 = gelu(%0) : f32[2]  @ :2:5", with: node)))
+    XCTAssertNoThrow(
+      try parseIR(
+        text(replacing: 7, with: block).replacingOccurrences(
+          of: "  %1 = gelu(%0) : f32[2]  @ :2:5", with: node)))
     assertParseError(text(replacing: 7, with: block), "t.ir:8:3: error: data #0 is never used")
     assertParseError(
       text(replacing: 7, with: "  return y=%1\n  data #1 = ["),

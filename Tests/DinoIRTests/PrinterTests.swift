@@ -8,30 +8,50 @@ final class PrinterTests: XCTestCase {
     let main = "Samples/model.swift"
     var p = Program(name: "train_step")
     let x = p.append(
-      Node(.input, attrs: ["name": .string("crop0")], type: TensorType(.f32, [2, 4]),
-           loc: SourceLoc(file: main, line: 3, column: 9)))
+      Node(
+        .input, attrs: ["name": .string("crop0")], type: TensorType(.f32, [2, 4]),
+        loc: SourceLoc(file: main, line: 3, column: 9)))
     let w = p.append(
-      Node(.parameter,
-           attrs: ["name": .string("student.fc.weight"), "init": .string("uniform(-1,1)"), "trainable": .int(1)],
-           type: TensorType(.f32, [3, 4]), loc: SourceLoc(file: "Lib/Layers.swift", line: 12, column: 5),
-           scope: "student.fc"))
+      Node(
+        .parameter,
+        attrs: [
+          "name": .string("student.fc.weight"), "init": .string("uniform(-1,1)"),
+          "trainable": .int(1),
+        ],
+        type: TensorType(.f32, [3, 4]),
+        loc: SourceLoc(file: "Lib/Layers.swift", line: 12, column: 5),
+        scope: "student.fc"))
     let b = p.append(
-      Node(.constant, attrs: ["data": .floats((0..<3).map { Float($0) / 3 })], type: TensorType(.f32, [3]),
-           loc: SourceLoc(file: main, line: 4, column: 7), scope: "student.fc"))
+      Node(
+        .constant, attrs: ["data": .floats((0..<3).map { Float($0) / 3 })],
+        type: TensorType(.f32, [3]),
+        loc: SourceLoc(file: main, line: 4, column: 7), scope: "student.fc"))
     let y = p.append(
-      Node(.linear, [x, w, b], type: TensorType(.f32, [2, 3]), loc: SourceLoc(file: main, line: 5, column: 12),
-           scope: "student.fc"))
+      Node(
+        .linear, [x, w, b], type: TensorType(.f32, [2, 3]),
+        loc: SourceLoc(file: main, line: 5, column: 12),
+        scope: "student.fc"))
     let big = p.append(
-      Node(.constant, attrs: ["data": .floats((0..<20).map { Float($0) / 4 - 2 })],
-           type: TensorType(.f32, [20]), loc: SourceLoc(file: main, line: 6, column: 3)))
+      Node(
+        .constant, attrs: ["data": .floats((0..<20).map { Float($0) / 4 - 2 })],
+        type: TensorType(.f32, [20]), loc: SourceLoc(file: main, line: 6, column: 3)))
     let s = p.append(
-      Node(.add, [y, y], type: TensorType(.f32, [2, 3]), loc: SourceLoc(file: main, line: 5, column: 12, inferred: true),
-           isBackward: true))
-    let t = p.append(Node(.scale, [s], attrs: ["factor": .float(-0.125)], type: TensorType(.f32, [2, 3]), isBackward: true))
-    p.outputs = [ProgramOutput(name: "loss", value: t), ProgramOutput(name: "big data", value: big)]
-    var q = Program(name: "ema", nodes: [
-      Node(.input, attrs: ["name": .string("momentum")], type: .scalar),
-    ])
+      Node(
+        .add, [y, y], type: TensorType(.f32, [2, 3]),
+        loc: SourceLoc(file: main, line: 5, column: 12, inferred: true),
+        isBackward: true))
+    let t = p.append(
+      Node(
+        .scale, [s], attrs: ["factor": .float(-0.125)], type: TensorType(.f32, [2, 3]),
+        isBackward: true))
+    p.outputs = [
+      ProgramOutput(name: "loss", value: t), ProgramOutput(name: "big data", value: big),
+    ]
+    var q = Program(
+      name: "ema",
+      nodes: [
+        Node(.input, attrs: ["name": .string("momentum")], type: .scalar)
+      ])
     q.outputs = []
     return Graph(
       programs: [p, q], hyper: ["lr": 0.0005, "batch": 64, "epochs": 1e20, "seed": -0.0],
@@ -99,7 +119,20 @@ final class PrinterTests: XCTestCase {
     var graph = Self.sample()
     for i in 0..<3 { graph.programs[0].nodes[i].loc.file = "Lib/Layers.swift" }
     let text = printIR(graph)
-    XCTAssertTrue(text.hasPrefix("#dino-ir v1 stage=\"after autodiff\"\nfile \"Lib/Layers.swift\"\n"), text)
+    XCTAssertTrue(
+      text.hasPrefix("#dino-ir v1 stage=\"after autodiff\"\nfile \"Lib/Layers.swift\"\n"), text)
     XCTAssertTrue(text.contains("@ \"Samples/model.swift\":5:12\n"), text)
+  }
+
+  func testUnicodeNamesAndCarriageReturnsRoundTrip() throws {
+    var graph = Self.sample()
+    graph.metadata["note"] = "\u{301}accent first, then 🦕 and a bell \u{7}"
+    graph.programs[1].outputs = [ProgramOutput(name: "é", value: ValueID(0))]
+    graph.programs[1].nodes[0].scope = "\u{301}"
+    let text = printIR(graph)
+    XCTAssertTrue(text.contains("\\u{7}\""), text)
+    XCTAssertEqual(try parseIR(text), graph)
+    let crlf = text.replacingOccurrences(of: "\n", with: "\r\n")
+    XCTAssertEqual(try parseIR(crlf), graph)
   }
 }

@@ -5,10 +5,13 @@ import XCTest
 /// location, notes.
 final class VerifierTests: XCTestCase {
   /// Parses `program @p { body }` (plus `extra` programs) under a `file "model.swift"` header.
-  private func graph(_ body: String, extra: String = "", file: StaticString = #filePath, line: UInt = #line)
+  private func graph(
+    _ body: String, extra: String = "", file: StaticString = #filePath, line: UInt = #line
+  )
     throws -> Graph
   {
-    let text = "#dino-ir v1 stage=captured\nfile \"model.swift\"\n\n" + extra
+    let text =
+      "#dino-ir v1 stage=captured\nfile \"model.swift\"\n\n" + extra
       + "program @p {\n\(body)\n}\n"
     return try parseIR(text, fileName: "bad.ir")
   }
@@ -21,7 +24,9 @@ final class VerifierTests: XCTestCase {
       let g = try graph(body, extra: extra)
       let errors = Verifier.verifyAll(g, requireLocations: requireLocations)
       XCTAssertEqual(errors.first?.description, expected, file: file, line: line)
-      XCTAssertThrowsError(try Verifier.verify(g, requireLocations: requireLocations), file: file, line: line) {
+      XCTAssertThrowsError(
+        try Verifier.verify(g, requireLocations: requireLocations), file: file, line: line
+      ) {
         XCTAssertEqual(($0 as? CompileError)?.description, expected, file: file, line: line)
       }
     } catch {
@@ -73,20 +78,24 @@ final class VerifierTests: XCTestCase {
       "model.swift:3:9: error: scale: attribute 'factor' must be of kind f\nnote: in %1 of @p")
     assertError(
       x + "  %1 = matmul(%0, %0) {trans_a=2, trans_b=0} : f32[3,3]  @ :3:10\n  return",
-      "model.swift:3:10: error: matmul: attribute 'trans_a' must be 0 or 1, got 2\nnote: in %1 of @p")
+      "model.swift:3:10: error: matmul: attribute 'trans_a' must be 0 or 1, got 2\nnote: in %1 of @p"
+    )
   }
 
   func testMatmulInnerDimensions() {
-    let w = "  %1 = parameter {init=\"zeros\", name=\"student.w\", trainable=1} : f32[4,5]  @ :2:9\n"
+    let w =
+      "  %1 = parameter {init=\"zeros\", name=\"student.w\", trainable=1} : f32[4,5]  @ :2:9\n"
     assertError(
       x + w + "  %2 = matmul(%0, %1) {trans_a=0, trans_b=0} : f32[2,5]  @ :58:25\n  return",
-      "model.swift:58:25: error: matmul: [2,3] x [4,5] — inner dimensions differ\nnote: in %2 of @p")
+      "model.swift:58:25: error: matmul: [2,3] x [4,5] — inner dimensions differ\nnote: in %2 of @p"
+    )
   }
 
   func testStoredTypeDiffersFromInferred() {
     assertError(
       x + "  %1 = gelu(%0) : f32[3,2]  @ :9:9\n  return",
-      "model.swift:9:9: error: gelu: stored type f32[3,2] differs from inferred f32[2,3]\nnote: in %1 of @p")
+      "model.swift:9:9: error: gelu: stored type f32[3,2] differs from inferred f32[2,3]\nnote: in %1 of @p"
+    )
   }
 
   func testIntegerOperandOutsideDropPathMask() {
@@ -104,27 +113,32 @@ final class VerifierTests: XCTestCase {
   func testEffectOpMutatingANonParameter() {
     assertError(
       x + "  %1 = gelu(%0) : f32[2,3]  @ :2:4\n  %2 = assign(%0, %1) : f32[]  @ :3:4\n  return",
-      "model.swift:3:4: error: assign: operand 0 must be a parameter (it is updated in place)\nnote: in %2 of @p")
+      "model.swift:3:4: error: assign: operand 0 must be a parameter (it is updated in place)\nnote: in %2 of @p"
+    )
   }
 
   func testEffectResultIsNeitherReadNorReturned() {
-    let p = "  %1 = parameter {init=\"zeros\", name=\"center.c\", trainable=0} : f32[2,3]  @ :2:1\n"
+    let p =
+      "  %1 = parameter {init=\"zeros\", name=\"center.c\", trainable=0} : f32[2,3]  @ :2:1\n"
       + "  %2 = assign(%1, %0) : f32[]  @ :3:1\n"
     assertError(
       x + p + "  %3 = scale(%2) {factor=2.0} : f32[]  @ :4:7\n  return",
-      "model.swift:4:7: error: scale: operand %2 is the dummy result of effect op assign\nnote: in %3 of @p")
+      "model.swift:4:7: error: scale: operand %2 is the dummy result of effect op assign\nnote: in %3 of @p"
+    )
     assertError(
       x + p + "  return z=%2",
       "model.swift:3:1: error: output 'z' of @p is the dummy result of effect op assign")
   }
 
   func testConflictingParameterDeclarations() {
-    let first = "program @q {\n  %0 = parameter {init=\"zeros\", name=\"student.w\", trainable=1} : f32[4]  @ :2:9\n  return\n}\n\n"
+    let first =
+      "program @q {\n  %0 = parameter {init=\"zeros\", name=\"student.w\", trainable=1} : f32[4]  @ :2:9\n  return\n}\n\n"
     assertError(
       "  %0 = parameter {init=\"ones\", name=\"student.w\", trainable=1} : f32[4]  @ :12:3\n  return",
       extra: first,
       "model.swift:12:3: error: parameter 'student.w' declared as f32[4] init ones trainable 1 but earlier as "
-        + "f32[4] init zeros trainable 1\nnote: first declared at model.swift:2:9\nnote: in %0 of @p")
+        + "f32[4] init zeros trainable 1\nnote: first declared at model.swift:2:9\nnote: in %0 of @p"
+    )
   }
 
   func testParameterNamesAndInitSpecs() {
@@ -134,13 +148,16 @@ final class VerifierTests: XCTestCase {
     assertError(
       "  %0 = parameter {init=\"normal(-1)\", name=\"student.w\", trainable=1} : f32[4]  @ :3:3\n  return",
       "model.swift:3:3: error: parameter: 'student.w' has bad init 'normal(-1)' (expected zeros, ones, const(v), "
-        + "normal(std), trunc_normal(std,a,b), uniform(lo,hi) or copy(<buffer>))\nnote: in %0 of @p")
+        + "normal(std), trunc_normal(std,a,b), uniform(lo,hi) or copy(<buffer>))\nnote: in %0 of @p"
+    )
     assertError(
       "  %0 = parameter {init=\"copy(student.w)\", name=\"teacher.w\", trainable=0} : f32[4]  @ :5:3\n  return",
-      "model.swift:5:3: error: parameter 'teacher.w': init copy(student.w) names no parameter of the graph")
+      "model.swift:5:3: error: parameter 'teacher.w': init copy(student.w) names no parameter of the graph"
+    )
     assertError(
       "  %0 = parameter {init=\"zeros\", name=\"student.w\", trainable=2} : f32[4]  @ :3:3\n  return",
-      "model.swift:3:3: error: parameter: attribute 'trainable' must be 0 or 1, got 2\nnote: in %0 of @p")
+      "model.swift:3:3: error: parameter: attribute 'trainable' must be 0 or 1, got 2\nnote: in %0 of @p"
+    )
   }
 
   func testDuplicateInputsOutputsAndPrograms() {
@@ -151,44 +168,57 @@ final class VerifierTests: XCTestCase {
       x + "  %1 = gelu(%0) : f32[2,3]  @ :2:5\n  return y=%0, y=%1",
       "model.swift:2:5: error: duplicate output 'y' in @p")
     assertError(x + "  return y=%3", "error: output 'y' of @p names undefined %3")
-    assertError(x + "  return", extra: "program @p {\n  return\n}\n\n", "error: duplicate program @p")
+    assertError(
+      x + "  return", extra: "program @p {\n  return\n}\n\n", "error: duplicate program @p")
   }
 
   func testRequiredLocations() {
     assertError(
-      x + "  %1 = gelu(%0) : f32[2,3]\n  return", "error: gelu: %1 has no source location\nnote: in %1 of @p",
+      x + "  %1 = gelu(%0) : f32[2,3]\n  return",
+      "error: gelu: %1 has no source location\nnote: in %1 of @p",
       requireLocations: true)
   }
 
   func testMemorySlots() {
     let a = "  %0 = input {name=\"x\"} : f32[2,3] [arena+0x00000000 24B 24B]  @ :1:5\n"
     assertError(
-      a + "  %1 = gelu(%0) : f32[2,3] [arena+0x00000010 24B 24B]  @ :2:5\n  return y=%1\n  arena 64B 64B",
+      a
+        + "  %1 = gelu(%0) : f32[2,3] [arena+0x00000010 24B 24B]  @ :2:5\n  return y=%1\n  arena 64B 64B",
       "model.swift:2:5: error: slots of %0 [0x00000000, 0x00000018) and %1 [0x00000010, 0x00000028) overlap "
         + "while both are live\nnote: in %1 of @p")
     assertError(
-      a + "  %1 = gelu(%0) : f32[2,3] [arena+0x00000000 24B 24B]  @ :2:5\n  return y=%1\n  arena 64B 64B",
+      a
+        + "  %1 = gelu(%0) : f32[2,3] [arena+0x00000000 24B 24B]  @ :2:5\n  return y=%1\n  arena 64B 64B",
       "model.swift:2:5: error: slots of %0 [0x00000000, 0x00000018) and %1 [0x00000000, 0x00000018) overlap "
         + "while both are live\nnote: in %1 of @p")
     assertError(
-      a + "  %1 = gelu(%0) : f32[2,3] [arena+0x00000030 24B 24B]  @ :2:5\n  return y=%1\n  arena 64B 64B",
-      "model.swift:2:5: error: slot of %1 [0x00000030, 0x00000048) lies outside the arena of 64 bytes\nnote: in %1 of @p")
+      a
+        + "  %1 = gelu(%0) : f32[2,3] [arena+0x00000030 24B 24B]  @ :2:5\n  return y=%1\n  arena 64B 64B",
+      "model.swift:2:5: error: slot of %1 [0x00000030, 0x00000048) lies outside the arena of 64 bytes\nnote: in %1 of @p"
+    )
     assertError(
-      a + "  %1 = gelu(%0) : f32[2,3] [arena+0x00000020 16B 16B]  @ :2:5\n  return y=%1\n  arena 64B 64B",
+      a
+        + "  %1 = gelu(%0) : f32[2,3] [arena+0x00000020 16B 16B]  @ :2:5\n  return y=%1\n  arena 64B 64B",
       "model.swift:2:5: error: slot of %1 holds 16 bytes but f32[2,3] needs 24\nnote: in %1 of @p")
     assertError(
-      a + "  return y=%0", "model.swift:1:5: error: %0 has a slot but @p has no arena size\nnote: in %0 of @p")
+      a + "  return y=%0",
+      "model.swift:1:5: error: %0 has a slot but @p has no arena size\nnote: in %0 of @p")
   }
 
   func testInPlaceSlotsAreAllowedOnlyWhereOpsDefSaysSo() throws {
     let a = "  %0 = input {name=\"x\"} : f32[2,3] [arena+0x00000000 24B 24B]  @ :1:5\n"
     let scaled = try graph(
-      a + "  %1 = scale(%0) {factor=2.0} : f32[2,3] [arena+0x00000000 24B 24B]  @ :2:5\n  return y=%1\n  arena 24B 24B")
+      a
+        + "  %1 = scale(%0) {factor=2.0} : f32[2,3] [arena+0x00000000 24B 24B]  @ :2:5\n  return y=%1\n  arena 24B 24B"
+    )
     XCTAssertEqual(Verifier.verifyAll(scaled), [])
     XCTAssertEqual(Verifier.liveIntervals(of: scaled.programs[0]), [0...1, 1...2])
     let reused = try graph(
-      a + "  %1 = scale(%0) {factor=2.0} : f32[2,3] [arena+0x00000000 24B 24B]  @ :2:5\n  return y=%1, x=%0\n  arena 24B 24B")
-    XCTAssertEqual(Verifier.verifyAll(reused).count, 1, "operand 0 is still live: no in-place write")
+      a
+        + "  %1 = scale(%0) {factor=2.0} : f32[2,3] [arena+0x00000000 24B 24B]  @ :2:5\n  return y=%1, x=%0\n  arena 24B 24B"
+    )
+    XCTAssertEqual(
+      Verifier.verifyAll(reused).count, 1, "operand 0 is still live: no in-place write")
   }
 
   func testVerifyAllReportsEveryBrokenNode() throws {
@@ -208,10 +238,14 @@ final class VerifierTests: XCTestCase {
   func testInitSpecs() {
     XCTAssertEqual(InitSpec(parsing: "zeros"), .zeros)
     XCTAssertEqual(InitSpec(parsing: "const(0.5)"), .constant(0.5))
-    XCTAssertEqual(InitSpec(parsing: "trunc_normal(0.02,-2,2)"), .truncNormal(std: 0.02, a: -2, b: 2))
+    XCTAssertEqual(
+      InitSpec(parsing: "trunc_normal(0.02,-2,2)"), .truncNormal(std: 0.02, a: -2, b: 2))
     XCTAssertEqual(InitSpec(parsing: "uniform(-0.0625, 0.0625)"), .uniform(lo: -0.0625, hi: 0.0625))
     XCTAssertEqual(InitSpec(parsing: "copy(student.head.w)"), .copy("student.head.w"))
-    for bad in ["", "zero", "normal()", "normal(1,2)", "uniform(1,0)", "trunc_normal(0.02,2,-2)", "copy()", "const(x)"] {
+    for bad in [
+      "", "zero", "normal()", "normal(1,2)", "uniform(1,0)", "trunc_normal(0.02,2,-2)", "copy()",
+      "const(x)",
+    ] {
       XCTAssertNil(InitSpec(parsing: bad), bad)
     }
   }
@@ -220,7 +254,8 @@ final class VerifierTests: XCTestCase {
 /// Broken input never crashes the parser or the verifier.
 final class RobustnessTests: XCTestCase {
   func testGoldensWithOneCharacterDeletedNeverCrash() throws {
-    var parsed = 0, rejected = 0
+    var parsed = 0
+    var rejected = 0
     for (name, text) in try GoldenTests.goldens() {
       let chars = Array(text)
       for i in stride(from: 0, to: chars.count, by: 5) {
@@ -255,10 +290,12 @@ final class RobustnessTests: XCTestCase {
 
       """
     let errors = Verifier.verifyAll(try parseIR(text)).map(\.description)
-    XCTAssertEqual(errors, [
-      "error: input: shape [1099511627776,1099511627776] has a negative or too large dimension\nnote: in %0 of @p",
-      "error: pad: attribute 'after' is out of range\nnote: in %2 of @p",
-      "error: reshape: shape [4294967296,4294967296,4] has a negative or too large dimension\nnote: in %3 of @p",
-    ])
+    XCTAssertEqual(
+      errors,
+      [
+        "error: input: shape [1099511627776,1099511627776] has a negative or too large dimension\nnote: in %0 of @p",
+        "error: pad: attribute 'after' is out of range\nnote: in %2 of @p",
+        "error: reshape: shape [4294967296,4294967296,4] has a negative or too large dimension\nnote: in %3 of @p",
+      ])
   }
 }
