@@ -44,7 +44,11 @@ final class Session {
       notes.append("operators cannot capture their own line; this is where their most recent operand was made")
     }
     let diagnostic = Wire.Diagnostic(message: message, loc: loc, notes: notes)
-    if !errors.contains(diagnostic) { errors.append(diagnostic) }
+    guard !errors.contains(diagnostic) else { return }
+    errors.append(diagnostic)
+    // If model.swift later traps (say, indexing the placeholder shape of an invalid tensor),
+    // the exit handler never runs: keep an errors-only payload in the channel meanwhile.
+    if let fd = arguments.fileno { replaceChannel(with: Wire.Module(programs: [], errors: errors), fd: fd, closing: false) }
   }
 
   /// Names the innermost layer scope; when that layer's call is the error's own location
@@ -76,22 +80,35 @@ final class Session {
         Wire.Diagnostic(message: "unknown option -D \(key)=\(value) (\(list))", loc: .unknown))
     }
     payload.errors = errors
+    if let fd = arguments.fileno {
+      replaceChannel(with: payload, fd: fd, closing: true)
+    } else {
+      FileHandle.standardOutput.write(encode(payload) + Data("\n".utf8))
+    }
+  }
+
+  /// Replaces the channel's contents with `payload` (rewinding when the descriptor is a file).
+  private func replaceChannel(with payload: Wire.Module, fd: Int32, closing: Bool) {
+    let data = encode(payload)
+    if lseek(fd, 0, SEEK_SET) == 0 {
+      _ = ftruncate(fd, 0)
+    } else if !closing {
+      return  // A pipe cannot be rewound: only the final payload goes to it.
+    }
+    writeAll(data, to: fd)
+    if closing { close(fd) }
+  }
+
+  private func encode(_ payload: Wire.Module) -> Data {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.sortedKeys]
     encoder.nonConformingFloatEncodingStrategy = .convertToString(
       positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
-    let data: Data
     do {
-      data = try encoder.encode(payload)
+      return try encoder.encode(payload)
     } catch {
       FileHandle.standardError.write(Data("DinoDSL: cannot encode the graph: \(error)\n".utf8))
-      exit(70)
-    }
-    if let fd = arguments.fileno {
-      writeAll(data, to: fd)
-      close(fd)
-    } else {
-      FileHandle.standardOutput.write(data + Data("\n".utf8))
+      _exit(70)
     }
   }
 

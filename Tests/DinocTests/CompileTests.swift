@@ -72,7 +72,7 @@ final class CompileTests: XCTestCase {
           print("still running")
         }
       }
-      """)
+      """, for: self)
     let result = try DinocRunner.run(["compile", model])
     XCTAssertNotEqual(result.status, 0)
     XCTAssertEqual(
@@ -83,6 +83,26 @@ final class CompileTests: XCTestCase {
         "note: in scope student.fc (Linear), inside student (Net, called at \(model):17:20)",
       ])
     XCTAssertEqual(result.stdout, "still running\n")
+  }
+
+  func testErrorsBeforeACrashAreStillReported() throws {
+    let model = try DinocRunner.writeModel(
+      """
+      // dino-dsl-version: 1
+      import DinoDSL
+      Model("crash") { model in
+        model.program("forward") {
+          let y = reshape(Input("x", [4, 32]), [3, -1])
+          print(y.shape[5])
+        }
+      }
+      """, for: self)
+    let result = try DinocRunner.run(["compile", model])
+    XCTAssertNotEqual(result.status, 0)
+    let lines = result.errorLines
+    XCTAssertTrue(lines.contains("\(model):5:20: error: reshape: cannot reshape [4,32] to [3,-1]"), result.stderr)
+    XCTAssertTrue(
+      lines.last?.hasPrefix("error: \(model) failed while building its graph (signal ") == true, result.stderr)
   }
 
   func testUnknownOverrideListsTheDeclaredOptions() throws {
@@ -99,7 +119,7 @@ final class CompileTests: XCTestCase {
   }
 
   func testSwiftErrorsPassThroughWithTheCommand() throws {
-    let model = try DinocRunner.writeModel("// dino-dsl-version: 1\nimport DinoDSL\nlet x = \n")
+    let model = try DinocRunner.writeModel("// dino-dsl-version: 1\nimport DinoDSL\nlet x = \n", for: self)
     let result = try DinocRunner.run(["compile", model])
     XCTAssertNotEqual(result.status, 0)
     XCTAssertTrue(result.stderr.contains("\(model):3:"), result.stderr)
@@ -110,14 +130,14 @@ final class CompileTests: XCTestCase {
   }
 
   func testMissingVersionLine() throws {
-    let model = try DinocRunner.writeModel("import DinoDSL\n")
+    let model = try DinocRunner.writeModel("import DinoDSL\n", for: self)
     let result = try DinocRunner.run(["compile", model])
     XCTAssertNotEqual(result.status, 0)
     XCTAssertEqual(result.errorLines, ["\(model):1:1: error: the first line must be '// dino-dsl-version: 1'"])
   }
 
   func testUnsupportedVersion() throws {
-    let model = try DinocRunner.writeModel("// dino-dsl-version: 7\nimport DinoDSL\n")
+    let model = try DinocRunner.writeModel("// dino-dsl-version: 7\nimport DinoDSL\n", for: self)
     let result = try DinocRunner.run(["compile", model])
     XCTAssertNotEqual(result.status, 0)
     XCTAssertEqual(

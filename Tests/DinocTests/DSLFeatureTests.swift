@@ -46,7 +46,7 @@ final class DSLFeatureTests: XCTestCase {
           Output("features", teacher(Input("x", [5, 4])))
         }
       }
-      """)
+      """, for: self)
     let graph = try Graph(wire: DinocRunner.compileToWire(model))
     XCTAssertEqual(graph.programs.map(\.name), ["train_step", "features"])
     XCTAssertEqual(graph.hyper["lr"], 5e-4)
@@ -78,6 +78,59 @@ final class DSLFeatureTests: XCTestCase {
       Set(step.nodes.compactMap(\.bufferName).filter { $0.hasPrefix("teacher.") }))
   }
 
+  func testEveryOpPassesTheVerifier() throws {
+    let model = try DinocRunner.writeModel(
+      """
+      // dino-dsl-version: 1
+      import DinoDSL
+
+      Model("ops") { model in
+        let w = model.register(Parameter([6, 3, 2, 2], init: .truncNormal(std: 0.02)), as: "student.w")
+        let b = model.register(Parameter([6]), as: "student.b")
+        let v = model.register(Parameter([5, 6], init: .uniform(-0.5, 0.5)), as: "student.v")
+        let g = model.register(Parameter([5, 1], init: .ones), as: "student.g")
+        let t = model.register(Parameter([5, 1], init: .copy("student.g"), trainable: false), as: "teacher.g")
+        let hb = model.register(Parameter([5]), as: "student.hb")
+        model.program("ops") {
+          let img = Input("img", [2, 3, 4, 4])
+          let tokens = patchEmbed(img, w.value, b.value, patch: 2)               // [2,4,6]
+          let raw = patchify(img, patch: 2)                                      // [2,4,12]
+          let scores = matmul(tokens, raw, transposeA: true)                     // [2,6,12]
+          let joined = concat([tokens, pad(tokens, axis: -1, before: 1, after: 2).transposed()
+                                 .transposed()], axis: -1)                        // [2,4,15]
+          let head = linear(b.value + tokens, weightNorm(v.value, g.value), hb.value)  // [2,4,5]
+          let parts = mean(tokens, axis: 1, keepDims: true) - slice(joined, axis: 2, 0..<6)
+          let cls = l2Normalize(sum(parts, axis: 1)) * scale(constant([1, 2, 3, 4, 5, 6], shape: [6]), by: 0.5)
+          let spread = broadcast(cls, to: [3, 2, 6]) - sum(scores, to: [6, 1]).transposed()
+          let probs = softmax(layerNorm(spread, weight: b.value, bias: b.value)) + logSoftmax(gelu(spread))
+          let ratio = 1.0 - probs / (permute(probs, [0, 2, 1]).transposed() + 2)
+          Output("ratio", ratio)
+          Output("head", head)
+          Output("coef", clipGradCoef(head, maxNorm: 3))
+          let mask = dropPathMask(seed: Input("seed", [], dtype: .i32), rate: 0.25, batch: 2)
+          Output("masked", reshape(head, [2, -1]) * reshape(mask, [2, 1]))
+        }
+        model.program("ema") {
+          emaUpdate(t.value, g.value, momentum: Input("momentum", []))
+          assign(t.value, g.value * 2)
+          let one = constant(1)
+          adamwUpdate(v.value, grad: v.value, m: v.value, v: v.value, step: one, lr: one, wd: one, gate: one)
+        }
+      }
+      """, for: self)
+    let graph = try Graph(wire: DinocRunner.compileToWire(model))
+    let used = Set(graph.programs.flatMap { $0.nodes.map(\.op.name) })
+    let forwardOps = Set(OpKind.allOps.map(\.name).filter { !$0.contains("_bwd") })
+    XCTAssertEqual(used, forwardOps)
+    let ops = try XCTUnwrap(graph.program("ops"))
+    XCTAssertEqual(ops.outputs.map { ops[$0.value].type.shape }, [[3, 2, 6], [2, 4, 5], [], [2, 20]])
+    // `a - b` with a smaller `a` broadcasts it explicitly; `a + b` with a smaller `a` swaps.
+    XCTAssertEqual(ops.nodes.filter { $0.op == .broadcastTo }.map { $0.attrs.ints("shape") },
+                   [[2, 4, 6], [3, 2, 6]])
+    let swapped = try XCTUnwrap(ops.nodes.first { $0.op == .add })
+    XCTAssertEqual(swapped.operands.map { ops[$0].op }, [.patchEmbed, .parameter])
+  }
+
   func testRegistrationAndProgramErrors() throws {
     let model = try DinocRunner.writeModel(
       """
@@ -99,7 +152,7 @@ final class DSLFeatureTests: XCTestCase {
         }
         model.program("a") {}
       }
-      """)
+      """, for: self)
     let result = try DinocRunner.run(["compile", model])
     XCTAssertNotEqual(result.status, 0)
     XCTAssertEqual(

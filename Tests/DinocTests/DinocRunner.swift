@@ -70,10 +70,13 @@ enum DinocRunner {
       stderr: (try? String(contentsOf: err, encoding: .utf8)) ?? "")
   }
 
-  /// Writes `source` to a fresh temporary model file and returns its path.
-  static func writeModel(_ source: String, name: String = "model.swift") throws -> String {
+  /// Writes `source` to a fresh temporary model file, removed when `test` ends, and returns
+  /// its path.
+  static func writeModel(_ source: String, for test: XCTestCase) throws -> String {
     let folder = FileManager.default.temporaryDirectory.appendingPathComponent("dinoc-model-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    test.addTeardownBlock { try? FileManager.default.removeItem(at: folder) }
+    let name = "model.swift"
     let path = folder.appendingPathComponent(name).path
     try source.write(toFile: path, atomically: true, encoding: .utf8)
     return path
