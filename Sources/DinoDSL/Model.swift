@@ -42,6 +42,7 @@ public final class Model {
     }
     session.modelLoc = loc
     body(self)
+    session.checkCopies()
     var metadata = self.metadata
     metadata["model"] = name
     metadata["dsl_version"] = "1"
@@ -127,7 +128,7 @@ public final class Model {
       return parameter
     }
     session.roots.append(parameter)
-    parameter.name = name
+    session.name(parameter, name)
     return parameter
   }
 

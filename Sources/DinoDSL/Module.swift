@@ -81,7 +81,8 @@ struct Naming {
   mutating func visit(_ value: Any, path: String) {
     if let parameter = value as? Parameter {
       guard parameter.name == nil else { return }
-      parameter.name = path
+      session.name(parameter, path)
+      guard parameter.name != nil else { return }
       if let trainable { parameter.trainable = trainable }
       if let source { parameter.initializer = .copy(source + path.dropFirst(root.count)) }
       return

@@ -25,6 +25,8 @@ final class Session {
   var roots: [AnyObject] = []
   /// The id the next program recorder gets.
   var nextProgramID = 0
+  /// Named parameters in naming order, by buffer name.
+  var parameters: [String: Parameter] = [:]
   /// The first model.swift file a DSL call came from.
   var userFile: String?
 
@@ -49,6 +51,34 @@ final class Session {
     // If model.swift later traps (say, indexing the placeholder shape of an invalid tensor),
     // the exit handler never runs: keep an errors-only payload in the channel meanwhile.
     if let fd = arguments.fileno { replaceChannel(with: Wire.Module(programs: [], errors: errors), fd: fd, closing: false) }
+  }
+
+  /// Gives `parameter` the buffer name `name`, unless another parameter has it.
+  func name(_ parameter: Parameter, _ name: String) {
+    if let other = parameters[name] {
+      error("two parameters are named '\(name)'", at: parameter.loc, notes: ["the other was created at \(other.loc)"])
+      return
+    }
+    parameter.name = name
+    parameters[name] = parameter
+  }
+
+  /// Checks that every `copy(<name>)` initializer names a parameter of the same shape.
+  func checkCopies() {
+    for (name, parameter) in parameters.sorted(by: { $0.key < $1.key }) {
+      let spec = parameter.initializer.spec
+      guard spec.hasPrefix("copy("), spec.hasSuffix(")") else { continue }
+      let source = String(spec.dropFirst(5).dropLast())
+      guard let original = parameters[source] else {
+        error("'\(name)' is initialised as a copy of '\(source)', which is not a registered parameter", at: parameter.loc)
+        continue
+      }
+      if original.shape != parameter.shape {
+        error(
+          "'\(name)' \(shapeText(parameter.shape)) is initialised as a copy of '\(source)' \(shapeText(original.shape))",
+          at: parameter.loc)
+      }
+    }
   }
 
   /// Names the innermost layer scope; when that layer's call is the error's own location

@@ -72,7 +72,7 @@ struct ModelCompiler {
   private func checkVersionLine(_ source: Data) throws(DinocError) {
     let firstLine = String(decoding: source.prefix { $0 != UInt8(ascii: "\n") }, as: UTF8.self)
     let expected = "// dino-dsl-version: \(Self.dslVersion)"
-    let text = firstLine.trimmingCharacters(in: .whitespaces)
+    let text = firstLine.trimmingCharacters(in: .whitespacesAndNewlines)
     guard text.hasPrefix("//") else {
       throw versionError("the first line must be '\(expected)'")
     }

@@ -151,6 +151,9 @@ final class DSLFeatureTests: XCTestCase {
           Output("y", gelu(kept!))
         }
         model.program("a") {}
+        model.register(Parameter([2], init: .copy("student.fc9.weight")), as: "teacher.x")
+        model.register(Parameter([2], init: .copy("student.fc1.bias")), as: "teacher.y")
+        model.register(Parameter([2]), as: "student.fc1.bias")
       }
       """, for: self)
     let result = try DinocRunner.run(["compile", model])
@@ -164,6 +167,10 @@ final class DSLFeatureTests: XCTestCase {
         "\(model):15:21: error: gelu: operand 0 was recorded in another program, not in @b",
         "\(model):17:16: error: program @a is declared twice",
         "note: first declared at \(model):9:16",
+        "\(model):20:27: error: two parameters are named 'student.fc1.bias'",
+        "note: the other was created at \(model):6:31",
+        "\(model):18:27: error: 'teacher.x' is initialised as a copy of 'student.fc9.weight', which is not a registered parameter",
+        "\(model):19:27: error: 'teacher.y' [2] is initialised as a copy of 'student.fc1.bias' [4]",
       ])
   }
 }
