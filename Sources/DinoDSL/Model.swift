@@ -37,7 +37,8 @@ public final class Model {
     self.name = name
     let loc = session.userLoc(file, line, column)
     if let earlier = session.modelLoc {
-      session.error("model.swift may describe one Model only", at: loc, notes: ["first Model at \(earlier)"])
+      session.error(
+        "model.swift may describe one Model only", at: loc, notes: ["first Model at \(earlier)"])
       return
     }
     session.modelLoc = loc
@@ -67,7 +68,8 @@ public final class Model {
       return
     }
     if let earlier = programs.first(where: { $0.name == name }) {
-      session.error("program @\(name) is declared twice", at: loc, notes: ["first declared at \(earlier.loc)"])
+      session.error(
+        "program @\(name) is declared twice", at: loc, notes: ["first declared at \(earlier.loc)"])
       return
     }
     let recorder = ProgramRecorder(id: session.nextProgramID, name: name, loc: loc)
@@ -140,7 +142,8 @@ public final class Model {
       return false
     }
     if let earlier = registeredNames[name] {
-      session.error("'\(name)' is registered twice", at: loc, notes: ["first registered at \(earlier)"])
+      session.error(
+        "'\(name)' is registered twice", at: loc, notes: ["first registered at \(earlier)"])
       return false
     }
     registeredNames[name] = loc
@@ -165,14 +168,17 @@ public func Input(
     return session.invalid(shape.map { max($0, 1) }, at: loc)
   }
   if let program = session.program,
-    let earlier = program.nodes.first(where: { $0.op == "input" && $0.attrs.string("name") == name })
+    let earlier = program.nodes.first(where: { $0.op == "input" && $0.attrs.string("name") == name }
+    )
   {
-    session.error("input '\(name)' is declared twice in @\(program.name)", at: loc,
-                  notes: ["first declared at \(earlier.loc)"])
+    session.error(
+      "input '\(name)' is declared twice in @\(program.name)", at: loc,
+      notes: ["first declared at \(earlier.loc)"])
     return session.invalid(shape, at: loc)
   }
   let type = TensorType(dtype, shape)
-  return session.record(.input, [], ["name": .string(name)], declared: type, at: loc, placeholder: type)
+  return session.record(
+    .input, [], ["name": .string(name)], declared: type, at: loc, placeholder: type)
 }
 
 /// Names `value` as a result of the program being recorded.
@@ -194,7 +200,8 @@ public func Output(
   }
   guard value.isValid else { return }
   if value.program != program.id {
-    session.error("output '\(name)' was recorded in another program, not in @\(program.name)", at: loc)
+    session.error(
+      "output '\(name)' was recorded in another program, not in @\(program.name)", at: loc)
     return
   }
   program.outputs.append(Wire.Output(name: name, value: value.index))

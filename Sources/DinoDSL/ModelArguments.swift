@@ -26,7 +26,8 @@ struct ModelArguments {
         }
         overrides.append((String(pair[..<eq]), String(pair[pair.index(after: eq)...])))
       } else {
-        problems.append("unexpected argument '\(argument)' (a model accepts -fileno N and -D key=value)")
+        problems.append(
+          "unexpected argument '\(argument)' (a model accepts -fileno N and -D key=value)")
       }
     }
   }

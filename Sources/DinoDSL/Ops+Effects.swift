@@ -68,15 +68,21 @@ public func adamwUpdate(
 ) -> Tensor {
   effect(
     .adamwUpdate, [p, g, m, v, t, lr, wd, gate],
-    ["beta1": .float(beta1), "beta2": .float(beta2), "eps": .float(eps), "decay": .int(decay ? 1 : 0)],
+    [
+      "beta1": .float(beta1), "beta2": .float(beta2), "eps": .float(eps),
+      "decay": .int(decay ? 1 : 0),
+    ],
     at: session.userLoc(file, line, column))
 }
 
-private func effect(_ op: OpKind, _ operands: [Tensor], _ attrs: Attributes = [:], at loc: SourceLoc) -> Tensor {
+private func effect(
+  _ op: OpKind, _ operands: [Tensor], _ attrs: Attributes = [:], at loc: SourceLoc
+) -> Tensor {
   if let program = session.program {
     for m in op.mutatedOperands where operands[m].isValid && operands[m].program == program.id {
       if program.nodes[operands[m].index].op != OpKind.parameter.name {
-        session.error("\(op.name): operand \(m) must be a parameter (it is updated in place)", at: loc)
+        session.error(
+          "\(op.name): operand \(m) must be a parameter (it is updated in place)", at: loc)
         return session.invalid([], at: loc)
       }
     }

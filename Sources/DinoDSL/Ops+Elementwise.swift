@@ -10,7 +10,8 @@ public func scale(
   file: String = #filePath, line: UInt = #line, column: UInt = #column
 ) -> Tensor {
   session.record(
-    .scale, [x], ["factor": .float(factor)], at: session.userLoc(file, line, column), placeholder: x.type)
+    .scale, [x], ["factor": .float(factor)], at: session.userLoc(file, line, column),
+    placeholder: x.type)
 }
 
 /// GELU with the exact erf form: `x · Φ(x)` (PyTorch's `nn.GELU()` default).

@@ -75,5 +75,6 @@ public func patchify(
   if x.rank == 4 && patch > 0 {
     guess = [x.shape[0], (x.shape[2] / patch) * (x.shape[3] / patch), x.shape[1] * patch * patch]
   }
-  return session.record(.patchify, [x], ["patch": .int(patch)], at: loc, placeholder: TensorType(.f32, guess))
+  return session.record(
+    .patchify, [x], ["patch": .int(patch)], at: loc, placeholder: TensorType(.f32, guess))
 }

@@ -26,7 +26,8 @@ public func l2Normalize(
   file: String = #filePath, line: UInt = #line, column: UInt = #column
 ) -> Tensor {
   session.record(
-    .l2Normalize, [x], ["eps": .float(eps)], at: session.userLoc(file, line, column), placeholder: x.type)
+    .l2Normalize, [x], ["eps": .float(eps)], at: session.userLoc(file, line, column),
+    placeholder: x.type)
 }
 
 /// Weight normalisation (`torch.nn.utils.weight_norm`, dim 0): row `k` of the result is

@@ -39,7 +39,9 @@ public func sum(
     placeholder: TensorType(.f32, shape))
 }
 
-private func reduce(_ op: OpKind, _ x: Tensor, axis: Int, keepDims: Bool, at loc: SourceLoc) -> Tensor {
+private func reduce(_ op: OpKind, _ x: Tensor, axis: Int, keepDims: Bool, at loc: SourceLoc)
+  -> Tensor
+{
   guard let a = session.normalize(axis: axis, rank: x.rank, op.name, at: loc) else {
     return session.invalid(x.shape, at: loc)
   }

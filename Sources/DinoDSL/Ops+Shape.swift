@@ -12,7 +12,8 @@ public func reshape(
   var resolved = shape
   let holes = shape.indices.filter { shape[$0] == -1 }
   if holes.count > 1 || shape.contains(where: { $0 < -1 || $0 == 0 }) {
-    session.error("reshape: \(shapeText(shape)) may contain one -1 and otherwise positive sizes", at: loc)
+    session.error(
+      "reshape: \(shapeText(shape)) may contain one -1 and otherwise positive sizes", at: loc)
     return session.invalid(shape.map { max($0, 1) }, at: loc)
   }
   if let hole = holes.first {
@@ -79,7 +80,8 @@ public func concat(
   }
   var guess = first.shape
   guess[a] = tensors.reduce(0) { $0 + ($1.rank == first.rank ? $1.shape[a] : 0) }
-  return session.record(.concat, tensors, ["axis": .int(a)], at: loc, placeholder: TensorType(.f32, guess))
+  return session.record(
+    .concat, tensors, ["axis": .int(a)], at: loc, placeholder: TensorType(.f32, guess))
 }
 
 /// The elements with index in `range` along `axis`.

@@ -67,7 +67,8 @@ public func Option<T: OptionValue>(
 ) -> T {
   let loc = session.userLoc(file, line, column)
   if let earlier = session.options.first(where: { $0.name == name }) {
-    session.error("option '\(name)' is declared twice", at: loc, notes: ["first declared at \(earlier.loc)"])
+    session.error(
+      "option '\(name)' is declared twice", at: loc, notes: ["first declared at \(earlier.loc)"])
     return defaultValue
   }
   var value = defaultValue

@@ -100,7 +100,10 @@ public final class Parameter {
     session.scopes = [Scope(path: owner, typeName: "Parameter", loc: loc)]
     let tensor = session.record(
       .parameter, [],
-      ["name": .string(name), "init": .string(initializer.spec), "trainable": .int(trainable ? 1 : 0)],
+      [
+        "name": .string(name), "init": .string(initializer.spec),
+        "trainable": .int(trainable ? 1 : 0),
+      ],
       declared: type, at: loc, placeholder: type)
     session.scopes = saved
     program.parameterNodes[ObjectIdentifier(self)] = tensor

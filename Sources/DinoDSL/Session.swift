@@ -25,7 +25,7 @@ final class Session {
   var roots: [AnyObject] = []
   /// The id the next program recorder gets.
   var nextProgramID = 0
-  /// Named parameters in naming order, by buffer name.
+  /// Named parameters, by buffer name.
   var parameters: [String: Parameter] = [:]
   /// The first model.swift file a DSL call came from.
   var userFile: String?
@@ -43,20 +43,25 @@ final class Session {
     var notes = notes
     if let note = scopeNote(for: loc) { notes.append(note) }
     if loc.inferred {
-      notes.append("operators cannot capture their own line; this is where their most recent operand was made")
+      notes.append(
+        "operators cannot capture their own line; this is where their most recent operand was made")
     }
     let diagnostic = Wire.Diagnostic(message: message, loc: loc, notes: notes)
     guard !errors.contains(diagnostic) else { return }
     errors.append(diagnostic)
     // If model.swift later traps (say, indexing the placeholder shape of an invalid tensor),
     // the exit handler never runs: keep an errors-only payload in the channel meanwhile.
-    if let fd = arguments.fileno { replaceChannel(with: Wire.Module(programs: [], errors: errors), fd: fd, closing: false) }
+    if let fd = arguments.fileno {
+      replaceChannel(with: Wire.Module(programs: [], errors: errors), fd: fd, closing: false)
+    }
   }
 
   /// Gives `parameter` the buffer name `name`, unless another parameter has it.
   func name(_ parameter: Parameter, _ name: String) {
     if let other = parameters[name] {
-      error("two parameters are named '\(name)'", at: parameter.loc, notes: ["the other was created at \(other.loc)"])
+      error(
+        "two parameters are named '\(name)'", at: parameter.loc,
+        notes: ["the other was created at \(other.loc)"])
       return
     }
     parameter.name = name
@@ -70,7 +75,9 @@ final class Session {
       guard spec.hasPrefix("copy("), spec.hasSuffix(")") else { continue }
       let source = String(spec.dropFirst(5).dropLast())
       guard let original = parameters[source] else {
-        error("'\(name)' is initialised as a copy of '\(source)', which is not a registered parameter", at: parameter.loc)
+        error(
+          "'\(name)' is initialised as a copy of '\(source)', which is not a registered parameter",
+          at: parameter.loc)
         continue
       }
       if original.shape != parameter.shape {
@@ -90,7 +97,8 @@ final class Session {
     guard let outer = scopes.dropLast().last(where: { $0.loc != loc }) else {
       return "in \(inner.name) (\(inner.typeName))"
     }
-    return "in \(inner.name) (\(inner.typeName)), inside \(outer.name.dropFirst(6)) (\(outer.typeName), called at \(outer.loc))"
+    return
+      "in \(inner.name) (\(inner.typeName)), inside \(outer.name.dropFirst(6)) (\(outer.typeName), called at \(outer.loc))"
   }
 
   /// Writes the payload: to the `-fileno` descriptor, or to stdout when run by hand.
@@ -99,13 +107,16 @@ final class Session {
     if module == nil && errors.isEmpty {
       errors.append(
         Wire.Diagnostic(
-          message: "\(userFile ?? "model.swift") defined no model; wrap its programs in Model(\"name\") { model in … }",
+          message:
+            "\(userFile ?? "model.swift") defined no model; wrap its programs in Model(\"name\") { model in … }",
           loc: .unknown))
     }
     let declared = Set(options.map(\.name))
     for (key, value) in arguments.overrides where !declared.contains(key) {
       let names = options.map(\.name).sorted()
-      let list = names.isEmpty ? "it declares no options" : "declared options: \(names.joined(separator: ", "))"
+      let list =
+        names.isEmpty
+        ? "it declares no options" : "declared options: \(names.joined(separator: ", "))"
       errors.append(
         Wire.Diagnostic(message: "unknown option -D \(key)=\(value) (\(list))", loc: .unknown))
     }

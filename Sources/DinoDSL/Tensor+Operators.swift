@@ -69,7 +69,8 @@ extension Tensor {
         (lhs, rhs) = (b, a)
       } else {
         lhs = session.record(
-          .broadcastTo, [a], ["shape": .ints(b.shape)], at: loc, placeholder: TensorType(.f32, b.shape))
+          .broadcastTo, [a], ["shape": .ints(b.shape)], at: loc,
+          placeholder: TensorType(.f32, b.shape))
       }
     }
     let bigger = a.rank >= b.rank ? a.shape : b.shape

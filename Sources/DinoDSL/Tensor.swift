@@ -74,16 +74,21 @@ extension Session {
   ) -> Tensor {
     func invalid(_ id: Int) -> Tensor {
       let type = placeholder()
-      return Tensor(program: id, index: -1, shape: type.shape, dtype: type.dtype, loc: loc,
-                    callers: scopes.map(\.loc))
+      return Tensor(
+        program: id, index: -1, shape: type.shape, dtype: type.dtype, loc: loc,
+        callers: scopes.map(\.loc))
     }
     guard let program else {
-      error("\(op.name) used outside a program; record operations inside model.program(\"name\") { … }", at: loc)
+      error(
+        "\(op.name) used outside a program; record operations inside model.program(\"name\") { … }",
+        at: loc)
       return invalid(-1)
     }
     if operands.contains(where: { !$0.isValid }) { return invalid(program.id) }
     for (i, operand) in operands.enumerated() where operand.program != program.id {
-      error("\(op.name): operand \(i) was recorded in another program, not in @\(program.name)", at: loc)
+      error(
+        "\(op.name): operand \(i) was recorded in another program, not in @\(program.name)", at: loc
+      )
       return invalid(program.id)
     }
     let type: TensorType
@@ -97,8 +102,9 @@ extension Session {
       Wire.Node(
         op: op.name, operands: operands.map(\.index), attrs: attrs, type: type, loc: loc,
         scope: scopes.last?.path ?? ""))
-    return Tensor(program: program.id, index: program.nodes.count - 1, shape: type.shape,
-                  dtype: type.dtype, loc: loc, callers: scopes.map(\.loc), isParameter: op == .parameter)
+    return Tensor(
+      program: program.id, index: program.nodes.count - 1, shape: type.shape,
+      dtype: type.dtype, loc: loc, callers: scopes.map(\.loc), isParameter: op == .parameter)
   }
 
   /// `axis` made non-negative, or `nil` (with an error at `loc`) when out of range.
@@ -113,7 +119,8 @@ extension Session {
 
   /// An invalid tensor in the current program, for an operation rejected before recording.
   func invalid(_ shape: [Int], at loc: SourceLoc) -> Tensor {
-    Tensor(program: program?.id ?? -1, index: -1, shape: shape, dtype: .f32, loc: loc,
-           callers: scopes.map(\.loc))
+    Tensor(
+      program: program?.id ?? -1, index: -1, shape: shape, dtype: .f32, loc: loc,
+      callers: scopes.map(\.loc))
   }
 }

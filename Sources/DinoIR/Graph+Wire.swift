@@ -9,7 +9,8 @@ extension Graph {
   public init(wire: Wire.Module) throws(CompileError) {
     guard wire.version == Wire.version else {
       throw CompileError(
-        "the model's graph has wire version \(wire.version) but this dinoc reads version \(Wire.version) (mismatched DinoDSL library)")
+        "the model's graph has wire version \(wire.version) but this dinoc reads version \(Wire.version) (mismatched DinoDSL library)"
+      )
     }
     if let first = wire.errors.first {
       throw CompileError(first.message, at: first.loc, notes: first.notes)
@@ -38,7 +39,8 @@ extension Graph {
       for output in program.outputs {
         guard output.value >= 0 && output.value < nodes.count else {
           throw CompileError(
-            "output '\(output.name)' of @\(program.name) names %\(output.value), which is not a node")
+            "output '\(output.name)' of @\(program.name) names %\(output.value), which is not a node"
+          )
         }
         outputs.append(ProgramOutput(name: output.name, value: ValueID(output.value)))
       }

@@ -30,7 +30,9 @@ extension DinocCommand {
     var defines: [String] = []
 
     /// The verified graph as JSON, for debugging.
-    @Option(help: ArgumentHelp("Also write the verified graph (wire JSON) to this file.", valueName: "path"))
+    @Option(
+      help: ArgumentHelp(
+        "Also write the verified graph (wire JSON) to this file.", valueName: "path"))
     var emitGraphJSON: String?
 
     /// Skip the model cache.

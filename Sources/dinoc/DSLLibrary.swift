@@ -26,7 +26,8 @@ struct DSLLibrary {
 
   /// The files whose contents decide what a compiled model does (for the cache key).
   var files: [String] {
-    [libraryPath] + ["DinoDSL", "DinoOps"].map { "\(moduleDirectory)/\($0).swiftmodule" } + moduleMaps
+    [libraryPath] + ["DinoDSL", "DinoOps"].map { "\(moduleDirectory)/\($0).swiftmodule" }
+      + moduleMaps
   }
 
   /// Finds the library.
@@ -45,7 +46,8 @@ struct DSLLibrary {
       return library
     }
     let candidates = [
-      URL(fileURLWithPath: "\(executableDirectory)/../lib/dino").standardized.path, executableDirectory,
+      URL(fileURLWithPath: "\(executableDirectory)/../lib/dino").standardized.path,
+      executableDirectory,
     ]
     for directory in candidates {
       if let library = DSLLibrary(directory: directory) { return library }
@@ -69,7 +71,9 @@ struct DSLLibrary {
     else { return nil }
     libraryDirectory = directory
     moduleDirectory = modules
-    moduleMaps = ["\(directory)/CDinoOps.build/module.modulemap", "\(directory)/CDinoOps/module.modulemap"]
-      .filter { fm.fileExists(atPath: $0) }
+    moduleMaps = [
+      "\(directory)/CDinoOps.build/module.modulemap", "\(directory)/CDinoOps/module.modulemap",
+    ]
+    .filter { fm.fileExists(atPath: $0) }
   }
 }

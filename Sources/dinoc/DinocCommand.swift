@@ -16,7 +16,8 @@ struct DinocCommand: ParsableCommand {
   /// swift-argument-parser would read as an option named `-Ddim`.
   static func main() {
     let arguments = CommandLine.arguments.dropFirst().flatMap { argument in
-      argument.hasPrefix("-D") && argument.count > 2 ? ["-D", String(argument.dropFirst(2))] : [argument]
+      argument.hasPrefix("-D") && argument.count > 2
+        ? ["-D", String(argument.dropFirst(2))] : [argument]
     }
     main(arguments)
   }

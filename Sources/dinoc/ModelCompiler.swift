@@ -30,23 +30,27 @@ struct ModelCompiler {
   func compile() throws(DinocError) -> Graph {
     let source = try readSource()
     try checkVersionLine(source)
-    let library = try DSLLibrary.locate(environment: environment, executableDirectory: Self.executableDirectory)
+    let library = try DSLLibrary.locate(
+      environment: environment, executableDirectory: Self.executableDirectory)
     let swiftc = try findSwiftc()
     let scratch = FileManager.default.temporaryDirectory
       .appendingPathComponent("dinoc-\(getpid())-\(UUID().uuidString)").path
     do {
       try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
     } catch {
-      throw DinocError("cannot create a temporary folder at \(scratch): \(error.localizedDescription)")
+      throw DinocError(
+        "cannot create a temporary folder at \(scratch): \(error.localizedDescription)")
     }
     defer { try? FileManager.default.removeItem(atPath: scratch) }
-    let executable = try buildExecutable(source: source, library: library, swiftc: swiftc, scratch: scratch)
+    let executable = try buildExecutable(
+      source: source, library: library, swiftc: swiftc, scratch: scratch)
     let wire = try runModel(executable, scratch: scratch)
     if !wire.errors.isEmpty {
-      throw DinocError(lines: wire.errors.flatMap { diagnostic in
-        CompileError(diagnostic.message, at: diagnostic.loc, notes: diagnostic.notes).description
-          .split(separator: "\n").map(String.init)
-      })
+      throw DinocError(
+        lines: wire.errors.flatMap { diagnostic in
+          CompileError(diagnostic.message, at: diagnostic.loc, notes: diagnostic.notes).description
+            .split(separator: "\n").map(String.init)
+        })
     }
     do {
       return try Graph(wire: wire)
@@ -60,9 +64,13 @@ struct ModelCompiler {
   private func readSource() throws(DinocError) -> Data {
     var info = stat()
     guard stat(sourcePath, &info) == 0 else {
-      throw DinocError(errno == ENOENT ? "no such file: \(sourcePath)" : "cannot read \(sourcePath): \(Self.errnoText())")
+      throw DinocError(
+        errno == ENOENT
+          ? "no such file: \(sourcePath)" : "cannot read \(sourcePath): \(Self.errnoText())")
     }
-    if info.st_mode & S_IFMT == S_IFDIR { throw DinocError("\(sourcePath) is a folder, not a model.swift file") }
+    if info.st_mode & S_IFMT == S_IFDIR {
+      throw DinocError("\(sourcePath) is a folder, not a model.swift file")
+    }
     let fd = open(sourcePath, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { throw DinocError("cannot read \(sourcePath): \(Self.errnoText())") }
     return FileHandle(fileDescriptor: fd, closeOnDealloc: true).readDataToEndOfFile()
@@ -85,7 +93,8 @@ struct ModelCompiler {
       throw versionError("'\(value)' is not a dino-dsl-version number")
     }
     if version != Self.dslVersion {
-      throw versionError("dino-dsl-version \(version) is not supported; this dinoc reads version \(Self.dslVersion)")
+      throw versionError(
+        "dino-dsl-version \(version) is not supported; this dinoc reads version \(Self.dslVersion)")
     }
   }
 
@@ -98,11 +107,14 @@ struct ModelCompiler {
 
   private func findSwiftc() throws(DinocError) -> String {
     if let custom = environment["DINOC_SWIFTC"], !custom.isEmpty {
-      guard access(custom, X_OK) == 0 else { throw DinocError("DINOC_SWIFTC=\(custom) is not an executable") }
+      guard access(custom, X_OK) == 0 else {
+        throw DinocError("DINOC_SWIFTC=\(custom) is not an executable")
+      }
       return custom
     }
     guard let found = Subprocess.find("swiftc") else {
-      throw DinocError("cannot find swiftc on PATH", notes: ["set DINOC_SWIFTC to the compiler's path"])
+      throw DinocError(
+        "cannot find swiftc on PATH", notes: ["set DINOC_SWIFTC to the compiler's path"])
     }
     return found
   }
@@ -115,7 +127,8 @@ struct ModelCompiler {
     let cache = useCache ? cacheDirectory() : nil
     var key = SHA256()
     key.update("dinoc \(dinocVersion)\0dsl \(Self.dslVersion)\0path \(sourcePath)\0")
-    key.update("swiftc \(swiftc) \(Self.fileStamp(swiftc))\0flags \(flags.joined(separator: " "))\0")
+    key.update(
+      "swiftc \(swiftc) \(Self.fileStamp(swiftc))\0flags \(flags.joined(separator: " "))\0")
     // The library files are identified by size, modification time and inode rather than by
     // their bytes: hashing a debug libDinoDSL.so costs ~0.4 s per run in a debug dinoc, and
     // any rebuild or reinstall changes the stamp.
@@ -126,9 +139,11 @@ struct ModelCompiler {
       let cached = "\(cache)/\(digest)/model"
       if access(cached, X_OK) == 0 { return cached }
     }
-    let buildDirectory = cache.map { "\($0)/tmp-\(getpid())-\(UUID().uuidString)" } ?? "\(scratch)/build"
+    let buildDirectory =
+      cache.map { "\($0)/tmp-\(getpid())-\(UUID().uuidString)" } ?? "\(scratch)/build"
     do {
-      try FileManager.default.createDirectory(atPath: buildDirectory, withIntermediateDirectories: true)
+      try FileManager.default.createDirectory(
+        atPath: buildDirectory, withIntermediateDirectories: true)
     } catch {
       throw DinocError("cannot create \(buildDirectory): \(error.localizedDescription)")
     }
@@ -138,7 +153,8 @@ struct ModelCompiler {
     guard termination == .exited(0) else {
       if cache != nil { try? FileManager.default.removeItem(atPath: buildDirectory) }
       throw DinocError(
-        "compiling \(sourcePath) failed (\(termination.description)): \(Subprocess.commandLine([swiftc] + arguments))")
+        "compiling \(sourcePath) failed (\(termination.description)): \(Subprocess.commandLine([swiftc] + arguments))"
+      )
     }
     guard let cache else { return output }
     let final = "\(cache)/\(digest)"
@@ -195,15 +211,19 @@ struct ModelCompiler {
     switch termination {
     case .exited(0):
       guard let wire else {
-        throw DinocError("\(sourcePath) wrote no graph", notes: ["does it import DinoDSL and describe a Model { }?"])
+        throw DinocError(
+          "\(sourcePath) wrote no graph",
+          notes: ["does it import DinoDSL and describe a Model { }?"])
       }
       return wire
     case .timedOut:
-      throw DinocError("\(sourcePath) did not finish within \(Self.seconds(timeout)) s (see --timeout)")
+      throw DinocError(
+        "\(sourcePath) did not finish within \(Self.seconds(timeout)) s (see --timeout)")
     case .exited, .signalled:
       var lines: [String] = []
       for diagnostic in wire?.errors ?? [] {
-        lines += CompileError(diagnostic.message, at: diagnostic.loc, notes: diagnostic.notes).description
+        lines += CompileError(diagnostic.message, at: diagnostic.loc, notes: diagnostic.notes)
+          .description
           .split(separator: "\n").map(String.init)
       }
       let how = termination.description
@@ -223,7 +243,9 @@ struct ModelCompiler {
     guard probe.version == Wire.version else {
       throw DinocError(
         "\(sourcePath) wrote a graph of wire version \(probe.version); this dinoc reads version \(Wire.version)",
-        notes: ["the DinoDSL library and dinoc come from different builds (mismatched DinoDSL library)"])
+        notes: [
+          "the DinoDSL library and dinoc come from different builds (mismatched DinoDSL library)"
+        ])
     }
     do {
       return try decoder.decode(Wire.Module.self, from: data)
@@ -236,7 +258,8 @@ struct ModelCompiler {
 
   /// The folder of the running dinoc executable (symlinks resolved).
   static var executableDirectory: String {
-    let path = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
+    let path =
+      (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
       ?? CommandLine.arguments[0]
     return URL(fileURLWithPath: path).deletingLastPathComponent().standardized.path
   }
@@ -254,4 +277,3 @@ struct ModelCompiler {
     value == value.rounded() ? String(Int(value)) : String(value)
   }
 }
-

@@ -30,7 +30,8 @@ enum Subprocess {
   ///   - timeout: seconds before the child is killed; `nil` waits forever.
   /// - Returns: how it ended.
   /// - Throws: `DinocError` when it cannot be started.
-  static func run(_ executable: String, _ arguments: [String], timeout: Double? = nil) throws(DinocError)
+  static func run(_ executable: String, _ arguments: [String], timeout: Double? = nil)
+    throws(DinocError)
     -> Termination
   {
     let argv = ([executable] + arguments).map { strdup($0) } + [nil]

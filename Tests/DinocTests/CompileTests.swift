@@ -4,27 +4,38 @@ import XCTest
 
 /// End-to-end: the built dinoc compiles model.swift files through swiftc and DinoDSL.
 final class CompileTests: XCTestCase {
-  private var sample: String { DinocRunner.packageRoot.appendingPathComponent("Samples/mlp.swift").path }
+  private var sample: String {
+    DinocRunner.packageRoot.appendingPathComponent("Samples/mlp.swift").path
+  }
 
   func testMLPSampleCompilesToTheExpectedGraph() throws {
     let wire = try DinocRunner.compileToWire(sample)
     let graph = try Graph(wire: wire)
     XCTAssertEqual(graph.programs.map(\.name), ["forward"])
     let forward = try XCTUnwrap(graph.program("forward"))
-    XCTAssertEqual(forward.nodes.filter { $0.op == .input }.map(\.type), [TensorType(.f32, [8, 32])])
+    XCTAssertEqual(
+      forward.nodes.filter { $0.op == .input }.map(\.type), [TensorType(.f32, [8, 32])])
     XCTAssertEqual(forward.outputs.map(\.name), ["y"])
     XCTAssertEqual(forward[forward.outputs[0].value].type, TensorType(.f32, [8, 10]))
     let compute = forward.nodes.filter { !$0.op.isLeaf }.map(\.op.name)
     XCTAssertEqual(
       compute,
-      ["layer_norm", "linear", "gelu", "linear", "add", "layer_norm", "linear", "gelu", "linear", "add",
-       "layer_norm", "linear"])
+      [
+        "layer_norm", "linear", "gelu", "linear", "add", "layer_norm", "linear", "gelu", "linear",
+        "add",
+        "layer_norm", "linear",
+      ])
     var expected: [String] = []
     for block in 0..<2 {
-      expected += ["norm.weight", "norm.bias", "mlp.fc1.weight", "mlp.fc1.bias", "mlp.fc2.weight", "mlp.fc2.bias"]
-        .map { "student.blocks.\(block).\($0)" }
+      expected += [
+        "norm.weight", "norm.bias", "mlp.fc1.weight", "mlp.fc1.bias", "mlp.fc2.weight",
+        "mlp.fc2.bias",
+      ]
+      .map { "student.blocks.\(block).\($0)" }
     }
-    expected += ["student.norm.weight", "student.norm.bias", "student.head.weight", "student.head.bias"]
+    expected += [
+      "student.norm.weight", "student.norm.bias", "student.head.weight", "student.head.bias",
+    ]
     let buffers = graph.buffers()
     XCTAssertEqual(buffers.map(\.name), expected)
     let byName = Dictionary(uniqueKeysWithValues: buffers.map { ($0.name, $0) })
@@ -100,26 +111,32 @@ final class CompileTests: XCTestCase {
     let result = try DinocRunner.run(["compile", model])
     XCTAssertNotEqual(result.status, 0)
     let lines = result.errorLines
-    XCTAssertTrue(lines.contains("\(model):5:20: error: reshape: cannot reshape [4,32] to [3,-1]"), result.stderr)
     XCTAssertTrue(
-      lines.last?.hasPrefix("error: \(model) failed while building its graph (signal ") == true, result.stderr)
+      lines.contains("\(model):5:20: error: reshape: cannot reshape [4,32] to [3,-1]"),
+      result.stderr)
+    XCTAssertTrue(
+      lines.last?.hasPrefix("error: \(model) failed while building its graph (signal ") == true,
+      result.stderr)
   }
 
   func testUnknownOverrideListsTheDeclaredOptions() throws {
     let result = try DinocRunner.run(["compile", sample, "-D", "widht=3"])
     XCTAssertNotEqual(result.status, 0)
     XCTAssertEqual(
-      result.errorLines, ["error: unknown option -D widht=3 (declared options: batch, classes, depth, dim, hidden)"])
+      result.errorLines,
+      ["error: unknown option -D widht=3 (declared options: batch, classes, depth, dim, hidden)"])
   }
 
   func testBadOverrideValueIsReportedAtTheOption() throws {
     let result = try DinocRunner.run(["compile", sample, "-D", "dim=wide"])
     XCTAssertNotEqual(result.status, 0)
-    XCTAssertEqual(result.errorLines, ["\(sample):8:17: error: option -D dim=wide: expected an integer"])
+    XCTAssertEqual(
+      result.errorLines, ["\(sample):8:17: error: option -D dim=wide: expected an integer"])
   }
 
   func testSwiftErrorsPassThroughWithTheCommand() throws {
-    let model = try DinocRunner.writeModel("// dino-dsl-version: 1\nimport DinoDSL\nlet x = \n", for: self)
+    let model = try DinocRunner.writeModel(
+      "// dino-dsl-version: 1\nimport DinoDSL\nlet x = \n", for: self)
     let result = try DinocRunner.run(["compile", model])
     XCTAssertNotEqual(result.status, 0)
     XCTAssertTrue(result.stderr.contains("\(model):3:"), result.stderr)
@@ -133,7 +150,8 @@ final class CompileTests: XCTestCase {
     let model = try DinocRunner.writeModel("import DinoDSL\n", for: self)
     let result = try DinocRunner.run(["compile", model])
     XCTAssertNotEqual(result.status, 0)
-    XCTAssertEqual(result.errorLines, ["\(model):1:1: error: the first line must be '// dino-dsl-version: 1'"])
+    XCTAssertEqual(
+      result.errorLines, ["\(model):1:1: error: the first line must be '// dino-dsl-version: 1'"])
   }
 
   func testUnsupportedVersion() throws {
@@ -141,16 +159,19 @@ final class CompileTests: XCTestCase {
     let result = try DinocRunner.run(["compile", model])
     XCTAssertNotEqual(result.status, 0)
     XCTAssertEqual(
-      result.errorLines, ["\(model):1:1: error: dino-dsl-version 7 is not supported; this dinoc reads version 1"])
+      result.errorLines,
+      ["\(model):1:1: error: dino-dsl-version 7 is not supported; this dinoc reads version 1"])
   }
 
   func testMissingFileAndMissingLibrary() throws {
     let missing = try DinocRunner.run(["compile", "/nonexistent/model.swift"])
     XCTAssertNotEqual(missing.status, 0)
     XCTAssertEqual(missing.errorLines, ["error: no such file: /nonexistent/model.swift"])
-    let noLibrary = try DinocRunner.run(["compile", sample], environment: ["DINOC_DSL_LIBS": "/nonexistent"])
+    let noLibrary = try DinocRunner.run(
+      ["compile", sample], environment: ["DINOC_DSL_LIBS": "/nonexistent"])
     XCTAssertNotEqual(noLibrary.status, 0)
     XCTAssertEqual(
-      noLibrary.errorLines, ["error: DINOC_DSL_LIBS=/nonexistent does not hold libDinoDSL.so and DinoDSL.swiftmodule"])
+      noLibrary.errorLines,
+      ["error: DINOC_DSL_LIBS=/nonexistent does not hold libDinoDSL.so and DinoDSL.swiftmodule"])
   }
 }

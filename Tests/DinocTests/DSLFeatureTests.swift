@@ -51,25 +51,32 @@ final class DSLFeatureTests: XCTestCase {
     XCTAssertEqual(graph.programs.map(\.name), ["train_step", "features"])
     XCTAssertEqual(graph.hyper["lr"], 5e-4)
     let buffers = Dictionary(uniqueKeysWithValues: graph.buffers().map { ($0.name, $0) })
-    for name in ["student.head.mlp.0.weight", "student.head.mlp.1.bias", "student.head.mlp.4.weight",
-                 "student.head.scale_vector", "student.norm.weight", "teacher.head.mlp.4.weight", "center"] {
+    for name in [
+      "student.head.mlp.0.weight", "student.head.mlp.1.bias", "student.head.mlp.4.weight",
+      "student.head.scale_vector", "student.norm.weight", "teacher.head.mlp.4.weight", "center",
+    ] {
       XCTAssertNotNil(buffers[name], "missing \(name) in \(buffers.keys.sorted())")
     }
     XCTAssertNil(buffers["student.head.mlp.4.bias"])
-    XCTAssertEqual(buffers["teacher.head.mlp.4.weight"]?.initSpec, "copy(student.head.mlp.4.weight)")
+    XCTAssertEqual(
+      buffers["teacher.head.mlp.4.weight"]?.initSpec, "copy(student.head.mlp.4.weight)")
     XCTAssertEqual(buffers["teacher.head.mlp.4.weight"]?.trainable, false)
     XCTAssertEqual(buffers["student.head.mlp.4.weight"]?.trainable, true)
     XCTAssertEqual(buffers["center"]?.trainable, false)
 
     let step = try XCTUnwrap(graph.program("train_step"))
-    XCTAssertEqual(step.nodes.filter { $0.op == .dropPathMask }.map { $0.attrs.int("stream") }, [0, 1])
-    XCTAssertEqual(step.nodes.first { $0.op == .input && $0.attrs.string("name") == "seed" }?.type,
-                   TensorType(.i32, []))
+    XCTAssertEqual(
+      step.nodes.filter { $0.op == .dropPathMask }.map { $0.attrs.int("stream") }, [0, 1])
+    XCTAssertEqual(
+      step.nodes.first { $0.op == .input && $0.attrs.string("name") == "seed" }?.type,
+      TensorType(.i32, []))
     // `student(x) / 0.1` is a scale located at the `student(` call, inferred.
-    let scale = try XCTUnwrap(step.nodes.first { $0.op == .scale && $0.attrs.float("factor") == 10 })
+    let scale = try XCTUnwrap(
+      step.nodes.first { $0.op == .scale && $0.attrs.float("factor") == 10 })
     XCTAssertEqual([scale.loc.line, scale.loc.column], [31, 20])
     XCTAssertTrue(scale.loc.inferred)
-    XCTAssertEqual(step.nodes.filter { $0.op == .reshape }.map { $0.attrs.ints("shape") }, [[6], [2, 3]])
+    XCTAssertEqual(
+      step.nodes.filter { $0.op == .reshape }.map { $0.attrs.ints("shape") }, [[6], [2, 3]])
     XCTAssertEqual(step.nodes.first { $0.op == .reduceSum }?.attrs.int("axis"), 1)
     // Both programs read the teacher's buffers by the same names.
     let features = try XCTUnwrap(graph.program("features"))
@@ -123,10 +130,12 @@ final class DSLFeatureTests: XCTestCase {
     let forwardOps = Set(OpKind.allOps.map(\.name).filter { !$0.contains("_bwd") })
     XCTAssertEqual(used, forwardOps)
     let ops = try XCTUnwrap(graph.program("ops"))
-    XCTAssertEqual(ops.outputs.map { ops[$0.value].type.shape }, [[3, 2, 6], [2, 4, 5], [], [2, 20]])
+    XCTAssertEqual(
+      ops.outputs.map { ops[$0.value].type.shape }, [[3, 2, 6], [2, 4, 5], [], [2, 20]])
     // `a - b` with a smaller `a` broadcasts it explicitly; `a + b` with a smaller `a` swaps.
-    XCTAssertEqual(ops.nodes.filter { $0.op == .broadcastTo }.map { $0.attrs.ints("shape") },
-                   [[2, 4, 6], [3, 2, 6]])
+    XCTAssertEqual(
+      ops.nodes.filter { $0.op == .broadcastTo }.map { $0.attrs.ints("shape") },
+      [[2, 4, 6], [3, 2, 6]])
     let swapped = try XCTUnwrap(ops.nodes.first { $0.op == .add })
     XCTAssertEqual(swapped.operands.map { ops[$0].op }, [.patchEmbed, .parameter])
   }

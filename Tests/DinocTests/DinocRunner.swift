@@ -10,7 +10,9 @@ enum DinocRunner {
     var stdout: String
     var stderr: String
     /// stderr split into lines.
-    var errorLines: [String] { stderr.split(separator: "\n", omittingEmptySubsequences: true).map(String.init) }
+    var errorLines: [String] {
+      stderr.split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
+    }
   }
 
   /// The built dinoc is missing.
@@ -38,17 +40,21 @@ enum DinocRunner {
   static let cacheHome = buildDirectory.appendingPathComponent("dinoc-test-cache").path
 
   /// Runs `dinoc arguments…` in `directory`.
-  static func run(_ arguments: [String], in directory: URL? = nil, environment: [String: String] = [:])
+  static func run(
+    _ arguments: [String], in directory: URL? = nil, environment: [String: String] = [:]
+  )
     throws -> Result
   {
     let dinoc = buildDirectory.appendingPathComponent("dinoc")
     guard FileManager.default.isExecutableFile(atPath: dinoc.path) else {
       throw Missing(message: "no dinoc at \(dinoc.path): run 'swift build' before 'swift test'")
     }
-    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("dinoc-test-\(UUID().uuidString)")
+    let scratch = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "dinoc-test-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: scratch) }
-    let out = scratch.appendingPathComponent("stdout"), err = scratch.appendingPathComponent("stderr")
+    let out = scratch.appendingPathComponent("stdout")
+    let err = scratch.appendingPathComponent("stderr")
     _ = FileManager.default.createFile(atPath: out.path, contents: nil)
     _ = FileManager.default.createFile(atPath: err.path, contents: nil)
     let process = Process()
@@ -73,7 +79,8 @@ enum DinocRunner {
   /// Writes `source` to a fresh temporary model file, removed when `test` ends, and returns
   /// its path.
   static func writeModel(_ source: String, for test: XCTestCase) throws -> String {
-    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("dinoc-model-\(UUID().uuidString)")
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "dinoc-model-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
     test.addTeardownBlock { try? FileManager.default.removeItem(at: folder) }
     let name = "model.swift"
@@ -83,10 +90,12 @@ enum DinocRunner {
   }
 
   /// Compiles `model` with `--emit-graph-json` and decodes the graph it wrote.
-  static func compileToWire(_ model: String, _ extra: [String] = [], file: StaticString = #filePath,
-                            line: UInt = #line) throws -> Wire.Module
-  {
-    let json = FileManager.default.temporaryDirectory.appendingPathComponent("graph-\(UUID().uuidString).json")
+  static func compileToWire(
+    _ model: String, _ extra: [String] = [], file: StaticString = #filePath,
+    line: UInt = #line
+  ) throws -> Wire.Module {
+    let json = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "graph-\(UUID().uuidString).json")
     defer { try? FileManager.default.removeItem(at: json) }
     let result = try run(["compile", model, "--emit-graph-json", json.path] + extra)
     XCTAssertEqual(result.status, 0, "dinoc failed:\n\(result.stderr)", file: file, line: line)

@@ -8,7 +8,8 @@ final class GraphWireTests: XCTestCase {
   private func node(_ op: String, _ operands: [Int] = [], _ attrs: Attributes = [:], _ shape: [Int])
     -> Wire.Node
   {
-    Wire.Node(op: op, operands: operands, attrs: attrs, type: TensorType(.f32, shape), loc: here, scope: "")
+    Wire.Node(
+      op: op, operands: operands, attrs: attrs, type: TensorType(.f32, shape), loc: here, scope: "")
   }
 
   private var valid: Wire.Module {
@@ -18,7 +19,10 @@ final class GraphWireTests: XCTestCase {
           name: "forward",
           nodes: [
             node("input", [], ["name": .string("x")], [2, 3]),
-            node("parameter", [], ["name": .string("student.w"), "init": .string("zeros"), "trainable": .int(1)], [4, 3]),
+            node(
+              "parameter", [],
+              ["name": .string("student.w"), "init": .string("zeros"), "trainable": .int(1)],
+              [4, 3]),
             node("matmul", [0, 1], ["trans_a": .int(0), "trans_b": .int(1)], [2, 4]),
             node("gelu", [2], [:], [2, 4]),
           ],
@@ -53,23 +57,27 @@ final class GraphWireTests: XCTestCase {
     wire.version = 2
     XCTAssertEqual(
       message(wire)?.message,
-      "the model's graph has wire version 2 but this dinoc reads version 1 (mismatched DinoDSL library)")
+      "the model's graph has wire version 2 but this dinoc reads version 1 (mismatched DinoDSL library)"
+    )
   }
 
   func testUnknownOp() {
     var wire = valid
     wire.programs[0].nodes[3].op = "conv2d"
     let error = message(wire)
-    XCTAssertEqual(error?.message, "unknown op 'conv2d' in %3 of @forward (mismatched DinoDSL library?)")
+    XCTAssertEqual(
+      error?.message, "unknown op 'conv2d' in %3 of @forward (mismatched DinoDSL library?)")
     XCTAssertEqual(error?.loc, here)
   }
 
   func testOperandMustBeAnEarlierNode() {
     var wire = valid
     wire.programs[0].nodes[2].operands = [0, 3]
-    XCTAssertEqual(message(wire)?.message, "matmul: operand %3 of %2 in @forward is not an earlier node")
+    XCTAssertEqual(
+      message(wire)?.message, "matmul: operand %3 of %2 in @forward is not an earlier node")
     wire.programs[0].nodes[2].operands = [-1, 1]
-    XCTAssertEqual(message(wire)?.message, "matmul: operand %-1 of %2 in @forward is not an earlier node")
+    XCTAssertEqual(
+      message(wire)?.message, "matmul: operand %-1 of %2 in @forward is not an earlier node")
   }
 
   func testOutputMustNameANode() {
@@ -81,12 +89,14 @@ final class GraphWireTests: XCTestCase {
   func testDSLErrorsAreNotIgnored() {
     var wire = valid
     wire.errors = [Wire.Diagnostic(message: "matmul: bad", loc: here, notes: ["in scope student"])]
-    XCTAssertEqual(message(wire), CompileError("matmul: bad", at: here, notes: ["in scope student"]))
+    XCTAssertEqual(
+      message(wire), CompileError("matmul: bad", at: here, notes: ["in scope student"]))
   }
 
   func testVerifierRunsOnTheDecodedGraph() {
     var wire = valid
     wire.programs[0].nodes[3].type = TensorType(.f32, [4, 2])
-    XCTAssertEqual(message(wire)?.message, "gelu: stored type f32[4,2] differs from inferred f32[2,4]")
+    XCTAssertEqual(
+      message(wire)?.message, "gelu: stored type f32[4,2] differs from inferred f32[2,4]")
   }
 }

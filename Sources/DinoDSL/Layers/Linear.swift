@@ -21,7 +21,8 @@ public final class Linear: Layer {
   ) {
     weight = Parameter(
       [outFeatures, inFeatures], init: weightInit, file: file, line: line, column: column)
-    self.bias = bias ? Parameter([outFeatures], init: .zeros, file: file, line: line, column: column) : nil
+    self.bias =
+      bias ? Parameter([outFeatures], init: .zeros, file: file, line: line, column: column) : nil
   }
 
   /// `x · weightᵀ + bias` for `x [..., in]`.
