@@ -58,7 +58,8 @@ public struct DINO {
   /// (`dim`, `depth`, `heads`, `patch`, `drop_path`, `out_dim`, `hidden_dim`,
   /// `bottleneck_dim`, `norm_last_layer` (1/0), `student_temp`).
   public var hyper: [String: Double] {
-    let backbone = student.backbone, head = student.head
+    let backbone = student.backbone
+    let head = student.head
     return training.hyper.merging(
       [
         "dim": Double(backbone.dim), "depth": Double(backbone.depth),
@@ -88,7 +89,8 @@ public struct DINO {
     for (key, value) in hyper { model.hyper[key] = value }
 
     let t = training
-    let c = t.channels, b = t.batch
+    let c = t.channels
+    let b = t.batch
     let sizes = [t.globalSize, t.globalSize] + Array(repeating: t.localSize, count: t.localCrops)
     model.program("train_step", file: file, line: line, column: column) {
       let crops = sizes.enumerated().map { v, size in
@@ -125,7 +127,9 @@ public struct DINO {
   /// Reports settings that cannot describe a DINO run; `false` if there were any.
   private func check(at loc: SourceLoc) -> Bool {
     var problems: [String] = []
-    let t = training, s = student, u = teacher
+    let t = training
+    let s = student
+    let u = teacher
     if t.batch < 1 { problems.append("batch must be positive, got \(t.batch)") }
     if t.localCrops < 0 { problems.append("local_crops must be 0 or more, got \(t.localCrops)") }
     if t.channels != s.backbone.channels {
@@ -140,7 +144,10 @@ public struct DINO {
     if s.head.outDim != loss.outDim {
       problems.append("the head gives \(s.head.outDim) logits but the loss expects \(loss.outDim)")
     }
-    let sb = s.backbone, tb = u.backbone, sh = s.head, th = u.head
+    let sb = s.backbone
+    let tb = u.backbone
+    let sh = s.head
+    let th = u.head
     if (sb.imageSize, sb.patch, sb.channels, sb.dim, sb.depth, sb.heads)
       != (tb.imageSize, tb.patch, tb.channels, tb.dim, tb.depth, tb.heads)
       || sb.mlpRatio != tb.mlpRatio

@@ -39,7 +39,9 @@ public final class Attention: Layer {
   /// `proj(softmax(q·kᵀ·scale)·v)` for tokens `x [B, N, dim]`.
   public func forward(_ x: Tensor) -> Tensor {
     guard let attention = weightsAndValues(x) else { return x }
-    let b = x.shape[0], n = x.shape[1], c = x.shape[2]
+    let b = x.shape[0]
+    let n = x.shape[1]
+    let c = x.shape[2]
     // (attn @ v).transpose(1, 2).reshape(B, N, C)
     let mixed = matmul(attention.weights, attention.values)
     return proj(reshape(permute(mixed, [0, 2, 1, 3]), [b, n, c]))
@@ -69,14 +71,18 @@ public final class Attention: Layer {
       }
       return nil
     }
-    let b = x.shape[0], n = x.shape[1], c = x.shape[2]
+    let b = x.shape[0]
+    let n = x.shape[1]
+    let c = x.shape[2]
     let headDim = max(c / heads, 1)
     // qkv(x).reshape(B, N, 3, heads, hd).permute(2, 0, 3, 1, 4); q, k, v = qkv[0], qkv[1], qkv[2]
     let packed = permute(reshape(qkv(x), [b, n, 3, heads, headDim]), [2, 0, 3, 1, 4])
     func part(_ i: Int) -> Tensor {
       reshape(slice(packed, axis: 0, i..<(i + 1)), [b, heads, n, headDim])
     }
-    let q = part(0), k = part(1), v = part(2)
+    let q = part(0)
+    let k = part(1)
+    let v = part(2)
     // (q @ k.transpose(-2, -1)) * scale, softmax over keys.
     let weights = softmax(matmul(q, k, transposeB: true) * scale)
     return (weights, v)

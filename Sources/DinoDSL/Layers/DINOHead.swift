@@ -92,12 +92,15 @@ public final class DINOHead: Layer {
       session.error("DINOHead: \(name) must be positive, got \(value)", at: loc)
     }
     let count = max(layers, 1)
-    let widths = count == 1 ? [inDim, bottleneck] : [inDim] + Array(repeating: hidden, count: count - 1) + [bottleneck]
+    let widths =
+      count == 1
+      ? [inDim, bottleneck] : [inDim] + Array(repeating: hidden, count: count - 1) + [bottleneck]
     self.layers = (0..<count).map { i in
       Linear(widths[i], widths[i + 1], file: file, line: line, column: column)
     }
     lastLayer = WeightNormLinear(
-      bottleneck, outDim, trainableMagnitude: !normLastLayer, file: file, line: line, column: column)
+      bottleneck, outDim, trainableMagnitude: !normLastLayer, file: file, line: line, column: column
+    )
     self.inDim = inDim
     self.outDim = outDim
     self.hidden = hidden

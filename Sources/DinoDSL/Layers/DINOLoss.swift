@@ -66,7 +66,9 @@ public final class DINOLoss: Module {
       let logP = logSoftmax(student / constant(studentTemp))
       // softmax((teacher_output − center) / temp), negated once (−q is exact).
       let negQ = -softmax((teacher - c) / teacherTemp)
-      func rows(_ x: Tensor, _ i: Int) -> Tensor { slice(x, axis: 0, (i * batch)..<((i + 1) * batch)) }
+      func rows(_ x: Tensor, _ i: Int) -> Tensor {
+        slice(x, axis: 0, (i * batch)..<((i + 1) * batch))
+      }
       var total: Tensor?
       var terms = 0
       for a in 0..<2 {
@@ -99,20 +101,24 @@ public final class DINOLoss: Module {
     }
     guard student.rank == 2, teacher.rank == 2 else {
       return fail(
-        "expects logits [rows, K], got student \(shapeText(student.shape)) and teacher \(shapeText(teacher.shape))")
+        "expects logits [rows, K], got student \(shapeText(student.shape)) and teacher \(shapeText(teacher.shape))"
+      )
     }
     guard student.shape[1] == outDim, teacher.shape[1] == outDim else {
       return fail(
-        "expects \(outDim) logits per row, got student \(shapeText(student.shape)) and teacher \(shapeText(teacher.shape))")
+        "expects \(outDim) logits per row, got student \(shapeText(student.shape)) and teacher \(shapeText(teacher.shape))"
+      )
     }
-    let teacherRows = teacher.shape[0], studentRows = student.shape[0]
+    let teacherRows = teacher.shape[0]
+    let studentRows = student.shape[0]
     guard teacherRows % 2 == 0 else {
       return fail("the teacher's \(teacherRows) rows are not two global views of one batch")
     }
     let batch = teacherRows / 2
     guard studentRows % batch == 0, studentRows / batch >= 2 else {
       return fail(
-        "the student's \(studentRows) rows are not at least two views of the teacher's batch \(batch)")
+        "the student's \(studentRows) rows are not at least two views of the teacher's batch \(batch)"
+      )
     }
     return (batch, studentRows / batch)
   }

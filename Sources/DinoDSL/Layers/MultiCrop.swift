@@ -103,7 +103,8 @@ public final class MultiCropWrapper: Module {
             at: loc)
         }
         outputs.append(
-          session.invalid([members.reduce(0) { $0 + ($1.shape.first ?? 1) }, backbone.dim], at: loc))
+          session.invalid(
+            [members.reduce(0) { $0 + ($1.shape.first ?? 1) }, backbone.dim], at: loc))
         continue
       }
       let batch = members.count == 1 ? members[0] : concat(members, axis: 0)

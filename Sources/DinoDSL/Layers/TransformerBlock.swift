@@ -13,7 +13,8 @@ import DinoOps
 /// - Returns: `depth` rates, the first one 0.
 public func dropPathRates(_ rate: Double, depth: Int) -> [Double] {
   guard depth > 1 else { return depth == 1 ? [0] : [] }
-  let start: Float = 0, end = Float(rate)
+  let start: Float = 0
+  let end = Float(rate)
   let step = (end - start) / Float(depth - 1)
   let halfway = depth / 2
   return (0..<depth).map { i in

@@ -158,7 +158,9 @@ public final class VisionTransformer: Layer {
     scoped(file: file, line: line, column: column) {
       let weights = lastAttention(x)
       guard weights.rank == 4 else { return weights }
-      let b = weights.shape[0], h = weights.shape[1], n = weights.shape[3]
+      let b = weights.shape[0]
+      let h = weights.shape[1]
+      let n = weights.shape[3]
       let row = slice(weights, axis: 2, 0..<1)
       return reshape(slice(row, axis: 3, 1..<max(n, 2)), [b, h, max(n - 1, 1)])
     }
@@ -193,7 +195,9 @@ public final class VisionTransformer: Layer {
       }
       return session.invalid([max(x.shape.first ?? 1, 1), 1, dim], at: x.loc)
     }
-    let b = x.shape[0], rows = x.shape[2] / patch, cols = x.shape[3] / patch
+    let b = x.shape[0]
+    let rows = x.shape[2] / patch
+    let cols = x.shape[3] / patch
     let patches = patchEmbed(x)
     var t = concat([broadcast(cls, to: [b, 1, dim]), patches], axis: 1)
     if rows == grid && cols == grid {
