@@ -15,6 +15,9 @@ public final class Attention: Layer {
   public let heads: Int
   /// `headDim^-½` with `headDim = dim / heads` (integer division, as `dim // num_heads`).
   public let scale: Double
+  /// Whether `heads` divides `dim` (else the error is reported once, at the initialiser, and
+  /// the layer records nothing).
+  private let isConsistent: Bool
 
   /// Creates the attention layer.
   /// - Parameters:
@@ -26,7 +29,8 @@ public final class Attention: Layer {
     file: String = #filePath, line: UInt = #line, column: UInt = #column
   ) {
     let loc = session.userLoc(file, line, column)
-    if heads < 1 || dim % max(heads, 1) != 0 {
+    isConsistent = heads >= 1 && dim % max(heads, 1) == 0
+    if !isConsistent {
       session.error("attention: dim \(dim) is not a multiple of heads \(heads)", at: loc)
     }
     self.heads = max(heads, 1)
@@ -38,7 +42,7 @@ public final class Attention: Layer {
 
   /// `proj(softmax(q·kᵀ·scale)·v)` for tokens `x [B, N, dim]`.
   public func forward(_ x: Tensor) -> Tensor {
-    guard let attention = weightsAndValues(x) else { return x }
+    guard let attention = weightsAndValues(x) else { return session.invalid(x.shape, at: x.loc) }
     let b = x.shape[0]
     let n = x.shape[1]
     let c = x.shape[2]
@@ -63,6 +67,7 @@ public final class Attention: Layer {
   /// The attention weights `[B, H, N, N]` and the values `[B, H, N, hd]`, or `nil` (with an
   /// error) when `x` is not `[B, N, dim]`.
   private func weightsAndValues(_ x: Tensor) -> (weights: Tensor, values: Tensor)? {
+    guard isConsistent else { return nil }
     guard x.rank == 3 else {
       if x.isValid {
         session.error(

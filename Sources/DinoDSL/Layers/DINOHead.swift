@@ -92,14 +92,14 @@ public final class DINOHead: Layer {
       session.error("DINOHead: \(name) must be positive, got \(value)", at: loc)
     }
     let count = max(layers, 1)
+    let (first, middle, last) = (max(inDim, 1), max(hidden, 1), max(bottleneck, 1))
     let widths =
-      count == 1
-      ? [inDim, bottleneck] : [inDim] + Array(repeating: hidden, count: count - 1) + [bottleneck]
+      count == 1 ? [first, last] : [first] + Array(repeating: middle, count: count - 1) + [last]
     self.layers = (0..<count).map { i in
       Linear(widths[i], widths[i + 1], file: file, line: line, column: column)
     }
     lastLayer = WeightNormLinear(
-      bottleneck, outDim, trainableMagnitude: !normLastLayer, file: file, line: line, column: column
+      last, max(outDim, 1), trainableMagnitude: !normLastLayer, file: file, line: line, column: column
     )
     self.inDim = inDim
     self.outDim = outDim

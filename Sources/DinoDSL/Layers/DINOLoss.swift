@@ -94,7 +94,8 @@ public final class DINOLoss: Module {
 
   /// `(B, V)` from the logits' shapes, or `nil` after reporting why they do not fit.
   private func layout(student: Tensor, teacher: Tensor, at loc: SourceLoc) -> (Int, Int)? {
-    guard student.isValid && teacher.isValid else { return nil }
+    // A bad outDim or temperature was reported where the loss was created.
+    guard student.isValid && teacher.isValid, outDim >= 1, studentTemp > 0 else { return nil }
     func fail(_ message: String) -> (Int, Int)? {
       session.error("DINOLoss: \(message)", at: loc)
       return nil

@@ -23,7 +23,7 @@ public final class MultiCropWrapper: Module {
     backbone: VisionTransformer, head: DINOHead,
     file: String = #filePath, line: UInt = #line, column: UInt = #column
   ) {
-    if head.inDim != backbone.dim {
+    if head.inDim >= 1 && head.inDim != backbone.dim {
       session.error(
         "MultiCropWrapper: the head takes \(head.inDim) features but the backbone gives \(backbone.dim)",
         at: session.userLoc(file, line, column))

@@ -99,9 +99,11 @@ public final class VisionTransformer: Layer {
     clsToken = Parameter([1, 1, self.dim], init: tokenInit, file: file, line: line, column: column)
     posEmbed = Parameter(
       [1, side * side + 1, self.dim], init: tokenInit, file: file, line: line, column: column)
+    // After a bad dim, a consistent head count keeps the report to that one error.
+    let (blockDim, blockHeads, ratio) = (self.dim, dim >= 1 ? heads : 1, self.mlpRatio)
     blocks = dropPathRates(self.dropPath, depth: self.depth).map { rate in
       TransformerBlock(
-        dim: max(dim, 1), heads: heads, mlpRatio: mlpRatio > 0 ? mlpRatio : 4, dropPath: rate,
+        dim: blockDim, heads: blockHeads, mlpRatio: ratio, dropPath: rate,
         file: file, line: line, column: column)
     }
     norm = LayerNorm(self.dim, eps: 1e-6, file: file, line: line, column: column)
