@@ -1,0 +1,3 @@
+import DinoIR
+import DinoPasses
+import XCTest
