@@ -116,14 +116,17 @@ extension BackwardEmitter {
       }
 
     case .slice:
-      let axis = node.attrs.int("axis"), extent = shape(x[0])[axis]
-      let before = node.attrs.int("start"), after = extent - node.attrs.int("end")
+      let axis = node.attrs.int("axis")
+      let extent = shape(x[0])[axis]
+      let before = node.attrs.int("start")
+      let after = extent - node.attrs.int("end")
       try give(0) { () throws(CompileError) in
         try emit(.pad, [dy], ["axis": .int(axis), "before": .int(before), "after": .int(after)])
       }
 
     case .pad:
-      let axis = node.attrs.int("axis"), before = node.attrs.int("before")
+      let axis = node.attrs.int("axis")
+      let before = node.attrs.int("before")
       let end = before + shape(x[0])[axis]
       try give(0) { () throws(CompileError) in
         try emit(.slice, [dy], ["axis": .int(axis), "start": .int(before), "end": .int(end)])
@@ -133,7 +136,8 @@ extension BackwardEmitter {
       try give(0) { () throws(CompileError) in try sumTo(dy, shape(x[0])) }
 
     case .reduceSum, .reduceMean:
-      let axis = node.attrs.int("axis"), inputShape = shape(x[0])
+      let axis = node.attrs.int("axis")
+      let inputShape = shape(x[0])
       var kept = inputShape
       kept[axis] = 1
       try give(0) { () throws(CompileError) in
@@ -155,8 +159,10 @@ extension BackwardEmitter {
   private mutating func matmulVJP(
     _ node: Node, dy: ValueID, wanted: [Bool], into grads: inout [(Int, ValueID)]
   ) throws(CompileError) {
-    let a = node.operands[0], b = node.operands[1]
-    let transA = node.attrs.int("trans_a") != 0, transB = node.attrs.int("trans_b") != 0
+    let a = node.operands[0]
+    let b = node.operands[1]
+    let transA = node.attrs.int("trans_a") != 0
+    let transB = node.attrs.int("trans_b") != 0
     let sharedB = shape(b).count == 2 && shape(a).count > 2
     if wanted[0] {
       let da: ValueID
@@ -172,20 +178,25 @@ extension BackwardEmitter {
     if wanted[1] {
       let db: ValueID
       if !sharedB {
-        db = transB
+        db =
+          transB
           ? try matmul(dy, a, transA: true, transB: transA)
           : try matmul(a, dy, transA: !transA, transB: false)
       } else if !transA {
-        let a2 = try rows(a), dy2 = try rows(dy)
-        db = transB
+        let a2 = try rows(a)
+        let dy2 = try rows(dy)
+        db =
+          transB
           ? try matmul(dy2, a2, transA: true, transB: false)
           : try matmul(a2, dy2, transA: true, transB: false)
       } else {
-        let batched = transB
+        let batched =
+          transB
           ? try matmul(dy, a, transA: true, transB: true)
           : try matmul(a, dy, transA: false, transB: false)
         let s = shape(batched)
-        let stacked = try reshape(batched, [s.dropLast(2).reduce(1, *), s[s.count - 2], s[s.count - 1]])
+        let stacked = try reshape(
+          batched, [s.dropLast(2).reduce(1, *), s[s.count - 2], s[s.count - 1]])
         db = try emit(.reduceSum, [stacked], ["axis": .int(0), "keepdims": .int(0)])
       }
       grads.append((1, db))

@@ -37,9 +37,9 @@ struct BackwardEmitter {
     do {
       type = try op.resultType(operands.map { program[$0].type }, attrs, declared: declared)
     } catch {
+      let forward = forwardOp?.name ?? "the loss"
       throw CompileError(
-        "autodiff: internal error in the gradient of \(forwardOp?.name ?? "the loss"): \(error.message)",
-        at: loc)
+        "autodiff: internal error in the gradient of \(forward): \(error.message)", at: loc)
     }
     return program.append(
       Node(op, operands, attrs: attrs, type: type, loc: loc, scope: scope, isBackward: true))

@@ -16,8 +16,9 @@ final class AutodiffTests: XCTestCase {
     ) throws -> ValueID {
       let type = try op.resultType(operands.map { program[$0].type }, attrs, declared: declared)
       return program.append(
-        Node(op, operands, attrs: attrs, type: type,
-             loc: SourceLoc(file: "model.swift", line: Int(line), column: 1), scope: scope))
+        Node(
+          op, operands, attrs: attrs, type: type,
+          loc: SourceLoc(file: "model.swift", line: Int(line), column: 1), scope: scope))
     }
 
     mutating func input(_ name: String, _ shape: [Int], line: UInt = #line) throws -> ValueID {
@@ -80,8 +81,10 @@ final class AutodiffTests: XCTestCase {
     let outputs = graph.programs[0].outputs.map(\.name)
     XCTAssertEqual(
       outputs,
-      ["loss", "grad.student.fc.weight", "grad.student.fc.bias", "grad.student.norm.weight",
-       "grad.student.norm.bias"])
+      [
+        "loss", "grad.student.fc.weight", "grad.student.fc.bias", "grad.student.norm.weight",
+        "grad.student.norm.bias",
+      ])
     let program = graph.programs[0]
     for output in program.outputs.dropFirst() {
       let name = String(output.name.dropFirst("grad.".count))
