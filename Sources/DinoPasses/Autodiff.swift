@@ -111,12 +111,41 @@ public func differentiate(
     }
   }
 
+  try checkNoReadAfterUpdate(emitter.program, forwardCount: forward.nodes.count)
+
   var result = graph
   var differentiated = emitter.program
   differentiated.outputs += gradients.map { ProgramOutput(name: $0.name, value: $0.value) }
   result.programs[programIndex] = differentiated
   result.stage = "autodiff"
   return result
+}
+
+/// Backward nodes come after every forward node, so a persistent buffer that a forward
+/// effect op (`assign`, `ema_update`, …) updates would be read with its new value; rejects
+/// a backward node that reads such a parameter instead of computing a wrong gradient.
+///
+/// - Parameters:
+///   - program: the program with its backward nodes appended.
+///   - forwardCount: the number of forward nodes.
+/// - Throws: `CompileError` at the backward node's location, noting the update's location.
+func checkNoReadAfterUpdate(_ program: Program, forwardCount: Int) throws(CompileError) {
+  var updates: [String: SourceLoc] = [:]
+  for node in program.nodes.prefix(forwardCount) where node.op.isEffect {
+    for index in node.op.mutatedOperands where index < node.operands.count {
+      let target = program[node.operands[index]]
+      if let name = target.bufferName, updates[name] == nil { updates[name] = node.loc }
+    }
+  }
+  guard !updates.isEmpty else { return }
+  for node in program.nodes.dropFirst(forwardCount) {
+    for operand in node.operands {
+      guard let name = program[operand].bufferName, let update = updates[name] else { continue }
+      throw CompileError(
+        "autodiff: the backward \(node.op) here reads '\(name)' after @\(program.name) updates it",
+        at: node.loc, notes: ["updated at \(update)"])
+    }
+  }
 }
 
 /// Marks the values of `program` on a differentiable path from a selected parameter to

@@ -216,3 +216,26 @@ final class AutodiffTests: XCTestCase {
       ["loss", "grad.student.fc.bias", "grad.student.norm.bias"])
   }
 }
+
+extension AutodiffTests {
+  func testBackwardReadOfAnUpdatedBufferIsReported() throws {
+    var b = GradientCheckBuilder(seed: 1)
+    let weight = try b.parameter([3], name: "student.w")
+    let center = try b.parameter([3], name: "center", trainable: false)
+    let product = try b.node(.mul, [weight, center])
+    let update = try b.node(.assign, [center, b.constant([3])])
+    let loss = try b.weightedSum(product)
+    var program = b.program
+    program.outputs = [ProgramOutput(name: "loss", value: loss)]
+    do {
+      _ = try differentiate(Graph(programs: [program]))
+      XCTFail("expected an error")
+    } catch {
+      XCTAssertEqual(
+        error.message, "autodiff: the backward mul here reads 'center' after @train_step updates it"
+      )
+      XCTAssertEqual(error.loc, program[product].loc)
+      XCTAssertEqual(error.notes, ["updated at \(program[update].loc)"])
+    }
+  }
+}
