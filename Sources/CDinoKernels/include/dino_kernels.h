@@ -61,4 +61,18 @@ void dino_set_num_threads(int n);
 /** The OpenMP thread count in use. */
 int dino_get_num_threads(void);
 
+/** Whether op has an entry in the optimised (ref = 0) or reference (ref = 1) kernel
+ *  table; 0 for leaves (input, parameter, constant), which dino_exec skips. */
+int dino_op_has_kernel(int32_t op, int32_t ref);
+
+/** The counter-based RNG of COMMON.md, shared by kernels, init and data:
+ *  splitmix64(z) (one step of the SplitMix64 finaliser, z advanced by the golden gamma). */
+uint64_t dino_splitmix64(uint64_t z);
+
+/** splitmix64(splitmix64(splitmix64(splitmix64(k0) ^ k1) ^ k2) ^ k3). */
+uint64_t dino_hash(uint64_t k0, uint64_t k1, uint64_t k2, uint64_t k3);
+
+/** (h >> 40) · 2^-24: a float in [0, 1) from a hash. */
+float dino_uniform01(uint64_t h);
+
 #endif
