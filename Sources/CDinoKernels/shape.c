@@ -21,6 +21,42 @@ void dino_reshape_fwd(float *y, const float *x, int64_t n) {
     if (y != x) dino_copy(y, x, n);
 }
 
+/** Tile edge of the blocked transpose. */
+enum { DINO_TILE = 32 };
+
+/* The permute case whose last output dimension is strided in x: y viewed as dims ext[]
+ * (input strides str[]), where dim q has input stride 1. Copies DINO_TILE² tiles of the
+ * (q, last) plane so that reads run along q and writes along the last dimension. */
+static void transpose_tiled(float *restrict y, const float *restrict x, const int64_t *ext,
+                            const int64_t *str, int r, int64_t n) {
+    int q = 0;
+    while (str[q] != 1) q++;
+    int64_t ostr[DINO_MAX_RANK], s = 1;
+    for (int d = r - 1; d >= 0; d--) {
+        ostr[d] = s;
+        s *= ext[d];
+    }
+    int64_t eq = ext[q], el = ext[r - 1], sl = str[r - 1], oq = ostr[q];
+    int64_t tq = (eq + DINO_TILE - 1) / DINO_TILE, tl = (el + DINO_TILE - 1) / DINO_TILE;
+    int64_t planes = n / (eq * el), units = planes * tq * tl;
+#pragma omp parallel for schedule(static) if (n >= DINO_PAR_MIN)
+    for (int64_t u = 0; u < units; u++) {
+        int64_t plane = u / (tq * tl), i0 = (u / tl % tq) * DINO_TILE, j0 = (u % tl) * DINO_TILE;
+        int64_t xo = 0, yo = 0, rest = plane;
+        for (int d = r - 2; d >= 0; d--) {
+            if (d == q) continue;
+            int64_t idx = rest % ext[d];
+            rest /= ext[d];
+            xo += idx * str[d];
+            yo += idx * ostr[d];
+        }
+        int64_t i1 = i0 + DINO_TILE < eq ? i0 + DINO_TILE : eq;
+        int64_t j1 = j0 + DINO_TILE < el ? j0 + DINO_TILE : el;
+        for (int64_t i = i0; i < i1; i++)
+            for (int64_t j = j0; j < j1; j++) y[yo + i * oq + j] = x[xo + i + j * sl];
+    }
+}
+
 void dino_permute_fwd(float *restrict y, const float *restrict x, const int64_t *shape,
                       const int64_t *perm, int rank) {
     // x is (shape), y is (shape[perm[0]], …, shape[perm[rank-1]]).
@@ -51,6 +87,10 @@ void dino_permute_fwd(float *restrict y, const float *restrict x, const int64_t 
         return;
     }
     int64_t len = ext[r - 1], step = str[r - 1], rows = n / len;
+    if (step != 1) {
+        transpose_tiled(y, x, ext, str, r, n);
+        return;
+    }
 #pragma omp parallel for schedule(static) if (n >= DINO_PAR_MIN)
     for (int64_t row = 0; row < rows; row++) {
         int64_t off = 0, rest = row;
@@ -58,12 +98,7 @@ void dino_permute_fwd(float *restrict y, const float *restrict x, const int64_t 
             off += (rest % ext[d]) * str[d];
             rest /= ext[d];
         }
-        float *yr = y + row * len;
-        if (step == 1) {
-            memcpy(yr, x + off, (size_t)len * sizeof(float));
-        } else {
-            for (int64_t j = 0; j < len; j++) yr[j] = x[off + j * step];
-        }
+        memcpy(y + row * len, x + off, (size_t)len * sizeof(float));
     }
 }
 
