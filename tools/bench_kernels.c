@@ -1,6 +1,6 @@
 /* bench_kernels.c — times a few ViT-Tiny-shaped instructions through dino_exec and prints
  * GFLOP/s (GEMMs) or GB/s (memory-bound ops) per thread count. Built and run by
- * tools/bench_kernels.sh; not part of the package. */
+ * tools/bench_kernels.sh [name filter]; not part of the package. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +8,9 @@
 #include <time.h>
 
 #include "dino_kernels.h"
+
+/** Only benchmarks whose name contains this (argv[1]) run. */
+static const char *filter = "";
 
 static double now(void) {
     struct timespec ts;
@@ -28,6 +31,7 @@ static struct dino_tensor tensor(int rank, const int64_t *shape) {
 /* Runs one instruction over `n` operands + result; work is flops (gemm) or bytes moved. */
 static void bench(const char *name, int op, int n, struct dino_tensor *t, const int64_t *iattr,
                   const float *fattr, double work, int is_flops) {
+    if (!strstr(name, filter)) return;
     struct dino_instr ins = {0};
     ins.op = op;
     ins.n_in = n;
@@ -56,7 +60,8 @@ static void bench(const char *name, int op, int n, struct dino_tensor *t, const 
     free(ctx.scratch);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    if (argc > 1) filter = argv[1];
     { /* linear 3200x192 -> 576 (qkv) */
         struct dino_tensor t[4] = {tensor(2, (int64_t[]){3200, 192}), tensor(2, (int64_t[]){576, 192}),
                                    tensor(1, (int64_t[]){576}), tensor(2, (int64_t[]){3200, 576})};

@@ -1,7 +1,7 @@
 #!/bin/sh
 # tools/bench_kernels.sh — builds tools/bench_kernels.c against the kernel sources (same
 # flags as Package.swift's CDinoKernels target) and prints per-op timings for 1 and 2
-# threads on ViT-Tiny shapes. Usage: tools/bench_kernels.sh  (from the repository root)
+# threads on ViT-Tiny shapes. Usage: tools/bench_kernels.sh [name filter]
 set -e
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=${TMPDIR:-/tmp}/dino_bench_kernels
@@ -15,4 +15,4 @@ for f in "$root"/Sources/CDinoKernels/*.c "$root"/Sources/CDinoKernels/ref/*.c \
     -I"$root/Sources/CDinoOps/include" "$f" -o "$out.o/$(basename "$f").o"
 done
 clang "$out.o"/*.o -o "$out" -lopenblas -lomp5 -lm
-exec "$out"
+exec "$out" "$@"

@@ -45,11 +45,16 @@ struct dino_exec_ctx {
     char error[256];              /**< set when dino_exec fails */
 };
 
-/** Scratch bytes `ins` needs (0 for most ops); the runtime reserves the max once. */
+/** Scratch bytes `ins` needs: nonzero only for patch_embed (im2col), layer_norm_bwd_gamma
+ *  and tall sum_to (row-block partials). The runtime reserves the max over a program
+ *  once. `ins` must name valid tensor indices (a loaded, validated plan). */
 size_t dino_instr_scratch_bytes(const struct dino_instr *ins, const struct dino_tensor *tensors);
 
-/** Runs `n` instructions in order with the optimised kernels. Leaf ops are skipped.
- *  Returns 0, or 1 + the index of the instruction that failed (message in ctx->error). */
+/** Runs `n` instructions in order with the optimised kernels. Leaf ops are skipped;
+ *  effect ops update their operands in place and leave their f32[] result untouched.
+ *  Every instruction's shapes are checked first; a result may share operand 0's buffer
+ *  only for ops with inplace=1. Returns 0, or 1 + the index of the instruction that
+ *  failed, with "instruction K (op): message" in ctx->error. */
 int dino_exec(const struct dino_instr *prog, int32_t n, struct dino_exec_ctx *ctx);
 
 /** The same with the naive reference kernels of ref/ (single-threaded), for tests. */
