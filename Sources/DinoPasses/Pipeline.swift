@@ -18,8 +18,9 @@ public enum Pipeline {
 
   /// Runs the passes in order on `graph`.
   ///
-  /// The input is verified first; after every pass, `Verifier.verify` runs, and for every
-  /// program that has an arena size, `memoryProblems` proves its plan sound.
+  /// The input is verified first (`Verifier.verify`); after every pass, `Verifier.verify`
+  /// runs, and for every program that has an arena size, `memoryProblems` proves its plan
+  /// sound.
   /// - Parameters:
   ///   - graph: the captured graph.
   ///   - stopAfter: the name of the last pass to run; `nil` runs them all.
@@ -45,7 +46,9 @@ public enum Pipeline {
     return graph
   }
 
-  /// The checks run between passes: the verifier, then the memory proof of planned programs.
+  /// The checks run between passes: the verifier, then (after a pass) the memory proof of
+  /// every planned program. The pipeline's input only gets the verifier: the passes drop
+  /// any plan it carries before planning again.
   /// - Parameters:
   ///   - graph: the graph to check.
   ///   - pass: the pass that produced it; `nil` for the pipeline's input.
@@ -57,6 +60,7 @@ public enum Pipeline {
     } catch {
       throw CompileError(error.message, at: error.loc, notes: error.notes + [note])
     }
+    guard pass != nil else { return }
     for program in graph.programs where program.arenaBytes != nil {
       let problems = memoryProblems(program)
       if let first = problems.first {

@@ -78,20 +78,19 @@ private func plan(_ program: Program) throws(CompileError) -> Program {
 }
 
 /// Best-fit placement of `blocks` taken in `order`; returns each block's offset and the
-/// aligned arena size.
+/// aligned arena size. Placed blocks are kept sorted by offset, so the gaps between the ones
+/// whose lifetimes intersect the new block's come out in one scan.
 private func place(_ blocks: [Block], in order: [Int]) -> (offsets: [Int], arena: Int) {
   var offsets = Array(repeating: 0, count: blocks.count)
-  var placed: [Int] = []
+  var byOffset: [Int] = []
   var top = 0
   for b in order {
     let block = blocks[b]
     if block.bytes == 0 { continue }
-    let conflicts = placed.filter { blocks[$0].start <= block.end && block.start <= blocks[$0].end }
-      .sorted { offsets[$0] < offsets[$1] }
     var candidate = 0
     var bestOffset: Int?
     var bestGap = Int.max
-    for c in conflicts {
+    for c in byOffset where blocks[c].start <= block.end && block.start <= blocks[c].end {
       let gap = offsets[c] - candidate
       if gap >= block.bytes && gap < bestGap {
         bestGap = gap
@@ -99,9 +98,15 @@ private func place(_ blocks: [Block], in order: [Int]) -> (offsets: [Int], arena
       }
       candidate = max(candidate, alignedToArena(offsets[c] + blocks[c].bytes))
     }
-    offsets[b] = bestOffset ?? candidate
-    top = max(top, offsets[b] + block.bytes)
-    placed.append(b)
+    let offset = bestOffset ?? candidate
+    offsets[b] = offset
+    top = max(top, offset + block.bytes)
+    var low = 0, high = byOffset.count
+    while low < high {
+      let mid = (low + high) / 2
+      if offsets[byOffset[mid]] <= offset { low = mid + 1 } else { high = mid }
+    }
+    byOffset.insert(b, at: low)
   }
   return (offsets, alignedToArena(top))
 }

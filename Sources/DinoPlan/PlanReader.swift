@@ -12,7 +12,7 @@ import Foundation
 /// `PersistentLayout`. Any failure is one `PlanError`; no input can trap.
 public enum PlanReader {
   /// The largest file `read(contentsOf:)` accepts.
-  public static let maximumFileBytes = 1 << 32
+  public static let maximumFileBytes = 1 << 30
 
   /// Decodes a plan.
   /// - Parameter bytes: the file's bytes.

@@ -16,6 +16,11 @@ final class PipelineTests: XCTestCase {
     for program in result.programs { XCTAssertEqual(memoryProblems(program), []) }
   }
 
+  func testPlannedInputIsPlannedAgain() throws {
+    let once = try Pipeline.run(try PassFixtures.mlp())
+    XCTAssertEqual(try Pipeline.run(once).programs.map(\.arenaBytes), once.programs.map(\.arenaBytes))
+  }
+
   func testStopAfter() throws {
     let result = try Pipeline.run(try PassFixtures.mlp(), stopAfter: "schedule")
     XCTAssertEqual(result.stage, "schedule")

@@ -58,7 +58,7 @@ final class PlanCorruptionTests: XCTestCase {
       }
     }
     let tableEnd = PlanFormat.headerSize + 7 * PlanFormat.sectionEntrySize
-    for (graph, flipStride, fillStride) in [(try PlanFixtures.tiny(), 1, 1), (try PlanFixtures.planned(), 11, 37)] {
+    for (graph, flipStride, fillStride) in [(try PlanFixtures.tiny(), 1, 1), (try PlanFixtures.planned(), 17, 53)] {
       let bytes = try PlanWriter.encode(graph)
       for i in stride(from: tableEnd, to: bytes.count, by: flipStride) {
         var flipped = PlanBytes(bytes: bytes)
