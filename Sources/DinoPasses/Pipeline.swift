@@ -1,10 +1,10 @@
 import DinoIR
 
-/// One compiler pass: a pure function from graph to graph.
-public typealias Pass = @Sendable (Graph) throws(CompileError) -> Graph
-
 /// The compiler's passes, in order, with the checks that run after each one.
 public enum Pipeline {
+  /// One compiler pass: a pure function from graph to graph.
+  public typealias Pass = @Sendable (Graph) throws(CompileError) -> Graph
+
   /// The passes, in order. Inserting a pass is one line: `("name", function)`, where the
   /// function takes a `Graph` and returns a `Graph` (wrap extra parameters in a closure).
   public static let passes: [(name: String, run: Pass)] = [
