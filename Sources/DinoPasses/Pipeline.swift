@@ -8,6 +8,12 @@ public enum Pipeline {
   /// The passes, in order. Inserting a pass is one line: `("name", function)`, where the
   /// function takes a `Graph` and returns a `Graph` (wrap extra parameters in a closure).
   public static let passes: [(name: String, run: Pass)] = [
+    ("verify", { graph in graph }),
+    ("autodiff", { graph throws(CompileError) in
+      graph.programIndex("train_step") == nil ? graph : try differentiate(graph) }),
+    ("optimizer", { graph throws(CompileError) in
+      graph.programIndex("train_step") == nil ? graph : try appendOptimizer(graph) }),
+    ("ema", buildEMA),
     ("dead_code", eliminateDeadCode),
     ("schedule", schedule),
     ("plan_memory", planMemory),
