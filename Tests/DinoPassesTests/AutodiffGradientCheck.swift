@@ -1,28 +1,28 @@
 import DinoIR
 import DinoPasses
 import XCTest
+import _DinoTestSupport
 
-/// Builds a program with random leaves; records the feeds for the evaluator.
+/// Builds a forward program with random leaves and records their values for the shared
+/// reference interpreter: `parameter` leaves as buffers, `input` leaves as inputs. Each node
+/// gets its own source line, so diagnostics can be told apart.
 struct GradientCheckBuilder {
   var program = Program(name: "train_step")
-  var feeds: [String: AutodiffEvaluator.Tensor] = [:]
-  private var state: UInt64
+  /// The value of every `input` leaf, by name.
+  var inputs: [String: HostTensor] = [:]
+  /// The value of every `parameter` leaf, by buffer name.
+  var buffers: [String: HostTensor] = [:]
+  private var rng: SeededRNG
   private var count = 0
 
-  init(seed: UInt64) { state = seed }
+  init(seed: UInt64) { rng = SeededRNG(seed: seed) }
 
-  /// A uniform double in [lo, hi) from splitmix64.
-  mutating func uniform(_ lo: Double = -1, _ hi: Double = 1) -> Double {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    z ^= z >> 31
-    return lo + (hi - lo) * Double(z >> 11) / Double(1 << 53)
-  }
+  /// How many leaves have a recorded value (names the next anonymous one).
+  private var leafCount: Int { inputs.count + buffers.count }
 
-  mutating func random(_ shape: [Int], _ lo: Double, _ hi: Double) -> AutodiffEvaluator.Tensor {
-    AutodiffEvaluator.Tensor(shape, (0..<shape.reduce(1, *)).map { _ in uniform(lo, hi) })
+  /// Independent uniform draws in [lo, hi).
+  mutating func random(_ shape: [Int], _ lo: Double, _ hi: Double) -> HostTensor {
+    HostTensor.random(shape: shape, in: lo...hi, using: &rng)
   }
 
   mutating func node(
@@ -41,8 +41,8 @@ struct GradientCheckBuilder {
     _ shape: [Int], _ lo: Double = -1, _ hi: Double = 1, name: String? = nil,
     trainable: Bool = true
   ) throws -> ValueID {
-    let name = name ?? "student.p\(feeds.count)"
-    feeds[name] = random(shape, lo, hi)
+    let name = name ?? "student.p\(leafCount)"
+    buffers[name] = random(shape, lo, hi)
     return try node(
       .parameter, [],
       ["name": .string(name), "init": .string("zeros"), "trainable": .int(trainable ? 1 : 0)],
@@ -51,14 +51,14 @@ struct GradientCheckBuilder {
 
   /// A program input with random values in [lo, hi).
   mutating func input(_ shape: [Int], _ lo: Double = -1, _ hi: Double = 1) throws -> ValueID {
-    let name = "in\(feeds.count)"
-    feeds[name] = random(shape, lo, hi)
+    let name = "in\(leafCount)"
+    inputs[name] = random(shape, lo, hi)
     return try node(.input, [], ["name": .string(name)], declared: TensorType(.f32, shape))
   }
 
   /// A `constant` node with random data in [lo, hi) (exactly representable in f32).
   mutating func constant(_ shape: [Int], _ lo: Double = -1, _ hi: Double = 1) throws -> ValueID {
-    let data = random(shape, lo, hi).data.map { Float($0) }
+    let data = random(shape, lo, hi).floats
     return try node(.constant, [], ["data": .floats(data)], declared: TensorType(.f32, shape))
   }
 
@@ -94,75 +94,64 @@ struct GradientCheckBuilder {
 struct Agreement {
   /// The parameter's buffer name.
   let parameter: String
-  /// ‖analytic − numeric‖ / ‖numeric‖ (the absolute error when the gradient is zero).
+  /// ‖analytic − numeric‖ / max(‖analytic‖, ‖numeric‖) (`GradientCheck.compare`); the
+  /// absolute error ‖analytic − numeric‖ when the numeric gradient vanishes.
   let relativeError: Double
-  /// cos(analytic, numeric).
+  /// cos(analytic, numeric); for a vanishing numeric gradient 1 iff ‖analytic‖ < 1e-12.
   let cosine: Double
 }
 
 /// The finite-difference comparison shared by the gradient-check tests.
 extension XCTestCase {
-  /// Differentiates `loss`, verifies the result, and compares every student parameter's
-  /// gradient with central differences (at most `samples` elements per parameter).
+  /// Differentiates `loss`, verifies the result, runs it in `ReferenceInterpreter`, and
+  /// compares every trainable student parameter's `grad.<name>` output with
+  /// `GradientCheck.numericGradient` of the forward program (4-point stencil, step 1e-3).
   func agreements(
-    _ builder: GradientCheckBuilder, loss: ValueID, samples: Int = .max,
-    file: StaticString = #filePath,
-    line: UInt = #line
+    _ builder: GradientCheckBuilder, loss: ValueID,
+    file: StaticString = #filePath, line: UInt = #line
   ) throws -> [Agreement] {
     var forward = builder.program
     forward.outputs = [ProgramOutput(name: "loss", value: loss)]
     let graph = try differentiate(Graph(programs: [forward]))
     try Verifier.verify(graph)
-    let program = graph.programs[0]
-    let values = try AutodiffEvaluator.run(program, feeds: builder.feeds)
-    let gradients = Dictionary(uniqueKeysWithValues: program.outputs.map { ($0.name, $0.value) })
+    var buffers = builder.buffers
+    let outputs = try ReferenceInterpreter.run(
+      graph.programs[0], inputs: builder.inputs, buffers: &buffers)
+    let forwardLoss = try GradientCheck.scalarOutput(
+      program: forward, output: "loss", inputs: builder.inputs, buffers: builder.buffers)
+    XCTAssertEqual(
+      outputs["loss"]?.scalar, forwardLoss, "differentiated loss", file: file, line: line)
 
-    func lossValue(_ feeds: [String: AutodiffEvaluator.Tensor]) throws -> Double {
-      try AutodiffEvaluator.run(forward, feeds: feeds)[loss.index].data[0]
-    }
+    let students = Set(
+      builder.program.nodes.filter {
+        $0.op == .parameter && $0.attrs.string("name").hasPrefix("student.")
+          && $0.attrs.int("trainable") != 0
+      }.map { $0.attrs.string("name") }
+    ).sorted()
+    let numeric = try GradientCheck.numericGradient(
+      program: forward, output: "loss", wrt: students, inputs: builder.inputs,
+      buffers: builder.buffers, eps: 1e-3, stencil: .fourPoint)
     var result: [Agreement] = []
-    let students = builder.program.nodes.filter {
-      $0.op == .parameter && $0.attrs.string("name").hasPrefix("student.")
-        && $0.attrs.int("trainable") != 0
-    }.map { $0.attrs.string("name") }
-    for name in Set(students).sorted() {
-      guard let gradient = gradients["grad." + name] else {
+    for name in students {
+      guard let analytic = outputs["grad." + name] else {
         XCTFail("no gradient for \(name)", file: file, line: line)
         continue
       }
-      let analytic = values[gradient.index].data
-      let base = builder.feeds[name]!
-      var picker = GradientCheckBuilder(seed: UInt64(base.data.count))
-      let indices =
-        base.data.count <= samples
-        ? Array(base.data.indices)
-        : (0..<samples).map { _ in Int(picker.uniform(0, Double(base.data.count))) }
-      var numeric: [Double] = []
-      let h = 1e-3
-      for i in indices {
-        func at(_ step: Double) throws -> Double {
-          var feeds = builder.feeds
-          feeds[name]!.data[i] += step
-          return try lossValue(feeds)
-        }
-        let difference = try -at(2 * h) + 8 * at(h) - 8 * at(-h) + at(-2 * h)
-        numeric.append(difference / (12 * h))
-      }
-      let picked = indices.map { analytic[$0] }
-      let errorNorm = zip(picked, numeric).map { ($0 - $1) * ($0 - $1) }.reduce(0, +).squareRoot()
-      let numericNorm = numeric.map { $0 * $0 }.reduce(0, +).squareRoot()
-      let analyticNorm = picked.map { $0 * $0 }.reduce(0, +).squareRoot()
-      let dot = zip(picked, numeric).map(*).reduce(0, +)
-      if numericNorm < 1e-9 {
-        // A gradient that vanishes identically (x − x, x / x): the analytic one must too.
-        result.append(
-          Agreement(parameter: name, relativeError: errorNorm, cosine: analyticNorm < 1e-12 ? 1 : 0)
-        )
-      } else {
+      let expected = numeric[name]!
+      if expected.norm < 1e-9 {
+        // A gradient that vanishes identically (x − x, x / x): the analytic one must too,
+        // up to rounding, so the error is absolute here.
+        let error =
+          analytic.shape == expected.shape
+          ? zip(analytic.data, expected.data).map { ($0 - $1) * ($0 - $1) }.reduce(0, +)
+            .squareRoot()
+          : .infinity
         result.append(
           Agreement(
-            parameter: name, relativeError: errorNorm / numericNorm,
-            cosine: dot / max(numericNorm * analyticNorm, 1e-300)))
+            parameter: name, relativeError: error, cosine: analytic.norm < 1e-12 ? 1 : 0))
+      } else {
+        let (relError, cosine) = GradientCheck.compare(analytic, expected)
+        result.append(Agreement(parameter: name, relativeError: relError, cosine: cosine))
       }
     }
     return result
@@ -172,11 +161,11 @@ extension XCTestCase {
   /// everywhere, an analytic norm below 1e-12); returns the worst figures.
   @discardableResult
   func check(
-    _ name: String, _ builder: GradientCheckBuilder, loss: ValueID, samples: Int = .max,
+    _ name: String, _ builder: GradientCheckBuilder, loss: ValueID,
     file: StaticString = #filePath, line: UInt = #line
   ) throws -> (relativeError: Double, cosine: Double) {
     var worst = (relativeError: 0.0, cosine: 1.0)
-    for agreement in try agreements(builder, loss: loss, samples: samples, file: file, line: line) {
+    for agreement in try agreements(builder, loss: loss, file: file, line: line) {
       XCTAssertLessThan(
         agreement.relativeError, 1e-6, "\(name) \(agreement.parameter)", file: file, line: line)
       XCTAssertGreaterThan(

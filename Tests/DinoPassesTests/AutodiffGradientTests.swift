@@ -6,8 +6,9 @@ import XCTest
 ///
 /// Each case is a tiny program `op → Σ(y ⊙ R)` with R a fixed random constant; its student
 /// parameters (every differentiable operand) get random values from a fixed seed. The
-/// differentiated program runs in `AutodiffEvaluator`, and each `grad.*` output is compared
-/// with a 4-point central difference of the forward program: relative norm error and cosine.
+/// differentiated program runs in the shared `ReferenceInterpreter`, and each `grad.*` output
+/// is compared with `GradientCheck.numericGradient` (4-point stencil) of the forward program:
+/// relative norm error and cosine.
 final class AutodiffGradientTests: XCTestCase {
   /// One gradient check: a name, the op it covers, and its program.
   struct Case {

@@ -97,7 +97,7 @@ final class AutodiffTransformerTests: XCTestCase {
     var builder = GradientCheckBuilder(seed: 42)
     let loss = try tinyDINO(&builder)
     let figures = try agreements(builder, loss: loss)
-    let studentCount = Set(builder.feeds.keys.filter { $0.hasPrefix("student.") }).count
+    let studentCount = Set(builder.buffers.keys.filter { $0.hasPrefix("student.") }).count
     XCTAssertEqual(figures.count, studentCount)
     XCTAssertEqual(studentCount, 24)
     var worst = (relativeError: 0.0, cosine: 1.0, name: "")
