@@ -1,5 +1,7 @@
 import ArgumentParser
 import DinoIR
+import DinoPasses
+import DinoPlan
 import Foundation
 
 extension DinocCommand {
@@ -58,7 +60,7 @@ extension DinocCommand {
       do {
         let graph = try compiler.compile()
         if let emitGraphJSON { try writeGraphJSON(graph, to: emitGraphJSON) }
-        if let output { try emitPlan(graph, to: output) }
+        if let output { try emitPlan(graph, source: model, to: output) }
       } catch {
         FileHandle.standardError.write(Data("\(error)\n".utf8))
         throw ExitCode.failure
@@ -84,17 +86,28 @@ func writeGraphJSON(_ graph: Graph, to path: String) throws(DinocError) {
   }
 }
 
-/// Runs the compiler pipeline on `graph` and writes plan.bin to `path`.
-///
-/// The pass pipeline (DinoPasses) and the plan writer (DinoPlan) are connected here by the
-/// lead when those branches merge; until then this build compiles up to the verified graph
-/// and says so instead of writing a file that would not be a plan.
+/// Runs the compiler pipeline on `graph`, records provenance and writes plan.bin to `path`.
 /// - Parameters:
 ///   - graph: the verified graph from model.swift.
+///   - source: the model.swift path, whose bytes are hashed into the plan's metadata.
 ///   - path: where plan.bin goes.
-/// - Throws: `DinocError`.
-func emitPlan(_ graph: Graph, to path: String) throws(DinocError) {
-  throw DinocError(
-    "this dinoc cannot write \(path) yet: the pass pipeline and plan writer are not connected",
-    notes: ["the model compiled and verified; --emit-graph-json PATH writes its graph"])
+/// - Throws: `DinocError` carrying the pass's or writer's diagnostic.
+func emitPlan(_ graph: Graph, source: String, to path: String) throws(DinocError) {
+  var planned: Graph
+  do {
+    planned = try Pipeline.run(graph)
+  } catch {
+    throw DinocError(lines: error.description.split(separator: "\n").map(String.init))
+  }
+  planned.metadata[PlanFormat.compilerVersionKey] = "dinoc \(dinocVersion)"
+  if let bytes = FileManager.default.contents(atPath: source) {
+    var hash = SHA256()
+    hash.update(bytes)
+    planned.metadata[PlanFormat.sourceHashKey] = "sha256:" + hash.finalize()
+  }
+  do {
+    try PlanWriter.write(planned, to: path)
+  } catch {
+    throw DinocError("\(error)")
+  }
 }

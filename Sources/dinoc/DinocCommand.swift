@@ -10,7 +10,7 @@ struct DinocCommand: ParsableCommand {
     commandName: "dinoc",
     abstract: "Compile a DINO model description (model.swift) into a training plan.",
     version: dinocVersion,
-    subcommands: [Compile.self])
+    subcommands: [Compile.self, Dump.self])
 
   /// Parses the command line after splitting joined defines (`-Ddim=64` → `-D dim=64`), which
   /// swift-argument-parser would read as an option named `-Ddim`.
