@@ -93,12 +93,14 @@ final class DinoModelTests: XCTestCase {
         }
       }
       let teacherTemp = try XCTUnwrap(Double(initial.metadata["teacher_temp"] ?? ""))
-      feeds["teacher_temp"] = .init(shape: [], data: [Double(Float(teacherTemp))])
+      feeds["teacher_temp"] = .init(shape: [], data: [teacherTemp])
       feeds["seed"] = .init(shape: [], data: [0])
       let run = try ForwardEvaluator(program, feeds: feeds)
       let loss = try XCTUnwrap(run.output("loss", of: program)?.data.first)
       let officialLoss = try XCTUnwrap(Double(initial.metadata["loss"] ?? ""))
-      XCTAssertEqual(loss, officialLoss, accuracy: 1e-6 * officialLoss, name)
+      // The reference ran in float64 on these (float32-valued) inputs: the graph's Double
+      // evaluation agrees to rounding.
+      XCTAssertEqual(loss, officialLoss, accuracy: 1e-10 * officialLoss, name)
       let center = try XCTUnwrap(run.assigned["center"], "no assign(center, …) in \(name)")
       let officialCenter = try expected.doubles("center")
       XCTAssertEqual(center.shape, [1, 64])
