@@ -1,86 +1,120 @@
 /// Checks the invariants every pass must preserve; run after each pass of the pipeline.
+///
+/// Errors carry the offending node's model.swift location and a note `in %N of @program`.
+/// Checks, per node: operands defined earlier (SSA, topological order); arity and attribute
+/// schema, flags 0 or 1, kernel slot limits; types recomputed from the op table against stored
+/// types; leaves take no operands, parameters are f32 named `<region>.<path>` with a valid init
+/// spec, inputs are named; effect ops mutate only `parameter` values and their dummy results are
+/// never read. Per program: unique input and output names, outputs name defined values that are
+/// not effect results; after `planMemory`, slots fit the arena and no two live values overlap.
+/// Per graph: unique program names; a persistent buffer has one type, init and trainability;
+/// `copy(…)` inits name a buffer of the same type.
 public enum Verifier {
   /// Verifies `graph`, throwing the first problem found with its model.swift location.
-  ///
-  /// Checks: unique program names; operands defined earlier (SSA, topological order);
-  /// arity and attribute schema; kernel slot limits; types recomputed from the op table
-  /// against stored types; effect ops mutate only `parameter` values; persistent buffers
-  /// agree on type, init and trainability across programs; outputs name defined values.
-  public static func verify(_ graph: Graph) throws(CompileError) {
-    var programNames = Set<String>()
-    var buffers: [String: (TensorType, String, Int, SourceLoc)] = [:]
-    for program in graph.programs {
-      if !programNames.insert(program.name).inserted {
-        throw CompileError("duplicate program @\(program.name)")
-      }
-      var inputNames = Set<String>()
-      for (index, node) in program.nodes.enumerated() {
-        try verify(node, index: index, in: program)
-        switch node.op {
-        case .input:
-          if !inputNames.insert(node.attrs.string("name")).inserted {
-            throw CompileError(
-              "duplicate input '\(node.attrs.string("name"))' in @\(program.name)", at: node.loc)
-          }
-        case .parameter:
-          let name = node.attrs.string("name")
-          let spec = (node.type, node.attrs.string("init"), node.attrs.int("trainable"), node.loc)
-          if let seen = buffers[name] {
-            if seen.0 != spec.0 || seen.1 != spec.1 || seen.2 != spec.2 {
-              throw CompileError(
-                "parameter '\(name)' declared as \(spec.0) init \(spec.1) but earlier as \(seen.0) init \(seen.1)",
-                at: node.loc, notes: ["first declared at \(seen.3)"])
-            }
-          } else {
-            buffers[name] = spec
-          }
-        default: break
-        }
-      }
-      var outputNames = Set<String>()
-      for output in program.outputs {
-        if output.value.index < 0 || output.value.index >= program.nodes.count {
-          throw CompileError("output '\(output.name)' of @\(program.name) names undefined \(output.value)")
-        }
-        if !outputNames.insert(output.name).inserted {
-          throw CompileError("duplicate output '\(output.name)' in @\(program.name)")
-        }
-      }
-    }
+  /// - Parameters:
+  ///   - graph: the graph to check.
+  ///   - requireLocations: also require a known source location on every node (graphs
+  ///     straight from the DSL, where every node comes from a located call).
+  public static func verify(_ graph: Graph, requireLocations: Bool = false) throws(CompileError) {
+    if let first = verifyAll(graph, requireLocations: requireLocations).first { throw first }
   }
 
-  private static func verify(_ node: Node, index: Int, in program: Program) throws(CompileError) {
-    let op = node.op
-    func fail(_ message: String) -> CompileError {
-      CompileError("\(message)", at: node.loc, notes: ["in %\(index) of @\(program.name)"])
+  /// Verifies `graph` and returns every problem found (at most one per node), in program
+  /// and node order; empty when the graph is valid.
+  /// - Parameters:
+  ///   - graph: the graph to check.
+  ///   - requireLocations: also require a known source location on every node.
+  public static func verifyAll(_ graph: Graph, requireLocations: Bool = false) -> [CompileError] {
+    var errors: [CompileError] = []
+    var programNames = Set<String>()
+    var buffers: [String: Node] = [:]
+    for program in graph.programs {
+      if !programNames.insert(program.name).inserted {
+        errors.append(CompileError("duplicate program @\(program.name)"))
+      }
+      errors += verify(program, buffers: &buffers, requireLocations: requireLocations)
     }
-    for operand in node.operands where operand.index < 0 || operand.index >= index {
-      throw fail("\(op.name): operand \(operand) is not defined before %\(index)")
-    }
-    if let problem = op.attributeProblem(node.attrs) { throw fail(problem) }
-    let slots = node.kernelAttributes
-    if slots.ints.count > 8 || slots.floats.count > 4 {
-      throw fail("\(op.name): attributes exceed the kernel's slots (8 ints, 4 floats)")
-    }
-    if node.operands.count > 16 { throw fail("\(op.name): more than 16 operands") }
-    if op.isLeaf && !node.operands.isEmpty { throw fail("\(op.name): a leaf takes no operands") }
-    if op == .parameter && !node.attrs.string("name").contains(".") && node.attrs.string("name") != "center" {
-      throw fail("parameter: name '\(node.attrs.string("name"))' must be <region>.<path>")
-    }
-    let operandTypes = node.operands.map { program.nodes[$0.index].type }
-    let expected: TensorType
-    do {
-      expected = try op.resultType(operandTypes, node.attrs, declared: node.type)
-    } catch {
-      throw fail(error.message)
-    }
-    if expected != node.type {
-      throw fail("\(op.name): stored type \(node.type) differs from inferred \(expected)")
-    }
-    for m in op.mutatedOperands where m < node.operands.count {
-      if program.nodes[node.operands[m].index].op != .parameter {
-        throw fail("\(op.name): operand \(m) must be a parameter (it is updated in place)")
+    for name in buffers.keys.sorted() {
+      let node = buffers[name]!
+      guard case .copy(let source)? = InitSpec(parsing: node.attrs.string("init")) else { continue }
+      if let original = buffers[source] {
+        if original.type != node.type {
+          errors.append(
+            CompileError(
+              "parameter '\(name)': init copy(\(source)) copies \(original.type) into \(node.type)",
+              at: node.loc))
+        }
+      } else {
+        errors.append(
+          CompileError(
+            "parameter '\(name)': init copy(\(source)) names no parameter of the graph",
+            at: node.loc))
       }
     }
+    return errors
+  }
+
+  /// The checks of one program; `buffers` collects the first declaration of each buffer.
+  private static func verify(
+    _ program: Program, buffers: inout [String: Node], requireLocations: Bool
+  ) -> [CompileError] {
+    var errors: [CompileError] = []
+    var inputNames = Set<String>()
+    for (index, node) in program.nodes.enumerated() {
+      func fail(_ message: String, notes: [String] = []) {
+        errors.append(
+          CompileError(message, at: node.loc, notes: notes + ["in %\(index) of @\(program.name)"]))
+      }
+      if let problem = problem(of: node, index: index, in: program) {
+        fail(problem)
+        continue
+      }
+      if requireLocations && node.loc == .unknown {
+        fail("\(node.op.name): %\(index) has no source location")
+        continue
+      }
+      switch node.op {
+      case .input:
+        if !inputNames.insert(node.attrs.string("name")).inserted {
+          fail("duplicate input '\(node.attrs.string("name"))' in @\(program.name)")
+        }
+      case .parameter:
+        let name = node.attrs.string("name")
+        if let first = buffers[name] {
+          if first.type != node.type || first.attrs != node.attrs {
+            let earlier = declaration(first)
+            fail(
+              "parameter '\(name)' declared as \(declaration(node)) but earlier as \(earlier)",
+              notes: ["first declared at \(first.loc)"])
+          }
+        } else {
+          buffers[name] = node
+        }
+      default: break
+      }
+    }
+    var outputNames = Set<String>()
+    for output in program.outputs {
+      let defined = output.value.index >= 0 && output.value.index < program.nodes.count
+      let node = defined ? program[output.value] : nil
+      func fail(_ message: String) {
+        errors.append(CompileError(message, at: node?.loc ?? .unknown))
+      }
+      if !defined {
+        fail("output '\(output.name)' of @\(program.name) names undefined \(output.value)")
+      } else if !outputNames.insert(output.name).inserted {
+        fail("duplicate output '\(output.name)' in @\(program.name)")
+      } else if let node, node.op.isEffect {
+        let what = "the dummy result of effect op \(node.op.name)"
+        fail("output '\(output.name)' of @\(program.name) is \(what)")
+      }
+    }
+    errors += memoryProblems(of: program)
+    return errors
+  }
+
+  /// `f32[4] init zeros trainable 1`, for conflicting declarations.
+  private static func declaration(_ node: Node) -> String {
+    "\(node.type) init \(node.attrs.string("init")) trainable \(node.attrs.int("trainable"))"
   }
 }
