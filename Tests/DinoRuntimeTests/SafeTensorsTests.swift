@@ -172,7 +172,7 @@ final class SafeTensorsTests: XCTestCase {
   func testCorruptFileErrorNamesPath() throws {
     let dir = try temporaryDirectory()
     let path = dir + "/bad.safetensors"
-    FileManager.default.createFile(atPath: path, contents: Data([1, 2, 3]))
+    XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data([1, 2, 3])))
     assertError(try SafeTensors.read(contentsOf: path), contains: "\(path): file is 3 bytes")
   }
 }
