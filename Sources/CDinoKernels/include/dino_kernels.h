@@ -45,11 +45,16 @@ struct dino_exec_ctx {
     char error[256];              /**< set when dino_exec fails */
 };
 
-/** Scratch bytes `ins` needs (0 for most ops); the runtime reserves the max once. */
+/** Scratch bytes `ins` needs: nonzero only for patch_embed (im2col), layer_norm_bwd_gamma
+ *  and tall sum_to (row-block partials). The runtime reserves the max over a program
+ *  once. `ins` must name valid tensor indices (a loaded, validated plan). */
 size_t dino_instr_scratch_bytes(const struct dino_instr *ins, const struct dino_tensor *tensors);
 
-/** Runs `n` instructions in order with the optimised kernels. Leaf ops are skipped.
- *  Returns 0, or 1 + the index of the instruction that failed (message in ctx->error). */
+/** Runs `n` instructions in order with the optimised kernels. Leaf ops are skipped;
+ *  effect ops update their operands in place and leave their f32[] result untouched.
+ *  Every instruction's shapes are checked first; a result may share operand 0's buffer
+ *  only for ops with inplace=1. Returns 0, or 1 + the index of the instruction that
+ *  failed, with "instruction K (op): message" in ctx->error. */
 int dino_exec(const struct dino_instr *prog, int32_t n, struct dino_exec_ctx *ctx);
 
 /** The same with the naive reference kernels of ref/ (single-threaded), for tests. */
@@ -60,5 +65,19 @@ void dino_set_num_threads(int n);
 
 /** The OpenMP thread count in use. */
 int dino_get_num_threads(void);
+
+/** Whether op has an entry in the optimised (ref = 0) or reference (ref = 1) kernel
+ *  table; 0 for leaves (input, parameter, constant), which dino_exec skips. */
+int dino_op_has_kernel(int32_t op, int32_t ref);
+
+/** The counter-based RNG of COMMON.md, shared by kernels, init and data:
+ *  splitmix64(z) (one step of the SplitMix64 finaliser, z advanced by the golden gamma). */
+uint64_t dino_splitmix64(uint64_t z);
+
+/** splitmix64(splitmix64(splitmix64(splitmix64(k0) ^ k1) ^ k2) ^ k3). */
+uint64_t dino_hash(uint64_t k0, uint64_t k1, uint64_t k2, uint64_t k3);
+
+/** (h >> 40) · 2^-24: a float in [0, 1) from a hash. */
+float dino_uniform01(uint64_t h);
 
 #endif

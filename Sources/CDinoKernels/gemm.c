@@ -1,0 +1,119 @@
+/* gemm.c — matmul, linear, patch_embed over OpenBLAS sgemm.
+ *
+ * One thread pool (MACHINE.md): OpenBLAS runs single-threaded (threads.c sets it once)
+ * and the OpenMP threads split the work: a batch of GEMMs (attention heads × images)
+ * goes one GEMM per iteration, a single big GEMM is cut into row blocks along M (or
+ * column blocks along N when N > M), with cblas_sgemm called inside the parallel loop.
+ * The split depends only on the thread count, so a run is reproducible for it. */
+#include <cblas.h>
+#include <string.h>
+
+#include "internal.h"
+#include "kernels.h"
+
+/** GEMMs below this many flops run on the calling thread. */
+static const double dino_gemm_serial_flops = 1 << 20;
+
+/** Where part p of `parts` starts in [0, len): an even split rounded to 16 rows/columns. */
+static int split_point(int len, int p, int parts) {
+    if (p >= parts) return len;
+    int64_t x = (int64_t)len * p / parts;
+    x = (x + 8) / 16 * 16;
+    return x > len ? len : (int)x;
+}
+
+/* One block of C = op(A)·op(B) (+ bias): rows [m0, m1), columns [n0, n1).
+ * A is (m, k) or, transposed, (k, m); B is (k, n) or, transposed, (n, k); C is (m, n). */
+static void gemm_block(float *restrict c, const float *restrict a, const float *restrict b,
+                       const float *restrict bias, int m, int n, int k, int trans_a,
+                       int trans_b, int m0, int m1, int n0, int n1) {
+    int mm = m1 - m0, nn = n1 - n0;
+    if (mm <= 0 || nn <= 0) return;
+    float *cb = c + (int64_t)m0 * n + n0;
+    if (k == 0) {
+        for (int i = 0; i < mm; i++) memset(cb + (int64_t)i * n, 0, (size_t)nn * sizeof(float));
+    } else {
+        const float *ab = trans_a ? a + m0 : a + (int64_t)m0 * k;
+        const float *bb = trans_b ? b + (int64_t)n0 * k : b + n0;
+        cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                    trans_b ? CblasTrans : CblasNoTrans, mm, nn, k, 1.0f, ab, trans_a ? m : k,
+                    bb, trans_b ? k : n, 0.0f, cb, n);
+    }
+    if (bias) {
+        for (int i = 0; i < mm; i++) {
+            float *row = cb + (int64_t)i * n;
+            for (int j = 0; j < nn; j++) row[j] += bias[n0 + j];
+        }
+    }
+}
+
+/* c[bi] = op(a[bi])·op(b[bi]) (+ bias) for bi < batch; the strides are in elements
+ * (stride_b = 0 shares one B). Threads take whole GEMMs when the batch divides evenly
+ * among them (or is large), else each GEMM is split into one block per thread. */
+static void dino_gemm(float *restrict c, const float *restrict a, const float *restrict b,
+                      const float *restrict bias, int64_t batch, int m, int n, int k,
+                      int trans_a, int trans_b, int64_t stride_a, int64_t stride_b,
+                      int64_t stride_c) {
+    if (batch <= 0 || m <= 0 || n <= 0) return;
+    int nt = dino_threads();
+    double flops = 2.0 * (double)batch * m * n * k;
+    if (nt == 1 || flops < dino_gemm_serial_flops) {
+        for (int64_t bi = 0; bi < batch; bi++)
+            gemm_block(c + bi * stride_c, a + bi * stride_a, b + bi * stride_b, bias, m, n, k,
+                       trans_a, trans_b, 0, m, 0, n);
+        return;
+    }
+    int parts = (batch % nt == 0 || batch >= 8 * (int64_t)nt) ? 1 : nt;
+    int split_n = n > m;
+    int64_t units = batch * parts;
+#pragma omp parallel for schedule(static)
+    for (int64_t u = 0; u < units; u++) {
+        int64_t bi = u / parts;
+        int p = (int)(u % parts);
+        int lo = split_point(split_n ? n : m, p, parts);
+        int hi = split_point(split_n ? n : m, p + 1, parts);
+        float *cb = c + bi * stride_c;
+        const float *ab = a + bi * stride_a, *bb = b + bi * stride_b;
+        if (split_n)
+            gemm_block(cb, ab, bb, bias, m, n, k, trans_a, trans_b, 0, m, lo, hi);
+        else
+            gemm_block(cb, ab, bb, bias, m, n, k, trans_a, trans_b, lo, hi, 0, n);
+    }
+}
+
+void dino_matmul_fwd(float *restrict c, const float *restrict a, const float *restrict b,
+                     int64_t batch, int m, int n, int k, int trans_a, int trans_b, int b_shared) {
+    // a is (batch, m, k) or (batch, k, m) when trans_a; b is (batch, k, n) or (batch, n, k)
+    // when trans_b, or 2-D and shared when b_shared; c is (batch, m, n).
+    if (b_shared && !trans_a && batch * (int64_t)m <= 0x7fffffff) {
+        // One tall GEMM: the batch folds into M.
+        dino_gemm(c, a, b, NULL, 1, (int)(batch * m), n, k, 0, trans_b, 0, 0, 0);
+        return;
+    }
+    dino_gemm(c, a, b, NULL, batch, m, n, k, trans_a, trans_b, (int64_t)m * k,
+              b_shared ? 0 : (int64_t)k * n, (int64_t)m * n);
+}
+
+void dino_linear_fwd(float *restrict y, const float *restrict x, const float *restrict w,
+                     const float *restrict bias, int64_t rows, int in, int out) {
+    // x is (rows, in), w is (out, in), bias is (out), y is (rows, out).
+    dino_gemm(y, x, w, bias, 1, (int)rows, out, in, 0, 1, 0, 0, 0);
+}
+
+size_t dino_patch_embed_scratch_bytes(int batch, int channels, int height, int width, int patch) {
+    if (patch <= 0) return 0;
+    size_t tokens = (size_t)(height / patch) * (size_t)(width / patch);
+    return (size_t)batch * tokens * (size_t)channels * (size_t)patch * (size_t)patch * sizeof(float);
+}
+
+void dino_patch_embed_fwd(float *restrict y, float *restrict scratch, const float *restrict x,
+                          const float *restrict w, const float *restrict bias, int batch,
+                          int channels, int height, int width, int patch, int dim) {
+    // x is (batch, channels, height, width), w is (dim, channels, patch, patch), bias is
+    // (dim), y is (batch, tokens, dim); scratch holds the im2col matrix
+    // (batch·tokens, channels·patch·patch), whose columns follow w's (c, i, j) layout.
+    int tokens = (height / patch) * (width / patch);
+    int cols = channels * patch * patch;
+    dino_patchify_fwd(scratch, x, batch, channels, height, width, patch);
+    dino_gemm(y, scratch, w, bias, 1, batch * tokens, dim, cols, 0, 1, 0, 0, 0);
+}

@@ -1,0 +1,155 @@
+/* internal.h — helpers shared by the optimised kernels: thread counts, vectorisable
+ * math (exp, erf), fixed-order reductions, and the broadcast plan. Not a public header:
+ * omp.h stays out of include/ so that Swift clients need no include paths. */
+#ifndef DINO_INTERNAL_H
+#define DINO_INTERNAL_H
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "dino_kernels.h"
+
+/** Element-wise loops smaller than this run on one thread (a parallel region costs ~1 µs). */
+enum { DINO_PAR_MIN = 1 << 15 };
+
+/** The OpenMP thread count kernels split work over (omp_get_max_threads()). */
+int dino_threads(void);
+
+/** Applies the count of dino_set_num_threads to the calling thread's OpenMP setting
+ *  (omp_set_num_threads is per thread); dino_exec calls it first. */
+void dino_threads_sync(void);
+
+/** How many static chunks to split `work` elements into: 1 when small, else the thread count. */
+static inline int dino_chunks(int64_t work) {
+    return work < DINO_PAR_MIN ? 1 : dino_threads();
+}
+
+/* ---- vectorisable math: no libm calls in hot loops (MACHINE.md) ---------------------- */
+
+/** exp(x) in float, Cephes polynomial (~1 ulp). Below -87.3 it returns 0, above 88 it
+ *  saturates at exp(88) (so the 2^k scale stays a normal float); NaN propagates. Inline and branch-free so
+ *  that clang vectorises loops that call it. */
+static inline float dino_expf(float xin) {
+    float x = xin < -87.33654f ? -87.33654f : xin;
+    x = x > 88.0f ? 88.0f : x;
+    float k = floorf(x * 1.44269504088896341f + 0.5f);
+    float r = x - k * 0.693359375f;            /* ln2 split into a short high part */
+    r = r - k * -2.12194440e-4f;               /* and the low remainder (Cody-Waite) */
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    uint32_t bits = (uint32_t)((int32_t)k + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return xin < -87.33654f ? 0.0f : p * scale;
+}
+
+/** erf(x) in float, max abs error ~1.2e-7: x·P(x²) for |x| < 0.875, else
+ *  1 − exp(Q(|x|)) with |x| clamped at 3.92 (erf rounds to 1 beyond). Both branches are
+ *  computed and one is selected, so loops calling it vectorise. Coefficients are
+ *  least-squares minimax fits of erf(x)/x and log(erfc(t)). */
+static inline float dino_erff(float x) {
+    float a = fabsf(x), s = x * x;
+    float p = -6.05591185e-4f;
+    p = p * s + 5.00088871e-3f;
+    p = p * s - 2.67672423e-2f;
+    p = p * s + 1.12816325e-1f;
+    p = p * s - 3.76124358e-1f;
+    p = p * s + 1.12837911e+0f;
+    float small = x * p;
+    float t = a > 3.92f ? 3.92f : a;   /* a ternary, not fminf: NaN must propagate */
+    float q = -2.05542053e-5f;
+    q = q * t + 4.28227396e-4f;
+    q = q * t - 4.14096249e-3f;
+    q = q * t + 2.50405228e-2f;
+    q = q * t - 1.08158732e-1f;
+    q = q * t - 6.33456482e-1f;
+    q = q * t - 1.12946111e+0f;
+    q = q * t + 1.63584934e-4f;
+    float large = copysignf(1.0f - dino_expf(q), x);
+    return a < 0.875f ? small : large;
+}
+
+/* ---- fixed-order reductions: 16 interleaved float partial sums ---------------------- */
+
+/** Σ x[i], summed in a fixed order (independent of threads), vectorised. */
+static inline float dino_sum(const float *x, int64_t n) {
+    float acc[16] = {0};
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int j = 0; j < 16; j++) acc[j] += x[i + j];
+    for (int j = 0; i + j < n; j++) acc[j] += x[i + j];
+    for (int w = 8; w >= 1; w /= 2)
+        for (int j = 0; j < w; j++) acc[j] += acc[j + w];
+    return acc[0];
+}
+
+/** Σ x[i]·y[i] in a fixed order, vectorised. */
+static inline float dino_dot(const float *x, const float *y, int64_t n) {
+    float acc[16] = {0};
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int j = 0; j < 16; j++) acc[j] += x[i + j] * y[i + j];
+    for (int j = 0; i + j < n; j++) acc[j] += x[i + j] * y[i + j];
+    for (int w = 8; w >= 1; w /= 2)
+        for (int j = 0; j < w; j++) acc[j] += acc[j + w];
+    return acc[0];
+}
+
+/** max x[i] (n ≥ 1), vectorised. */
+static inline float dino_max(const float *x, int64_t n) {
+    float acc[16];
+    for (int j = 0; j < 16; j++) acc[j] = x[0];
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int j = 0; j < 16; j++) acc[j] = fmaxf(acc[j], x[i + j]);
+    for (int j = 0; i + j < n; j++) acc[j] = fmaxf(acc[j], x[i + j]);
+    for (int w = 8; w >= 1; w /= 2)
+        for (int j = 0; j < w; j++) acc[j] = fmaxf(acc[j], acc[j + w]);
+    return acc[0];
+}
+
+/** Number of fixed row blocks a blocked reduction over `rows` uses (independent of threads). */
+static inline int64_t dino_row_blocks(int64_t rows) { return rows < 64 ? rows : 64; }
+
+/** Σ f(x) over n elements with a fixed partition into dino_row_blocks(n) blocks
+ *  (parallel over blocks, blocks combined in order in double). `square` sums x². */
+double dino_sum_blocked(const float *x, int64_t n, int square);
+
+/** dst = src for n floats (no overlap), split over the threads when large. */
+void dino_copy(float *dst, const float *src, int64_t n);
+
+/* ---- broadcasting ------------------------------------------------------------------- */
+
+/** How a small shape broadcasts to a big one. When `simple`, the big tensor is viewed as
+ *  [o, m, i] and the small one as [m] (broadcast over o and i); otherwise use strides. */
+struct dino_bcast {
+    int simple;                     /**< 1: the [o, m, i] view applies */
+    int64_t o, m, i;                /**< the view's extents */
+    int rank;                       /**< rank of big (for the strided path) */
+    int64_t shape[6];               /**< big's extents */
+    int64_t stride[6];              /**< small's element strides per big dim (0: broadcast) */
+};
+
+/** Plans the broadcast of `small` (rank rs) to `big` (rank rb), right-aligned. The
+ *  shapes must already be known to broadcast. */
+void dino_bcast_plan(struct dino_bcast *p, const int64_t *big, int rb, const int64_t *small, int rs);
+
+/** Offset into the small tensor of the element whose big flat index is `row`·shape[last]
+ *  (the first element of a row of the last dimension). */
+static inline int64_t dino_bcast_row_offset(const struct dino_bcast *p, int64_t row) {
+    int64_t off = 0;
+    for (int d = p->rank - 2; d >= 0; d--) {
+        int64_t idx = row % p->shape[d];
+        row /= p->shape[d];
+        off += idx * p->stride[d];
+    }
+    return off;
+}
+
+#endif

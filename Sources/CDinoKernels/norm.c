@@ -1,0 +1,178 @@
+/* norm.c — layer_norm (+ backward for x and gamma), l2_normalize (+ backward),
+ * weight_norm (+ backward for v and g). All act on rows of the last axis; each row is
+ * one thread's work, summed in a fixed order (internal.h), and the one reduction across
+ * rows (layer_norm_bwd_gamma) uses a fixed partition into row blocks, so results do not
+ * depend on the thread count. */
+#include "internal.h"
+#include "kernels.h"
+
+/* Σ (x[j] − mean)² in a fixed order. */
+static inline float sum_sq_dev(const float *x, float mean, int64_t n) {
+    float acc[16] = {0};
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int j = 0; j < 16; j++) {
+            float d = x[i + j] - mean;
+            acc[j] += d * d;
+        }
+    for (int j = 0; i + j < n; j++) {
+        float d = x[i + j] - mean;
+        acc[j] += d * d;
+    }
+    for (int w = 8; w >= 1; w /= 2)
+        for (int j = 0; j < w; j++) acc[j] += acc[j + w];
+    return acc[0];
+}
+
+/* Σ a[j]·b[j]·(x[j] − mean) in a fixed order. */
+static inline float dot3_dev(const float *a, const float *b, const float *x, float mean,
+                             int64_t n) {
+    float acc[16] = {0};
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int j = 0; j < 16; j++) acc[j] += a[i + j] * b[i + j] * (x[i + j] - mean);
+    for (int j = 0; i + j < n; j++) acc[j] += a[i + j] * b[i + j] * (x[i + j] - mean);
+    for (int w = 8; w >= 1; w /= 2)
+        for (int j = 0; j < w; j++) acc[j] += acc[j + w];
+    return acc[0];
+}
+
+/* The mean and 1/√(var + eps) of one row (two passes: the row is in cache). */
+static inline void row_stats(const float *x, int64_t cols, float eps, float *mean, float *rstd) {
+    float mu = dino_sum(x, cols) / (float)cols;
+    float var = sum_sq_dev(x, mu, cols) / (float)cols;
+    *mean = mu;
+    *rstd = 1.0f / sqrtf(var + eps);
+}
+
+void dino_layer_norm_fwd(float *restrict y, const float *restrict x, const float *restrict gamma,
+                         const float *restrict beta, int64_t rows, int64_t cols, float eps) {
+    // x and y are (rows, cols); gamma and beta are (cols).
+#pragma omp parallel for schedule(static) if (rows * cols >= DINO_PAR_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * cols;
+        float *yr = y + r * cols;
+        float mean, rstd;
+        row_stats(xr, cols, eps, &mean, &rstd);
+        for (int64_t j = 0; j < cols; j++) yr[j] = (xr[j] - mean) * rstd * gamma[j] + beta[j];
+    }
+}
+
+void dino_layer_norm_bwd(float *restrict dx, const float *restrict dy, const float *restrict x,
+                         const float *restrict gamma, int64_t rows, int64_t cols, float eps) {
+    // dy, x and dx are (rows, cols); gamma is (cols). With g = dy·gamma and x̂ the
+    // normalised row: dx = rstd·(g − mean(g) − x̂·mean(g·x̂)).
+#pragma omp parallel for schedule(static) if (rows * cols >= DINO_PAR_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * cols, *dyr = dy + r * cols;
+        float *dxr = dx + r * cols;
+        float mean, rstd;
+        row_stats(xr, cols, eps, &mean, &rstd);
+        float g_mean = dino_dot(dyr, gamma, cols) / (float)cols;
+        float gx_mean = dot3_dev(dyr, gamma, xr, mean, cols) * rstd / (float)cols;
+        for (int64_t j = 0; j < cols; j++) {
+            float xhat = (xr[j] - mean) * rstd;
+            dxr[j] = rstd * (dyr[j] * gamma[j] - g_mean - xhat * gx_mean);
+        }
+    }
+}
+
+size_t dino_layer_norm_bwd_gamma_scratch_bytes(int64_t rows, int64_t cols) {
+    return (size_t)dino_row_blocks(rows) * (size_t)cols * sizeof(float);
+}
+
+void dino_layer_norm_bwd_gamma(float *restrict dgamma, float *restrict scratch,
+                               const float *restrict dy, const float *restrict x, int64_t rows,
+                               int64_t cols, float eps) {
+    // dy and x are (rows, cols); dgamma is (cols) = Σ_rows dy·x̂. The rows are cut into
+    // dino_row_blocks(rows) fixed blocks whose partial sums (blocks, cols) go to
+    // scratch; the partials are then added in block order.
+    int64_t blocks = dino_row_blocks(rows);
+    if (blocks == 0) {
+        for (int64_t j = 0; j < cols; j++) dgamma[j] = 0.0f;
+        return;
+    }
+#pragma omp parallel for schedule(static) if (rows * cols >= DINO_PAR_MIN)
+    for (int64_t b = 0; b < blocks; b++) {
+        float *acc = scratch + b * cols;
+        for (int64_t j = 0; j < cols; j++) acc[j] = 0.0f;
+        for (int64_t r = rows * b / blocks; r < rows * (b + 1) / blocks; r++) {
+            const float *xr = x + r * cols, *dyr = dy + r * cols;
+            float mean, rstd;
+            row_stats(xr, cols, eps, &mean, &rstd);
+            for (int64_t j = 0; j < cols; j++) acc[j] += dyr[j] * ((xr[j] - mean) * rstd);
+        }
+    }
+    for (int64_t j = 0; j < cols; j++) dgamma[j] = scratch[j];
+    for (int64_t b = 1; b < blocks; b++)
+        for (int64_t j = 0; j < cols; j++) dgamma[j] += scratch[b * cols + j];
+}
+
+void dino_l2_normalize_fwd(float *restrict y, const float *restrict x, int64_t rows, int64_t cols,
+                           float eps) {
+    // x and y are (rows, cols); y = x / max(‖x‖₂, eps) per row (torch F.normalize).
+#pragma omp parallel for schedule(static) if (rows * cols >= DINO_PAR_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * cols;
+        float *yr = y + r * cols;
+        float norm = sqrtf(dino_dot(xr, xr, cols));
+        float inv = 1.0f / (norm < eps ? eps : norm);
+        for (int64_t j = 0; j < cols; j++) yr[j] = xr[j] * inv;
+    }
+}
+
+void dino_l2_normalize_bwd(float *restrict dx, const float *restrict dy, const float *restrict x,
+                           int64_t rows, int64_t cols, float eps) {
+    // dy, x and dx are (rows, cols). With n = ‖x‖: dx = (dy − x·(x·dy)/n²)/n when
+    // n ≥ eps, else the clamped norm is a constant and dx = dy/eps.
+#pragma omp parallel for schedule(static) if (rows * cols >= DINO_PAR_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * cols, *dyr = dy + r * cols;
+        float *dxr = dx + r * cols;
+        float norm = sqrtf(dino_dot(xr, xr, cols));
+        if (norm < eps) {
+            for (int64_t j = 0; j < cols; j++) dxr[j] = dyr[j] / eps;
+            continue;
+        }
+        float inv = 1.0f / norm;
+        float proj = dino_dot(xr, dyr, cols) * inv * inv;
+        for (int64_t j = 0; j < cols; j++) dxr[j] = (dyr[j] - xr[j] * proj) * inv;
+    }
+}
+
+void dino_weight_norm_fwd(float *restrict w, const float *restrict v, const float *restrict g,
+                          int64_t rows, int64_t cols) {
+    // v and w are (rows, cols), g is (rows, 1); w_k = g_k·v_k/‖v_k‖ (no epsilon).
+#pragma omp parallel for schedule(static) if (rows * cols >= DINO_PAR_MIN)
+    for (int64_t k = 0; k < rows; k++) {
+        const float *vk = v + k * cols;
+        float *wk = w + k * cols;
+        float s = g[k] / sqrtf(dino_dot(vk, vk, cols));
+        for (int64_t j = 0; j < cols; j++) wk[j] = vk[j] * s;
+    }
+}
+
+void dino_weight_norm_bwd_v(float *restrict dv, const float *restrict dw, const float *restrict v,
+                            const float *restrict g, int64_t rows, int64_t cols) {
+    // dw, v and dv are (rows, cols), g is (rows, 1);
+    // dv_k = (g_k/n)(dw_k − v_k (v_k·dw_k)/n²) with n = ‖v_k‖.
+#pragma omp parallel for schedule(static) if (rows * cols >= DINO_PAR_MIN)
+    for (int64_t k = 0; k < rows; k++) {
+        const float *vk = v + k * cols, *dwk = dw + k * cols;
+        float *dvk = dv + k * cols;
+        float inv = 1.0f / sqrtf(dino_dot(vk, vk, cols));
+        float proj = dino_dot(vk, dwk, cols) * inv * inv;
+        float s = g[k] * inv;
+        for (int64_t j = 0; j < cols; j++) dvk[j] = s * (dwk[j] - vk[j] * proj);
+    }
+}
+
+void dino_weight_norm_bwd_g(float *restrict dg, const float *restrict dw, const float *restrict v,
+                            int64_t rows, int64_t cols) {
+    // dw and v are (rows, cols), dg is (rows, 1); dg_k = (v_k·dw_k)/‖v_k‖.
+#pragma omp parallel for schedule(static) if (rows * cols >= DINO_PAR_MIN)
+    for (int64_t k = 0; k < rows; k++) {
+        const float *vk = v + k * cols, *dwk = dw + k * cols;
+        dg[k] = dino_dot(vk, dwk, cols) / sqrtf(dino_dot(vk, vk, cols));
+    }
+}

@@ -1,0 +1,30 @@
+/* random.c — the counter-based RNG of COMMON.md and drop_path_mask. A value depends only
+ * on its key (seed, stream, index), never on threads or on earlier draws. */
+#include "dino_kernels.h"
+#include "internal.h"
+#include "kernels.h"
+
+uint64_t dino_splitmix64(uint64_t z) {
+    z += 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+uint64_t dino_hash(uint64_t k0, uint64_t k1, uint64_t k2, uint64_t k3) {
+    return dino_splitmix64(dino_splitmix64(dino_splitmix64(dino_splitmix64(k0) ^ k1) ^ k2) ^ k3);
+}
+
+float dino_uniform01(uint64_t h) { return (float)(h >> 40) * 0x1p-24f; }
+
+void dino_drop_path_mask_fwd(float *restrict mask, int32_t seed, int64_t stream, int64_t batch,
+                             float rate) {
+    // mask is (batch): sample b is kept, scaled by 1/(1 − rate), iff
+    // uniform01(dino_hash(seed as u32, stream, b, 0)) < 1 − rate.
+    float keep = 1.0f - rate, scale = 1.0f / keep;
+    uint64_t key = (uint64_t)(uint32_t)seed;
+    for (int64_t b = 0; b < batch; b++) {
+        uint64_t h = dino_hash(key, (uint64_t)stream, (uint64_t)b, 0);
+        mask[b] = dino_uniform01(h) < keep ? scale : 0.0f;
+    }
+}

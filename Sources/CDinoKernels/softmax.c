@@ -1,0 +1,62 @@
+/* softmax.c — softmax and log_softmax over the last axis, and their backward ops.
+ * Each row is one thread's work; exponentials use the vectorisable dino_expf. All four
+ * may run in place (result in operand 0's buffer): each row reads what it needs before
+ * it writes. */
+#include "internal.h"
+#include "kernels.h"
+
+void dino_softmax_fwd(float *y, const float *x, int64_t rows, int64_t cols) {
+    // x and y are (rows, cols); y may be x.
+    if (cols <= 0) return;
+#pragma omp parallel for schedule(static) if (rows * cols >= DINO_PAR_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * cols;
+        float *yr = y + r * cols;
+        float mx = dino_max(xr, cols);
+        for (int64_t j = 0; j < cols; j++) yr[j] = dino_expf(xr[j] - mx);
+        float inv = 1.0f / dino_sum(yr, cols);
+        for (int64_t j = 0; j < cols; j++) yr[j] *= inv;
+    }
+}
+
+void dino_softmax_bwd(float *dx, const float *dy, const float *y, int64_t rows, int64_t cols) {
+    // dy, y and dx are (rows, cols); dx = y·(dy − Σ dy·y); dx may be dy.
+#pragma omp parallel for schedule(static) if (rows * cols >= DINO_PAR_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *dyr = dy + r * cols, *yr = y + r * cols;
+        float *dxr = dx + r * cols;
+        float s = dino_dot(dyr, yr, cols);
+        for (int64_t j = 0; j < cols; j++) dxr[j] = yr[j] * (dyr[j] - s);
+    }
+}
+
+void dino_log_softmax_fwd(float *y, const float *x, int64_t rows, int64_t cols) {
+    // x and y are (rows, cols); y = x − max − log Σ exp(x − max); y may be x.
+    if (cols <= 0) return;
+#pragma omp parallel for schedule(static) if (rows * cols >= DINO_PAR_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * cols;
+        float *yr = y + r * cols;
+        float mx = dino_max(xr, cols);
+        float acc[16] = {0};
+        int64_t i = 0;
+        for (; i + 16 <= cols; i += 16)
+            for (int j = 0; j < 16; j++) acc[j] += dino_expf(xr[i + j] - mx);
+        for (int j = 0; i + j < cols; j++) acc[j] += dino_expf(xr[i + j] - mx);
+        for (int w = 8; w >= 1; w /= 2)
+            for (int j = 0; j < w; j++) acc[j] += acc[j + w];
+        float shift = mx + logf(acc[0]);
+        for (int64_t j = 0; j < cols; j++) yr[j] = xr[j] - shift;
+    }
+}
+
+void dino_log_softmax_bwd(float *dx, const float *dy, const float *y, int64_t rows, int64_t cols) {
+    // dy, y and dx are (rows, cols), y = log_softmax(x); dx = dy − exp(y)·Σ dy; dx may be dy.
+#pragma omp parallel for schedule(static) if (rows * cols >= DINO_PAR_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *dyr = dy + r * cols, *yr = y + r * cols;
+        float *dxr = dx + r * cols;
+        float s = dino_sum(dyr, cols);
+        for (int64_t j = 0; j < cols; j++) dxr[j] = dyr[j] - dino_expf(yr[j]) * s;
+    }
+}

@@ -1,0 +1,193 @@
+import CDinoKernels
+import Foundation
+import XCTest
+
+/// Checks of kernel semantics against values computed independently of the C code:
+/// the RNG, drop-path statistics, AdamW by hand, GELU accuracy, and the error paths.
+final class KernelSemanticsTests: XCTestCase {
+  /// COMMON.md's RNG, written out again in Swift.
+  private func splitmix(_ x: UInt64) -> UInt64 {
+    var z = x &+ 0x9E37_79B9_7F4A_7C15
+    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+    return z ^ (z >> 31)
+  }
+
+  private func hash(_ k0: UInt64, _ k1: UInt64, _ k2: UInt64, _ k3: UInt64) -> UInt64 {
+    splitmix(splitmix(splitmix(splitmix(k0) ^ k1) ^ k2) ^ k3)
+  }
+
+  func testHashMatchesTheDefinition() {
+    XCTAssertEqual(dino_splitmix64(0), 0xE220_A839_7B1D_CDAF)  // SplitMix64's first output for seed 0
+    for k in 0..<50 as Range<UInt64> {
+      XCTAssertEqual(dino_hash(k, k * 3, 7, k ^ 5), hash(k, k * 3, 7, k ^ 5))
+    }
+    XCTAssertEqual(dino_uniform01(UInt64.max), Float(0xFF_FFFF) / Float(1 << 24))
+    XCTAssertEqual(dino_uniform01(0), 0)
+  }
+
+  private func dropPathMask(seed: Int32, stream: Int64, batch: Int, rate: Float, ref: Bool = false) throws -> [Float] {
+    var rng = TestRNG(seed: 1)
+    var c = KernelCase(.dropPathMask, [[]], out: [batch], iattr: [stream, Int64(batch)], fattr: [rate], rng: &rng) { _, _ in
+      Float(bitPattern: UInt32(bitPattern: seed))
+    }
+    c.int32Operands = [0]
+    return try runKernel(c, ref: ref, threads: 2).out
+  }
+
+  func testDropPathMaskStatisticsAndKeys() throws {
+    let rate: Float = 0.25, n = 20_000
+    let mask = try dropPathMask(seed: -12345, stream: 3, batch: n, rate: rate)
+    XCTAssert(mask.allSatisfy { $0 == 0 || $0 == 1 / (1 - rate) }, "entries are 0 or 1/(1-rate)")
+    let kept = Double(mask.filter { $0 != 0 }.count) / Double(n)
+    XCTAssertEqual(kept, 0.75, accuracy: 0.015)  // ±5σ
+    let mean = mask.reduce(0, +) / Float(n)
+    XCTAssertEqual(mean, 1, accuracy: 0.02, "the mask preserves the expectation")
+    // Each entry follows the definition: keep iff uniform01(hash(seed as u32, stream, b, 0)) < 1 − rate.
+    for b in [0, 1, 2, 777, n - 1] {
+      let h = hash(UInt64(UInt32(bitPattern: -12345)), 3, UInt64(b), 0)
+      let u = Float(h >> 40) / Float(1 << 24)
+      XCTAssertEqual(mask[b] != 0, u < 1 - rate, "entry \(b)")
+    }
+    XCTAssertEqual(try dropPathMask(seed: -12345, stream: 3, batch: n, rate: rate), mask, "same key, same mask")
+    XCTAssertNotEqual(try dropPathMask(seed: -12345, stream: 4, batch: n, rate: rate), mask, "streams differ")
+    XCTAssertNotEqual(try dropPathMask(seed: 1, stream: 3, batch: n, rate: rate), mask, "seeds differ")
+    XCTAssertEqual(try dropPathMask(seed: 9, stream: 0, batch: 64, rate: 0), [Float](repeating: 1, count: 64))
+  }
+
+  /// AdamW on p = [1, −2], g = [0.5, −0.1], m = v = 0, t = 0, lr = 0.1, wd = 0.5:
+  /// t = 1, bias corrections 0.1 and 0.001, so m̂/√v̂ = sign(g) and
+  /// p = p·(1 − 0.05·decay) − 0.1·sign(g).
+  private func adamw(decay: Int64, gate: Float, ref: Bool) throws -> KernelRun {
+    var rng = TestRNG(seed: 2)
+    var c = KernelCase(.adamwUpdate, [[2], [2], [2], [2], [], [], [], []], out: [],
+                       iattr: [decay], fattr: [0.9, 0.999, 1e-8], rng: &rng)
+    c.data = [[1, -2], [0.5, -0.1], [0, 0], [0, 0], [0], [0.1], [0.5], [gate]]
+    return try runKernel(c, ref: ref, threads: 2)
+  }
+
+  func testAdamWAgainstHandComputedValues() throws {
+    for ref in [false, true] {
+      let withDecay = try adamw(decay: 1, gate: 1, ref: ref)
+      XCTAssertEqual(withDecay.operands[0][0], 0.85, accuracy: 2e-6)
+      XCTAssertEqual(withDecay.operands[0][1], -1.8, accuracy: 2e-6)
+      XCTAssertEqual(withDecay.operands[2][0], 0.05, accuracy: 1e-7)   // m = 0.1·g
+      XCTAssertEqual(withDecay.operands[2][1], -0.01, accuracy: 1e-7)
+      XCTAssertEqual(withDecay.operands[3][0], 0.00025, accuracy: 1e-8)  // v = 0.001·g²
+      XCTAssertEqual(withDecay.operands[3][1], 0.00001, accuracy: 1e-9)
+      XCTAssertEqual(withDecay.operands[4], [1], "the step count advances")
+      let noDecay = try adamw(decay: 0, gate: 1, ref: ref)
+      XCTAssertEqual(noDecay.operands[0][0], 0.9, accuracy: 2e-6)
+      XCTAssertEqual(noDecay.operands[0][1], -1.9, accuracy: 2e-6)
+      let gated = try adamw(decay: 1, gate: 0, ref: ref)
+      XCTAssertEqual(gated.operands[0], [1, -2], "gate 0 leaves p alone")
+      XCTAssertEqual(gated.operands[2], [0, 0], "and m")
+      XCTAssertEqual(gated.operands[3], [0, 0], "and v")
+      XCTAssertEqual(gated.operands[4], [0], "and the step count")
+    }
+  }
+
+  func testEmaAndClipGradCoefByHand() throws {
+    var rng = TestRNG(seed: 3)
+    var ema = KernelCase(.emaUpdate, [[3], [3], []], out: [], rng: &rng)
+    ema.data = [[1, 2, 3], [3, 2, 1], [0.75]]
+    let e = try runKernel(ema)
+    XCTAssertEqual(e.operands[0], [1.5, 2, 2.5])
+    var clip = KernelCase(.clipGradCoef, [[2]], out: [], fattr: [1], rng: &rng)
+    clip.data = [[3, 4]]
+    XCTAssertEqual(try runKernel(clip).out[0], Float(1.0 / (5.0 + 1e-6)), accuracy: 1e-7)
+    clip.fattr = [10]
+    XCTAssertEqual(try runKernel(clip).out, [1])
+  }
+
+  func testGeluErfAccuracyOverTheWholeRange() throws {
+    var rng = TestRNG(seed: 4)
+    let n = 120_001
+    var c = KernelCase(.gelu, [[n]], out: [n], rng: &rng)
+    c.data = [(0..<n).map { Float($0 - n / 2) * 1e-4 }]  // [-6, 6] in steps of 1e-4
+    let y = try runKernel(c, threads: 2).out
+    var worst: Double = 0
+    for (x, v) in zip(c.data[0], y) {
+      let exact = 0.5 * Double(x) * (1 + erf(Double(x) / 2.0.squareRoot()))
+      worst = max(worst, abs(Double(v) - exact) / max(1, abs(Double(x))))
+    }
+    XCTAssertLessThan(worst, 2e-7, "GELU error per unit |x| (erf error ≤ ~1e-7)")
+  }
+
+  /// Runs one instruction over `shapes` and returns (rc, message).
+  private func failing(
+    _ op: dino_op, _ shapes: [[Int]], out: [Int], iattr: [Int64] = [], fattr: [Float] = [],
+    scratch: Bool = true, alias: Bool = false
+  ) -> (Int32, String) {
+    var storage = (shapes + [out]).map { [Float](repeating: 1, count: max(1, $0.reduce(1, *))) }
+    return storage.withUnsafeMutableBufferPointer { bufs -> (Int32, String) in
+      var tensors: [dino_tensor] = []
+      for (i, s) in (shapes + [out]).enumerated() {
+        let index = alias && i == shapes.count ? 0 : i
+        tensors.append(makeTensor(bufs[index].withUnsafeMutableBytes { $0.baseAddress }, s, int32: false))
+      }
+      var ins = makeInstr(op, inputs: Array(shapes.indices), out: shapes.count, iattr: iattr, fattr: fattr)
+      var ctx = dino_exec_ctx()
+      return tensors.withUnsafeMutableBufferPointer { t in
+        ctx.tensors = t.baseAddress
+        ctx.n_tensors = Int32(t.count)
+        let rc = dino_exec(&ins, 1, &ctx)
+        return (rc, errorText(ctx))
+      }
+    }
+  }
+
+  func testBadInstructionsReturnAnErrorAndNeverCrash() {
+    var (rc, msg) = failing(.matmul, [[4, 3], [5, 6]], out: [4, 6], iattr: [0, 0])
+    XCTAssertEqual(rc, 1)
+    XCTAssertEqual(msg, "instruction 0 (matmul): [4,3] x [5,6] — inner dimensions differ")
+    (rc, msg) = failing(.add, [[4, 3], [4]], out: [4, 3])
+    XCTAssertEqual(msg, "instruction 0 (add): [4] does not broadcast to [4,3]")
+    (rc, msg) = failing(.gelu, [[4, 3]], out: [4, 4])
+    XCTAssertEqual(msg, "instruction 0 (gelu): result is [4,4], expected [4,3]")
+    (rc, msg) = failing(.layerNorm, [[2, 8], [8], [7]], out: [2, 8], fattr: [1e-6])
+    XCTAssertEqual(msg, "instruction 0 (layer_norm): beta must be [8], got [7]")
+    (rc, msg) = failing(.patchEmbed, [[1, 3, 8, 8], [4, 3, 4, 4], [4]], out: [1, 4, 4], iattr: [4])
+    XCTAssertEqual(rc, 1)
+    XCTAssert(msg.contains("scratch bytes"), msg)
+    (rc, msg) = failing(.gelu, [[4, 3]], out: [4, 3], alias: true)
+    XCTAssertEqual(msg, "instruction 0 (gelu): result shares operand 0's buffer, which ops.def does not allow")
+    (rc, msg) = failing(.permute, [[2, 3]], out: [3, 2], iattr: [1, 1])
+    XCTAssertEqual(msg, "instruction 0 (permute): perm is not a permutation of rank 2")
+    (rc, msg) = failing(.reshape, [[2, 3]], out: [5], iattr: [5])
+    XCTAssertEqual(msg, "instruction 0 (reshape): cannot reshape [2,3] to [5]")
+    (rc, msg) = failing(.adamwUpdate, [[2], [2], [2], [3], [], [], [], []], out: [], fattr: [0.9, 0.999, 1e-8])
+    XCTAssertEqual(msg, "instruction 0 (adamw_update): operand 3 [3] differs from operand 0 [2]")
+    (rc, msg) = failing(.dropPathMask, [[]], out: [4], iattr: [0, 4], fattr: [0.1])
+    XCTAssertEqual(msg, "instruction 0 (drop_path_mask): operand 0 must be i32")
+    (rc, msg) = failing(.slice, [[4, 5]], out: [4, 2], iattr: [1, 4, 6])
+    XCTAssertEqual(msg, "instruction 0 (slice): [4, 6) out of range for axis 1 of [4,5]")
+  }
+
+  func testProgramErrorsNameTheInstructionAndLeavesAreSkipped() {
+    var tensors = [Float](repeating: 0.5, count: 12)
+    tensors.withUnsafeMutableBytes { raw in
+      let base = raw.baseAddress!
+      var table = [makeTensor(base, [2, 3], int32: false), makeTensor(base + 24, [2, 3], int32: false)]
+      var prog = [
+        makeInstr(.input, inputs: [], out: 0),
+        makeInstr(.gelu, inputs: [0], out: 1),
+        makeInstr(.matmul, inputs: [0, 1], out: 1),
+      ]
+      var ctx = dino_exec_ctx()
+      table.withUnsafeMutableBufferPointer { t in
+        ctx.tensors = t.baseAddress
+        ctx.n_tensors = 2
+        XCTAssertEqual(dino_exec(&prog, 2, &ctx), 0, errorText(ctx))
+        XCTAssertEqual(dino_exec(&prog, 3, &ctx), 3)
+        XCTAssert(errorText(ctx).hasPrefix("instruction 2 (matmul): "), errorText(ctx))
+        prog[1].out = 9
+        XCTAssertEqual(dino_exec_ref(&prog, 3, &ctx), 2)
+        XCTAssertEqual(errorText(ctx), "instruction 1 (gelu): result tensor 9 out of range")
+        prog[1].op = 999
+        XCTAssertEqual(dino_exec(&prog, 3, &ctx), 2)
+        XCTAssertEqual(errorText(ctx), "instruction 1: unknown op 999")
+      }
+    }
+  }
+}
