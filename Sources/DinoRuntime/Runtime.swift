@@ -20,7 +20,8 @@ public final class Runtime {
   public let graph: Graph
   /// Where the persistent buffers live.
   public let layout: BufferLayout
-  /// The OpenMP thread count the kernels use.
+  /// The OpenMP thread count the kernels use (set process-wide before each run when
+  /// another runtime changed it).
   public let threads: Int
 
   var regionBase: [String: UnsafeMutableRawPointer] = [:]
@@ -94,6 +95,7 @@ public final class Runtime {
     for store in program.inputStores where !inputs[store].isSet {
       throw RuntimeError("input '\(inputs[store].name)' of @\(program.name) was not set")
     }
+    if dino_get_num_threads() != Int32(clamping: threads) { dino_set_num_threads(Int32(clamping: threads)) }
     let status = dino_exec(program.instrs, Int32(program.instrCount), program.context)
     if status != 0 {
       let failed = Int(status) - 1

@@ -1,10 +1,5 @@
 import ArgumentParser
-
-#if canImport(Glibc)
-  import Glibc
-#elseif canImport(Darwin)
-  import Darwin
-#endif
+import Foundation
 
 /// `dino-run`: executes compiled plans: training, evaluation, and single programs.
 @main
@@ -25,8 +20,8 @@ struct DinoRunCommand: ParsableCommand {
       var command = try parseAsRoot()
       try command.run()
     } catch let failure as CommandFailure {
-      fputs("dino-run: error: \(failure.message)\n", stderr)
-      exit(1)
+      FileHandle.standardError.write(Data("dino-run: error: \(failure.message)\n".utf8))
+      exit(withError: ExitCode.failure)
     } catch {
       exit(withError: error)
     }

@@ -1,5 +1,6 @@
+import CDinoKernels
 import DinoIR
-import DinoRuntime
+@testable import DinoRuntime
 import Foundation
 import XCTest
 
@@ -169,5 +170,25 @@ final class BufferTests: XCTestCase {
     assertError(try runtime.saveBuffers(to: dir + "/x.safetensors", names: ["nope.x"]), contains: "no buffer 'nope.x'")
     XCTAssertEqual(try runtime.region("teacher").count, 192)
     assertError(try runtime.region("student.a"), contains: "no region 'student.a'")
+  }
+}
+
+/// Parameter initialisation uses the same counter-based hash as the kernels.
+final class InitRandomTests: XCTestCase {
+  func testHashMatchesKernels() {
+    for k in 0..<50 {
+      let keys = randomFloats(4, seed: UInt64(k + 1)).map { UInt64(bitPattern: Int64($0 * 1e9)) }
+      XCTAssertEqual(
+        InitRandom.hash(keys[0], keys[1], keys[2], keys[3]),
+        dino_hash(keys[0], keys[1], keys[2], keys[3]))
+    }
+    XCTAssertEqual(InitRandom.splitmix64(0), dino_splitmix64(0))
+  }
+
+  func testNormalQuantileInvertsCDF() {
+    for p in [1e-300, 1e-12, 0.001, 0.02425, 0.3, 0.5, 0.9, 0.97575, 1 - 1e-9] {
+      let x = InitRandom.normalQuantile(p)
+      XCTAssertEqual(InitRandom.normalCDF(x), p, accuracy: p * 1e-9, "p = \(p)")
+    }
   }
 }
