@@ -50,7 +50,7 @@ extension DinoRunCommand {
       let bytes = try readFileBytes(plan)
       let graph: Graph
       do {
-        _ = bytes; throw RuntimeError("no plan reader yet")
+        graph = try PlanReader.decode(bytes)
       } catch {
         throw RuntimeError("\(plan): \(error)")
       }
