@@ -1,0 +1,68 @@
+import DinoIR
+
+/// One compiler pass: a pure function from graph to graph.
+public typealias Pass = @Sendable (Graph) throws(CompileError) -> Graph
+
+/// The compiler's passes, in order, with the checks that run after each one.
+public enum Pipeline {
+  /// The passes, in order. Inserting a pass is one line: `("name", function)`, where the
+  /// function takes a `Graph` and returns a `Graph` (wrap extra parameters in a closure).
+  public static let passes: [(name: String, run: Pass)] = [
+    ("dead_code", eliminateDeadCode),
+    ("schedule", schedule),
+    ("plan_memory", planMemory),
+  ]
+
+  /// The pass names, in order (what `--stop-after` and `--after` accept).
+  public static var passNames: [String] { passes.map(\.name) }
+
+  /// Runs the passes in order on `graph`.
+  ///
+  /// The input is verified first; after every pass, `Verifier.verify` runs, and for every
+  /// program that has an arena size, `memoryProblems` proves its plan sound.
+  /// - Parameters:
+  ///   - graph: the captured graph.
+  ///   - stopAfter: the name of the last pass to run; `nil` runs them all.
+  ///   - observe: called with each pass's name and output, after its checks passed.
+  /// - Returns: the graph after the last pass run.
+  /// - Throws: `CompileError` for an unknown pass name (listing the names), a pass's own
+  ///   error, or the first verifier or memory problem, with a note naming the pass.
+  public static func run(
+    _ graph: Graph, stopAfter: String? = nil, observe: ((String, Graph) -> Void)? = nil
+  ) throws(CompileError) -> Graph {
+    if let stopAfter, !passNames.contains(stopAfter) {
+      throw CompileError(
+        "unknown pass '\(stopAfter)' (passes: \(passNames.joined(separator: ", ")))")
+    }
+    try check(graph, after: nil)
+    var graph = graph
+    for pass in passes {
+      graph = try pass.run(graph)
+      try check(graph, after: pass.name)
+      observe?(pass.name, graph)
+      if pass.name == stopAfter { break }
+    }
+    return graph
+  }
+
+  /// The checks run between passes: the verifier, then the memory proof of planned programs.
+  /// - Parameters:
+  ///   - graph: the graph to check.
+  ///   - pass: the pass that produced it; `nil` for the pipeline's input.
+  /// - Throws: the first problem, with a note `after pass NAME` (or `in the pipeline's input`).
+  public static func check(_ graph: Graph, after pass: String?) throws(CompileError) {
+    let note = pass.map { "after pass \($0)" } ?? "in the pipeline's input"
+    do {
+      try Verifier.verify(graph)
+    } catch {
+      throw CompileError(error.message, at: error.loc, notes: error.notes + [note])
+    }
+    for program in graph.programs where program.arenaBytes != nil {
+      let problems = memoryProblems(program)
+      if let first = problems.first {
+        throw CompileError(
+          "unsound memory plan: \(first)", notes: Array(problems.dropFirst().prefix(4)) + [note])
+      }
+    }
+  }
+}

@@ -1,0 +1,35 @@
+import DinoIR
+
+/// Removes the nodes no program result depends on.
+///
+/// A node is kept when it is a program output, an effect op (`adamw_update`, `ema_update`,
+/// `assign`: its purpose is its side effect), an `input` (the program's interface stays what
+/// the runtime feeds, even when a value goes unused), or an operand of a kept node. Kept nodes
+/// keep their relative order and are renumbered densely; outputs are remapped. Memory plans
+/// are dropped (set again by `planMemory`). Sets `graph.stage = "dead_code"`.
+/// - Parameter graph: a verified graph; it is not modified.
+/// - Returns: the graph without dead nodes.
+/// - Throws: `CompileError` when an operand or output names an undefined value.
+public func eliminateDeadCode(_ graph: Graph) throws(CompileError) -> Graph {
+  var result = graph
+  for (p, program) in graph.programs.enumerated() {
+    var live = Array(repeating: false, count: program.nodes.count)
+    for output in program.outputs {
+      guard output.value.index >= 0 && output.value.index < program.nodes.count else {
+        throw CompileError("dead_code: output '\(output.name)' of @\(program.name) names undefined \(output.value)")
+      }
+      live[output.value.index] = true
+    }
+    for index in program.nodes.indices.reversed() {
+      let node = program.nodes[index]
+      if node.op.isEffect || node.op == .input { live[index] = true }
+      guard live[index] else { continue }
+      for operand in try program.checkedOperands(of: index, pass: "dead_code") {
+        live[operand] = true
+      }
+    }
+    result.programs[p] = program.reordered(program.nodes.indices.filter { live[$0] })
+  }
+  result.stage = "dead_code"
+  return result
+}
