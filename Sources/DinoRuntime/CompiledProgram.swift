@@ -54,7 +54,7 @@ final class CompiledProgram {
         storeOfNode[index] = store
         if !stores.contains(store) { stores.append(store) }
       case .parameter:
-        let placement = runtime.layout.placements[runtime.placementIndex[node.attrs.string("name")]!]
+        let placement = runtime.placements[runtime.placementIndex[node.attrs.string("name")]!]
         data = runtime.regionBase[placement.region]! + placement.offset
       case .constant:
         data = constants[programIndex][index]!

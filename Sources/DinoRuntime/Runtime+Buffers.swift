@@ -2,7 +2,7 @@ import DinoIR
 
 extension Runtime {
   /// The persistent buffers' names, in graph order.
-  public var bufferNames: [String] { layout.placements.map(\.name) }
+  public var bufferNames: [String] { placements.map(\.name) }
 
   /// The persistent buffer `name` (f32), a view into its region.
   public func buffer(_ name: String) throws(RuntimeError) -> UnsafeMutableBufferPointer<Float> {
@@ -17,10 +17,10 @@ extension Runtime {
   }
 
   /// The whole region `name` (`student`, `teacher`, …) as flat memory; buffers sit at
-  /// their `layout` offsets, gaps between them are zero.
+  /// their `layout` offsets, gaps between them (and paths a mirrored region lacks) are zero.
   public func region(_ name: String) throws(RuntimeError) -> UnsafeMutableRawBufferPointer {
     guard let base = regionBase[name], let bytes = regionBytes[name] else {
-      let known = layout.regions.map(\.name).joined(separator: ", ")
+      let known = layout.regions.joined(separator: ", ")
       throw RuntimeError("no region '\(name)' (regions: \(known.isEmpty ? "none" : known))")
     }
     return UnsafeMutableRawBufferPointer(start: base, count: bytes)
@@ -36,10 +36,9 @@ extension Runtime {
   ///   typed buffer, or a cycle of copies.
   public func initializeParameters(seed: UInt64) throws(RuntimeError) {
     var copies: [(name: String, source: String)] = []
-    for info in graph.buffers() {
-      let placement = try self.placement(info.name)
-      guard let spec = InitSpec(parsing: info.initSpec) else {
-        throw RuntimeError("buffer '\(info.name)': unreadable init spec '\(info.initSpec)'")
+    for placement in placements {
+      guard let spec = InitSpec(parsing: placement.initSpec) else {
+        throw RuntimeError("buffer '\(placement.name)': unreadable init spec '\(placement.initSpec)'")
       }
       let out = try buffer(placement.name)
       let stream = InitRandom.fnv1a(placement.name)
@@ -55,9 +54,9 @@ extension Runtime {
         guard let from = placementIndex[source] else {
           throw RuntimeError("buffer '\(placement.name)': init copy(\(source)) names no buffer of the plan")
         }
-        if layout.placements[from].type != placement.type {
+        if placements[from].type != placement.type {
           throw RuntimeError(
-            "buffer '\(placement.name)': init copy(\(source)) copies \(layout.placements[from].type) into \(placement.type)")
+            "buffer '\(placement.name)': init copy(\(source)) copies \(placements[from].type) into \(placement.type)")
         }
         copies.append((placement.name, source))
       }
@@ -99,7 +98,7 @@ extension Runtime {
       guard let index = placementIndex[name] else {
         throw RuntimeError("\(source): tensor '\(name)' is not a buffer of the plan")
       }
-      let type = layout.placements[index].type
+      let type = placements[index].type
       guard tensor.dtype == type.dtype, tensor.shape == type.shape else {
         throw RuntimeError(
           "\(source): tensor '\(name)' is \(tensor.type) but the plan's buffer is \(type)")
@@ -148,10 +147,10 @@ extension Runtime {
   }
 
   /// The placement of buffer `name`.
-  func placement(_ name: String) throws(RuntimeError) -> BufferLayout.Placement {
+  func placement(_ name: String) throws(RuntimeError) -> BufferPlacement {
     guard let index = placementIndex[name] else {
       throw RuntimeError("the plan has no buffer '\(name)'")
     }
-    return layout.placements[index]
+    return placements[index]
   }
 }

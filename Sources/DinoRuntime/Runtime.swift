@@ -1,9 +1,10 @@
 import CDinoKernels
 import DinoIR
+import DinoPlan
 
 /// Executes the programs of a planned graph with the C kernels.
 ///
-/// Everything is allocated once, in `init`: the persistent regions (`BufferLayout`), one
+/// Everything is allocated once, in `init`: the persistent regions (`PersistentLayout`), one
 /// staging buffer per program input, the constants, one arena per program (its
 /// `arenaBytes`), the kernels' scratch, and per program a `dino_tensor` table (node `i` is
 /// tensor `i`) and a `dino_instr` array. `run` is then one `dino_exec` call: no allocation,
@@ -18,14 +19,26 @@ import DinoIR
 public final class Runtime {
   /// The graph being executed.
   public let graph: Graph
-  /// Where the persistent buffers live.
-  public let layout: BufferLayout
+  /// Where the persistent buffers live (the plan's `persistentLayout`: student, teacher
+  /// and Adam moments share one layout).
+  public let layout: PersistentLayout
+  /// Which kernels `run` calls.
+  public enum Kernels: Sendable {
+    /// The optimised, OpenMP-parallel kernels (`dino_exec`).
+    case optimized
+    /// The naive single-threaded reference kernels (`dino_exec_ref`), for checking.
+    case reference
+  }
+
+  /// The kernels `run` calls.
+  public let kernels: Kernels
   /// The OpenMP thread count the kernels use (set process-wide before each run when
   /// another runtime changed it).
   public let threads: Int
 
   var regionBase: [String: UnsafeMutableRawPointer] = [:]
   var regionBytes: [String: Int] = [:]
+  var placements: [BufferPlacement] = []
   var placementIndex: [String: Int] = [:]
   var inputs: [InputStore] = []
   var inputsByName: [String: [Int]] = [:]
@@ -40,8 +53,9 @@ public final class Runtime {
   ///     leaf or an effect result has a `slot` inside its program's `arenaBytes`.
   ///   - threads: the OpenMP thread count for the kernels (at least 1); set process-wide
   ///     with `dino_set_num_threads`.
+  ///   - kernels: the optimised kernels, or the naive reference ones.
   /// - Throws: `RuntimeError` naming the first problem (program, value, op).
-  public init(graph: Graph, threads: Int = 1) throws(RuntimeError) {
+  public init(graph: Graph, threads: Int = 1, kernels: Kernels = .optimized) throws(RuntimeError) {
     guard threads >= 1 else { throw RuntimeError("thread count must be at least 1, got \(threads)") }
     do {
       try Verifier.verify(graph)
@@ -50,17 +64,21 @@ public final class Runtime {
     }
     self.graph = graph
     self.threads = threads
-    self.layout = BufferLayout(graph)
+    self.kernels = kernels
+    self.layout = PersistentLayout(graph)
     for program in graph.programs { try Self.checkPlanned(program) }
 
-    for (name, bytes) in layout.regions {
+    for name in layout.regions {
+      let bytes = layout.regionBytes[name] ?? 0
       regionBase[name] = allocate(bytes)
       regionBytes[name] = bytes
     }
-    for (index, placement) in layout.placements.enumerated() { placementIndex[placement.name] = index }
+    placements = BufferPlacement.all(graph, layout: layout)
+    for (index, placement) in placements.enumerated() { placementIndex[placement.name] = index }
+    dino_set_num_threads(Int32(clamping: threads))
     collectInputs()
     let constants = try fillConstants()
-    let dummy = allocate(BufferLayout.alignment)
+    let dummy = allocate(arenaAlignment)
     var scratchBytes = 0
     for program in graph.programs {
       let arena = allocate(program.arenaBytes ?? 0)
@@ -72,7 +90,6 @@ public final class Runtime {
     }
     let scratch = allocate(scratchBytes)
     for program in programs { program.attach(scratch: scratch, bytes: scratchBytes) }
-    dino_set_num_threads(Int32(clamping: threads))
   }
 
   deinit {
@@ -96,7 +113,11 @@ public final class Runtime {
       throw RuntimeError("input '\(inputs[store].name)' of @\(program.name) was not set")
     }
     if dino_get_num_threads() != Int32(clamping: threads) { dino_set_num_threads(Int32(clamping: threads)) }
-    let status = dino_exec(program.instrs, Int32(program.instrCount), program.context)
+    let status =
+      switch kernels {
+      case .optimized: dino_exec(program.instrs, Int32(program.instrCount), program.context)
+      case .reference: dino_exec_ref(program.instrs, Int32(program.instrCount), program.context)
+      }
     if status != 0 {
       let failed = Int(status) - 1
       let node = failed < program.nodeOfInstr.count ? program.nodeOfInstr[failed] : -1
@@ -120,8 +141,8 @@ public final class Runtime {
 
   /// A zeroed, 64-byte aligned block freed with the runtime.
   func allocate(_ bytes: Int) -> UnsafeMutableRawPointer {
-    let size = BufferLayout.aligned(max(bytes, 1))
-    let pointer = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: BufferLayout.alignment)
+    let size = alignedToArena(max(bytes, 1))
+    let pointer = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: arenaAlignment)
     pointer.initializeMemory(as: UInt8.self, repeating: 0, count: size)
     allocations.append(pointer)
     return pointer
@@ -171,7 +192,7 @@ public final class Runtime {
   private func fillConstants() throws(RuntimeError) -> [[Int: UnsafeMutableRawPointer]] {
     var total = 0
     for program in graph.programs {
-      for node in program.nodes where node.op == .constant { total += BufferLayout.aligned(node.type.byteSize) }
+      for node in program.nodes where node.op == .constant { total += alignedToArena(node.type.byteSize) }
     }
     let area = allocate(total)
     var offset = 0
@@ -198,7 +219,7 @@ public final class Runtime {
           }
         }
         addresses[index] = address
-        offset += BufferLayout.aligned(node.type.byteSize)
+        offset += alignedToArena(node.type.byteSize)
       }
       result.append(addresses)
     }

@@ -24,17 +24,21 @@ final class BufferTests: XCTestCase {
   }
 
   func testLayoutMirrorsStudentOrder() throws {
-    let layout = BufferLayout(mirroredGraph())
-    XCTAssertEqual(layout.regions.map(\.name), ["student", "teacher", "adam_m", "center"])
-    let offsets = Dictionary(uniqueKeysWithValues: layout.placements.map { ($0.name, $0.offset) })
-    XCTAssertEqual(offsets["student.a"], 0)
-    XCTAssertEqual(offsets["student.b.weight"], 64)
-    for region in ["teacher", "adam_m.student"] {
-      XCTAssertEqual(offsets["\(region).a"], offsets["student.a"], region)
-      XCTAssertEqual(offsets["\(region).b.weight"], offsets["student.b.weight"], region)
+    let runtime = try Runtime(graph: mirroredGraph())
+    XCTAssertEqual(runtime.layout.regions, ["student", "teacher", "adam_m", "center"])
+    func offset(_ name: String) throws -> Int {
+      let region = String(name.prefix { $0 != "." })
+      return try runtime.buffer(name).baseAddress! - runtime.region(region).baseAddress!.assumingMemoryBound(to: Float.self)
     }
-    XCTAssertEqual(layout.regions.map(\.bytes), [192, 192, 192, 64])
-    for placement in layout.placements { XCTAssertEqual(placement.offset % BufferLayout.alignment, 0) }
+    XCTAssertEqual(try offset("student.a"), 0)
+    XCTAssertEqual(try offset("student.b.weight"), 16)  // floats: 64 bytes
+    for name in ["teacher.a", "adam_m.student.a"] { XCTAssertEqual(try offset(name), 0, name) }
+    for name in ["teacher.b.weight", "adam_m.student.b.weight"] { XCTAssertEqual(try offset(name), 16, name) }
+    for region in ["student", "teacher", "adam_m"] { XCTAssertEqual(try runtime.region(region).count, 192, region) }
+    XCTAssertEqual(try runtime.region("center").count, 64)
+    for region in runtime.layout.regions {
+      XCTAssertEqual(Int(bitPattern: try runtime.region(region).baseAddress!) % 64, 0)
+    }
   }
 
   func testInitSpecsAndCopies() throws {
