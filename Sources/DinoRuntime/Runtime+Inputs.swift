@@ -176,13 +176,3 @@ extension Runtime {
     return result
   }
 }
-
-/// Reads the whole file at `path`.
-/// - Throws: `RuntimeError` naming the path and the system's reason.
-public func readFileBytes(_ path: String) throws(RuntimeError) -> [UInt8] {
-  do {
-    return try FileIO.readAll(path)
-  } catch {
-    throw RuntimeError(error.message)
-  }
-}

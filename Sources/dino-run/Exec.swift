@@ -47,12 +47,11 @@ extension DinoRunCommand {
     }
 
     private func execute() throws(RuntimeError) {
-      let bytes = try readFileBytes(plan)
       let graph: Graph
       do {
-        graph = try PlanReader.decode(bytes)
+        graph = try PlanReader.read(contentsOf: plan)
       } catch {
-        throw RuntimeError("\(plan): \(error)")
+        throw RuntimeError(error.description)
       }
       let runtime = try Runtime(graph: graph, threads: threads)
       let used = try runtime.parameters(of: program)

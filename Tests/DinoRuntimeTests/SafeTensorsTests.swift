@@ -192,9 +192,12 @@ func assertError<T>(
   }
 }
 
-/// A fresh empty folder under the temporary directory.
-func temporaryDirectory() throws -> String {
-  let path = NSTemporaryDirectory() + "dino-runtime-tests-" + UUID().uuidString
-  try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-  return path
+extension XCTestCase {
+  /// A fresh empty folder under the temporary directory, removed when the test ends.
+  func temporaryDirectory() throws -> String {
+    let path = NSTemporaryDirectory() + "dino-runtime-tests-" + UUID().uuidString
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
+    return path
+  }
 }
