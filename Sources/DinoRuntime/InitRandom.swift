@@ -1,3 +1,5 @@
+import Dispatch
+
 #if canImport(Glibc)
   import Glibc
 #elseif canImport(Darwin)
@@ -39,34 +41,47 @@ enum InitRandom {
   /// The standard normal quantile Φ⁻¹(p) for p in (0, 1): Acklam's rational approximation
   /// refined by one Halley step (about 1e-15 relative error).
   static func normalQuantile(_ p: Double) -> Double {
-    let a = [-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02,
-             1.383577518672690e+02, -3.066479806614716e+01, 2.506628277459239e+00]
-    let b = [-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02,
-             6.680131188771972e+01, -1.328068155288572e+01]
-    let c = [-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00,
-             -2.549732539343734e+00, 4.374664141464968e+00, 2.938163982698783e+00]
-    let d = [7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00,
-             3.754408661907416e+00]
-    let low = 0.02425
+    func tail(_ q: Double) -> Double {
+      (((((-7.784894002430293e-03 * q - 3.223964580411365e-01) * q - 2.400758277161838e+00) * q
+        - 2.549732539343734e+00) * q + 4.374664141464968e+00) * q + 2.938163982698783e+00)
+        / ((((7.784695709041462e-03 * q + 3.224671290700398e-01) * q + 2.445134137142996e+00) * q
+          + 3.754408661907416e+00) * q + 1)
+    }
     var x: Double
-    if p < low {
-      let q = (-2 * log(p)).squareRoot()
-      x = (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5])
-        / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1)
-    } else if p <= 1 - low {
+    if p < 0.02425 {
+      x = tail((-2 * log(p)).squareRoot())
+    } else if p <= 1 - 0.02425 {
       let q = p - 0.5
       let r = q * q
-      x = (((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q
-        / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1)
+      x = (((((-3.969683028665376e+01 * r + 2.209460984245205e+02) * r - 2.759285104469687e+02) * r
+        + 1.383577518672690e+02) * r - 3.066479806614716e+01) * r + 2.506628277459239e+00) * q
+        / (((((-5.447609879822406e+01 * r + 1.615858368580409e+02) * r - 1.556989798598866e+02) * r
+          + 6.680131188771972e+01) * r - 1.328068155288572e+01) * r + 1)
     } else {
-      let q = (-2 * log1p(-p)).squareRoot()
-      x = -(((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5])
-        / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1)
+      x = -tail((-2 * log1p(-p)).squareRoot())
     }
     let e = normalCDF(x) - p
     let u = e * (2 * Double.pi).squareRoot() * exp(x * x / 2)
     x -= u / (1 + x * u / 2)
     return x
+  }
+
+  /// Calls `body(i)` for every index of `out`, in parallel chunks (each element depends only
+  /// on its index, so the result does not depend on the chunking).
+  static func fill(_ out: UnsafeMutableBufferPointer<Float>, _ body: @Sendable (Int) -> Float) {
+    let chunk = 1 << 16
+    let chunks = (out.count + chunk - 1) / chunk
+    if chunks <= 1 {
+      for i in out.indices { out[i] = body(i) }
+      return
+    }
+    // Chunks write disjoint ranges of `out`.
+    nonisolated(unsafe) let target = out
+    withoutActuallyEscaping(body) { body in
+      DispatchQueue.concurrentPerform(iterations: chunks) { c in
+        for i in (c * chunk)..<min(target.count, (c + 1) * chunk) { target[i] = body(i) }
+      }
+    }
   }
 
   /// Fills `out` with N(0, std²) restricted to [a, b] by inverse-CDF sampling (exact, no
@@ -85,29 +100,26 @@ enum InitRandom {
     let (lo, hi) = flip ? (-b, -a) : (a, b)
     let pa = normalCDF(lo / std)
     let pb = normalCDF(hi / std)
-    for i in out.indices {
+    fill(out) { i in
       let u = open01(hash(seed, stream, UInt64(i), 0))
       let p = min(max(pa + (pb - pa) * u, Double.leastNonzeroMagnitude), 1 - 0x1p-53)
-      var x = std * normalQuantile(p)
-      x = min(max(x, lo), hi)
-      out[i] = Float(flip ? -x : x)
+      let x = min(max(std * normalQuantile(p), lo), hi)
+      return Float(flip ? -x : x)
     }
   }
 
   /// Fills `out` with N(0, std²).
   static func fillNormal(_ out: UnsafeMutableBufferPointer<Float>, std: Double, seed: UInt64, stream: UInt64) {
-    for i in out.indices {
-      out[i] = Float(std * normalQuantile(open01(hash(seed, stream, UInt64(i), 0))))
-    }
+    fill(out) { i in Float(std * normalQuantile(open01(hash(seed, stream, UInt64(i), 0)))) }
   }
 
   /// Fills `out` uniformly from [lo, hi].
   static func fillUniform(
     _ out: UnsafeMutableBufferPointer<Float>, lo: Double, hi: Double, seed: UInt64, stream: UInt64
   ) {
-    for i in out.indices {
+    fill(out) { i in
       let u = open01(hash(seed, stream, UInt64(i), 0))
-      out[i] = Float(min(max(lo + (hi - lo) * u, lo), hi))
+      return Float(min(max(lo + (hi - lo) * u, lo), hi))
     }
   }
 }

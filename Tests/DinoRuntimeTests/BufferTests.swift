@@ -1,6 +1,6 @@
 import CDinoKernels
 import DinoIR
-@testable import DinoRuntime
+import DinoRuntime
 import Foundation
 import XCTest
 
@@ -177,22 +177,32 @@ final class BufferTests: XCTestCase {
   }
 }
 
-/// Parameter initialisation uses the same counter-based hash as the kernels.
-final class InitRandomTests: XCTestCase {
-  func testHashMatchesKernels() {
-    for k in 0..<50 {
-      let keys = randomFloats(4, seed: UInt64(k + 1)).map { UInt64(bitPattern: Int64($0 * 1e9)) }
-      XCTAssertEqual(
-        InitRandom.hash(keys[0], keys[1], keys[2], keys[3]),
-        dino_hash(keys[0], keys[1], keys[2], keys[3]))
-    }
-    XCTAssertEqual(InitRandom.splitmix64(0), dino_splitmix64(0))
+/// Parameter initialisation follows its documented recipe: element `i` of buffer `name`
+/// draws u = (top 53 bits of dino_hash(seed, fnv1a(name), i, 0) + ½)·2⁻⁵³ (the kernels'
+/// hash), then maps it (uniform: lo + (hi−lo)·u; normal: σ·Φ⁻¹(u)).
+final class InitRecipeTests: XCTestCase {
+  func fnv1a(_ text: String) -> UInt64 {
+    var h: UInt64 = 0xCBF2_9CE4_8422_2325
+    for byte in text.utf8 { h = (h ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+    return h
   }
 
-  func testNormalQuantileInvertsCDF() {
-    for p in [1e-300, 1e-12, 0.001, 0.02425, 0.3, 0.5, 0.9, 0.97575, 1 - 1e-9] {
-      let x = InitRandom.normalQuantile(p)
-      XCTAssertEqual(InitRandom.normalCDF(x), p, accuracy: p * 1e-9, "p = \(p)")
+  func u(_ seed: UInt64, _ name: String, _ i: Int) -> Double {
+    (Double(dino_hash(seed, fnv1a(name), UInt64(i), 0) >> 11) + 0.5) * 0x1p-53
+  }
+
+  func testUniformAndNormalFollowTheRecipe() throws {
+    var p = ProgramSketch("p")
+    _ = p.parameter("student.u", [3000], init: "uniform(-1,3)")
+    _ = p.parameter("student.n", [3000], init: "normal(1)")
+    let runtime = try Runtime(graph: planEachValueApart(Graph(programs: [p.program])))
+    try runtime.initializeParameters(seed: 99)
+    let uniform = try runtime.buffer("student.u")
+    let normal = try runtime.buffer("student.n")
+    for i in 0..<3000 {
+      XCTAssertEqual(uniform[i], Float(-1 + 4 * u(99, "student.u", i)), "uniform[\(i)]")
+      let cdf = 0.5 * erfc(-Double(normal[i]) / 2.0.squareRoot())
+      XCTAssertEqual(cdf, u(99, "student.n", i), accuracy: 1e-6, "normal[\(i)]")
     }
   }
 }
