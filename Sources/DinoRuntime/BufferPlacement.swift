@@ -19,7 +19,8 @@ struct BufferPlacement {
     graph.buffers().map { info in
       let entry = layout.entries[info.name]!
       return BufferPlacement(
-        name: info.name, type: info.type, initSpec: info.initSpec, region: entry.region, offset: entry.offset)
+        name: info.name, type: info.type, initSpec: info.initSpec, region: entry.region,
+        offset: entry.offset)
     }
   }
 }

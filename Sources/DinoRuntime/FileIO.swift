@@ -20,8 +20,12 @@ enum FileIO {
     guard fd >= 0 else { throw FileIOError(message: "\(path): cannot open: \(lastError())") }
     defer { close(fd) }
     var info = stat()
-    guard fstat(fd, &info) == 0 else { throw FileIOError(message: "\(path): cannot stat: \(lastError())") }
-    guard info.st_mode & S_IFMT == S_IFREG else { throw FileIOError(message: "\(path): not a regular file") }
+    guard fstat(fd, &info) == 0 else {
+      throw FileIOError(message: "\(path): cannot stat: \(lastError())")
+    }
+    guard info.st_mode & S_IFMT == S_IFREG else {
+      throw FileIOError(message: "\(path): not a regular file")
+    }
     let size = Int(info.st_size)
     var failure: String?
     let bytes = [UInt8](unsafeUninitializedCapacity: size) { buffer, count in
@@ -52,13 +56,16 @@ enum FileIO {
     var template = Array("\(directory)/.\(base).tmp.XXXXXX".utf8CString)
     let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
     guard fd >= 0 else {
-      throw FileIOError(message: "\(path): cannot create a temporary file in \(directory): \(lastError())")
+      throw FileIOError(
+        message: "\(path): cannot create a temporary file in \(directory): \(lastError())")
     }
     let temporary = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
     let sink = FileSink(fd: fd)
     body(sink)
     var failure = sink.failure
-    if failure == nil && (fchmod(fd, 0o644) != 0 || fsync(fd) != 0) { failure = "cannot sync: \(lastError())" }
+    if failure == nil && (fchmod(fd, 0o644) != 0 || fsync(fd) != 0) {
+      failure = "cannot sync: \(lastError())"
+    }
     if close(fd) != 0 && failure == nil { failure = "cannot close: \(lastError())" }
     if failure == nil && rename(temporary, path) != 0 { failure = "cannot replace: \(lastError())" }
     if let failure {

@@ -53,8 +53,9 @@ enum InitRandom {
     } else if p <= 1 - 0.02425 {
       let q = p - 0.5
       let r = q * q
-      x = (((((-3.969683028665376e+01 * r + 2.209460984245205e+02) * r - 2.759285104469687e+02) * r
-        + 1.383577518672690e+02) * r - 3.066479806614716e+01) * r + 2.506628277459239e+00) * q
+      x =
+        (((((-3.969683028665376e+01 * r + 2.209460984245205e+02) * r - 2.759285104469687e+02) * r
+          + 1.383577518672690e+02) * r - 3.066479806614716e+01) * r + 2.506628277459239e+00) * q
         / (((((-5.447609879822406e+01 * r + 1.615858368580409e+02) * r - 1.556989798598866e+02) * r
           + 6.680131188771972e+01) * r - 1.328068155288572e+01) * r + 1)
     } else {
@@ -109,7 +110,9 @@ enum InitRandom {
   }
 
   /// Fills `out` with N(0, std²).
-  static func fillNormal(_ out: UnsafeMutableBufferPointer<Float>, std: Double, seed: UInt64, stream: UInt64) {
+  static func fillNormal(
+    _ out: UnsafeMutableBufferPointer<Float>, std: Double, seed: UInt64, stream: UInt64
+  ) {
     fill(out) { i in Float(std * normalQuantile(open01(hash(seed, stream, UInt64(i), 0)))) }
   }
 

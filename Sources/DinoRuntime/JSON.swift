@@ -29,7 +29,8 @@ enum JSON: Equatable {
 
   /// A non-negative integer that fits in `Int`, or `nil` (fractions, exponents, signs).
   var nonNegativeInt: Int? {
-    guard case .number(let text) = self, !text.isEmpty, text.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 })
+    guard case .number(let text) = self, !text.isEmpty,
+      text.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 })
     else { return nil }
     return Int(text)
   }
@@ -105,9 +106,15 @@ private struct JSONParser {
     case UInt8(ascii: "{"): return try object(depth: depth)
     case UInt8(ascii: "["): return try array(depth: depth)
     case UInt8(ascii: "\""): return .string(try string())
-    case UInt8(ascii: "t"): try literal("true"); return .bool(true)
-    case UInt8(ascii: "f"): try literal("false"); return .bool(false)
-    case UInt8(ascii: "n"): try literal("null"); return .null
+    case UInt8(ascii: "t"):
+      try literal("true")
+      return .bool(true)
+    case UInt8(ascii: "f"):
+      try literal("false")
+      return .bool(false)
+    case UInt8(ascii: "n"):
+      try literal("null")
+      return .null
     case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try number())
     default: throw error("unexpected character")
     }

@@ -7,7 +7,8 @@ extension Runtime {
   /// The persistent buffer `name` (f32), a view into its region.
   public func buffer(_ name: String) throws(RuntimeError) -> UnsafeMutableBufferPointer<Float> {
     let placement = try self.placement(name)
-    let base = (regionBase[placement.region]! + placement.offset).assumingMemoryBound(to: Float.self)
+    let base = (regionBase[placement.region]! + placement.offset).assumingMemoryBound(
+      to: Float.self)
     return UnsafeMutableBufferPointer(start: base, count: placement.type.count)
   }
 
@@ -38,7 +39,8 @@ extension Runtime {
     var copies: [(name: String, source: String)] = []
     for placement in placements {
       guard let spec = InitSpec(parsing: placement.initSpec) else {
-        throw RuntimeError("buffer '\(placement.name)': unreadable init spec '\(placement.initSpec)'")
+        throw RuntimeError(
+          "buffer '\(placement.name)': unreadable init spec '\(placement.initSpec)'")
       }
       let out = try buffer(placement.name)
       let stream = InitRandom.fnv1a(placement.name)
@@ -49,14 +51,18 @@ extension Runtime {
       case .normal(let std): InitRandom.fillNormal(out, std: std, seed: seed, stream: stream)
       case .truncNormal(let std, let a, let b):
         InitRandom.fillTruncatedNormal(out, std: std, a: a, b: b, seed: seed, stream: stream)
-      case .uniform(let lo, let hi): InitRandom.fillUniform(out, lo: lo, hi: hi, seed: seed, stream: stream)
+      case .uniform(let lo, let hi):
+        InitRandom.fillUniform(out, lo: lo, hi: hi, seed: seed, stream: stream)
       case .copy(let source):
         guard let from = placementIndex[source] else {
-          throw RuntimeError("buffer '\(placement.name)': init copy(\(source)) names no buffer of the plan")
+          throw RuntimeError(
+            "buffer '\(placement.name)': init copy(\(source)) names no buffer of the plan")
         }
         if placements[from].type != placement.type {
           throw RuntimeError(
-            "buffer '\(placement.name)': init copy(\(source)) copies \(placements[from].type) into \(placement.type)")
+            "buffer '\(placement.name)': init copy(\(source)) copies "
+              + "\(placements[from].type) into \(placement.type)"
+          )
         }
         copies.append((placement.name, source))
       }
@@ -67,7 +73,10 @@ extension Runtime {
       let waiting = Set(pending.map(\.name))
       let ready = pending.filter { !waiting.contains($0.source) }
       if ready.isEmpty {
-        throw RuntimeError("buffers \(pending.map { "'\($0.name)'" }.sorted().joined(separator: ", ")) copy each other in a cycle")
+        throw RuntimeError(
+          "buffers \(pending.map { "'\($0.name)'" }.sorted().joined(separator: ", ")) "
+            + "copy each other in a cycle"
+        )
       }
       for copy in ready {
         let destination = try buffer(copy.name)
@@ -113,7 +122,9 @@ extension Runtime {
 
   /// Reads `path` and loads it with `loadBuffers(_:required:source:)`.
   @discardableResult
-  public func loadBuffers(contentsOf path: String, required: [String] = []) throws(RuntimeError) -> [String] {
+  public func loadBuffers(contentsOf path: String, required: [String] = []) throws(RuntimeError)
+    -> [String]
+  {
     let file: SafeTensors
     do {
       file = try SafeTensors.read(contentsOf: path)
@@ -136,8 +147,9 @@ extension Runtime {
       let placement = try self.placement(name)
       let base = UnsafeRawPointer(regionBase[placement.region]! + placement.offset)
       entries.append(
-        .init(name: name, type: placement.type,
-              bytes: UnsafeRawBufferPointer(start: base, count: placement.type.byteSize)))
+        .init(
+          name: name, type: placement.type,
+          bytes: UnsafeRawBufferPointer(start: base, count: placement.type.byteSize)))
     }
     do {
       try SafeTensorsWriter.write(to: path, metadata: metadata, entries: entries)

@@ -2,14 +2,16 @@ import DinoIR
 
 extension Runtime {
   /// The inputs program `program` reads, in node order.
-  public func inputs(of program: String) throws(RuntimeError) -> [(name: String, type: TensorType)] {
+  public func inputs(of program: String) throws(RuntimeError) -> [(name: String, type: TensorType)]
+  {
     graph.programs[try index(of: program)].nodes.filter { $0.op == .input }.map {
       ($0.attrs.string("name"), $0.type)
     }
   }
 
   /// The named results of program `program`, in declaration order.
-  public func outputs(of program: String) throws(RuntimeError) -> [(name: String, type: TensorType)] {
+  public func outputs(of program: String) throws(RuntimeError) -> [(name: String, type: TensorType)]
+  {
     let p = graph.programs[try index(of: program)]
     return p.outputs.map { ($0.name, p.nodes[$0.value.index].type) }
   }
@@ -26,7 +28,9 @@ extension Runtime {
   ///   - values: the elements; the input must be f32.
   ///   - program: which program's input, needed only when programs declare `name` with
   ///     different types (programs declaring it with one type share one buffer).
-  public func setInput(_ name: String, _ values: [Float], program: String? = nil) throws(RuntimeError) {
+  public func setInput(_ name: String, _ values: [Float], program: String? = nil)
+    throws(RuntimeError)
+  {
     try values.withUnsafeBufferPointer { (buffer) throws(RuntimeError) -> Void in
       try setInput(name, buffer, program: program)
     }
@@ -45,25 +49,34 @@ extension Runtime {
   }
 
   /// Sets i32 input `name` (a seed, a step counter).
-  public func setInput(_ name: String, ints values: [Int32], program: String? = nil) throws(RuntimeError) {
+  public func setInput(_ name: String, ints values: [Int32], program: String? = nil)
+    throws(RuntimeError)
+  {
     let store = try inputStore(name, program: program)
     try checkInput(store, dtype: .i32, count: values.count, shape: nil)
-    values.withUnsafeBytes { inputs[store].data.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+    values.withUnsafeBytes {
+      inputs[store].data.copyMemory(from: $0.baseAddress!, byteCount: $0.count)
+    }
     inputs[store].isSet = true
   }
 
   /// Sets input `name` from a tensor whose dtype and shape must equal the input's.
-  public func setInput(_ name: String, _ tensor: HostTensor, program: String? = nil) throws(RuntimeError) {
+  public func setInput(_ name: String, _ tensor: HostTensor, program: String? = nil)
+    throws(RuntimeError)
+  {
     let store = try inputStore(name, program: program)
     try checkInput(store, dtype: tensor.dtype, count: tensor.count, shape: tensor.shape)
     tensor.withUnsafeBytes { raw in
-      if let base = raw.baseAddress { inputs[store].data.copyMemory(from: base, byteCount: raw.count) }
+      if let base = raw.baseAddress {
+        inputs[store].data.copyMemory(from: base, byteCount: raw.count)
+      }
     }
     inputs[store].isSet = true
   }
 
   /// Sets the scalar (or one-element) f32 input `name`.
-  public func setScalar(_ name: String, _ value: Float, program: String? = nil) throws(RuntimeError) {
+  public func setScalar(_ name: String, _ value: Float, program: String? = nil) throws(RuntimeError)
+  {
     try setInput(name, [value], program: program)
   }
 
@@ -74,7 +87,8 @@ extension Runtime {
   {
     let store = try inputStore(name, program: program)
     inputs[store].isSet = true
-    return UnsafeMutableRawBufferPointer(start: inputs[store].data, count: inputs[store].type.byteSize)
+    return UnsafeMutableRawBufferPointer(
+      start: inputs[store].data, count: inputs[store].type.byteSize)
   }
 
   /// Output `name` of `program` (default: the program run last) as floats (i32 converted).
@@ -84,7 +98,9 @@ extension Runtime {
   }
 
   /// Output `name` of `program` (default: the program run last) with its type.
-  public func outputTensor(_ name: String, program: String? = nil) throws(RuntimeError) -> HostTensor {
+  public func outputTensor(_ name: String, program: String? = nil) throws(RuntimeError)
+    -> HostTensor
+  {
     let index: Int
     if let program {
       index = try self.index(of: program)
@@ -96,15 +112,23 @@ extension Runtime {
     let compiled = programs[index]
     guard let node = compiled.outputs.first(where: { $0.name == name })?.node else {
       let known = compiled.outputs.map(\.name).joined(separator: ", ")
-      throw RuntimeError("@\(compiled.name) has no output '\(name)' (its outputs: \(known.isEmpty ? "none" : known))")
+      throw RuntimeError(
+        "@\(compiled.name) has no output '\(name)' (its outputs: \(known.isEmpty ? "none" : known))"
+      )
     }
     let type = graph.programs[index].nodes[node].type
     let data = UnsafeRawPointer(compiled.tensors[node].data!)
     switch type.dtype {
     case .f32:
-      return HostTensor(shape: type.shape, floats: Array(UnsafeBufferPointer(start: data.assumingMemoryBound(to: Float.self), count: type.count)))
+      return HostTensor(
+        shape: type.shape,
+        floats: Array(
+          UnsafeBufferPointer(start: data.assumingMemoryBound(to: Float.self), count: type.count)))
     case .i32:
-      return HostTensor(shape: type.shape, ints: Array(UnsafeBufferPointer(start: data.assumingMemoryBound(to: Int32.self), count: type.count)))
+      return HostTensor(
+        shape: type.shape,
+        ints: Array(
+          UnsafeBufferPointer(start: data.assumingMemoryBound(to: Int32.self), count: type.count)))
     }
   }
 
@@ -112,15 +136,19 @@ extension Runtime {
   func inputStore(_ name: String, program: String?) throws(RuntimeError) -> Int {
     if let program {
       let p = try index(of: program)
-      guard let store = programs[p].inputStoreOfNode.values.first(where: { inputs[$0].name == name }) else {
+      guard
+        let store = programs[p].inputStoreOfNode.values.first(where: { inputs[$0].name == name })
+      else {
         let known = try inputs(of: program).map(\.name).joined(separator: ", ")
-        throw RuntimeError("@\(program) has no input '\(name)' (its inputs: \(known.isEmpty ? "none" : known))")
+        throw RuntimeError(
+          "@\(program) has no input '\(name)' (its inputs: \(known.isEmpty ? "none" : known))")
       }
       return store
     }
     guard let stores = inputsByName[name] else {
       let known = inputsByName.keys.sorted().joined(separator: ", ")
-      throw RuntimeError("the plan has no input '\(name)' (inputs: \(known.isEmpty ? "none" : known))")
+      throw RuntimeError(
+        "the plan has no input '\(name)' (inputs: \(known.isEmpty ? "none" : known))")
     }
     guard stores.count == 1 else {
       let types = stores.map { "\(inputs[$0].type)" }.joined(separator: ", ")
@@ -130,7 +158,9 @@ extension Runtime {
   }
 
   /// Checks element type, count and (when given) shape against the store's type.
-  private func checkInput(_ store: Int, dtype: DType, count: Int, shape: [Int]?) throws(RuntimeError) {
+  private func checkInput(_ store: Int, dtype: DType, count: Int, shape: [Int]?)
+    throws(RuntimeError)
+  {
     let type = inputs[store].type
     let name = inputs[store].name
     if dtype != type.dtype {

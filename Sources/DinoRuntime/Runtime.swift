@@ -56,7 +56,9 @@ public final class Runtime {
   ///   - kernels: the optimised kernels, or the naive reference ones.
   /// - Throws: `RuntimeError` naming the first problem (program, value, op).
   public init(graph: Graph, threads: Int = 1, kernels: Kernels = .optimized) throws(RuntimeError) {
-    guard threads >= 1 else { throw RuntimeError("thread count must be at least 1, got \(threads)") }
+    guard threads >= 1 else {
+      throw RuntimeError("thread count must be at least 1, got \(threads)")
+    }
     do {
       try Verifier.verify(graph)
     } catch {
@@ -112,7 +114,9 @@ public final class Runtime {
     for store in program.inputStores where !inputs[store].isSet {
       throw RuntimeError("input '\(inputs[store].name)' of @\(program.name) was not set")
     }
-    if dino_get_num_threads() != Int32(clamping: threads) { dino_set_num_threads(Int32(clamping: threads)) }
+    if dino_get_num_threads() != Int32(clamping: threads) {
+      dino_set_num_threads(Int32(clamping: threads))
+    }
     let status =
       switch kernels {
       case .optimized: dino_exec(program.instrs, Int32(program.instrCount), program.context)
@@ -125,7 +129,8 @@ public final class Runtime {
       let detail = withUnsafeBytes(of: &program.context.pointee.error) { raw in
         String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
       }
-      throw RuntimeError("@\(program.name): %\(node) \(op): \(detail.isEmpty ? "kernel failed" : detail)")
+      throw RuntimeError(
+        "@\(program.name): %\(node) \(op): \(detail.isEmpty ? "kernel failed" : detail)")
     }
     lastRun = index
   }
@@ -164,13 +169,19 @@ public final class Runtime {
         throw fail("rank \(node.type.rank) exceeds the kernels' limit of \(DINO_MAX_RANK)")
       }
       if node.op.isLeaf || node.op.isEffect { continue }
-      guard let slot = node.slot else { throw fail("has no memory slot (the graph is not planned)") }
-      guard let arena = program.arenaBytes else { throw fail("has a slot but the program has no arena size") }
+      guard let slot = node.slot else {
+        throw fail("has no memory slot (the graph is not planned)")
+      }
+      guard let arena = program.arenaBytes else {
+        throw fail("has a slot but the program has no arena size")
+      }
       guard slot.offset >= 0, slot.offset % node.type.dtype.byteSize == 0,
         slot.size >= node.type.byteSize, slot.offset + node.type.byteSize <= arena
       else {
         throw fail(
-          "slot at offset \(slot.offset) (\(slot.size) bytes) does not hold \(node.type) inside the \(arena)-byte arena")
+          "slot at offset \(slot.offset) (\(slot.size) bytes) does not hold \(node.type) "
+            + "inside the \(arena)-byte arena"
+        )
       }
     }
   }
@@ -180,7 +191,9 @@ public final class Runtime {
     for program in graph.programs {
       for node in program.nodes where node.op == .input {
         let name = node.attrs.string("name")
-        if inputsByName[name, default: []].contains(where: { inputs[$0].type == node.type }) { continue }
+        if inputsByName[name, default: []].contains(where: { inputs[$0].type == node.type }) {
+          continue
+        }
         inputsByName[name, default: []].append(inputs.count)
         inputs.append(InputStore(name: name, type: node.type, data: allocate(node.type.byteSize)))
       }
@@ -192,7 +205,9 @@ public final class Runtime {
   private func fillConstants() throws(RuntimeError) -> [[Int: UnsafeMutableRawPointer]] {
     var total = 0
     for program in graph.programs {
-      for node in program.nodes where node.op == .constant { total += alignedToArena(node.type.byteSize) }
+      for node in program.nodes where node.op == .constant {
+        total += alignedToArena(node.type.byteSize)
+      }
     }
     let area = allocate(total)
     var offset = 0

@@ -52,7 +52,9 @@ public struct SafeTensors: Hashable, Sendable {
       for entry in header.entries where entry.dtype == .i64 {
         for i in stride(from: base + entry.begin, to: base + entry.end, by: 8) {
           let v = Int64(littleEndian: raw.loadUnaligned(fromByteOffset: i, as: Int64.self))
-          if Int32(exactly: v) == nil { return "tensor '\(entry.name)': I64 value \(v) does not fit in i32" }
+          if Int32(exactly: v) == nil {
+            return "tensor '\(entry.name)': I64 value \(v) does not fit in i32"
+          }
         }
       }
       return nil
@@ -95,7 +97,8 @@ public struct SafeTensors: Hashable, Sendable {
 
 /// A safetensors read or write failure, as one line.
 public struct SafeTensorsError: Error, Hashable, Sendable, CustomStringConvertible {
-  /// The message, e.g. `w.safetensors: tensor 'fc.weight': data_offsets [0,12] hold 12 bytes, shape [2,3] F32 needs 24`.
+  /// The message, e.g. `w.safetensors: tensor 'fc.weight': data_offsets [0,12] hold 12
+  /// bytes, shape [2,3] F32 needs 24`.
   public var message: String
   /// Creates an error.
   public init(_ message: String) { self.message = message }
@@ -105,7 +108,12 @@ public struct SafeTensorsError: Error, Hashable, Sendable, CustomStringConvertib
 
 /// The element types the reader understands.
 enum SafeTensorsDType: String {
-  case f32 = "F32", i32 = "I32", f64 = "F64", f16 = "F16", bf16 = "BF16", i64 = "I64"
+  case f32 = "F32"
+  case i32 = "I32"
+  case f64 = "F64"
+  case f16 = "F16"
+  case bf16 = "BF16"
+  case i64 = "I64"
 
   var byteSize: Int {
     switch self {
@@ -118,20 +126,36 @@ enum SafeTensorsDType: String {
   /// Converts little-endian `data` (already checked to hold `shape`) to a host tensor.
   func convert(_ data: UnsafeRawBufferPointer, shape: [Int]) -> HostTensor {
     let n = data.count / byteSize
-    func load<T>(_: T.Type, _ i: Int) -> T { data.loadUnaligned(fromByteOffset: i * byteSize, as: T.self) }
+    func load<T>(_: T.Type, _ i: Int) -> T {
+      data.loadUnaligned(fromByteOffset: i * byteSize, as: T.self)
+    }
     switch self {
     case .f32:
-      return HostTensor(shape: shape, floats: (0..<n).map { Float(bitPattern: UInt32(littleEndian: load(UInt32.self, $0))) })
+      return HostTensor(
+        shape: shape,
+        floats: (0..<n).map { Float(bitPattern: UInt32(littleEndian: load(UInt32.self, $0))) })
     case .i32:
-      return HostTensor(shape: shape, ints: (0..<n).map { Int32(littleEndian: load(Int32.self, $0)) })
+      return HostTensor(
+        shape: shape, ints: (0..<n).map { Int32(littleEndian: load(Int32.self, $0)) })
     case .f64:
-      return HostTensor(shape: shape, floats: (0..<n).map { Float(Double(bitPattern: UInt64(littleEndian: load(UInt64.self, $0)))) })
+      return HostTensor(
+        shape: shape,
+        floats: (0..<n).map {
+          Float(Double(bitPattern: UInt64(littleEndian: load(UInt64.self, $0))))
+        })
     case .f16:
-      return HostTensor(shape: shape, floats: (0..<n).map { halfToFloat(UInt16(littleEndian: load(UInt16.self, $0))) })
+      return HostTensor(
+        shape: shape,
+        floats: (0..<n).map { halfToFloat(UInt16(littleEndian: load(UInt16.self, $0))) })
     case .bf16:
-      return HostTensor(shape: shape, floats: (0..<n).map { Float(bitPattern: UInt32(UInt16(littleEndian: load(UInt16.self, $0))) << 16) })
+      return HostTensor(
+        shape: shape,
+        floats: (0..<n).map {
+          Float(bitPattern: UInt32(UInt16(littleEndian: load(UInt16.self, $0))) << 16)
+        })
     case .i64:
-      return HostTensor(shape: shape, ints: (0..<n).map { Int32(Int64(littleEndian: load(Int64.self, $0))) })
+      return HostTensor(
+        shape: shape, ints: (0..<n).map { Int32(Int64(littleEndian: load(Int64.self, $0))) })
     }
   }
 }
@@ -144,7 +168,9 @@ func halfToFloat(_ h: UInt16) -> Float {
   switch exponent {
   case 0: return sign * mantissa * 0x1p-24
   case 31: return mantissa == 0 ? sign * .infinity : .nan
-  default: return sign * (1 + mantissa / 1024) * Float(sign: .plus, exponent: exponent - 15, significand: 1)
+  default:
+    return sign * (1 + mantissa / 1024)
+      * Float(sign: .plus, exponent: exponent - 15, significand: 1)
   }
 }
 
@@ -207,10 +233,16 @@ struct SafeTensorsHeader {
     var covered = 0
     for entry in entries {
       if entry.begin < covered {
-        throw fail("tensor '\(entry.name)': data_offsets [\(entry.begin),\(entry.end)] overlap another tensor")
+        throw fail(
+          "tensor '\(entry.name)': data_offsets [\(entry.begin),\(entry.end)] "
+            + "overlap another tensor"
+        )
       }
       if entry.begin > covered {
-        throw fail("tensor '\(entry.name)': data_offsets [\(entry.begin),\(entry.end)] leave a gap at byte \(covered)")
+        throw fail(
+          "tensor '\(entry.name)': data_offsets [\(entry.begin),\(entry.end)] "
+            + "leave a gap at byte \(covered)"
+        )
       }
       covered = entry.end
     }
@@ -223,7 +255,9 @@ struct SafeTensorsHeader {
   private static func entry(_ name: String, _ value: JSON, dataBytes: Int) throws(SafeTensorsError)
     -> SafeTensorsEntry
   {
-    func fail(_ message: String) -> SafeTensorsError { SafeTensorsError("tensor '\(name)': \(message)") }
+    func fail(_ message: String) -> SafeTensorsError {
+      SafeTensorsError("tensor '\(name)': \(message)")
+    }
     guard case .object(let fields) = value else { throw fail("entry is not an object") }
     var dtypeText: String?
     var shapeJSON: [JSON]?
@@ -233,7 +267,8 @@ struct SafeTensorsHeader {
       case ("dtype", .string(let s)): dtypeText = s
       case ("shape", .array(let a)): shapeJSON = a
       case ("data_offsets", .array(let a)): offsetsJSON = a
-      case ("dtype", _), ("shape", _), ("data_offsets", _): throw fail("field '\(key)' has the wrong JSON type")
+      case ("dtype", _), ("shape", _), ("data_offsets", _):
+        throw fail("field '\(key)' has the wrong JSON type")
       default: throw fail("unknown field '\(key)'")
       }
     }
@@ -245,7 +280,9 @@ struct SafeTensorsHeader {
     }
     var shape: [Int] = []
     for dim in shapeJSON {
-      guard let extent = dim.nonNegativeInt else { throw fail("shape has a non-integer or negative extent") }
+      guard let extent = dim.nonNegativeInt else {
+        throw fail("shape has a non-integer or negative extent")
+      }
       shape.append(extent)
     }
     var count = 1
@@ -269,7 +306,9 @@ struct SafeTensorsHeader {
     let needed = count * dtype.byteSize
     guard end - begin == needed else {
       throw fail(
-        "data_offsets [\(begin),\(end)] hold \(end - begin) bytes, shape \(shapeText(shape)) \(dtype.rawValue) needs \(needed)")
+        "data_offsets [\(begin),\(end)] hold \(end - begin) bytes, "
+          + "shape \(shapeText(shape)) \(dtype.rawValue) needs \(needed)"
+      )
     }
     return SafeTensorsEntry(name: name, dtype: dtype, shape: shape, begin: begin, end: end)
   }

@@ -35,7 +35,9 @@ public enum SafeTensorsWriter {
       }
       if entry.bytes.count != entry.type.byteSize {
         throw SafeTensorsError(
-          "\(path): tensor '\(entry.name)' has \(entry.bytes.count) bytes, \(entry.type) needs \(entry.type.byteSize)")
+          "\(path): tensor '\(entry.name)' has \(entry.bytes.count) bytes, "
+            + "\(entry.type) needs \(entry.type.byteSize)"
+        )
       }
     }
     let head = header(for: entries.map { ($0.name, $0.type) }, metadata: metadata)
@@ -62,7 +64,9 @@ public enum SafeTensorsWriter {
       let dtype = type.dtype == .f32 ? "F32" : "I32"
       let shape = type.shape.map(String.init).joined(separator: ",")
       parts.append(
-        "\(JSON.quote(name)):{\"dtype\":\"\(dtype)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(offset + type.byteSize)]}")
+        "\(JSON.quote(name)):{\"dtype\":\"\(dtype)\",\"shape\":[\(shape)],"
+          + "\"data_offsets\":[\(offset),\(offset + type.byteSize)]}"
+      )
       offset += type.byteSize
     }
     var json = Array("{\(parts.joined(separator: ","))}".utf8)

@@ -8,9 +8,9 @@ struct DinoRunCommand: ParsableCommand {
     commandName: "dino-run",
     abstract: "Run a compiled dino plan (plan.bin) on the CPU.",
     subcommands: [
-      Exec.self,
-      // Further subcommands (crops, train, step, knn, attention, export) are listed here,
-      // one file each.
+      Exec.self
+        // Further subcommands (crops, train, step, knn, attention, export) are listed here,
+        // one file each.
     ])
 
   /// Parses the command line and runs the subcommand; a `CommandFailure` prints

@@ -71,7 +71,9 @@ extension DinoRunCommand {
         let needed = try runtime.inputs(of: program)
         if !needed.isEmpty {
           throw RuntimeError(
-            "@\(program) needs inputs \(needed.map { "'\($0.name)'" }.joined(separator: ", ")): pass --inputs FILE")
+            "@\(program) needs inputs "
+              + "\(needed.map { "'\($0.name)'" }.joined(separator: ", ")): pass --inputs FILE"
+          )
         }
         file = SafeTensors()
       }

@@ -13,7 +13,8 @@ final class BufferTests: XCTestCase {
     let m = p.input("momentum", [])
     let sa = p.parameter("student.a", [3], init: "trunc_normal(0.02,-2,2)")
     let sb = p.parameter("student.b.weight", [5, 5], init: "uniform(-0.5,0.5)")
-    let tb = p.parameter("teacher.b.weight", [5, 5], init: "copy(student.b.weight)", trainable: false)
+    let tb = p.parameter(
+      "teacher.b.weight", [5, 5], init: "copy(student.b.weight)", trainable: false)
     let ta = p.parameter("teacher.a", [3], init: "copy(student.a)", trainable: false)
     _ = p.op(.emaUpdate, tb, sb, m)
     _ = p.op(.emaUpdate, ta, sa, m)
@@ -28,13 +29,18 @@ final class BufferTests: XCTestCase {
     XCTAssertEqual(runtime.layout.regions, ["student", "teacher", "adam_m", "center"])
     func offset(_ name: String) throws -> Int {
       let region = String(name.prefix { $0 != "." })
-      return try runtime.buffer(name).baseAddress! - runtime.region(region).baseAddress!.assumingMemoryBound(to: Float.self)
+      return try runtime.buffer(name).baseAddress!
+        - runtime.region(region).baseAddress!.assumingMemoryBound(to: Float.self)
     }
     XCTAssertEqual(try offset("student.a"), 0)
     XCTAssertEqual(try offset("student.b.weight"), 16)  // floats: 64 bytes
     for name in ["teacher.a", "adam_m.student.a"] { XCTAssertEqual(try offset(name), 0, name) }
-    for name in ["teacher.b.weight", "adam_m.student.b.weight"] { XCTAssertEqual(try offset(name), 16, name) }
-    for region in ["student", "teacher", "adam_m"] { XCTAssertEqual(try runtime.region(region).count, 192, region) }
+    for name in ["teacher.b.weight", "adam_m.student.b.weight"] {
+      XCTAssertEqual(try offset(name), 16, name)
+    }
+    for region in ["student", "teacher", "adam_m"] {
+      XCTAssertEqual(try runtime.region(region).count, 192, region)
+    }
     XCTAssertEqual(try runtime.region("center").count, 64)
     for region in runtime.layout.regions {
       XCTAssertEqual(Int(bitPattern: try runtime.region(region).baseAddress!) % 64, 0)
@@ -74,7 +80,8 @@ final class BufferTests: XCTestCase {
     for (name, spec) in [
       ("student.tn", "trunc_normal(0.02,-2,2)"), ("student.narrow", "trunc_normal(1,-0.5,1.5)"),
       ("student.tail", "trunc_normal(1,2,3)"), ("student.normal", "normal(0.5)"),
-      ("student.uniform", "uniform(-0.25,0.75)"), ("student.zeros", "zeros"), ("student.ones", "ones"),
+      ("student.uniform", "uniform(-0.25,0.75)"), ("student.zeros", "zeros"),
+      ("student.ones", "ones"),
     ] {
       _ = p.parameter(name, [n], init: spec)
     }
@@ -149,29 +156,37 @@ final class BufferTests: XCTestCase {
     XCTAssertEqual(file.tensors["student.b.weight"]?.shape, [5, 5])
 
     try runtime.initializeParameters(seed: 12)
-    let loaded = try runtime.loadBuffers(contentsOf: dir + "/all.safetensors", required: ["student.a"])
+    let loaded = try runtime.loadBuffers(
+      contentsOf: dir + "/all.safetensors", required: ["student.a"])
     XCTAssertEqual(loaded, runtime.bufferNames.sorted())
     XCTAssertEqual(try runtime.bufferNames.map { Array(try runtime.buffer($0)) }, before)
 
     var extra = file
     extra.tensors["student.c"] = HostTensor(shape: [1], floats: [1])
-    assertError(try runtime.loadBuffers(extra, source: "w.safetensors"),
-                contains: "w.safetensors: tensor 'student.c' is not a buffer of the plan")
+    assertError(
+      try runtime.loadBuffers(extra, source: "w.safetensors"),
+      contains: "w.safetensors: tensor 'student.c' is not a buffer of the plan")
     var wrong = file
     wrong.tensors["student.a"] = HostTensor(shape: [1, 3], floats: [1, 2, 3])
-    assertError(try runtime.loadBuffers(wrong, source: "w.safetensors"),
-                contains: "w.safetensors: tensor 'student.a' is f32[1,3] but the plan's buffer is f32[3]")
+    assertError(
+      try runtime.loadBuffers(wrong, source: "w.safetensors"),
+      contains: "w.safetensors: tensor 'student.a' is f32[1,3] but the plan's buffer is f32[3]")
     var ints = file
     ints.tensors["student.a"] = HostTensor(shape: [3], ints: [1, 2, 3])
-    assertError(try runtime.loadBuffers(ints, source: "w.safetensors"), contains: "tensor 'student.a' is i32[3]")
+    assertError(
+      try runtime.loadBuffers(ints, source: "w.safetensors"),
+      contains: "tensor 'student.a' is i32[3]")
     var missing = file
     missing.tensors["center"] = nil
-    assertError(try runtime.loadBuffers(missing, required: ["center"], source: "w.safetensors"),
-                contains: "w.safetensors has no tensor 'center'")
+    assertError(
+      try runtime.loadBuffers(missing, required: ["center"], source: "w.safetensors"),
+      contains: "w.safetensors has no tensor 'center'")
     // Refused loads change nothing.
     XCTAssertEqual(try runtime.bufferNames.map { Array(try runtime.buffer($0)) }, before)
     assertError(try runtime.buffer("student.zzz"), contains: "the plan has no buffer 'student.zzz'")
-    assertError(try runtime.saveBuffers(to: dir + "/x.safetensors", names: ["nope.x"]), contains: "no buffer 'nope.x'")
+    assertError(
+      try runtime.saveBuffers(to: dir + "/x.safetensors", names: ["nope.x"]),
+      contains: "no buffer 'nope.x'")
     XCTAssertEqual(try runtime.region("teacher").count, 192)
     assertError(try runtime.region("student.a"), contains: "no region 'student.a'")
   }

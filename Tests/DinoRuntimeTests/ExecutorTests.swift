@@ -19,7 +19,9 @@ final class ExecutorTests: XCTestCase {
     let norm = p.op(.reduceSum, p.op(.mul, g, g), attrs: ["axis": .int(0), "keepdims": .int(0)])
     _ = p.op(
       .adamwUpdate, w, g, m, v, t, lr, wd, gate,
-      attrs: ["beta1": .float(0.9), "beta2": .float(0.999), "eps": .float(1e-8), "decay": .int(decay)])
+      attrs: [
+        "beta1": .float(0.9), "beta2": .float(0.999), "eps": .float(1e-8), "decay": .int(decay),
+      ])
     p.output("gnorm2", norm)
     return planEachValueApart(Graph(programs: [p.program]))
   }
@@ -29,7 +31,8 @@ final class ExecutorTests: XCTestCase {
       let runtime = try Runtime(graph: adamGraph(decay: 1), threads: threads)
       try runtime.initializeParameters(seed: 5)
       var p = Array(try runtime.buffer("student.w")).map(Double.init)
-      var m = [Double](repeating: 0, count: 6), v = m
+      var m = [Double](repeating: 0, count: 6)
+      var v = m
       let (lr, wd, b1, b2, eps) = (0.01, 0.05, 0.9, 0.999, 1e-8)
       for step in 1...3 {
         let g = randomFloats(6, seed: UInt64(step))
@@ -44,13 +47,15 @@ final class ExecutorTests: XCTestCase {
           m[i] = b1 * m[i] + (1 - b1) * gi
           v[i] = b2 * v[i] + (1 - b2) * gi * gi
           let mHat = m[i] / (1 - pow(b1, Double(step)))
-          p[i] -= Double(Float(lr)) * mHat / ((v[i] / (1 - pow(b2, Double(step)))).squareRoot() + eps)
+          p[i] -=
+            Double(Float(lr)) * mHat / ((v[i] / (1 - pow(b2, Double(step)))).squareRoot() + eps)
         }
         assertClose(Array(try runtime.buffer("student.w")), p, atol: 1e-6, "p step \(step)")
         assertClose(Array(try runtime.buffer("adam_m.student.w")), m, atol: 1e-7, "m step \(step)")
         assertClose(Array(try runtime.buffer("adam_v.student.w")), v, atol: 1e-8, "v step \(step)")
         XCTAssertEqual(Array(try runtime.buffer("adam_step.student.w")), [Float(step)])
-        assertClose(try runtime.output("gnorm2"), [g.reduce(0) { $0 + Double($1) * Double($1) }], "gnorm2")
+        assertClose(
+          try runtime.output("gnorm2"), [g.reduce(0) { $0 + Double($1) * Double($1) }], "gnorm2")
       }
       // Gate 0: nothing moves.
       let frozen = try runtime.bufferNames.map { Array(try runtime.buffer($0)) }
@@ -79,7 +84,8 @@ final class ExecutorTests: XCTestCase {
     }
     assertClose(Array(try runtime.buffer("teacher.w")), teacher, "teacher")
     assertClose(Array(try runtime.buffer("center")), student.map { 2 * $0 }, "center")
-    assertClose(Array(try runtime.buffer("student.w")), student, atol: 0, rtol: 0, "student unchanged")
+    assertClose(
+      Array(try runtime.buffer("student.w")), student, atol: 0, rtol: 0, "student unchanged")
   }
 
   /// Two programs declaring inputs `x` with different shapes and `s` with one shape.
@@ -96,14 +102,17 @@ final class ExecutorTests: XCTestCase {
     b.output("s2", b.op(.scale, sb, attrs: ["factor": .float(-1)]))
     var c = ProgramSketch("c")
     let seed = c.input("seed", [], .i32)
-    c.output("mask", c.op(.dropPathMask, seed, attrs: ["rate": .float(0.5), "stream": .int(3), "batch": .int(8)]))
+    c.output(
+      "mask",
+      c.op(.dropPathMask, seed, attrs: ["rate": .float(0.5), "stream": .int(3), "batch": .int(8)]))
     return planEachValueApart(Graph(programs: [a.program, b.program, c.program]))
   }
 
   func testInputsSharedByNameAndType() throws {
     let runtime = try Runtime(graph: twoProgramGraph())
     XCTAssertEqual(try runtime.inputs(of: "b").map(\.name), ["x", "s"])
-    XCTAssertEqual(try runtime.outputs(of: "b").map(\.type), [TensorType(.f32, [4]), TensorType(.f32, [3])])
+    XCTAssertEqual(
+      try runtime.outputs(of: "b").map(\.type), [TensorType(.f32, [4]), TensorType(.f32, [3])])
     assertError(try runtime.setInput("x", [1, 2, 3, 4]), contains: "input 'x' has several types")
     try runtime.setInput("x", [1, 2, 3, 4, 5, 6], program: "a")
     try runtime.setInput("x", [1, 1, 1, 1], program: "b")
@@ -112,7 +121,8 @@ final class ExecutorTests: XCTestCase {
     try runtime.run("b")
     XCTAssertEqual(try runtime.output("y", program: "a"), [11, 22, 33, 14, 25, 36])
     XCTAssertEqual(try runtime.output("y"), [1, 2, 3, 4])
-    XCTAssertEqual(try runtime.outputTensor("s2", program: "b"), HostTensor(shape: [3], floats: [-10, -20, -30]))
+    XCTAssertEqual(
+      try runtime.outputTensor("s2", program: "b"), HostTensor(shape: [3], floats: [-10, -20, -30]))
 
     try runtime.setInput("seed", ints: [42])
     try runtime.run("c")
@@ -120,7 +130,9 @@ final class ExecutorTests: XCTestCase {
     XCTAssertEqual(mask.count, 8)
     XCTAssertTrue(mask.allSatisfy { $0 == 0 || $0 == 2 })
     // The mask follows COMMON.md's RNG: keep iff uniform01(dino_hash(seed, stream, i, 0)) < 1 − rate.
-    XCTAssertEqual(mask, (0..<8).map { referenceKeep(seed: 42, stream: 3, index: UInt64($0), rate: 0.5) ? 2 : 0 })
+    XCTAssertEqual(
+      mask, (0..<8).map { referenceKeep(seed: 42, stream: 3, index: UInt64($0), rate: 0.5) ? 2 : 0 }
+    )
   }
 
   func testInputAndOutputErrors() throws {
@@ -128,12 +140,18 @@ final class ExecutorTests: XCTestCase {
     assertError(try runtime.run("nope"), contains: "no program @nope (the plan has @a, @b, @c)")
     assertError(try runtime.run("a"), contains: "input 'x' of @a was not set")
     assertError(try runtime.output("y"), contains: "no program has run yet")
-    assertError(try runtime.setInput("z", [1]), contains: "the plan has no input 'z' (inputs: s, seed, x)")
-    assertError(try runtime.setInput("z", [1], program: "a"), contains: "@a has no input 'z' (its inputs: x, s)")
-    assertError(try runtime.setInput("s", [1, 2]), contains: "input 's' is f32[3] (3 values), got 2")
-    assertError(try runtime.setInput("seed", [1]), contains: "input 'seed' is i32[], got f32 values")
-    assertError(try runtime.setInput("s", HostTensor(shape: [1, 3], floats: [1, 2, 3])),
-                contains: "input 's' is f32[3], got shape [1,3]")
+    assertError(
+      try runtime.setInput("z", [1]), contains: "the plan has no input 'z' (inputs: s, seed, x)")
+    assertError(
+      try runtime.setInput("z", [1], program: "a"),
+      contains: "@a has no input 'z' (its inputs: x, s)")
+    assertError(
+      try runtime.setInput("s", [1, 2]), contains: "input 's' is f32[3] (3 values), got 2")
+    assertError(
+      try runtime.setInput("seed", [1]), contains: "input 'seed' is i32[], got f32 values")
+    assertError(
+      try runtime.setInput("s", HostTensor(shape: [1, 3], floats: [1, 2, 3])),
+      contains: "input 's' is f32[3], got shape [1,3]")
     try runtime.setInput("x", [1, 2, 3, 4, 5, 6], program: "a")
     try runtime.setInput("s", [0, 0, 0])
     try runtime.run("a")
@@ -144,21 +162,26 @@ final class ExecutorTests: XCTestCase {
   func testExecuteChecksInputFile() throws {
     let runtime = try Runtime(graph: twoProgramGraph())
     let good = SafeTensors(tensors: [
-      "x": HostTensor(shape: [2, 3], floats: [1, 2, 3, 4, 5, 6]), "s": HostTensor(shape: [3], floats: [1, 1, 1]),
+      "x": HostTensor(shape: [2, 3], floats: [1, 2, 3, 4, 5, 6]),
+      "s": HostTensor(shape: [3], floats: [1, 1, 1]),
     ])
     let out = try runtime.execute("a", inputs: good)
     XCTAssertEqual(out.tensors, ["y": HostTensor(shape: [2, 3], floats: [2, 3, 4, 5, 6, 7])])
     XCTAssertEqual(out.metadata, ["program": "a"])
     var missing = good
     missing.tensors["s"] = nil
-    assertError(try runtime.execute("a", inputs: missing, source: "in.st"),
-                contains: "in.st has no tensor 's' (input of @a, f32[3])")
+    assertError(
+      try runtime.execute("a", inputs: missing, source: "in.st"),
+      contains: "in.st has no tensor 's' (input of @a, f32[3])")
     var extra = good
     extra.tensors["w"] = HostTensor(shape: [1], floats: [0])
-    assertError(try runtime.execute("a", inputs: extra, source: "in.st"), contains: "in.st: tensor 'w' is not an input of @a")
+    assertError(
+      try runtime.execute("a", inputs: extra, source: "in.st"),
+      contains: "in.st: tensor 'w' is not an input of @a")
     var shaped = good
     shaped.tensors["x"] = HostTensor(shape: [3, 2], floats: [1, 2, 3, 4, 5, 6])
-    assertError(try runtime.execute("a", inputs: shaped), contains: "input 'x' is f32[2,3], got shape [3,2]")
+    assertError(
+      try runtime.execute("a", inputs: shaped), contains: "input 'x' is f32[2,3], got shape [3,2]")
   }
 
   func testRefusesUnplannedAndBrokenGraphs() throws {
@@ -173,7 +196,9 @@ final class ExecutorTests: XCTestCase {
     assertError(try Runtime(graph: outside), contains: "invalid graph:")
     outside.programs[0].nodes[1].slot = MemorySlot(offset: 2, size: 16)
     outside.programs[0].arenaBytes = 64
-    assertError(try Runtime(graph: outside), contains: "@p: %1 gelu: slot at offset 2 (16 bytes) does not hold f32[4]")
+    assertError(
+      try Runtime(graph: outside),
+      contains: "@p: %1 gelu: slot at offset 2 (16 bytes) does not hold f32[4]")
 
     var mistyped = planEachValueApart(unplanned)
     mistyped.programs[0].nodes[1].type = TensorType(.f32, [5])
@@ -182,9 +207,12 @@ final class ExecutorTests: XCTestCase {
     var deep = ProgramSketch("deep")
     let d = deep.input("d", [1, 1, 1, 1, 1, 1, 2])
     deep.output("y", deep.op(.gelu, d))
-    assertError(try Runtime(graph: planEachValueApart(Graph(programs: [deep.program]))),
-                contains: "rank 7 exceeds the kernels' limit of 6")
-    assertError(try Runtime(graph: planEachValueApart(unplanned), threads: 0), contains: "thread count must be at least 1")
+    assertError(
+      try Runtime(graph: planEachValueApart(Graph(programs: [deep.program]))),
+      contains: "rank 7 exceeds the kernels' limit of 6")
+    assertError(
+      try Runtime(graph: planEachValueApart(unplanned), threads: 0),
+      contains: "thread count must be at least 1")
   }
 }
 

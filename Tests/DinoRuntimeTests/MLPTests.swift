@@ -32,7 +32,8 @@ final class MLPTests: XCTestCase {
     let tempered = p.op(.scale, logits, attrs: ["factor": .float(10)])
     let probs = p.op(.softmax, tempered)
     let logProbs = p.op(.logSoftmax, tempered)
-    let entropy = p.op(.reduceSum, p.op(.mul, probs, logProbs), attrs: ["axis": .int(2), "keepdims": .int(0)])
+    let entropy = p.op(
+      .reduceSum, p.op(.mul, probs, logProbs), attrs: ["axis": .int(2), "keepdims": .int(0)])
     let loss = p.op(.reduceMean, entropy, attrs: ["axis": .int(1), "keepdims": .int(0)])
     p.output("residual", residual)
     p.output("probs", probs)
@@ -56,18 +57,23 @@ final class MLPTests: XCTestCase {
 
   func testOptimisedKernelsMatchReference() throws {
     let graph = try Self.graph()
-    XCTAssertLessThan(graph.programs[0].arenaBytes!, graph.programs[0].nodes.reduce(0) { $0 + $1.type.byteSize },
-                      "the planner reuses memory")
+    XCTAssertLessThan(
+      graph.programs[0].arenaBytes!, graph.programs[0].nodes.reduce(0) { $0 + $1.type.byteSize },
+      "the planner reuses memory")
     let reference = try run(graph, threads: 1, kernels: .reference)
     XCTAssertEqual(reference["loss"]?.count, Self.batch)
     XCTAssertTrue(reference["loss"]!.allSatisfy { $0.isFinite && $0 < 0 })
     for threads in [1, 2] {
       let got = try run(graph, threads: threads, kernels: .optimized)
       for name in ["residual", "probs", "loss"] {
-        assertClose(got[name]!, reference[name]!.map(Double.init), atol: 2e-5, rtol: 2e-4, "\(name), \(threads) threads")
+        assertClose(
+          got[name]!, reference[name]!.map(Double.init), atol: 2e-5, rtol: 2e-4,
+          "\(name), \(threads) threads")
       }
     }
     // Same thread count, same bits.
-    XCTAssertEqual(try run(graph, threads: 2, kernels: .optimized), try run(graph, threads: 2, kernels: .optimized))
+    XCTAssertEqual(
+      try run(graph, threads: 2, kernels: .optimized),
+      try run(graph, threads: 2, kernels: .optimized))
   }
 }

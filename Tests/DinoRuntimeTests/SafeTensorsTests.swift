@@ -29,7 +29,9 @@ final class SafeTensorsTests: XCTestCase {
   static func bytes(_ hex: String) -> [UInt8] {
     var out: [UInt8] = []
     var it = hex.makeIterator()
-    while let hi = it.next(), let lo = it.next() { out.append(UInt8(String([hi, lo]), radix: 16)!) }
+    while let hi = it.next(), let lo = it.next() {
+      out.append(UInt8(String([hi, lo]), radix: 16)!)
+    }
     return out
   }
 
@@ -37,7 +39,8 @@ final class SafeTensorsTests: XCTestCase {
     let file = try SafeTensors.decode(Self.referenceFile)
     XCTAssertEqual(file.metadata, ["format": "pt", "step": "7"])
     XCTAssertEqual(Set(file.tensors.keys), ["a.f32", "b.i32", "c.f16", "d.f64", "e.i64", "s"])
-    XCTAssertEqual(file.tensors["a.f32"], HostTensor(shape: [2, 3], floats: [1.5, -2, 3.25, 0, 1e-3, -7]))
+    XCTAssertEqual(
+      file.tensors["a.f32"], HostTensor(shape: [2, 3], floats: [1.5, -2, 3.25, 0, 1e-3, -7]))
     XCTAssertEqual(file.tensors["b.i32"], HostTensor(shape: [3], ints: [1, -2, Int32.max]))
     XCTAssertEqual(file.tensors["c.f16"]?.shape, [4])
     let half = try XCTUnwrap(file.tensors["c.f16"]?.floats)
@@ -89,25 +92,31 @@ final class SafeTensorsTests: XCTestCase {
         to: dir + "/s.safetensors", metadata: ["k": "v"],
         entries: [.init(name: "v", type: .init(.f32, [3]), bytes: raw)])
     }
-    let expected = SafeTensors(tensors: ["v": HostTensor(shape: [3], floats: values)], metadata: ["k": "v"])
+    let expected = SafeTensors(
+      tensors: ["v": HostTensor(shape: [3], floats: values)], metadata: ["k": "v"])
     XCTAssertEqual(try SafeTensors.read(contentsOf: dir + "/s.safetensors"), expected)
-    XCTAssertEqual(try Array(Data(contentsOf: URL(fileURLWithPath: dir + "/s.safetensors"))), expected.encoded())
+    XCTAssertEqual(
+      try Array(Data(contentsOf: URL(fileURLWithPath: dir + "/s.safetensors"))), expected.encoded())
     // A size mismatch is refused and nothing is written.
     XCTAssertThrowsError(
       try values.withUnsafeBytes { raw in
         try SafeTensorsWriter.write(
-          to: dir + "/bad.safetensors", entries: [.init(name: "v", type: .init(.f32, [4]), bytes: raw)])
+          to: dir + "/bad.safetensors",
+          entries: [.init(name: "v", type: .init(.f32, [4]), bytes: raw)])
       })
     XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/bad.safetensors"))
   }
 
   func testWriteIntoMissingFolderFails() {
     let file = SafeTensors(tensors: ["a": HostTensor(shape: [1], floats: [1])])
-    assertError(try file.write(to: "/nonexistent-dino-folder/x.safetensors"), contains: "cannot create a temporary file")
+    assertError(
+      try file.write(to: "/nonexistent-dino-folder/x.safetensors"),
+      contains: "cannot create a temporary file")
   }
 
   func testMissingFile() {
-    assertError(try SafeTensors.read(contentsOf: "/nonexistent-dino.safetensors"), contains: "cannot open")
+    assertError(
+      try SafeTensors.read(contentsOf: "/nonexistent-dino.safetensors"), contains: "cannot open")
   }
 
   /// Builds a file from a header text and a data section.
@@ -123,29 +132,84 @@ final class SafeTensorsTests: XCTestCase {
     let cases: [([UInt8], String)] = [
       ([1, 2, 3], "too short for the 8-byte header length"),
       ([0, 0, 0, 0, 0, 0, 0, 0], "header length 0 is not in"),
-      ([0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7B], "header length 18446744073709551615 is not in"),
+      (
+        [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7B],
+        "header length 18446744073709551615 is not in"
+      ),
       ([100, 0, 0, 0, 0, 0, 0, 0, 0x7B, 0x7D], "runs past the end"),
       (file("[1,2]", data: []), "does not start with '{'"),
       (file("{\"a\":", data: []), "not valid JSON"),
       (file("{\"a\":{}} x", data: []), "not valid JSON"),
-      (file(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"a":{}}"#, data: eight), "duplicate member"),
-      (file(#"{"a":{"dtype":"U8","shape":[8],"data_offsets":[0,8]}}"#, data: eight), "tensor 'a': unsupported dtype U8"),
-      (file(#"{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#, data: eight), "tensor 'a': data_offsets [0,8] hold 8 bytes, shape [3] F32 needs 12"),
-      (file(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,16]}}"#, data: eight), "tensor 'a': data_offsets [0,16] are outside"),
-      (file(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}}"#, data: eight), "tensor 'a': data_offsets [8,0] are outside"),
-      (file(#"{"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}}"#, data: eight), "tensor 'a': shape has a non-integer"),
-      (file(#"{"a":{"dtype":"F32","shape":[2.0],"data_offsets":[0,8]}}"#, data: eight), "tensor 'a': shape has a non-integer"),
-      (file(#"{"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}}"#, data: eight), "tensor 'a': shape [4294967296,4294967296] is larger"),
-      (file(#"{"a":{"dtype":"F32","shape":[99999999999999999999],"data_offsets":[0,8]}}"#, data: eight), "tensor 'a': shape has a non-integer"),
-      (file(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0]}}"#, data: eight), "tensor 'a': data_offsets must be two"),
-      (file(#"{"a":{"dtype":"F32","shape":[2]}}"#, data: eight), "tensor 'a': missing 'data_offsets'"),
-      (file(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8],"x":1}}"#, data: eight), "tensor 'a': unknown field 'x'"),
+      (
+        file(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"a":{}}"#, data: eight),
+        "duplicate member"
+      ),
+      (
+        file(#"{"a":{"dtype":"U8","shape":[8],"data_offsets":[0,8]}}"#, data: eight),
+        "tensor 'a': unsupported dtype U8"
+      ),
+      (
+        file(#"{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#, data: eight),
+        "tensor 'a': data_offsets [0,8] hold 8 bytes, shape [3] F32 needs 12"
+      ),
+      (
+        file(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,16]}}"#, data: eight),
+        "tensor 'a': data_offsets [0,16] are outside"
+      ),
+      (
+        file(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}}"#, data: eight),
+        "tensor 'a': data_offsets [8,0] are outside"
+      ),
+      (
+        file(#"{"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}}"#, data: eight),
+        "tensor 'a': shape has a non-integer"
+      ),
+      (
+        file(#"{"a":{"dtype":"F32","shape":[2.0],"data_offsets":[0,8]}}"#, data: eight),
+        "tensor 'a': shape has a non-integer"
+      ),
+      (
+        file(
+          #"{"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}}"#,
+          data: eight), "tensor 'a': shape [4294967296,4294967296] is larger"
+      ),
+      (
+        file(
+          #"{"a":{"dtype":"F32","shape":[99999999999999999999],"data_offsets":[0,8]}}"#, data: eight
+        ), "tensor 'a': shape has a non-integer"
+      ),
+      (
+        file(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0]}}"#, data: eight),
+        "tensor 'a': data_offsets must be two"
+      ),
+      (
+        file(#"{"a":{"dtype":"F32","shape":[2]}}"#, data: eight),
+        "tensor 'a': missing 'data_offsets'"
+      ),
+      (
+        file(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8],"x":1}}"#, data: eight),
+        "tensor 'a': unknown field 'x'"
+      ),
       (file(#"{"a":[1]}"#, data: eight), "tensor 'a': entry is not an object"),
-      (file(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#, data: eight), "overlap another tensor"),
-      (file(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#, data: eight), "tensor 'a': data_offsets [4,8] leave a gap at byte 0"),
-      (file(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#, data: eight), "tensors cover 4 bytes but the data section has 8"),
+      (
+        file(
+          #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#,
+          data: eight), "overlap another tensor"
+      ),
+      (
+        file(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#, data: eight),
+        "tensor 'a': data_offsets [4,8] leave a gap at byte 0"
+      ),
+      (
+        file(#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#, data: eight),
+        "tensors cover 4 bytes but the data section has 8"
+      ),
       (file(#"{"__metadata__":{"k":1}}"#, data: []), "__metadata__ value for 'k' is not a string"),
-      (file(#"{"a":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}}"#, data: [0, 0, 0, 0, 1, 0, 0, 0]), "I64 value 4294967296 does not fit in i32"),
+      (
+        file(
+          #"{"a":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}}"#,
+          data: [0, 0, 0, 0, 1, 0, 0, 0]), "I64 value 4294967296 does not fit in i32"
+      ),
     ]
     for (bytes, expected) in cases {
       assertError(try SafeTensors.decode(bytes), contains: expected)
@@ -164,7 +228,9 @@ final class SafeTensorsTests: XCTestCase {
       bad[i] ^= UInt8(1) << UInt8.random(in: 0..<8, using: &rng)
       if let file = try? SafeTensors.decode(bad) {
         // Flips inside the data section (or harmless header spaces) still decode consistently.
-        for tensor in file.tensors.values { XCTAssertEqual(tensor.count, tensor.shape.reduce(1, *)) }
+        for tensor in file.tensors.values {
+          XCTAssertEqual(tensor.count, tensor.shape.reduce(1, *))
+        }
       }
     }
   }
@@ -187,8 +253,10 @@ func assertError<T>(
     XCTFail("expected an error containing \"\(text)\"", file: file, line: line)
   } catch {
     let message = "\(error)"
-    XCTAssertTrue(message.contains(text), "\"\(message)\" does not contain \"\(text)\"", file: file, line: line)
-    XCTAssertFalse(message.contains("\n"), "error is not one line: \(message)", file: file, line: line)
+    XCTAssertTrue(
+      message.contains(text), "\"\(message)\" does not contain \"\(text)\"", file: file, line: line)
+    XCTAssertFalse(
+      message.contains("\n"), "error is not one line: \(message)", file: file, line: line)
   }
 }
 

@@ -17,7 +17,9 @@ struct ProgramSketch {
     program.append(
       Node(
         .parameter,
-        attrs: ["name": .string(name), "init": .string(spec), "trainable": .int(trainable ? 1 : 0)],
+        attrs: [
+          "name": .string(name), "init": .string(spec), "trainable": .int(trainable ? 1 : 0),
+        ],
         type: TensorType(.f32, shape)))
   }
 
