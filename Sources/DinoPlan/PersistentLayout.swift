@@ -3,7 +3,9 @@ import DinoIR
 /// Where each persistent buffer lives: one block of memory per region, carved by offsets.
 ///
 /// A buffer's region is the first component of its name (`student`, `teacher`, `adam_m`,
-/// `adam_v`, `adam_step`, `center`, …) and its *path* the rest (`backbone.blocks.0.norm1.weight`).
+/// `adam_v`, `adam_step`, `center`, …) and its *path* the rest (`backbone.blocks.0.norm1.weight`),
+/// without the `student.` that optimiser state names repeat (`adam_m.student.head.weight` has
+/// the path `head.weight`, like `student.head.weight` and `teacher.head.weight`).
 /// The mirrored regions (`student`, `teacher`, `adam_m`, `adam_v`) share one layout: a path
 /// has the same offset in each of them, and each is as large as the whole layout (a region
 /// lacking a path, e.g. `adam_m` for a frozen parameter, leaves a zero hole), so EMA and
@@ -20,6 +22,12 @@ public struct PersistentLayout: Hashable, Sendable {
     public var offset: Int
     /// Its size in bytes.
     public var bytes: Int
+    /// Creates an entry.
+    public init(region: String, offset: Int, bytes: Int) {
+      self.region = region
+      self.offset = offset
+      self.bytes = bytes
+    }
   }
 
   /// The regions whose layouts are identical.
@@ -37,7 +45,10 @@ public struct PersistentLayout: Hashable, Sendable {
   public init(_ graph: Graph) {
     let buffers = graph.buffers()
     func path(_ name: String) -> String {
-      name.firstIndex(of: ".").map { String(name[name.index(after: $0)...]) } ?? ""
+      guard let dot = name.firstIndex(of: ".") else { return "" }
+      let rest = name[name.index(after: dot)...]
+      let isStudent = name[..<dot] == "student"
+      return String(!isStudent && rest.hasPrefix("student.") ? rest.dropFirst("student.".count) : rest)
     }
     var regions: [String] = []
     for buffer in buffers where !regions.contains(buffer.region) { regions.append(buffer.region) }

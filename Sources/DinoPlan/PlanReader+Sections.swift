@@ -29,31 +29,33 @@ struct SectionParser {
   static let arenaLimit = 1 << 48
 
   /// Reads a string index and returns the string.
-  func string(_ r: inout ByteReader, _ what: String) throws(PlanError) -> String {
+  func string(_ r: inout ByteReader, _ what: @autoclosure () -> String) throws(PlanError) -> String {
     let start = r.position
-    let index = Int(try r.u32(what))
+    let index = Int(try r.u32(what()))
     guard index < strings.count else {
-      throw r.error("\(what) names string \(index) but the table has \(strings.count)", at: start)
+      throw r.error("\(what()) names string \(index) but the table has \(strings.count)", at: start)
     }
     return strings[index]
   }
 
   /// Reads a dtype code, a rank and the dimensions.
-  func type(_ r: inout ByteReader, dtype code: UInt8, rank: UInt8, _ what: String) throws(PlanError) -> TensorType {
+  func type(
+    _ r: inout ByteReader, dtype code: UInt8, rank: UInt8, _ what: @autoclosure () -> String
+  ) throws(PlanError) -> TensorType {
     let start = r.position
-    guard let dtype = PlanFormat.dtype(code) else { throw r.error("\(what) has unknown dtype code \(code)", at: start) }
+    guard let dtype = PlanFormat.dtype(code) else { throw r.error("\(what()) has unknown dtype code \(code)", at: start) }
     guard Int(rank) <= PlanFormat.maxRank else {
-      throw r.error("\(what) has rank \(rank), more than \(PlanFormat.maxRank)", at: start)
+      throw r.error("\(what()) has rank \(rank), more than \(PlanFormat.maxRank)", at: start)
     }
     var shape: [Int] = []
     var count = 1
     for axis in 0..<Int(rank) {
-      let dim = try r.i64("dimension \(axis) of \(what)")
+      let dim = try r.i64("dimension \(axis) of \(what())")
       guard dim >= 0 && dim < Int64(Self.sizeLimit) else {
-        throw r.error("\(what) has dimension \(dim) (must be 0..<2^40)")
+        throw r.error("\(what()) has dimension \(dim) (must be 0..<2^40)")
       }
       let (product, overflow) = count.multipliedReportingOverflow(by: Int(dim))
-      if overflow || product >= Self.sizeLimit { throw r.error("\(what) has 2^40 or more elements") }
+      if overflow || product >= Self.sizeLimit { throw r.error("\(what()) has 2^40 or more elements") }
       count = product
       shape.append(Int(dim))
     }
@@ -78,42 +80,45 @@ struct SectionParser {
 
   /// One node.
   private func node(_ r: inout ByteReader, index: Int, program: String) throws(PlanError) -> Node {
-    let what = "%\(index) of @\(program)"
+    func what() -> String { "%\(index) of @\(program)" }
     let start = r.position
-    let code = Int(try r.u16("op code of \(what)"))
+    let code = Int(try r.u16("op code of \(what())"))
     guard code < OpKind.allOps.count else {
-      throw r.error("\(what) has op code \(code), but the op table has \(OpKind.allOps.count) ops", at: start)
+      throw r.error("\(what()) has op code \(code), but the op table has \(OpKind.allOps.count) ops", at: start)
     }
     let op = OpKind.allOps[code]
-    let flags = try r.u8("flags of \(what)")
-    guard flags & ~7 == 0 else { throw r.error("\(what) has unknown flag bits 0x\(String(flags, radix: 16))") }
-    let attrCount = Int(try r.u8("attribute count of \(what)"))
-    let operandCount = Int(try r.u16("operand count of \(what)"))
-    let dtype = try r.u8("dtype of \(what)")
-    let rank = try r.u8("rank of \(what)")
-    let type = try type(&r, dtype: dtype, rank: rank, what)
+    let flags = try r.u8("flags of \(what())")
+    guard flags & ~7 == 0 else { throw r.error("\(what()) has unknown flag bits 0x\(String(flags, radix: 16))") }
+    let attrCount = Int(try r.u8("attribute count of \(what())"))
+    let operandCount = Int(try r.u16("operand count of \(what())"))
+    let dtype = try r.u8("dtype of \(what())")
+    let rank = try r.u8("rank of \(what())")
+    let type = try type(&r, dtype: dtype, rank: rank, what())
     guard operandCount <= r.remaining / 4 else {
-      throw r.error("\(what) claims \(operandCount) operands, more than the section holds")
+      throw r.error("\(what()) claims \(operandCount) operands, more than the section holds")
     }
     var operands: [ValueID] = []
     for k in 0..<operandCount {
       let at = r.position
-      let operand = Int(try r.u32("operand \(k) of \(what)"))
-      guard operand < index else { throw r.error("operand \(k) of \(what) is %\(operand), not defined before it", at: at) }
+      let operand = Int(try r.u32("operand \(k) of \(what())"))
+      guard operand < index else { throw r.error("operand \(k) of \(what()) is %\(operand), not defined before it", at: at) }
       operands.append(ValueID(operand))
     }
     var attrs: Attributes = [:]
     for _ in 0..<attrCount {
       let at = r.position
-      let key = try string(&r, "attribute name of \(what)")
-      let kindByte = try r.u8("attribute kind of \(what)")
+      let key = try string(&r, "attribute name of \(what())")
+      let kindByte = try r.u8("attribute kind of \(what())")
       guard let kind = AttrKind(rawValue: Character(Unicode.Scalar(kindByte))) else {
-        throw r.error("attribute '\(key)' of \(what) has unknown kind byte 0x\(String(kindByte, radix: 16))", at: at)
+        throw r.error("attribute '\(key)' of \(what()) has unknown kind byte 0x\(String(kindByte, radix: 16))", at: at)
       }
       let value: Attr
       switch kind {
       case .int: value = .int(Int(try r.i64("attribute '\(key)'")))
-      case .float: value = .float(try r.f64("attribute '\(key)'"))
+      case .float:
+        let v = try r.f64("attribute '\(key)'")
+        guard v.isFinite else { throw r.error("attribute '\(key)' of \(what()) is \(v), not a finite number", at: at) }
+        value = .float(v)
       case .string: value = .string(try string(&r, "attribute '\(key)'"))
       case .ints:
         let n = try r.count("length of attribute '\(key)'", minimumBytes: 8)
@@ -128,17 +133,17 @@ struct SectionParser {
         value = .floats(list)
       }
       guard attrs.updateValue(value, forKey: key) == nil else {
-        throw r.error("\(what) repeats attribute '\(key)'", at: at)
+        throw r.error("\(what()) repeats attribute '\(key)'", at: at)
       }
     }
-    let file = try string(&r, "location file of \(what)")
-    let line = Int(try r.u32("location line of \(what)"))
-    let column = Int(try r.u32("location column of \(what)"))
-    let scope = try string(&r, "scope of \(what)")
+    let file = try string(&r, "location file of \(what())")
+    let line = Int(try r.u32("location line of \(what())"))
+    let column = Int(try r.u32("location column of \(what())"))
+    let scope = try string(&r, "scope of \(what())")
     var slot: MemorySlot?
     if flags & 2 != 0 {
-      let offset = try r.size("slot offset of \(what)", limit: Self.arenaLimit)
-      let size = try r.size("slot size of \(what)", limit: Self.arenaLimit)
+      let offset = try r.size("slot offset of \(what())", limit: Self.arenaLimit)
+      let size = try r.size("slot size of \(what())", limit: Self.arenaLimit)
       slot = MemorySlot(offset: offset, size: size)
     }
     return Node(
@@ -226,7 +231,9 @@ struct SectionParser {
         throw r.error("hyper-parameter '\(key)' is out of order or repeated", at: at)
       }
       previous = key
-      hyper[key] = try r.f64("hyper-parameter '\(key)'")
+      let value = try r.f64("hyper-parameter '\(key)'")
+      guard value.isFinite else { throw r.error("hyper-parameter '\(key)' is \(value), not a finite number", at: at) }
+      hyper[key] = value
     }
     try r.finish()
     return hyper

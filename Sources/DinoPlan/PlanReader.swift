@@ -86,7 +86,7 @@ public enum PlanReader {
     let version = try h.u32("format version")
     if version > PlanFormat.version {
       throw PlanError(
-        "plan.bin format version \(version) is newer than this reader (\(PlanFormat.version))",
+        "format version \(version) is newer than this reader (\(PlanFormat.version))",
         hint: PlanError.rebuildHint)
     }
     if version == 0 { throw PlanError("format version 0 does not exist (the header is damaged)") }

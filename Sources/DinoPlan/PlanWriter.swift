@@ -10,7 +10,13 @@ public enum PlanWriter {
   /// - Throws: `PlanError` when the graph is invalid, unplanned, or beyond the format's
   ///   limits (rank > 6, more than 255 attributes on a node).
   public static func encode(_ graph: Graph) throws(PlanError) -> [UInt8] {
-    try check(graph)
+    try encode(graph, validating: true)
+  }
+
+  /// Encodes `graph`; without validation only for tests that need a well-formed file
+  /// holding a bad graph (the reader must refuse it).
+  static func encode(_ graph: Graph, validating: Bool) throws(PlanError) -> [UInt8] {
+    if validating { try check(graph) }
     var strings = StringTable()
     var sections: [[UInt8]] = []
     sections.append([])  // strings: filled last, once every string is interned
@@ -82,6 +88,9 @@ public enum PlanWriter {
     } catch {
       throw PlanError("cannot write an invalid graph: \(oneLine(error))", hint: PlanError.writeHint)
     }
+    for (key, value) in graph.hyper where !value.isFinite {
+      throw PlanError("cannot write: hyper-parameter '\(key)' is \(value)", hint: PlanError.writeHint)
+    }
     for program in graph.programs {
       if let problem = memoryProblems(program).first {
         throw PlanError("cannot write: \(problem)", hint: PlanError.writeHint)
@@ -97,6 +106,12 @@ public enum PlanWriter {
           throw PlanError(
             "cannot write: %\(index) of @\(program.name) has location \(node.loc) outside 0...2^32-1",
             hint: PlanError.writeHint)
+        }
+        for (key, value) in node.attrs {
+          if case .float(let v) = value, !v.isFinite {
+            throw PlanError(
+              "cannot write: attribute '\(key)' of %\(index) of @\(program.name) is \(v)", hint: PlanError.writeHint)
+          }
         }
         if node.attrs.count > 255 {
           throw PlanError("cannot write: %\(index) of @\(program.name) has more than 255 attributes", hint: PlanError.writeHint)
