@@ -1,0 +1,70 @@
+import DinoOps
+
+/// `x · factor` element-wise.
+/// - Parameters:
+///   - x: the tensor.
+///   - factor: the constant factor.
+/// - Returns: a tensor of `x`'s shape.
+public func scale(
+  _ x: Tensor, by factor: Double,
+  file: String = #filePath, line: UInt = #line, column: UInt = #column
+) -> Tensor {
+  session.record(
+    .scale, [x], ["factor": .float(factor)], at: session.userLoc(file, line, column),
+    placeholder: x.type)
+}
+
+/// GELU with the exact erf form: `x · Φ(x)` (PyTorch's `nn.GELU()` default).
+/// - Parameters:
+///   - x: the tensor.
+/// - Returns: a tensor of `x`'s shape.
+public func gelu(
+  _ x: Tensor, file: String = #filePath, line: UInt = #line, column: UInt = #column
+) -> Tensor {
+  session.record(.gelu, [x], at: session.userLoc(file, line, column), placeholder: x.type)
+}
+
+/// Softmax over the last axis.
+/// - Parameters:
+///   - x: the logits.
+/// - Returns: probabilities of `x`'s shape.
+public func softmax(
+  _ x: Tensor, file: String = #filePath, line: UInt = #line, column: UInt = #column
+) -> Tensor {
+  session.record(.softmax, [x], at: session.userLoc(file, line, column), placeholder: x.type)
+}
+
+/// Log-softmax over the last axis.
+/// - Parameters:
+///   - x: the logits.
+/// - Returns: log-probabilities of `x`'s shape.
+public func logSoftmax(
+  _ x: Tensor, file: String = #filePath, line: UInt = #line, column: UInt = #column
+) -> Tensor {
+  session.record(.logSoftmax, [x], at: session.userLoc(file, line, column), placeholder: x.type)
+}
+
+/// A constant tensor.
+/// - Parameters:
+///   - data: the values, row-major; as many as the shape has elements.
+///   - shape: the shape (`[]` for a scalar).
+/// - Returns: the constant.
+public func constant(
+  _ data: [Float], shape: [Int],
+  file: String = #filePath, line: UInt = #line, column: UInt = #column
+) -> Tensor {
+  let type = TensorType(.f32, shape)
+  return session.record(
+    .constant, [], ["data": .floats(data)], declared: type, at: session.userLoc(file, line, column),
+    placeholder: type)
+}
+
+/// A scalar constant.
+/// - Parameters:
+///   - value: the value.
+/// - Returns: an `f32[]` constant.
+public func constant(
+  _ value: Double, file: String = #filePath, line: UInt = #line, column: UInt = #column
+) -> Tensor {
+  constant([Float(value)], shape: [], file: file, line: line, column: column)
+}

@@ -1,0 +1,53 @@
+import DinoOps
+
+/// The sum over `axis`.
+/// - Parameters:
+///   - x: the tensor.
+///   - axis: the axis (negative counts from the end).
+///   - keepDims: keep `axis` with extent 1.
+/// - Returns: `x` without `axis` (or with it at 1).
+public func sum(
+  _ x: Tensor, axis: Int, keepDims: Bool = false,
+  file: String = #filePath, line: UInt = #line, column: UInt = #column
+) -> Tensor {
+  reduce(.reduceSum, x, axis: axis, keepDims: keepDims, at: session.userLoc(file, line, column))
+}
+
+/// The mean over `axis`.
+/// - Parameters:
+///   - x: the tensor.
+///   - axis: the axis (negative counts from the end).
+///   - keepDims: keep `axis` with extent 1.
+/// - Returns: `x` without `axis` (or with it at 1).
+public func mean(
+  _ x: Tensor, axis: Int, keepDims: Bool = false,
+  file: String = #filePath, line: UInt = #line, column: UInt = #column
+) -> Tensor {
+  reduce(.reduceMean, x, axis: axis, keepDims: keepDims, at: session.userLoc(file, line, column))
+}
+
+/// Sums `x` down to `shape`, the adjoint of broadcasting: `shape` must broadcast to `x`.
+/// - Parameters:
+///   - x: the tensor.
+///   - shape: the target shape.
+/// - Returns: a tensor of `shape`.
+public func sum(
+  _ x: Tensor, to shape: [Int], file: String = #filePath, line: UInt = #line, column: UInt = #column
+) -> Tensor {
+  session.record(
+    .sumTo, [x], ["shape": .ints(shape)], at: session.userLoc(file, line, column),
+    placeholder: TensorType(.f32, shape))
+}
+
+private func reduce(_ op: OpKind, _ x: Tensor, axis: Int, keepDims: Bool, at loc: SourceLoc)
+  -> Tensor
+{
+  guard let a = session.normalize(axis: axis, rank: x.rank, op.name, at: loc) else {
+    return session.invalid(x.shape, at: loc)
+  }
+  var guess = x.shape
+  if keepDims { guess[a] = 1 } else { guess.remove(at: a) }
+  return session.record(
+    op, [x], ["axis": .int(a), "keepdims": .int(keepDims ? 1 : 0)], at: loc,
+    placeholder: TensorType(.f32, guess))
+}
