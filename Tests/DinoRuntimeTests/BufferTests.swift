@@ -3,21 +3,22 @@ import DinoIR
 import DinoRuntime
 import Foundation
 import XCTest
+import _DinoTestSupport
 
 /// Persistent buffers: layout, initialisation from init specs, checkpoint load/save.
 final class BufferTests: XCTestCase {
   /// A graph with student weights, a teacher declared in another order, Adam moments named
   /// as the optimiser pass names them, and a center.
-  func mirroredGraph() -> Graph {
-    var p = ProgramSketch("ema")
+  func mirroredGraph() throws -> Graph {
+    var p = ProgramBuilder(name: "ema")
     let m = p.input("momentum", [])
     let sa = p.parameter("student.a", [3], init: "trunc_normal(0.02,-2,2)")
     let sb = p.parameter("student.b.weight", [5, 5], init: "uniform(-0.5,0.5)")
     let tb = p.parameter(
       "teacher.b.weight", [5, 5], init: "copy(student.b.weight)", trainable: false)
     let ta = p.parameter("teacher.a", [3], init: "copy(student.a)", trainable: false)
-    _ = p.op(.emaUpdate, tb, sb, m)
-    _ = p.op(.emaUpdate, ta, sa, m)
+    _ = try p.op(.emaUpdate, tb, sb, m)
+    _ = try p.op(.emaUpdate, ta, sa, m)
     _ = p.parameter("adam_m.student.b.weight", [5, 5], init: "zeros", trainable: false)
     _ = p.parameter("adam_m.student.a", [3], init: "zeros", trainable: false)
     _ = p.parameter("center", [7], init: "const(0.25)", trainable: false)
@@ -25,7 +26,7 @@ final class BufferTests: XCTestCase {
   }
 
   func testLayoutMirrorsStudentOrder() throws {
-    let runtime = try Runtime(graph: mirroredGraph())
+    let runtime = try Runtime(graph: try mirroredGraph())
     XCTAssertEqual(runtime.layout.regions, ["student", "teacher", "adam_m", "center"])
     func offset(_ name: String) throws -> Int {
       let region = String(name.prefix { $0 != "." })
@@ -48,7 +49,7 @@ final class BufferTests: XCTestCase {
   }
 
   func testInitSpecsAndCopies() throws {
-    let runtime = try Runtime(graph: mirroredGraph())
+    let runtime = try Runtime(graph: try mirroredGraph())
     try runtime.initializeParameters(seed: 7)
     let sa = Array(try runtime.buffer("student.a"))
     let sb = Array(try runtime.buffer("student.b.weight"))
@@ -76,7 +77,7 @@ final class BufferTests: XCTestCase {
 
   func testInitStatistics() throws {
     let n = 100_000
-    var p = ProgramSketch("stats")
+    var p = ProgramBuilder(name: "stats")
     for (name, spec) in [
       ("student.tn", "trunc_normal(0.02,-2,2)"), ("student.narrow", "trunc_normal(1,-0.5,1.5)"),
       ("student.tail", "trunc_normal(1,2,3)"), ("student.normal", "normal(0.5)"),
@@ -127,7 +128,7 @@ final class BufferTests: XCTestCase {
   }
 
   func testCopyChainsAndCycles() throws {
-    var p = ProgramSketch("p")
+    var p = ProgramBuilder(name: "p")
     _ = p.parameter("teacher.x", [4], init: "copy(ema.x)")
     _ = p.parameter("ema.x", [4], init: "copy(student.x)")
     _ = p.parameter("student.x", [4], init: "uniform(1,2)")
@@ -138,7 +139,7 @@ final class BufferTests: XCTestCase {
     XCTAssertEqual(Array(try runtime.buffer("ema.x")), source)
     XCTAssertEqual(Array(try runtime.buffer("teacher.x")), source)
 
-    var q = ProgramSketch("q")
+    var q = ProgramBuilder(name: "q")
     _ = q.parameter("a.x", [2], init: "copy(b.x)")
     _ = q.parameter("b.x", [2], init: "copy(a.x)")
     let cyclic = try Runtime(graph: planEachValueApart(Graph(programs: [q.program])))
@@ -147,7 +148,7 @@ final class BufferTests: XCTestCase {
 
   func testSaveAndLoadBuffers() throws {
     let dir = try temporaryDirectory()
-    let runtime = try Runtime(graph: mirroredGraph())
+    let runtime = try Runtime(graph: try mirroredGraph())
     try runtime.initializeParameters(seed: 11)
     let before = try runtime.bufferNames.map { Array(try runtime.buffer($0)) }
     try runtime.saveBuffers(to: dir + "/all.safetensors", metadata: ["step": "3"])
@@ -207,7 +208,7 @@ final class InitRecipeTests: XCTestCase {
   }
 
   func testUniformAndNormalFollowTheRecipe() throws {
-    var p = ProgramSketch("p")
+    var p = ProgramBuilder(name: "p")
     _ = p.parameter("student.u", [3000], init: "uniform(-1,3)")
     _ = p.parameter("student.n", [3000], init: "normal(1)")
     let runtime = try Runtime(graph: planEachValueApart(Graph(programs: [p.program])))

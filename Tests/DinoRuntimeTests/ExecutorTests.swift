@@ -1,13 +1,14 @@
 import DinoIR
 import DinoRuntime
 import XCTest
+import _DinoTestSupport
 
 /// The executor on hand-built planned graphs: effect ops on persistent buffers, inputs and
 /// outputs, and refusal of graphs and calls it cannot serve.
 final class ExecutorTests: XCTestCase {
   /// `adamw_update` on a [6] parameter with gradients from an input.
-  func adamGraph(decay: Int) -> Graph {
-    var p = ProgramSketch("train_step")
+  func adamGraph(decay: Int) throws -> Graph {
+    var p = ProgramBuilder(name: "train_step")
     let g = p.input("g", [6])
     let lr = p.input("lr", [])
     let wd = p.input("wd", [])
@@ -16,8 +17,9 @@ final class ExecutorTests: XCTestCase {
     let m = p.parameter("adam_m.student.w", [6], init: "zeros", trainable: false)
     let v = p.parameter("adam_v.student.w", [6], init: "zeros", trainable: false)
     let t = p.parameter("adam_step.student.w", [], init: "zeros", trainable: false)
-    let norm = p.op(.reduceSum, p.op(.mul, g, g), attrs: ["axis": .int(0), "keepdims": .int(0)])
-    _ = p.op(
+    let norm = try p.op(
+      .reduceSum, try p.op(.mul, g, g), attrs: ["axis": .int(0), "keepdims": .int(0)])
+    _ = try p.op(
       .adamwUpdate, w, g, m, v, t, lr, wd, gate,
       attrs: [
         "beta1": .float(0.9), "beta2": .float(0.999), "eps": .float(1e-8), "decay": .int(decay),
@@ -28,7 +30,7 @@ final class ExecutorTests: XCTestCase {
 
   func testAdamWMatchesFormula() throws {
     for threads in [1, 2] {
-      let runtime = try Runtime(graph: adamGraph(decay: 1), threads: threads)
+      let runtime = try Runtime(graph: try adamGraph(decay: 1), threads: threads)
       try runtime.initializeParameters(seed: 5)
       var p = Array(try runtime.buffer("student.w")).map(Double.init)
       var m = [Double](repeating: 0, count: 6)
@@ -66,13 +68,13 @@ final class ExecutorTests: XCTestCase {
   }
 
   func testEmaAndAssign() throws {
-    var p = ProgramSketch("ema")
+    var p = ProgramBuilder(name: "ema")
     let momentum = p.input("momentum", [])
     let s = p.parameter("student.w", [5], init: "uniform(-1,1)")
     let t = p.parameter("teacher.w", [5], init: "zeros", trainable: false)
-    _ = p.op(.emaUpdate, t, s, momentum)
+    _ = try p.op(.emaUpdate, t, s, momentum)
     let c = p.parameter("center", [5], init: "ones", trainable: false)
-    _ = p.op(.assign, c, p.op(.scale, s, attrs: ["factor": .float(2)]))
+    _ = try p.op(.assign, c, try p.op(.scale, s, attrs: ["factor": .float(2)]))
     let runtime = try Runtime(graph: planEachValueApart(Graph(programs: [p.program])))
     try runtime.initializeParameters(seed: 2)
     let student = Array(try runtime.buffer("student.w")).map(Double.init)
@@ -89,27 +91,28 @@ final class ExecutorTests: XCTestCase {
   }
 
   /// Two programs declaring inputs `x` with different shapes and `s` with one shape.
-  func twoProgramGraph() -> Graph {
-    var a = ProgramSketch("a")
+  func twoProgramGraph() throws -> Graph {
+    var a = ProgramBuilder(name: "a")
     let xa = a.input("x", [2, 3])
     let sa = a.input("s", [3])
-    a.output("y", a.op(.add, xa, sa))
-    var b = ProgramSketch("b")
+    a.output("y", try a.op(.add, xa, sa))
+    var b = ProgramBuilder(name: "b")
     let xb = b.input("x", [4])
-    let k = b.constant([1, 2, 3, 4], [4])
+    let k = try b.constant([1, 2, 3, 4], [4])
     let sb = b.input("s", [3])
-    b.output("y", b.op(.mul, xb, k))
-    b.output("s2", b.op(.scale, sb, attrs: ["factor": .float(-1)]))
-    var c = ProgramSketch("c")
-    let seed = c.input("seed", [], .i32)
+    b.output("y", try b.op(.mul, xb, k))
+    b.output("s2", try b.op(.scale, sb, attrs: ["factor": .float(-1)]))
+    var c = ProgramBuilder(name: "c")
+    let seed = c.input("seed", [], dtype: .i32)
     c.output(
       "mask",
-      c.op(.dropPathMask, seed, attrs: ["rate": .float(0.5), "stream": .int(3), "batch": .int(8)]))
+      try c.op(
+        .dropPathMask, seed, attrs: ["rate": .float(0.5), "stream": .int(3), "batch": .int(8)]))
     return planEachValueApart(Graph(programs: [a.program, b.program, c.program]))
   }
 
   func testInputsSharedByNameAndType() throws {
-    let runtime = try Runtime(graph: twoProgramGraph())
+    let runtime = try Runtime(graph: try twoProgramGraph())
     XCTAssertEqual(try runtime.inputs(of: "b").map(\.name), ["x", "s"])
     XCTAssertEqual(
       try runtime.outputs(of: "b").map(\.type), [TensorType(.f32, [4]), TensorType(.f32, [3])])
@@ -136,7 +139,7 @@ final class ExecutorTests: XCTestCase {
   }
 
   func testInputAndOutputErrors() throws {
-    let runtime = try Runtime(graph: twoProgramGraph())
+    let runtime = try Runtime(graph: try twoProgramGraph())
     assertError(try runtime.run("nope"), contains: "no program @nope (the plan has @a, @b, @c)")
     assertError(try runtime.run("a"), contains: "input 'x' of @a was not set")
     assertError(try runtime.output("y"), contains: "no program has run yet")
@@ -160,7 +163,7 @@ final class ExecutorTests: XCTestCase {
   }
 
   func testExecuteChecksInputFile() throws {
-    let runtime = try Runtime(graph: twoProgramGraph())
+    let runtime = try Runtime(graph: try twoProgramGraph())
     let good = SafeTensors(tensors: [
       "x": HostTensor(shape: [2, 3], floats: [1, 2, 3, 4, 5, 6]),
       "s": HostTensor(shape: [3], floats: [1, 1, 1]),
@@ -185,9 +188,9 @@ final class ExecutorTests: XCTestCase {
   }
 
   func testRefusesUnplannedAndBrokenGraphs() throws {
-    var p = ProgramSketch("p")
+    var p = ProgramBuilder(name: "p")
     let x = p.input("x", [4])
-    p.output("y", p.op(.gelu, x))
+    p.output("y", try p.op(.gelu, x))
     let unplanned = Graph(programs: [p.program])
     assertError(try Runtime(graph: unplanned), contains: "@p: %1 gelu: has no memory slot")
 
@@ -204,9 +207,9 @@ final class ExecutorTests: XCTestCase {
     mistyped.programs[0].nodes[1].type = TensorType(.f32, [5])
     assertError(try Runtime(graph: mistyped), contains: "invalid graph:")
 
-    var deep = ProgramSketch("deep")
+    var deep = ProgramBuilder(name: "deep")
     let d = deep.input("d", [1, 1, 1, 1, 1, 1, 2])
-    deep.output("y", deep.op(.gelu, d))
+    deep.output("y", try deep.op(.gelu, d))
     assertError(
       try Runtime(graph: planEachValueApart(Graph(programs: [deep.program]))),
       contains: "rank 7 exceeds the kernels' limit of 6")

@@ -2,6 +2,7 @@ import DinoIR
 import DinoPasses
 import DinoRuntime
 import XCTest
+import _DinoTestSupport
 
 /// A small transformer-like program planned by the real pipeline and run with the
 /// optimised kernels (1 and 2 threads) against the naive reference kernels.
@@ -12,7 +13,7 @@ final class MLPTests: XCTestCase {
   /// matmul) → linear head → tempered softmax and log_softmax → reduce.
   static func graph() throws -> Graph {
     let (b, t, d, h, k) = (batch, tokens, dim, hidden, classes)
-    var p = ProgramSketch("forward")
+    var p = ProgramBuilder(name: "forward")
     let x = p.input("x", [b, t, d])
     let gamma = p.parameter("student.norm.weight", [d], init: "uniform(0.5,1.5)")
     let beta = p.parameter("student.norm.bias", [d], init: "uniform(-0.1,0.1)")
@@ -22,19 +23,21 @@ final class MLPTests: XCTestCase {
     let b2 = p.parameter("student.fc2.bias", [d], init: "zeros")
     let w3 = p.parameter("student.head.weight", [k, d], init: "normal(0.3)")
     let b3 = p.parameter("student.head.bias", [k], init: "const(0.05)")
-    let normed = p.op(.layerNorm, x, gamma, beta, attrs: ["eps": .float(1e-6)])
-    let hidden = p.op(.gelu, p.op(.linear, normed, w1, b1))
-    let residual = p.op(.add, x, p.op(.linear, hidden, w2, b2))
-    let scores = p.op(.matmul, residual, residual, attrs: ["trans_a": .int(0), "trans_b": .int(1)])
-    let mixing = p.op(.softmax, p.op(.scale, scores, attrs: ["factor": .float(0.25)]))
-    let mixed = p.op(.matmul, mixing, residual, attrs: ["trans_a": .int(0), "trans_b": .int(0)])
-    let logits = p.op(.linear, mixed, w3, b3)
-    let tempered = p.op(.scale, logits, attrs: ["factor": .float(10)])
-    let probs = p.op(.softmax, tempered)
-    let logProbs = p.op(.logSoftmax, tempered)
-    let entropy = p.op(
-      .reduceSum, p.op(.mul, probs, logProbs), attrs: ["axis": .int(2), "keepdims": .int(0)])
-    let loss = p.op(.reduceMean, entropy, attrs: ["axis": .int(1), "keepdims": .int(0)])
+    let normed = try p.op(.layerNorm, x, gamma, beta, attrs: ["eps": .float(1e-6)])
+    let hidden = try p.op(.gelu, p.op(.linear, normed, w1, b1))
+    let residual = try p.op(.add, x, try p.op(.linear, hidden, w2, b2))
+    let scores = try p.op(
+      .matmul, residual, residual, attrs: ["trans_a": .int(0), "trans_b": .int(1)])
+    let mixing = try p.op(.softmax, p.op(.scale, scores, attrs: ["factor": .float(0.25)]))
+    let mixed = try p.op(
+      .matmul, mixing, residual, attrs: ["trans_a": .int(0), "trans_b": .int(0)])
+    let logits = try p.op(.linear, mixed, w3, b3)
+    let tempered = try p.op(.scale, logits, attrs: ["factor": .float(10)])
+    let probs = try p.op(.softmax, tempered)
+    let logProbs = try p.op(.logSoftmax, tempered)
+    let entropy = try p.op(
+      .reduceSum, try p.op(.mul, probs, logProbs), attrs: ["axis": .int(2), "keepdims": .int(0)])
+    let loss = try p.op(.reduceMean, entropy, attrs: ["axis": .int(1), "keepdims": .int(0)])
     p.output("residual", residual)
     p.output("probs", probs)
     p.output("loss", loss)

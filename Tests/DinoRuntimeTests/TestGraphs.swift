@@ -1,47 +1,12 @@
 import DinoIR
+import DinoRuntime
 import XCTest
+import _DinoTestSupport
 
-/// Builds small programs node by node, inferring each result type from the op table.
-struct ProgramSketch {
-  var program: Program
-
-  init(_ name: String) { program = Program(name: name) }
-
-  mutating func input(_ name: String, _ shape: [Int], _ dtype: DType = .f32) -> ValueID {
-    program.append(Node(.input, attrs: ["name": .string(name)], type: TensorType(dtype, shape)))
-  }
-
-  mutating func parameter(_ name: String, _ shape: [Int], init spec: String, trainable: Bool = true)
-    -> ValueID
-  {
-    program.append(
-      Node(
-        .parameter,
-        attrs: [
-          "name": .string(name), "init": .string(spec), "trainable": .int(trainable ? 1 : 0),
-        ],
-        type: TensorType(.f32, shape)))
-  }
-
-  mutating func constant(_ data: [Float], _ shape: [Int]) -> ValueID {
-    program.append(Node(.constant, attrs: ["data": .floats(data)], type: TensorType(.f32, shape)))
-  }
-
-  mutating func op(_ op: OpKind, _ operands: ValueID..., attrs: Attributes = [:]) -> ValueID {
-    let types = operands.map { program.nodes[$0.index].type }
-    let type: TensorType
-    do {
-      type = try op.resultType(types, attrs, declared: nil)
-    } catch {
-      fatalError("sketch: \(op.name): \(error)")
-    }
-    return program.append(Node(op, operands, attrs: attrs, type: type))
-  }
-
-  mutating func output(_ name: String, _ value: ValueID) {
-    program.outputs.append(ProgramOutput(name: name, value: value))
-  }
-}
+/// The runtime's tensor type, preferred over the reference interpreter's in these tests.
+typealias HostTensor = DinoRuntime.HostTensor
+/// The Double reference interpreter's tensor.
+typealias ReferenceTensor = _DinoTestSupport.HostTensor
 
 /// The simplest correct memory plan: every computed value gets its own 64-byte aligned
 /// slot, so nothing overlaps (inputs, constants, parameters and effect results get none).
