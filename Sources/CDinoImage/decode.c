@@ -292,3 +292,44 @@ int dino_write_png(const char *path, const uint8_t *pixels, int width, int heigh
     if (fclose(f) != 0) return fail(err, errlen, DINO_IMG_ERR_IO, "cannot write PNG");
     return DINO_IMG_OK;
 }
+
+/* ---------------------------------------------------------------- JPEG writing */
+
+int dino_write_jpeg(const char *path, const uint8_t *pixels, int width, int height,
+                    int channels, int quality, char *err, size_t errlen) {
+    if ((channels != 1 && channels != 3) || quality < 1 || quality > 100 ||
+        check_size(width, height, NULL, 0) != DINO_IMG_OK)
+        return fail(err, errlen, DINO_IMG_ERR_ARG, "invalid image for JPEG writing");
+    FILE *volatile f = fopen(path, "wb");
+    if (!f) {
+        if (err && errlen) snprintf(err, errlen, "cannot create %s", path);
+        return DINO_IMG_ERR_IO;
+    }
+    struct jpeg_compress_struct cinfo;
+    struct jpeg_failure failure;
+    memset(&failure, 0, sizeof failure);
+    cinfo.err = jpeg_std_error(&failure.mgr);
+    failure.mgr.error_exit = jpeg_on_error;
+    if (setjmp(failure.jump)) {
+        jpeg_destroy_compress(&cinfo);
+        fclose(f);
+        return fail(err, errlen, DINO_IMG_ERR_IO, "cannot write JPEG");
+    }
+    jpeg_create_compress(&cinfo);
+    jpeg_stdio_dest(&cinfo, f);
+    cinfo.image_width = (JDIMENSION)width;
+    cinfo.image_height = (JDIMENSION)height;
+    cinfo.input_components = channels;
+    cinfo.in_color_space = channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
+    jpeg_set_defaults(&cinfo);
+    jpeg_set_quality(&cinfo, quality, TRUE);
+    jpeg_start_compress(&cinfo, TRUE);
+    while (cinfo.next_scanline < cinfo.image_height) {
+        JSAMPROW row = (JSAMPROW)(pixels + (size_t)cinfo.next_scanline * width * channels);
+        jpeg_write_scanlines(&cinfo, &row, 1);
+    }
+    jpeg_finish_compress(&cinfo);
+    jpeg_destroy_compress(&cinfo);
+    if (fclose(f) != 0) return fail(err, errlen, DINO_IMG_ERR_IO, "cannot write JPEG");
+    return DINO_IMG_OK;
+}

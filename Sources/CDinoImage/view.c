@@ -71,3 +71,27 @@ int dino_render_view(const dino_image *src, const dino_view_params *p, int out_c
     }
     return dino_normalize(img, size, size, c, out_channels, mean, std, out);
 }
+
+int dino_render_eval(const dino_image *src, int resize_w, int resize_h, int crop_x, int crop_y,
+                     int size, int out_channels, const float *mean, const float *std,
+                     float *out, dino_workspace *ws) {
+    int c = src->channels;
+    if ((c != 1 && c != 3) || (out_channels != 1 && out_channels != 3) ||
+        (c == 3 && out_channels == 1) || resize_w <= 0 || resize_h <= 0 || size <= 0 ||
+        crop_x < 0 || crop_y < 0 || crop_x + size > resize_w || crop_y + size > resize_h)
+        return DINO_IMG_ERR_ARG;
+    size_t row = (size_t)resize_w * (size_t)c;
+    size_t crop_row = (size_t)size * (size_t)c;
+    if (dino_bytes_reserve(&ws->view, row * (size_t)resize_h + crop_row * (size_t)size) !=
+        DINO_IMG_OK)
+        return DINO_IMG_ERR_MEMORY;
+    uint8_t *resized = ws->view.data;
+    uint8_t *crop = resized + row * (size_t)resize_h;
+    int rc = dino_resize_bicubic(src->pixels.data, (size_t)src->width * c, 0, 0, src->width,
+                                 src->height, c, resized, resize_w, resize_h, &ws->scratch);
+    if (rc != DINO_IMG_OK) return rc;
+    for (int y = 0; y < size; y++)
+        memcpy(crop + (size_t)y * crop_row, resized + (size_t)(crop_y + y) * row + (size_t)crop_x * c,
+               crop_row);
+    return dino_normalize(crop, size, size, c, out_channels, mean, std, out);
+}

@@ -61,6 +61,16 @@ public struct Image: Sendable, Equatable {
     if rc != 0 { throw DataError("\(path): \(String(cString: err))") }
   }
 
+  /// Writes the image as a baseline JPEG at `quality` (1...100).
+  public func writeJPEG(to path: String, quality: Int = 90) throws(DataError) {
+    var err = [CChar](repeating: 0, count: 256)
+    let rc = pixels.withUnsafeBufferPointer {
+      dino_write_jpeg(path, $0.baseAddress, Int32(width), Int32(height), Int32(channels),
+                      Int32(quality), &err, err.count)
+    }
+    if rc != 0 { throw DataError("\(path): \(String(cString: err))") }
+  }
+
   /// Runs `body` with a borrowed C view of the pixels (valid only inside `body`).
   func withCImage<R>(_ body: (UnsafePointer<dino_image>) throws -> R) rethrows -> R {
     try pixels.withUnsafeBufferPointer { buffer in

@@ -73,6 +73,10 @@ int dino_decode(const uint8_t *bytes, size_t size, int want_channels, dino_image
 int dino_write_png(const char *path, const uint8_t *pixels, int width, int height,
                    int channels, char *err, size_t errlen);
 
+/* Writes a baseline JPEG (channels 1 or 3) at `quality` 1..100 (libjpeg's scale). */
+int dino_write_jpeg(const char *path, const uint8_t *pixels, int width, int height,
+                    int channels, int quality, char *err, size_t errlen);
+
 /* ---- pixel operations (uint8 HWC) ---- */
 
 /* Pillow Image.resize(BICUBIC) of the w×h region at (x, y) of `src` (row stride in bytes)
@@ -158,6 +162,12 @@ void dino_workspace_free(dino_workspace *ws);
 int dino_render_view(const dino_image *src, const dino_view_params *p, int out_channels,
                      const float *mean, const float *std, float *out, uint8_t *preview,
                      dino_workspace *ws);
+
+/* The evaluation transform: resize the whole image to resize_w×resize_h (Pillow bicubic),
+ * take the size×size box at (crop_x, crop_y) of the result, normalise into `out`. */
+int dino_render_eval(const dino_image *src, int resize_w, int resize_h, int crop_x, int crop_y,
+                     int size, int out_channels, const float *mean, const float *std,
+                     float *out, dino_workspace *ws);
 
 #ifdef __cplusplus
 }
