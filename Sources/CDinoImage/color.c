@@ -75,8 +75,15 @@ int dino_hue_shift(float hue) {
 
 static inline int clip8i(int v) { return v < 0 ? 0 : v > 255 ? 255 : v; }
 
-/* Pillow rgb2hsv for one pixel (H, S, V each 0..255). */
-static void to_hsv(const uint8_t *p, uint8_t *hsv) {
+/* round() for x >= 0, inline and exact: floor, plus one if the exact remainder is >= 0.5. */
+static inline int round_nonneg(double x) {
+    double r = floor(x);
+    return (int)r + (x - r >= 0.5);
+}
+
+/* Pillow rgb2hsv for one pixel (H, S, V each 0..255). Pillow's fmod(h/6 + 1, 1) is written
+ * as x - floor(x), which is exact for the positive x here. */
+static inline void to_hsv(const uint8_t *p, uint8_t *hsv) {
     int r = p[0], g = p[1], b = p[2];
     int maxc = r > g ? (r > b ? r : b) : (g > b ? g : b);
     int minc = r < g ? (r < b ? r : b) : (g < b ? g : b);
@@ -88,23 +95,21 @@ static void to_hsv(const uint8_t *p, uint8_t *hsv) {
     }
     float span = (float)(maxc - minc);
     float s = span / (float)maxc;
-    float rc = (float)(maxc - r) / span;
-    float gc = (float)(maxc - g) / span;
-    float bc = (float)(maxc - b) / span;
     float h;
     if (r == maxc)
-        h = bc - gc;
+        h = (float)(maxc - b) / span - (float)(maxc - g) / span;
     else if (g == maxc)
-        h = 2.0 + rc - bc;
+        h = 2.0 + (float)(maxc - r) / span - (float)(maxc - b) / span;
     else
-        h = 4.0 + gc - rc;
-    h = fmod(h / 6.0 + 1.0, 1.0);
+        h = 4.0 + (float)(maxc - g) / span - (float)(maxc - r) / span;
+    double x = h / 6.0 + 1.0;
+    h = x - floor(x);
     hsv[0] = (uint8_t)clip8i((int)(h * 255.0));
     hsv[1] = (uint8_t)clip8i((int)(s * 255.0));
 }
 
 /* Pillow hsv2rgb for one pixel. */
-static void from_hsv(const uint8_t *hsv, uint8_t *p) {
+static inline void from_hsv(const uint8_t *hsv, uint8_t *p) {
     int h = hsv[0], s = hsv[1], v = hsv[2];
     if (s == 0) {
         p[0] = p[1] = p[2] = (uint8_t)v;
@@ -113,9 +118,9 @@ static void from_hsv(const uint8_t *hsv, uint8_t *p) {
     int i = (int)floor((float)h * 6.0 / 255.0);
     float f = (float)h * 6.0 / 255.0 - (float)i;
     float fs = (float)s / 255.0;
-    uint8_t up = (uint8_t)clip8i((int)round((float)v * (1.0 - fs)));
-    uint8_t uq = (uint8_t)clip8i((int)round((float)v * (1.0 - fs * f)));
-    uint8_t ut = (uint8_t)clip8i((int)round((float)v * (1.0 - fs * (1.0 - f))));
+    uint8_t up = (uint8_t)clip8i(round_nonneg((float)v * (1.0 - fs)));
+    uint8_t uq = (uint8_t)clip8i(round_nonneg((float)v * (1.0 - fs * f)));
+    uint8_t ut = (uint8_t)clip8i(round_nonneg((float)v * (1.0 - fs * (1.0 - f))));
     uint8_t uv = (uint8_t)v;
     switch (i % 6) {
     case 0: p[0] = uv; p[1] = ut; p[2] = up; break;
@@ -127,9 +132,80 @@ static void from_hsv(const uint8_t *hsv, uint8_t *p) {
     }
 }
 
+/* The hue rotation in blocks of pixels, branch-free so that the compiler can vectorise it;
+ * every expression keeps the types (float or double) of Pillow's per-pixel code above, so
+ * the results are identical (to_hsv/from_hsv remain the readable reference and are used
+ * for the tail of the image). */
+#define HUE_BLOCK 64
+
+static void hue_block(uint8_t *px, int shift) {
+    int r[HUE_BLOCK], g[HUE_BLOCK], b[HUE_BLOCK], mx[HUE_BLOCK], grey[HUE_BLOCK];
+    int uh[HUE_BLOCK], us[HUE_BLOCK];
+    for (int k = 0; k < HUE_BLOCK; k++) {
+        r[k] = px[3 * k];
+        g[k] = px[3 * k + 1];
+        b[k] = px[3 * k + 2];
+    }
+    for (int k = 0; k < HUE_BLOCK; k++) {
+        int maxc = r[k] > g[k] ? (r[k] > b[k] ? r[k] : b[k]) : (g[k] > b[k] ? g[k] : b[k]);
+        int minc = r[k] < g[k] ? (r[k] < b[k] ? r[k] : b[k]) : (g[k] < b[k] ? g[k] : b[k]);
+        int same = maxc == minc;
+        float span = same ? 1.0f : (float)(maxc - minc);
+        float s = span / (float)(maxc ? maxc : 1);
+        float rc = (float)(maxc - r[k]) / span;
+        float gc = (float)(maxc - g[k]) / span;
+        float bc = (float)(maxc - b[k]) / span;
+        float hr = bc - gc;
+        float hg = 2.0 + rc - bc;
+        float hb = 4.0 + gc - rc;
+        float h = r[k] == maxc ? hr : (g[k] == maxc ? hg : hb);
+        double x = h / 6.0 + 1.0;
+        h = x - floor(x);
+        int ih = (int)(h * 255.0), is = (int)(s * 255.0);
+        ih = ih < 0 ? 0 : ih > 255 ? 255 : ih;
+        is = is < 0 ? 0 : is > 255 ? 255 : is;
+        uh[k] = same ? 0 : ((ih + shift) & 255);
+        us[k] = same ? 0 : is;
+        mx[k] = maxc;
+        grey[k] = same;
+    }
+    for (int k = 0; k < HUE_BLOCK; k++) {
+        int v = mx[k];
+        double h6 = (float)uh[k] * 6.0 / 255.0;
+        int i = (int)floor(h6);
+        float f = h6 - (float)i;
+        float fs = (float)us[k] / 255.0;
+        double xp = (float)v * (1.0 - fs);
+        double xq = (float)v * (1.0 - fs * f);
+        double xt = (float)v * (1.0 - fs * (1.0 - f));
+        double fp = floor(xp), fq = floor(xq), ft = floor(xt);
+        int p = (int)fp + (xp - fp >= 0.5), q = (int)fq + (xq - fq >= 0.5),
+            t = (int)ft + (xt - ft >= 0.5);
+        p = p > 255 ? 255 : p;
+        q = q > 255 ? 255 : q;
+        t = t > 255 ? 255 : t;
+        int sector = i % 6;
+        int ro = sector == 0 || sector == 5 ? v : sector == 1 ? q : sector == 4 ? t : p;
+        int go = sector == 1 || sector == 2 ? v : sector == 0 ? t : sector == 3 ? q : p;
+        int bo = sector == 3 || sector == 4 ? v : sector == 2 ? t : sector == 5 ? q : p;
+        int s0 = us[k] == 0;
+        r[k] = s0 ? v : ro;
+        g[k] = s0 ? v : go;
+        b[k] = s0 ? v : bo;
+        (void)grey;
+    }
+    for (int k = 0; k < HUE_BLOCK; k++) {
+        px[3 * k] = (uint8_t)r[k];
+        px[3 * k + 1] = (uint8_t)g[k];
+        px[3 * k + 2] = (uint8_t)b[k];
+    }
+}
+
 void dino_adjust_hue(uint8_t *img, size_t pixels, float hue) {
     int shift = dino_hue_shift(hue);
-    for (size_t i = 0; i < pixels; i++) {
+    size_t i = 0;
+    for (; i + HUE_BLOCK <= pixels; i += HUE_BLOCK) hue_block(img + 3 * i, shift);
+    for (; i < pixels; i++) {
         uint8_t *p = img + 3 * i;
         uint8_t hsv[3];
         to_hsv(p, hsv);

@@ -5,7 +5,9 @@
  * per output pixel the taps are normalised to sum 1 in double precision, then turned
  * into 22-bit fixed point; each 1-D pass accumulates integers with a rounding offset and
  * clamps to 8 bits. The horizontal pass runs first, over only the rows the vertical pass
- * reads; a pass whose size does not change is skipped.
+ * reads; a pass whose size does not change is skipped. The horizontal pass runs as a
+ * vertical one on the transposed rows, so that both inner loops are contiguous and vectorise
+ * (the sums are integers, so the result is the same).
  */
 #pragma STDC FP_CONTRACT OFF
 #include "dino_image.h"
@@ -68,34 +70,28 @@ static inline uint8_t clamp8(int32_t acc) {
     return (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
 }
 
-/* One horizontal pass over `rows` rows. */
-static void pass_horizontal(const uint8_t *src, size_t src_stride, int rows, int channels,
-                            uint8_t *dst, int dw, int taps, const int *first, const int *count,
-                            const int32_t *coef) {
-    for (int y = 0; y < rows; y++) {
-        const uint8_t *in = src + (size_t)y * src_stride;
-        uint8_t *out = dst + (size_t)y * dw * channels;
-        for (int x = 0; x < dw; x++) {
-            const int32_t *k = coef + (size_t)x * taps;
-            const uint8_t *p = in + (size_t)first[x] * channels;
-            int n = count[x];
-            if (channels == 1) {
-                int32_t a = 1 << (COEF_BITS - 1);
-                for (int t = 0; t < n; t++) a += p[t] * k[t];
-                out[x] = clamp8(a);
-            } else {
-                int32_t a0 = 1 << (COEF_BITS - 1), a1 = a0, a2 = a0;
-                for (int t = 0; t < n; t++) {
-                    a0 += p[3 * t] * k[t];
-                    a1 += p[3 * t + 1] * k[t];
-                    a2 += p[3 * t + 2] * k[t];
-                }
-                out[3 * x] = clamp8(a0);
-                out[3 * x + 1] = clamp8(a1);
-                out[3 * x + 2] = clamp8(a2);
-            }
-        }
+/* Copies a rows × cols block of `channels`-byte pixels (row stride `stride` bytes) into
+ * cols × rows, packed. Used to run the horizontal pass as a vectorised vertical one.
+ * Tiled, with the pixel size a compile-time constant in each branch. */
+#define TRANSPOSE_TILE(C)                                                                   \
+    for (int y = y0; y < y1; y++) {                                                         \
+        const uint8_t *row = in + (size_t)y * stride;                                       \
+        for (int x = x0; x < x1; x++)                                                       \
+            for (int k = 0; k < (C); k++)                                                   \
+                out[((size_t)x * rows + y) * (C) + k] = row[(size_t)x * (C) + k];           \
     }
+
+static void transpose(const uint8_t *in, size_t stride, int rows, int cols, int channels,
+                      uint8_t *out) {
+    const int tile = 16;
+    for (int y0 = 0; y0 < rows; y0 += tile)
+        for (int x0 = 0; x0 < cols; x0 += tile) {
+            int y1 = y0 + tile < rows ? y0 + tile : rows, x1 = x0 + tile < cols ? x0 + tile : cols;
+            if (channels == 1)
+                TRANSPOSE_TILE(1)
+            else
+                TRANSPOSE_TILE(3)
+        }
 }
 
 /* One vertical pass: row y of dst mixes rows first[y].. of src (offset by `shift`),
@@ -134,39 +130,45 @@ int dino_resize_bicubic(const uint8_t *src, size_t src_stride, int x, int y, int
     int th = tap_count(w, dw), tv = tap_count(h, dh);
     size_t nh = (size_t)dw * th, nv = (size_t)dh * tv;
     size_t dbl_count = nh > nv ? nh : nv;
-    /* Layout: doubles | int32 coefficients (h, v) | ints first/count (h, v) | temp image. */
+    /* Scratch: doubles | int32 coefficients (h, v) | first/count (h, v) | the transposed
+     * source rows | their horizontal result | that result transposed back | accumulator. */
+    size_t c = (size_t)channels;
     size_t off_coef = dbl_count * sizeof(double);
     size_t off_ints = off_coef + (nh + nv) * sizeof(int32_t);
-    size_t off_img = off_ints + 2 * ((size_t)dw + dh) * sizeof(int);
-    off_img = (off_img + 63) & ~(size_t)63;
-    size_t temp_bytes = need_h && need_v ? (size_t)dw * channels * h : 0;
-    size_t off_acc = (off_img + temp_bytes + 63) & ~(size_t)63;
-    size_t acc_bytes = (size_t)(w > dw ? w : dw) * channels * sizeof(int32_t);
-    if (dino_bytes_reserve(scratch, off_acc + acc_bytes) != DINO_IMG_OK)
+    size_t off_a = (off_ints + 2 * ((size_t)dw + dh) * sizeof(int) + 63) & ~(size_t)63;
+    size_t img_bytes = need_h ? (size_t)h * (w > dw ? w : dw) * c : 0;
+    size_t off_b = (off_a + img_bytes + 63) & ~(size_t)63;
+    size_t off_t = (off_b + img_bytes + 63) & ~(size_t)63;
+    size_t off_acc = (off_t + img_bytes + 63) & ~(size_t)63;
+    size_t longest = (size_t)(w > dw ? w : dw);
+    if ((size_t)h > longest) longest = (size_t)h;
+    if (dino_bytes_reserve(scratch, off_acc + longest * c * sizeof(int32_t)) != DINO_IMG_OK)
         return DINO_IMG_ERR_MEMORY;
     double *dbl = (double *)scratch->data;
     int32_t *coef_h = (int32_t *)(scratch->data + off_coef), *coef_v = coef_h + nh;
     int *first_h = (int *)(scratch->data + off_ints), *count_h = first_h + dw;
     int *first_v = count_h + dw, *count_v = first_v + dh;
-    uint8_t *temp = scratch->data + off_img;
+    uint8_t *a = scratch->data + off_a, *b = scratch->data + off_b, *t = scratch->data + off_t;
     int32_t *acc = (int32_t *)(scratch->data + off_acc);
 
     if (need_v) compute_taps(h, dh, tv, first_v, count_v, coef_v, dbl);
-    if (need_h) compute_taps(w, dw, th, first_h, count_h, coef_h, dbl);
-    if (!need_v) {
-        pass_horizontal(origin, src_stride, h, channels, dst, dw, th, first_h, count_h, coef_h);
-        return DINO_IMG_OK;
-    }
     if (!need_h) {
         pass_vertical(origin, src_stride, w * channels, dst, dh, tv, first_v, count_v, coef_v, 0,
                       acc);
         return DINO_IMG_OK;
     }
-    int row_first = first_v[0];
-    int row_last = first_v[dh - 1] + count_v[dh - 1];
-    pass_horizontal(origin + (size_t)row_first * src_stride, src_stride, row_last - row_first,
-                    channels, temp, dw, th, first_h, count_h, coef_h);
-    pass_vertical(temp, (size_t)dw * channels, dw * channels, dst, dh, tv, first_v, count_v,
-                  coef_v, row_first, acc);
+    compute_taps(w, dw, th, first_h, count_h, coef_h, dbl);
+    /* Only the rows the vertical pass reads (all of them when it is skipped). */
+    int row_first = need_v ? first_v[0] : 0;
+    int rows = need_v ? first_v[dh - 1] + count_v[dh - 1] - row_first : h;
+    /* Horizontal pass: transpose, filter down the columns, transpose back. */
+    transpose(origin + (size_t)row_first * src_stride, src_stride, rows, w, channels, a);
+    pass_vertical(a, (size_t)rows * c, rows * channels, b, dw, th, first_h, count_h, coef_h, 0,
+                  acc);
+    uint8_t *horizontal = need_v ? t : dst;
+    transpose(b, (size_t)rows * c, dw, rows, channels, horizontal);
+    if (need_v)
+        pass_vertical(t, (size_t)dw * c, dw * channels, dst, dh, tv, first_v, count_v, coef_v,
+                      row_first, acc);
     return DINO_IMG_OK;
 }

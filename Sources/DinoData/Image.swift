@@ -40,7 +40,7 @@ public struct Image: Sendable, Equatable {
     let rc = bytes.withUnsafeBufferPointer {
       dino_decode($0.baseAddress, $0.count, Int32(channels ?? 0), &img, &err, err.count)
     }
-    if rc != 0 { throw DataError(String(cString: err)) }
+    if rc != 0 { throw DataError(message(err)) }
     self = Image(copying: img)
   }
 
@@ -58,7 +58,7 @@ public struct Image: Sendable, Equatable {
       dino_write_png(path, $0.baseAddress, Int32(width), Int32(height), Int32(channels), &err,
                      err.count)
     }
-    if rc != 0 { throw DataError("\(path): \(String(cString: err))") }
+    if rc != 0 { throw DataError("\(path): \(message(err))") }
   }
 
   /// Writes the image as a baseline JPEG at `quality` (1...100).
@@ -68,7 +68,7 @@ public struct Image: Sendable, Equatable {
       dino_write_jpeg(path, $0.baseAddress, Int32(width), Int32(height), Int32(channels),
                       Int32(quality), &err, err.count)
     }
-    if rc != 0 { throw DataError("\(path): \(String(cString: err))") }
+    if rc != 0 { throw DataError("\(path): \(message(err))") }
   }
 
   /// Runs `body` with a borrowed C view of the pixels (valid only inside `body`).
@@ -94,9 +94,9 @@ struct Decoder {
   /// Reads and decodes `path`; returns nil on success, else the reason.
   mutating func load(_ path: String, channels: Int) -> String? {
     var err = [CChar](repeating: 0, count: 256)
-    if dino_read_file(path, &file, &err, err.count) != 0 { return String(cString: err) }
+    if dino_read_file(path, &file, &err, err.count) != 0 { return message(err) }
     if dino_decode(file.data, file.size, Int32(channels), &decoded, &err, err.count) != 0 {
-      return String(cString: err)
+      return message(err)
     }
     return nil
   }
@@ -108,4 +108,9 @@ struct Decoder {
     dino_bytes_free(&file)
     dino_image_free(&decoded)
   }
+}
+
+/// The NUL-terminated text in a C error buffer.
+func message(_ buffer: [CChar]) -> String {
+  String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# bench_data.sh — data-pipeline throughput: DinoData against torchvision's DINO augmentation.
+#
+#   tools/bench_data.sh [SECONDS]      (default 20 s per measurement)
+#
+# Recipes (MACHINE.md names): fmnist = Fashion-MNIST train PNGs (28×28 grey), 2×28 + 6×12
+# crops, 1 channel; tiny224 = 224×224 synthetic photo-like JPEGs, 2×224 + 8×96 crops, RGB;
+# imagenet-like = the tiny224 recipe on 500×375 JPEGs. Each with 1 and 2 threads.
+# torchvision runs only if `import torchvision` works (the project never needs it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECONDS_PER=${1:-20}
+BUILD=.build/release
+WORK=${BENCH_DATA_DIR:-.build/bench-data}
+mkdir -p "$WORK"
+
+swift build -c release --target DinoData >/dev/null
+swiftc -O -module-name bench_data tools/bench_data.swift -o "$WORK/bench_data" \
+  -I "$BUILD/Modules" -Xcc -fmodule-map-file="$BUILD/CDinoImage.build/module.modulemap" \
+  -Xcc -I -Xcc Sources/CDinoImage/include \
+  "$BUILD"/DinoData.build/*.swift.o "$BUILD"/CDinoImage.build/*.c.o -ljpeg -lpng -lm
+
+FMNIST=${FMNIST_DIR:-data/fashion-mnist}
+python3 tools/prepare_fashion_mnist.py --out "$FMNIST" >/dev/null
+[ -d "$WORK/jpeg224" ] || "$WORK/bench_data" make-jpegs "$WORK/jpeg224" 512 224 224
+[ -d "$WORK/jpeg500" ] || "$WORK/bench_data" make-jpegs "$WORK/jpeg500" 512 500 375
+
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+for t in 1 2; do "$WORK/bench_data" fmnist "$FMNIST/train" "$t" "$SECONDS_PER"; done
+for t in 1 2; do "$WORK/bench_data" tiny224 "$WORK/jpeg224" "$t" "$SECONDS_PER"; done
+for t in 1 2; do "$WORK/bench_data" tiny224 "$WORK/jpeg500" "$t" "$SECONDS_PER" | sed 's/tiny224/imagenet-like/'; done
+
+if python3 -c "import torchvision" 2>/dev/null; then
+  for t in 1 2; do python3 tools/bench_data_torchvision.py fmnist "$FMNIST/train" "$t" "$SECONDS_PER"; done
+  for t in 1 2; do python3 tools/bench_data_torchvision.py tiny224 "$WORK/jpeg224" "$t" "$SECONDS_PER"; done
+  for t in 1 2; do python3 tools/bench_data_torchvision.py tiny224 "$WORK/jpeg500" "$t" "$SECONDS_PER" | sed 's/tiny224/imagenet-like/'; done
+else
+  echo "torchvision not installed: skipping the comparison"
+fi
