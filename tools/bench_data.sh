@@ -37,3 +37,9 @@ if python3 -c "import torchvision" 2>/dev/null; then
 else
   echo "torchvision not installed: skipping the comparison"
 fi
+
+# The loader next to compute: training defaults (1 worker, nice +5) while every core runs a
+# busy compute thread, consumed at the trainer's pace (images/s from MACHINE.md's PyTorch
+# figures, rounded up): how long the trainer waits, and how much compute the loader takes.
+"$WORK/bench_data" contention fmnist "$FMNIST/train" "$SECONDS_PER" 50
+"$WORK/bench_data" contention tiny224 "$WORK/jpeg224" "$SECONDS_PER" 8

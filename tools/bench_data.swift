@@ -3,6 +3,9 @@
 // Built and run by tools/bench_data.sh (which links it against the release DinoData):
 //   bench_data make-jpegs DIR COUNT SIDE_W SIDE_H   write COUNT synthetic JPEGs in 4 classes
 //   bench_data RECIPE DIR THREADS SECONDS          RECIPE: fmnist | tiny224
+//   bench_data contention RECIPE DIR SECONDS RATE  1 worker (training defaults) next to busy
+//                                                  compute threads on every core, consumed at
+//                                                  RATE images/s: wait time and compute loss
 // Prints one line per measurement.
 import DinoData
 import Foundation
@@ -96,6 +99,83 @@ func loaderRate(_ folder: ImageFolder, config: MultiCropConfig, threads: Int, se
   } catch { fail("\(error)") }
 }
 
+/// Busy "compute" threads (one per core) counting blocks of multiply-adds.
+final class Spinner: @unchecked Sendable {
+  private let lock = NSLock()
+  private var work = 0.0
+  private var stop = false
+  private var done = 0
+
+  /// Starts `threads` spinning threads; the returned function stops them and gives the
+  /// blocks of work done per second.
+  func start(threads: Int) -> () -> Double {
+    let begin = now()
+    lock.lock()
+    (work, stop, done) = (0, false, 0)
+    lock.unlock()
+    for _ in 0..<threads {
+      Thread { [self] in
+        var x = [Float](repeating: 1.0001, count: 256), count = 0.0
+        while true {
+          for _ in 0..<2000 { for i in 0..<256 { x[i] = x[i] * 0.9999 + 0.0001 } }
+          count += 1
+          lock.lock()
+          let finished = stop
+          if finished { (work, done) = (work + count + Double(x[0] > 2 ? 1 : 0), done + 1) }
+          lock.unlock()
+          if finished { return }
+        }
+      }.start()
+    }
+    return { [self] in
+      lock.lock()
+      stop = true
+      lock.unlock()
+      while true {
+        lock.lock()
+        let all = done == threads
+        lock.unlock()
+        if all { break }
+        Thread.sleep(forTimeInterval: 0.005)
+      }
+      return work / (now() - begin)
+    }
+  }
+}
+
+func contention(_ name: String, dir: String, seconds: Double, rate: Double) {
+  let config = recipe(name)
+  let folder: ImageFolder
+  do { folder = try ImageFolder(path: dir) } catch { fail(error.description) }
+  let cores = ProcessInfo.processInfo.activeProcessorCount
+  let spinner = Spinner()
+  let finishAlone = spinner.start(threads: cores)
+  Thread.sleep(forTimeInterval: seconds)
+  let alone = finishAlone()
+  do {
+    let loader = try BatchLoader(folder: folder, config: config, workers: 1)
+    try loader.withNextBatch { _ in }  // start-up, not steady state
+    _ = loader.takeWaitSeconds()
+    let finish = spinner.start(threads: cores)
+    let start = now()
+    var batches = 0
+    while now() - start < seconds {
+      try loader.withNextBatch { _ in }
+      batches += 1
+      let due = start + Double(batches * config.batchSize) / rate
+      if due > now() { Thread.sleep(forTimeInterval: due - now()) }
+    }
+    let shared = finish()
+    let elapsed = now() - start
+    let waited = loader.takeWaitSeconds()
+    print(String(
+      format: "dino %@ contention: trainer consuming %.0f images/s on %d busy cores: "
+        + "waited %.3f s of %.1f s (%.2f%%), compute rate %.1f%% of alone",
+      name, rate, cores, waited, elapsed, 100 * waited / elapsed,
+      100 * shared / alone))
+  } catch { fail("\(error)") }
+}
+
 let args = CommandLine.arguments
 guard args.count >= 2 else { fail("usage: bench_data make-jpegs|fmnist|tiny224 …") }
 if args[1] == "make-jpegs" {
@@ -103,6 +183,13 @@ if args[1] == "make-jpegs" {
     fail("usage: bench_data make-jpegs DIR COUNT WIDTH HEIGHT")
   }
   makeJPEGs(dir: args[2], count: n, width: w, height: h)
+  exit(0)
+}
+if args[1] == "contention" {
+  guard args.count == 6, let seconds = Double(args[4]), let rate = Double(args[5]) else {
+    fail("usage: bench_data contention RECIPE DIR SECONDS RATE")
+  }
+  contention(args[2], dir: args[3], seconds: seconds, rate: rate)
   exit(0)
 }
 guard args.count == 5, let threads = Int(args[3]), let seconds = Double(args[4]) else {

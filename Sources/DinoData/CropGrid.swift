@@ -51,11 +51,20 @@ extension Image {
 /// A picture of what the model sees: one row per image — the image itself, then its
 /// global views, then its local views, each at its true resolution (all enlarged by the
 /// same integer factor when the crops are small).
-public enum CropGrid {
+public struct CropGrid: Sendable {
+  /// The grid (1 channel for a 1-channel recipe, else RGB).
+  public let image: Image
+  /// Images shown (rows).
+  public let rows: Int
+  /// The whole-number factor the crops were enlarged by.
+  public let enlargement: Int
+  /// Files passed over because they could not be decoded.
+  public let skipped: [SkippedFile]
+
   /// Builds the grid for `count` images spread evenly over the folder, with the views the
-  /// loader would produce in `epoch`. Undecodable files are passed over and returned.
-  public static func make(folder: ImageFolder, config: MultiCropConfig, count: Int,
-                          epoch: Int = 0) throws(DataError) -> (image: Image, skipped: [SkippedFile])
+  /// loader would produce in `epoch`. Undecodable files are passed over and listed.
+  public init(folder: ImageFolder, config: MultiCropConfig, count: Int, epoch: Int = 0)
+    throws(DataError)
   {
     try config.validate()
     guard count >= 1, count <= 256 else { throw DataError("--count must be in 1...256") }
@@ -64,23 +73,22 @@ public enum CropGrid {
     var rows: [[Image]] = []
     var skipped: [SkippedFile] = []
     var tried = Set<Int>()
+    var decoder = Decoder()
+    defer { decoder.free() }
     for i in 0..<min(count, n) {
       var index = i * n / min(count, n)
-      var image: Image?
-      while image == nil, tried.count < n {
+      var loaded: Image?
+      while loaded == nil, tried.count < n {
         while tried.contains(index) { index = (index + 1) % n }
         tried.insert(index)
-        do {
-          image = try Image(contentsOf: folder.paths[index], channels: config.channels == 1 ? 1 : nil)
-        } catch {
-          let reason = error.message.split(separator: ":", maxSplits: 1).last.map {
-            String($0.drop(while: { $0 == " " }))
-          } ?? error.message
-          skipped.append(SkippedFile(path: folder.relativePath(index), reason: reason))
+        if let problem = decoder.load(folder.paths[index], channels: config.channels == 1 ? 1 : 0) {
+          skipped.append(SkippedFile(path: folder.relativePath(index), reason: problem))
+        } else {
+          loaded = decoder.image()
         }
       }
-      guard let image else { break }
-      var row: [Image] = [try thumbnail(image, side: config.globalSize)]
+      guard let image = loaded else { break }
+      var row: [Image] = [try Self.thumbnail(image, side: config.globalSize)]
       for v in 0..<config.viewCount {
         let p = augmenter.parameters(epoch: epoch, sample: index, view: v, width: image.width,
                                      height: image.height)
@@ -91,7 +99,15 @@ public enum CropGrid {
     guard !rows.isEmpty else {
       throw DataError("none of the image files under \(folder.root) could be decoded")
     }
-    return (compose(rows, config: config), skipped)
+    enlargement = Self.enlargement(config)
+    image = Self.compose(rows, config: config, factor: enlargement)
+    self.rows = rows.count
+    self.skipped = skipped
+  }
+
+  /// Crops are enlarged so that global views are at least 112 pixels wide.
+  static func enlargement(_ config: MultiCropConfig) -> Int {
+    max(1, (112 + config.globalSize - 1) / config.globalSize)
   }
 
   /// The image scaled to fit a side × side square, aspect ratio kept.
@@ -104,12 +120,11 @@ public enum CropGrid {
 
   /// Lays rows out on a dark background: 4-pixel gaps, 16-pixel gaps between the image,
   /// the global views and the local views.
-  static func compose(_ rows: [[Image]], config: MultiCropConfig) -> Image {
-    let factor = max(1, (112 + config.globalSize - 1) / config.globalSize)
+  static func compose(_ rows: [[Image]], config: MultiCropConfig, factor: Int) -> Image {
     let g = config.globalSize * factor, l = config.localSize * factor
     let gap = 4, group = 16
     let channels = config.channels
-    let rowWidth = gap + g + group + 2 * g + gap + group + config.localCrops * (l + gap)
+    let rowWidth = gap + g + group + 2 * (g + gap) + group + config.localCrops * (l + gap)
     let width = rowWidth, height = gap + rows.count * (g + gap)
     var canvas = [UInt8](repeating: 40, count: width * height * channels)
     func paste(_ image: Image, x: Int, y: Int) {
