@@ -27,19 +27,26 @@ func synthetic(width: Int, height: Int, seed: UInt64) -> Image {
   for y in 0..<height {
     for x in 0..<width {
       for c in 0..<3 {
-        var v = 0.0, amp = 0.6
+        var v = 0.0
+        var amp = 0.6
         for o in 0..<4 {
           let cell = Double(64 >> o)
-          let fx = Double(x) / cell, fy = Double(y) / cell
-          let ix = Int(fx), iy = Int(fy)
-          let tx = fx - Double(ix), ty = fy - Double(iy)
-          let sx = tx * tx * (3 - 2 * tx), sy = ty * ty * (3 - 2 * ty)
+          let fx = Double(x) / cell
+          let fy = Double(y) / cell
+          let ix = Int(fx)
+          let iy = Int(fy)
+          let tx = fx - Double(ix)
+          let ty = fy - Double(iy)
+          let sx = tx * tx * (3 - 2 * tx)
+          let sy = ty * ty * (3 - 2 * ty)
           let top = lattice(ix, iy, c, o) * (1 - sx) + lattice(ix + 1, iy, c, o) * sx
           let bottom = lattice(ix, iy + 1, c, o) * (1 - sx) + lattice(ix + 1, iy + 1, c, o) * sx
           v += amp * (top * (1 - sy) + bottom * sy)
           amp *= 0.5
         }
-        let grain = (CounterRandom.uniform01(CounterRandom.hash(seed, 99, UInt64(x), UInt64(y * 3 + c))) - 0.5) * 0.08
+        let grain =
+          (CounterRandom.uniform01(CounterRandom.hash(seed, 99, UInt64(x), UInt64(y * 3 + c))) - 0.5)
+          * 0.08
         pixels[(y * width + x) * 3 + c] = UInt8(max(0, min(255, (v / 1.125 + grain) * 255)))
       }
     }
@@ -85,9 +92,12 @@ func decodeRate(_ folder: ImageFolder, channels: Int, seconds: Double) -> Double
   return Double(n) / (now() - start)
 }
 
-func loaderRate(_ folder: ImageFolder, config: MultiCropConfig, threads: Int, seconds: Double) -> Double {
+func loaderRate(_ folder: ImageFolder, config: MultiCropConfig, threads: Int, seconds: Double)
+  -> Double
+{
   do {
-    let loader = try BatchLoader(folder: folder, config: config, workers: threads, prefetch: 4, nice: 0)
+    let loader = try BatchLoader(
+      folder: folder, config: config, workers: threads, prefetch: 4, nice: 0)
     try loader.withNextBatch { _ in }  // warm-up
     let start = now()
     var images = 0
@@ -115,7 +125,8 @@ final class Spinner: @unchecked Sendable {
     lock.unlock()
     for _ in 0..<threads {
       Thread { [self] in
-        var x = [Float](repeating: 1.0001, count: 256), count = 0.0
+        var x = [Float](repeating: 1.0001, count: 256)
+        var count = 0.0
         while true {
           for _ in 0..<2000 { for i in 0..<256 { x[i] = x[i] * 0.9999 + 0.0001 } }
           count += 1
@@ -168,11 +179,12 @@ func contention(_ name: String, dir: String, seconds: Double, rate: Double) {
     let shared = finish()
     let elapsed = now() - start
     let waited = loader.takeWaitSeconds()
-    print(String(
-      format: "dino %@ contention: trainer consuming %.0f images/s on %d busy cores: "
-        + "waited %.3f s of %.1f s (%.2f%%), compute rate %.1f%% of alone",
-      name, rate, cores, waited, elapsed, 100 * waited / elapsed,
-      100 * shared / alone))
+    print(
+      String(
+        format: "dino %@ contention: trainer consuming %.0f images/s on %d busy cores: "
+          + "waited %.3f s of %.1f s (%.2f%%), compute rate %.1f%% of alone",
+        name, rate, cores, waited, elapsed, 100 * waited / elapsed,
+        100 * shared / alone))
   } catch { fail("\(error)") }
 }
 
@@ -199,5 +211,9 @@ let config = recipe(args[1])
 let folder: ImageFolder
 do { folder = try ImageFolder(path: args[2]) } catch { fail(error.description) }
 let rate = loaderRate(folder, config: config, threads: threads, seconds: seconds)
-let decode = threads == 1 ? String(format: ", decode alone %.0f/s", decodeRate(folder, channels: config.channels, seconds: min(seconds, 3))) : ""
+let decode =
+  threads == 1
+  ? String(
+    format: ", decode alone %.0f/s",
+    decodeRate(folder, channels: config.channels, seconds: min(seconds, 3))) : ""
 print(String(format: "dino %@ threads=%d: %.1f images/s%@", args[1], threads, rate, decode))

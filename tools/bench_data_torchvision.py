@@ -83,7 +83,7 @@ def main():
     recipe, root, threads, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
     torch.set_num_threads(1)
     if recipe == "fmnist":
-        aug = DataAugmentationDINO(28, 12, 6, (0.4589,), (0.2256,))
+        aug = DataAugmentationDINO(28, 12, 6, (0.4590,), (0.2256,))
         dataset = datasets.ImageFolder(root, transform=aug, loader=load_grey)
         batch = 64
     elif recipe == "tiny224":

@@ -102,7 +102,9 @@ public final class BatchLoader: @unchecked Sendable {
     let orders = EpochOrders(sampler: sampler)
     let render = SampleRenderer(
       folder: folder, augmenter: augmenter, skips: skips, viewFloats: viewFloats)
-    let first = firstStep, perEpoch = sampler.batchesPerEpoch, batch = config.batchSize
+    let first = firstStep
+    let perEpoch = sampler.batchesPerEpoch
+    let batch = config.batchSize
     prefetcher = Prefetcher(
       depth: prefetch, workers: workers, nice: nice, itemCount: { _ in batch },
       job: { worker, g, item, slot in

@@ -11,9 +11,10 @@ extension Image {
     defer { dino_bytes_free(&scratch) }
     let rc = pixels.withUnsafeBufferPointer { src in
       out.withUnsafeMutableBufferPointer { dst in
-        dino_resize_bicubic(src.baseAddress, self.width * channels, 0, 0, Int32(self.width),
-                            Int32(self.height), Int32(channels), dst.baseAddress, Int32(width),
-                            Int32(height), &scratch)
+        dino_resize_bicubic(
+          src.baseAddress, self.width * channels, 0, 0, Int32(self.width),
+          Int32(self.height), Int32(channels), dst.baseAddress, Int32(width),
+          Int32(height), &scratch)
       }
     }
     guard rc == 0 else { throw DataError("resize failed (code \(rc))") }
@@ -23,7 +24,8 @@ extension Image {
   /// The image with each pixel repeated `factor` times in both directions.
   public func enlarged(by factor: Int) -> Image {
     guard factor > 1 else { return self }
-    let w = width * factor, h = height * factor
+    let w = width * factor
+    let h = height * factor
     var out = [UInt8](repeating: 0, count: w * h * channels)
     for y in 0..<h {
       for x in 0..<w {
@@ -90,8 +92,9 @@ public struct CropGrid: Sendable {
       guard let image = loaded else { break }
       var row: [Image] = [try Self.thumbnail(image, side: config.globalSize)]
       for v in 0..<config.viewCount {
-        let p = augmenter.parameters(epoch: epoch, sample: index, view: v, width: image.width,
-                                     height: image.height)
+        let p = augmenter.parameters(
+          epoch: epoch, sample: index, view: v, width: image.width,
+          height: image.height)
         row.append(try augmenter.render(image, parameters: p, preview: true).preview!)
       }
       rows.append(row)
@@ -121,11 +124,14 @@ public struct CropGrid: Sendable {
   /// Lays rows out on a dark background: 4-pixel gaps, 16-pixel gaps between the image,
   /// the global views and the local views.
   static func compose(_ rows: [[Image]], config: MultiCropConfig, factor: Int) -> Image {
-    let g = config.globalSize * factor, l = config.localSize * factor
-    let gap = 4, group = 16
+    let g = config.globalSize * factor
+    let l = config.localSize * factor
+    let gap = 4
+    let group = 16
     let channels = config.channels
     let rowWidth = gap + g + group + 2 * (g + gap) + group + config.localCrops * (l + gap)
-    let width = rowWidth, height = gap + rows.count * (g + gap)
+    let width = rowWidth
+    let height = gap + rows.count * (g + gap)
     var canvas = [UInt8](repeating: 40, count: width * height * channels)
     func paste(_ image: Image, x: Int, y: Int) {
       let img = (image.channels == channels ? image : channels == 3 ? image.rgb() : image.luma())

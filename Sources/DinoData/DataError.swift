@@ -6,5 +6,6 @@ public struct DataError: Error, CustomStringConvertible, Equatable, Sendable {
   /// Creates an error with the given message.
   public init(_ message: String) { self.message = message }
 
+  /// The message.
   public var description: String { message }
 }

@@ -32,8 +32,9 @@ public struct EvalTransform: Sendable, Equatable {
 
   /// The transform matching a multi-crop recipe (global size, channels, normalisation).
   public init(config: MultiCropConfig) throws(DataError) {
-    try self.init(size: config.globalSize, channels: config.channels,
-                  normalization: config.normalization)
+    try self.init(
+      size: config.globalSize, channels: config.channels,
+      normalization: config.normalization)
   }
 
   /// Floats per image (channels × size²).
@@ -41,7 +42,8 @@ public struct EvalTransform: Sendable, Equatable {
 
   /// Resized dimensions and the crop box (in resized pixels) for a width × height image.
   public func geometry(width: Int, height: Int) -> (width: Int, height: Int, crop: CropBox) {
-    var w = width, h = height
+    var w = width
+    var h = height
     if !((width <= height && width == resizeSize) || (height <= width && height == resizeSize)) {
       if width < height {
         w = resizeSize
@@ -68,14 +70,17 @@ public struct EvalTransform: Sendable, Equatable {
     return out
   }
 
-  func apply(_ img: UnsafePointer<dino_image>, into out: UnsafeMutablePointer<Float>,
-             workspace: ViewWorkspace) -> Int32 {
+  func apply(
+    _ img: UnsafePointer<dino_image>, into out: UnsafeMutablePointer<Float>,
+    workspace: ViewWorkspace
+  ) -> Int32 {
     let g = geometry(width: Int(img.pointee.width), height: Int(img.pointee.height))
     return normalization.mean.withUnsafeBufferPointer { mean in
       normalization.std.withUnsafeBufferPointer { std in
-        dino_render_eval(img, Int32(g.width), Int32(g.height), Int32(g.crop.x), Int32(g.crop.y),
-                         Int32(size), Int32(channels), mean.baseAddress, std.baseAddress, out,
-                         &workspace.ws)
+        dino_render_eval(
+          img, Int32(g.width), Int32(g.height), Int32(g.crop.x), Int32(g.crop.y),
+          Int32(size), Int32(channels), mean.baseAddress, std.baseAddress, out,
+          &workspace.ws)
       }
     }
   }
@@ -123,8 +128,10 @@ public final class EvalLoader: @unchecked Sendable {
   private let prefetch: Int
 
   /// Creates a loader; nothing runs until `forEachBatch`.
-  public init(folder: ImageFolder, transform: EvalTransform, batchSize: Int,
-              workers: Int = BatchLoader.defaultWorkers, prefetch: Int = 2) throws(DataError) {
+  public init(
+    folder: ImageFolder, transform: EvalTransform, batchSize: Int,
+    workers: Int = BatchLoader.defaultWorkers, prefetch: Int = 2
+  ) throws(DataError) {
     guard batchSize >= 1 else { throw DataError("batch size must be positive") }
     guard workers >= 1, workers <= 256 else { throw DataError("workers must be in 1...256") }
     guard prefetch >= 2, prefetch <= 64 else { throw DataError("prefetch must be in 2...64") }
@@ -140,7 +147,11 @@ public final class EvalLoader: @unchecked Sendable {
 
   /// Runs `body` on every batch in order.
   public func forEachBatch(_ body: (EvalBatch) throws -> Void) throws {
-    let n = folder.count, b = batchSize, transform = transform, folder = folder, skips = skips
+    let n = folder.count
+    let b = batchSize
+    let transform = transform
+    let folder = folder
+    let skips = skips
     let slots = (0..<prefetch).map { _ in
       BatchBuffers(batchSize: b, viewFloats: [transform.floatsPerImage])
     }
@@ -153,8 +164,10 @@ public final class EvalLoader: @unchecked Sendable {
         let target = slots[slot].floats + item * transform.floatsPerImage
         slots[slot].labels[item] = folder.labels[index]
         slots[slot].samples[item] = Int32(index)
-        if let problem = state.decoder.load(folder.paths[index],
-                                            channels: transform.channels == 1 ? 1 : 0) {
+        if let problem = state.decoder.load(
+          folder.paths[index],
+          channels: transform.channels == 1 ? 1 : 0)
+        {
           skips.record(index, SkippedFile(path: folder.relativePath(index), reason: problem))
           target.update(repeating: 0, count: transform.floatsPerImage)
           slots[slot].valid[item] = 0
@@ -171,7 +184,8 @@ public final class EvalLoader: @unchecked Sendable {
     while let (slot, g) = try prefetcher.acquire() {
       let count = min(b, n - g * b)
       let batch = EvalBatch(
-        start: g * b, count: count, shape: [count, transform.channels, transform.size, transform.size],
+        start: g * b, count: count,
+        shape: [count, transform.channels, transform.size, transform.size],
         buffers: slots[slot])
       defer { prefetcher.release(slot) }
       try body(batch)

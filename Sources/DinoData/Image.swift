@@ -55,8 +55,9 @@ public struct Image: Sendable, Equatable {
   public func writePNG(to path: String) throws(DataError) {
     var err = [CChar](repeating: 0, count: 256)
     let rc = pixels.withUnsafeBufferPointer {
-      dino_write_png(path, $0.baseAddress, Int32(width), Int32(height), Int32(channels), &err,
-                     err.count)
+      dino_write_png(
+        path, $0.baseAddress, Int32(width), Int32(height), Int32(channels), &err,
+        err.count)
     }
     if rc != 0 { throw DataError("\(path): \(message(err))") }
   }
@@ -65,8 +66,9 @@ public struct Image: Sendable, Equatable {
   public func writeJPEG(to path: String, quality: Int = 90) throws(DataError) {
     var err = [CChar](repeating: 0, count: 256)
     let rc = pixels.withUnsafeBufferPointer {
-      dino_write_jpeg(path, $0.baseAddress, Int32(width), Int32(height), Int32(channels),
-                      Int32(quality), &err, err.count)
+      dino_write_jpeg(
+        path, $0.baseAddress, Int32(width), Int32(height), Int32(channels),
+        Int32(quality), &err, err.count)
     }
     if rc != 0 { throw DataError("\(path): \(message(err))") }
   }

@@ -48,7 +48,8 @@ public struct MultiCropAugmenter: Sendable {
     draws: ViewDraws
   ) -> CropBox {
     let area = Double(width * height)
-    let logLo = log(ratio.lowerBound), logHi = log(ratio.upperBound)
+    let logLo = log(ratio.lowerBound)
+    let logHi = log(ratio.upperBound)
     for attempt in 0..<10 {
       let target = area * draws.uniform(2 * attempt, scale.lowerBound, scale.upperBound)
       let aspect = exp(draws.uniform(2 * attempt + 1, logLo, logHi))
@@ -61,7 +62,8 @@ public struct MultiCropAugmenter: Sendable {
       }
     }
     let inRatio = Double(width) / Double(height)
-    var w = width, h = height
+    var w = width
+    var h = height
     if inRatio < ratio.lowerBound {
       h = Int((Double(w) / ratio.lowerBound).rounded(.toNearestOrEven))
     } else if inRatio > ratio.upperBound {
@@ -105,7 +107,8 @@ public struct MultiCropAugmenter: Sendable {
     p.grayscale = draws.uniform(Draw.grayscale) < c.grayscaleProbability
     let blurP =
       view == 0
-      ? c.blurProbabilities.global1 : view == 1 ? c.blurProbabilities.global2 : c.blurProbabilities.local
+      ? c.blurProbabilities.global1
+      : view == 1 ? c.blurProbabilities.global2 : c.blurProbabilities.local
     if draws.uniform(Draw.blur) <= blurP {
       p.blurSigma = Float(draws.uniform(Draw.sigma, c.blurSigma.lowerBound, c.blurSigma.upperBound))
     }
@@ -127,13 +130,15 @@ public struct MultiCropAugmenter: Sendable {
     let rc = src.withCImage { img in
       tensor.withUnsafeMutableBufferPointer { out in
         pixels.withUnsafeMutableBufferPointer { pv in
-          workspace.render(img, parameters, config: config, into: out.baseAddress!,
-                           preview: preview ? pv.baseAddress : nil)
+          workspace.render(
+            img, parameters, config: config, into: out.baseAddress!,
+            preview: preview ? pv.baseAddress : nil)
         }
       }
     }
     guard rc == 0 else { throw DataError("cannot render view (code \(rc)) of \(parameters)") }
-    let shown = preview
+    let shown =
+      preview
       ? Image(width: parameters.size, height: parameters.size, channels: c, pixels: pixels) : nil
     return (tensor, shown)
   }
@@ -142,8 +147,9 @@ public struct MultiCropAugmenter: Sendable {
   public func views(of image: Image, epoch: Int, sample: Int) throws(DataError) -> [[Float]] {
     var result: [[Float]] = []
     for v in 0..<config.viewCount {
-      let p = parameters(epoch: epoch, sample: sample, view: v, width: image.width,
-                         height: image.height)
+      let p = parameters(
+        epoch: epoch, sample: sample, view: v, width: image.width,
+        height: image.height)
       result.append(try render(image, parameters: p).tensor)
     }
     return result
@@ -179,8 +185,9 @@ final class ViewWorkspace {
     let norm = config.normalization
     return norm.mean.withUnsafeBufferPointer { mean in
       norm.std.withUnsafeBufferPointer { std in
-        dino_render_view(img, &cp, Int32(config.channels), mean.baseAddress, std.baseAddress,
-                         out, preview, &ws)
+        dino_render_view(
+          img, &cp, Int32(config.channels), mean.baseAddress, std.baseAddress,
+          out, preview, &ws)
       }
     }
   }

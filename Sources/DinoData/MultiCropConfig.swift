@@ -12,12 +12,13 @@ public struct Normalization: Sendable, Equatable {
   }
 
   /// ImageNet's statistics (the reference's `Normalize`).
-  public static let imageNet = Normalization(mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225])
+  public static let imageNet = Normalization(
+    mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225])
 
   /// The single-channel choice of this project: ImageNet's statistics weighted by the
   /// ITU-R 601-2 luma coefficients (0.299, 0.587, 0.114), i.e. what luma pixels of
   /// ImageNet-like photos would have. Used for every 1-channel model.
-  public static let luma = Normalization(mean: [0.4589], std: [0.2256])
+  public static let luma = Normalization(mean: [0.4590], std: [0.2256])
 
   /// The default for a channel count (1 → `luma`, 3 → `imageNet`).
   public static func standard(channels: Int) -> Normalization {
@@ -149,6 +150,7 @@ public struct MultiCropConfig: Sendable, Equatable {
     [batchSize, channels, size(ofView: v), size(ofView: v)]
   }
 
+  /// Field-by-field equality (written out because `blurProbabilities` is a tuple).
   public static func == (a: MultiCropConfig, b: MultiCropConfig) -> Bool {
     a.globalSize == b.globalSize && a.localSize == b.localSize && a.localCrops == b.localCrops
       && a.channels == b.channels && a.globalScale == b.globalScale

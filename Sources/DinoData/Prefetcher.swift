@@ -31,8 +31,10 @@ final class Prefetcher: @unchecked Sendable {
 
   /// `depth` slots, `workers` threads at niceness `nice` (added to the process's);
   /// `itemCount(g)` is the number of items of batch g, 0 past the end of the stream.
-  init(depth: Int, workers: Int, nice: Int32, itemCount: @escaping @Sendable (Int) -> Int,
-       job: @escaping Job) {
+  init(
+    depth: Int, workers: Int, nice: Int32, itemCount: @escaping @Sendable (Int) -> Int,
+    job: @escaping Job
+  ) {
     precondition(depth >= 1 && workers >= 1)
     self.itemCount = itemCount
     self.job = job

@@ -123,7 +123,8 @@ final class ColorOpsTests: XCTestCase {
     // (v/255 − mean)/std in float32, CHW; a grey image replicated into 3 channels.
     let grey: [UInt8] = [0, 255]
     var out = [Float](repeating: 0, count: 6)
-    let mean: [Float] = [0.485, 0.456, 0.406], std: [Float] = [0.229, 0.224, 0.225]
+    let mean: [Float] = [0.485, 0.456, 0.406]
+    let std: [Float] = [0.229, 0.224, 0.225]
     XCTAssertEqual(dino_normalize(grey, 2, 1, 1, 3, mean, std, &out), 0)
     for c in 0..<3 {
       XCTAssertEqual(out[2 * c], (0 - mean[c]) / std[c])
@@ -138,17 +139,20 @@ final class ColorOpsTests: XCTestCase {
     let grey = testPattern(width: 20, height: 20, channels: 1)
     let jitterOnly = ViewParameters(
       crop: CropBox(x: 0, y: 0, width: 20, height: 20), size: 20,
-      jitter: ColorJitter(order: [.saturation, .hue], brightness: 1, contrast: 1,
-                          saturation: 1.2, hue: 0.1))
+      jitter: ColorJitter(
+        order: [.saturation, .hue], brightness: 1, contrast: 1,
+        saturation: 1.2, hue: 0.1))
     let plain = ViewParameters(crop: CropBox(x: 0, y: 0, width: 20, height: 20), size: 20)
     let augmenter = MultiCropAugmenter(config: config)
     let a = try augmenter.render(grey, parameters: jitterOnly, preview: true).preview
     XCTAssertEqual(a, grey)
-    XCTAssertEqual(try augmenter.render(grey, parameters: plain).tensor,
-                   try augmenter.render(grey, parameters: jitterOnly).tensor)
+    XCTAssertEqual(
+      try augmenter.render(grey, parameters: plain).tensor,
+      try augmenter.render(grey, parameters: jitterOnly).tensor)
     let rgb = MultiCropAugmenter(config: MultiCropConfig())
     let colour = testPattern(width: 20, height: 20, channels: 3)
-    XCTAssertNotEqual(try rgb.render(colour, parameters: jitterOnly).tensor,
-                      try rgb.render(colour, parameters: plain).tensor)
+    XCTAssertNotEqual(
+      try rgb.render(colour, parameters: jitterOnly).tensor,
+      try rgb.render(colour, parameters: plain).tensor)
   }
 }

@@ -4,10 +4,13 @@ import XCTest
 final class ConfigTests: XCTestCase {
   func testDefaultsAreTheOfficialRecipe() throws {
     let c = try MultiCropConfig(hyper: [:])
-    XCTAssertEqual([c.globalSize, c.localSize, c.localCrops, c.channels, c.batchSize], [224, 96, 8, 3, 64])
+    XCTAssertEqual(
+      [c.globalSize, c.localSize, c.localCrops, c.channels, c.batchSize], [224, 96, 8, 3, 64])
     XCTAssertEqual(c.globalScale, 0.4...1.0)
     XCTAssertEqual(c.localScale, 0.05...0.4)
-    XCTAssertEqual([c.brightness, c.contrast, c.saturation, c.hue, c.jitterProbability], [0.4, 0.4, 0.2, 0.1, 0.8])
+    XCTAssertEqual(
+      [c.brightness, c.contrast, c.saturation, c.hue, c.jitterProbability],
+      [0.4, 0.4, 0.2, 0.1, 0.8])
     XCTAssertTrue(c.blurProbabilities == (1.0, 0.1, 0.5))
     XCTAssertEqual(c.normalization, .imageNet)
     XCTAssertEqual(c.viewCount, 10)
@@ -37,8 +40,10 @@ final class ConfigTests: XCTestCase {
     }
     XCTAssertEqual(message(["channels": 2]), "channels = 2: the data pipeline supports 1 or 3")
     XCTAssertEqual(message(["batch": 2.5]), "hyper-parameter batch = 2.5 must be an integer ≥ 1")
-    XCTAssertEqual(message(["local_scale_max": 1.5]), "hyper-parameter local_scale_max = 1.5 must be in (0, 1]")
-    XCTAssertEqual(message(["global_scale_min": 0.9, "global_scale_max": 0.5]),
-                   "global_scale_min 0.9 is larger than global_scale_max 0.5")
+    XCTAssertEqual(
+      message(["local_scale_max": 1.5]), "hyper-parameter local_scale_max = 1.5 must be in (0, 1]")
+    XCTAssertEqual(
+      message(["global_scale_min": 0.9, "global_scale_max": 0.5]),
+      "global_scale_min 0.9 is larger than global_scale_max 0.5")
   }
 }

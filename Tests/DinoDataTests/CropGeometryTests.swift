@@ -7,17 +7,21 @@ final class CropGeometryTests: XCTestCase {
   let ratio = (3.0 / 4.0)...(4.0 / 3.0)
 
   /// torchvision's get_params driven by an independent generator (the reference law).
-  func referenceCrop(width: Int, height: Int, scale: ClosedRange<Double>,
-                     rng: inout SplitMixGenerator) -> CropBox {
+  func referenceCrop(
+    width: Int, height: Int, scale: ClosedRange<Double>,
+    rng: inout SplitMixGenerator
+  ) -> CropBox {
     let area = Double(width * height)
     for _ in 0..<10 {
       let target = area * Double.random(in: scale.lowerBound..<scale.upperBound, using: &rng)
-      let aspect = exp(Double.random(in: log(ratio.lowerBound)..<log(ratio.upperBound), using: &rng))
+      let aspect = exp(
+        Double.random(in: log(ratio.lowerBound)..<log(ratio.upperBound), using: &rng))
       let w = Int((target * aspect).squareRoot().rounded(.toNearestOrEven))
       let h = Int((target / aspect).squareRoot().rounded(.toNearestOrEven))
       if w > 0, w <= width, h > 0, h <= height {
-        return CropBox(x: Int.random(in: 0...(width - w), using: &rng),
-                       y: Int.random(in: 0...(height - h), using: &rng), width: w, height: h)
+        return CropBox(
+          x: Int.random(in: 0...(width - w), using: &rng),
+          y: Int.random(in: 0...(height - h), using: &rng), width: w, height: h)
       }
     }
     return CropBox(x: 0, y: 0, width: width, height: height)  // not reached in these tests
@@ -58,15 +62,23 @@ final class CropGeometryTests: XCTestCase {
       let n = 20000
       let crops = ours(width: w, height: h, scale: 0.4...1.0, n: n)
       var rng = SplitMixGenerator(seed: 12345)
-      let reference = (0..<n).map { _ in referenceCrop(width: w, height: h, scale: 0.4...1.0, rng: &rng) }
+      let reference = (0..<n).map { _ in
+        referenceCrop(width: w, height: h, scale: 0.4...1.0, rng: &rng)
+      }
       let area = Double(w * h)
       func stats(_ c: [CropBox]) -> ([Double], [Double]) {
-        (c.map { Double($0.width * $0.height) / area }, c.map { log(Double($0.width) / Double($0.height)) })
+        (
+          c.map { Double($0.width * $0.height) / area },
+          c.map { log(Double($0.width) / Double($0.height)) }
+        )
       }
-      let (a1, r1) = stats(crops), (a2, r2) = stats(reference)
+      let (a1, r1) = stats(crops)
+      let (a2, r2) = stats(reference)
       XCTAssertLessThan(ksTwoSample(a1, a2), 0.025, "area fraction, \(w)x\(h)")
       XCTAssertLessThan(ksTwoSample(r1, r2), 0.025, "log aspect, \(w)x\(h)")
-      XCTAssertTrue(crops.allSatisfy { $0.x >= 0 && $0.y >= 0 && $0.x + $0.width <= w && $0.y + $0.height <= h })
+      XCTAssertTrue(
+        crops.allSatisfy { $0.x >= 0 && $0.y >= 0 && $0.x + $0.width <= w && $0.y + $0.height <= h }
+      )
     }
   }
 
@@ -75,15 +87,18 @@ final class CropGeometryTests: XCTestCase {
     // 100×10 (ratio 10 > 4/3): every attempt is too tall (h ≥ √(400·3/4) ≈ 17 > 10), so the
     // fallback keeps h = 10, w = round(10·4/3) = 13, centred: x = (100 − 13)/2 = 43.
     XCTAssertEqual(
-      MultiCropAugmenter.randomResizedCrop(width: 100, height: 10, scale: 0.4...1.0, ratio: ratio, draws: draws),
+      MultiCropAugmenter.randomResizedCrop(
+        width: 100, height: 10, scale: 0.4...1.0, ratio: ratio, draws: draws),
       CropBox(x: 43, y: 0, width: 13, height: 10))
     // 10×100: w = 10, h = round(10/(3/4)) = 13, y = 43.
     XCTAssertEqual(
-      MultiCropAugmenter.randomResizedCrop(width: 10, height: 100, scale: 0.4...1.0, ratio: ratio, draws: draws),
+      MultiCropAugmenter.randomResizedCrop(
+        width: 10, height: 100, scale: 0.4...1.0, ratio: ratio, draws: draws),
       CropBox(x: 0, y: 43, width: 10, height: 13))
     // Ratio inside the range but every area too large: the whole image.
     XCTAssertEqual(
-      MultiCropAugmenter.randomResizedCrop(width: 50, height: 40, scale: 2.0...2.0, ratio: ratio, draws: draws),
+      MultiCropAugmenter.randomResizedCrop(
+        width: 50, height: 40, scale: 2.0...2.0, ratio: ratio, draws: draws),
       CropBox(x: 0, y: 0, width: 50, height: 40))
   }
 
@@ -92,13 +107,18 @@ final class CropGeometryTests: XCTestCase {
       "global_size": 32, "local_size": 12, "local_crops": 3, "channels": 3, "batch": 2,
     ])
     let augmenter = MultiCropAugmenter(config: config)
-    for image in [testPattern(width: 57, height: 41, channels: 3), testPattern(width: 9, height: 300, channels: 1)] {
+    for image in [
+      testPattern(width: 57, height: 41, channels: 3),
+      testPattern(width: 9, height: 300, channels: 1),
+    ] {
       let views = try augmenter.views(of: image, epoch: 0, sample: 5)
-      XCTAssertEqual(views.map(\.count), [3 * 32 * 32, 3 * 32 * 32, 3 * 12 * 12, 3 * 12 * 12, 3 * 12 * 12])
+      XCTAssertEqual(
+        views.map(\.count), [3 * 32 * 32, 3 * 32 * 32, 3 * 12 * 12, 3 * 12 * 12, 3 * 12 * 12])
     }
     config.channels = 1
     let grey = MultiCropAugmenter(config: config)
-    let views = try grey.views(of: testPattern(width: 57, height: 41, channels: 3), epoch: 1, sample: 0)
+    let views = try grey.views(
+      of: testPattern(width: 57, height: 41, channels: 3), epoch: 1, sample: 0)
     XCTAssertEqual(views.map(\.count), [32 * 32, 32 * 32, 144, 144, 144])
     XCTAssertEqual(config.shape(ofView: 0), [2, 1, 32, 32])
     XCTAssertEqual(config.shape(ofView: 4), [2, 1, 12, 12])
@@ -109,7 +129,11 @@ final class CropGeometryTests: XCTestCase {
     // jitter ≈ 0.8, grayscale ≈ 0.2, σ within [0.1, 2].
     let augmenter = MultiCropAugmenter(config: MultiCropConfig())
     let n = 4000
-    var blur = [0, 0, 0], solar = [0, 0, 0], flip = 0, jitter = 0, gray = 0
+    var blur = [0, 0, 0]
+    var solar = [0, 0, 0]
+    var flip = 0
+    var jitter = 0
+    var gray = 0
     for i in 0..<n {
       for (slot, v) in [0, 1, 5].enumerated() {
         let p = augmenter.parameters(epoch: 0, sample: i, view: v, width: 300, height: 200)
@@ -169,8 +193,11 @@ func ksUniform(_ xs: [Double], _ lo: Double, _ hi: Double) -> Double {
 
 /// Two-sample Kolmogorov–Smirnov distance.
 func ksTwoSample(_ a: [Double], _ b: [Double]) -> Double {
-  let x = a.sorted(), y = b.sorted()
-  var i = 0, j = 0, d = 0.0
+  let x = a.sorted()
+  let y = b.sorted()
+  var i = 0
+  var j = 0
+  var d = 0.0
   while i < x.count && j < y.count {
     let v = min(x[i], y[j])
     while i < x.count && x[i] <= v { i += 1 }

@@ -15,7 +15,8 @@ final class EvalTransformTests: XCTestCase {
     // Fashion-MNIST: 28 → resize 32, crop 28 at offset 2.
     let small = try EvalTransform(size: 28, channels: 1)
     XCTAssertEqual(small.resizeSize, 32)
-    XCTAssertEqual(small.geometry(width: 28, height: 28).crop, CropBox(x: 2, y: 2, width: 28, height: 28))
+    XCTAssertEqual(
+      small.geometry(width: 28, height: 28).crop, CropBox(x: 2, y: 2, width: 28, height: 28))
     XCTAssertEqual(try small.apply(testPattern(width: 28, height: 28, channels: 1)).count, 28 * 28)
   }
 

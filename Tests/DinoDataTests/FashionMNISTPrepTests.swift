@@ -19,14 +19,18 @@ final class FashionMNISTPrepTests: XCTestCase {
   }
 
   func testPreparesSixtyThousandTrainAndTenThousandValImages() throws {
-    XCTAssertTrue(FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"),
-                  "install Debian's dataset-fashion-mnist (the setup command does)")
+    XCTAssertTrue(
+      FileManager.default.fileExists(
+        atPath: "/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz"),
+      "install Debian's dataset-fashion-mnist (the setup command does)")
     let dir = try TempDir()
     let out = dir.path + "/fmnist"
     let first = try run(out)
     XCTAssertTrue(first.contains("train 60000, val 10000 images in 10 classes"), first)
-    let names = ["Ankle_boot", "Bag", "Coat", "Dress", "Pullover", "Sandal", "Shirt", "Sneaker",
-                 "T-shirt_top", "Trouser"]
+    let names = [
+      "Ankle_boot", "Bag", "Coat", "Dress", "Pullover", "Sandal", "Shirt", "Sneaker",
+      "T-shirt_top", "Trouser",
+    ]
     let train = try ImageFolder(path: out)  // picks out/train
     XCTAssertEqual(train.root, out + "/train")
     XCTAssertEqual(train.count, 60000)

@@ -34,8 +34,10 @@ func testPattern(width: Int, height: Int, channels: Int, seed: Int = 0) -> Image
   for y in 0..<height {
     for x in 0..<width {
       for c in 0..<channels {
-        let fx = Double(x) / Double(max(width, 1)), fy = Double(y) / Double(max(height, 1))
-        let v = 128 + 90 * sin(6.0 * fx + Double(c + seed)) * cos(4.0 * fy - Double(seed))
+        let fx = Double(x) / Double(max(width, 1))
+        let fy = Double(y) / Double(max(height, 1))
+        let v =
+          128 + 90 * sin(6.0 * fx + Double(c + seed)) * cos(4.0 * fy - Double(seed))
           + Double(((x * 7 + y * 13 + c * 29 + seed * 31) % 17) - 8)
         pixels[(y * width + x) * channels + c] = UInt8(max(0, min(255, v.rounded())))
       }
@@ -45,12 +47,15 @@ func testPattern(width: Int, height: Int, channels: Int, seed: Int = 0) -> Image
 }
 
 /// Writes an image folder: `perClass` images of each class, alternating PNG and JPEG.
-func makeFolder(in dir: TempDir, root: String, classes: [String], perClass: Int,
-                width: Int = 40, height: Int = 32, channels: Int = 3) throws -> String {
+func makeFolder(
+  in dir: TempDir, root: String, classes: [String], perClass: Int,
+  width: Int = 40, height: Int = 32, channels: Int = 3
+) throws -> String {
   for (k, name) in classes.enumerated() {
     try dir.mkdir("\(root)/\(name)")
     for i in 0..<perClass {
-      let img = testPattern(width: width + i, height: height + k, channels: channels, seed: k * 100 + i)
+      let img = testPattern(
+        width: width + i, height: height + k, channels: channels, seed: k * 100 + i)
       let base = "\(dir.path)/\(root)/\(name)/img\(i)"
       if i % 2 == 0 {
         try img.writePNG(to: base + ".png")

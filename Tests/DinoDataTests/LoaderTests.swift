@@ -10,10 +10,15 @@ final class LoaderTests: XCTestCase {
   }
 
   /// The first `count` batches as flat float arrays (all views) plus their sample indices.
-  func collect(_ loader: BatchLoader, _ count: Int) throws -> [(epoch: Int, index: Int, data: [Float], samples: [Int32])] {
+  func collect(_ loader: BatchLoader, _ count: Int) throws -> [(
+    epoch: Int, index: Int, data: [Float], samples: [Int32]
+  )] {
     try (0..<count).map { _ in
       try loader.withNextBatch { batch in
-        (batch.epoch, batch.index, (0..<batch.viewCount).flatMap { Array(batch.view($0)) }, Array(batch.samples))
+        (
+          batch.epoch, batch.index, (0..<batch.viewCount).flatMap { Array(batch.view($0)) },
+          Array(batch.samples)
+        )
       }
     }
   }
@@ -55,7 +60,9 @@ final class LoaderTests: XCTestCase {
     let loader = try BatchLoader(folder: folder, config: try smallConfig(batch: 3), workers: 2)
     XCTAssertEqual(loader.batchesPerEpoch, 2)  // 8 images, drop_last
     try loader.withNextBatch { batch in
-      XCTAssertEqual(batch.shapes, [[3, 3, 24, 24], [3, 3, 24, 24], [3, 3, 10, 10], [3, 3, 10, 10], [3, 3, 10, 10]])
+      XCTAssertEqual(
+        batch.shapes,
+        [[3, 3, 24, 24], [3, 3, 24, 24], [3, 3, 10, 10], [3, 3, 10, 10], [3, 3, 10, 10]])
       XCTAssertEqual(batch.view(0).count, 3 * 3 * 24 * 24)
       XCTAssertEqual(batch.view(4).count, 3 * 3 * 10 * 10)
       for (label, sample) in zip(batch.labels, batch.samples) {
@@ -83,7 +90,10 @@ final class LoaderTests: XCTestCase {
     try dir.write("ds/b/notes.txt", Array("not an image".utf8))
     let folder = try ImageFolder(path: root)
     XCTAssertEqual(folder.count, 12)  // 10 good + 2 bad named like images
-    let bad = Set((0..<folder.count).filter { folder.relativePath($0).hasPrefix("a/broken") || folder.relativePath($0).hasPrefix("a/fake") }.map(Int32.init))
+    let bad = Set(
+      (0..<folder.count).filter {
+        folder.relativePath($0).hasPrefix("a/broken") || folder.relativePath($0).hasPrefix("a/fake")
+      }.map(Int32.init))
     XCTAssertEqual(bad.count, 2)
     let loader = try BatchLoader(folder: folder, config: try smallConfig(batch: 4), workers: 2)
     for _ in 0..<(2 * loader.batchesPerEpoch) {  // two epochs: every file is drawn
@@ -94,7 +104,9 @@ final class LoaderTests: XCTestCase {
     }
     XCTAssertEqual(loader.skipped.count, 3)
     let line = try XCTUnwrap(loader.skipSummary())
-    XCTAssertTrue(line.hasPrefix("skipped 3 of 13 files under \(root): b/notes.txt (not a .jpg/.jpeg/.png file), "), line)
+    XCTAssertTrue(
+      line.hasPrefix(
+        "skipped 3 of 13 files under \(root): b/notes.txt (not a .jpg/.jpeg/.png file), "), line)
     XCTAssertTrue(line.contains("a/broken.jpg (truncated JPEG data)"), line)
     XCTAssertTrue(line.contains("a/fake.jpg (not a JPEG or PNG image)"), line)
     XCTAssertFalse(line.contains("\n"))
@@ -104,11 +116,13 @@ final class LoaderTests: XCTestCase {
     let dir = try TempDir()
     let greyRoot = try makeFolder(in: dir, root: "grey", classes: ["a"], perClass: 4, channels: 1)
     // A grey dataset into a 3-channel model: the three channels hold the same pixels.
-    let loader = try BatchLoader(folder: try ImageFolder(path: greyRoot), config: try smallConfig(batch: 2), workers: 1)
+    let loader = try BatchLoader(
+      folder: try ImageFolder(path: greyRoot), config: try smallConfig(batch: 2), workers: 1)
     try loader.withNextBatch { batch in
       let v = batch.view(0)
       let plane = 24 * 24
-      let mean: [Float] = [0.485, 0.456, 0.406], std: [Float] = [0.229, 0.224, 0.225]
+      let mean: [Float] = [0.485, 0.456, 0.406]
+      let std: [Float] = [0.229, 0.224, 0.225]
       for i in stride(from: 0, to: plane, by: 7) {
         let pixel = (0..<3).map { v[$0 * plane + i] * std[$0] + mean[$0] }
         XCTAssertEqual(pixel[0], pixel[1], accuracy: 1e-5)
@@ -117,18 +131,22 @@ final class LoaderTests: XCTestCase {
     }
     // A colour dataset into a 1-channel model: luma, one plane, luma normalisation.
     let rgbRoot = try makeFolder(in: dir, root: "rgb", classes: ["a"], perClass: 4, channels: 3)
-    let single = try BatchLoader(folder: try ImageFolder(path: rgbRoot), config: try smallConfig(channels: 1, batch: 2), workers: 1)
+    let single = try BatchLoader(
+      folder: try ImageFolder(path: rgbRoot), config: try smallConfig(channels: 1, batch: 2),
+      workers: 1)
     try single.withNextBatch { batch in
       XCTAssertEqual(batch.shapes[0], [2, 1, 24, 24])
       XCTAssertEqual(batch.view(0).count, 2 * 24 * 24)
-      XCTAssertGreaterThanOrEqual(batch.view(0).min()!, (0 - 0.4589) / 0.2256 - 1e-5)
+      XCTAssertGreaterThanOrEqual(batch.view(0).min()!, (0 - 0.4590) / 0.2256 - 1e-5)
     }
   }
 
   func testTooFewImagesForABatchIsAnError() throws {
     let dir = try TempDir()
     let root = try makeFolder(in: dir, root: "ds", classes: ["a"], perClass: 3)
-    XCTAssertThrowsError(try BatchLoader(folder: try ImageFolder(path: root), config: try smallConfig(batch: 4))) {
+    XCTAssertThrowsError(
+      try BatchLoader(folder: try ImageFolder(path: root), config: try smallConfig(batch: 4))
+    ) {
       XCTAssertEqual(($0 as? DataError)?.message, "3 images give no full batch of 4")
     }
   }
@@ -139,7 +157,9 @@ final class LoaderTests: XCTestCase {
     XCTAssertNotEqual(s.permutation(epoch: 0), s.permutation(epoch: 1))
     XCTAssertEqual(s.batchesPerEpoch, 5)
     // 3 ranks: 10 padded to 12, rank r takes positions r, r+3, …
-    let ranks = try (0..<3).map { try EpochSampler(count: 10, batchSize: 2, seed: 3, rank: $0, worldSize: 3) }
+    let ranks = try (0..<3).map {
+      try EpochSampler(count: 10, batchSize: 2, seed: 3, rank: $0, worldSize: 3)
+    }
     let perm = s.permutation(epoch: 2)
     XCTAssertEqual(ranks[1].order(epoch: 2), [perm[1], perm[4], perm[7], perm[0]])
     XCTAssertEqual(ranks[0].batchesPerEpoch, 2)
