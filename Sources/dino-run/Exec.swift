@@ -1,0 +1,89 @@
+import ArgumentParser
+import DinoIR
+import DinoPlan
+import DinoRuntime
+
+extension DinoRunCommand {
+  /// `dino-run exec`: one program of a plan on tensors from a safetensors file.
+  struct Exec: ParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Run one program of a plan on given tensors and write its outputs.",
+      discussion: """
+        Parameters come from --params (which must hold every buffer the program uses, \
+        with the plan's shapes) or, without it, from the plan's init specs and --seed. \
+        Inputs are read by name from --inputs; every output is written to -o.
+        """)
+
+    @Argument(help: "The compiled plan (plan.bin).")
+    var plan: String
+
+    @Option(help: "The program to run (train_step, ema, features, …).")
+    var program: String
+
+    @Option(help: "A safetensors file with one tensor per program input.")
+    var inputs: String?
+
+    @Option(name: .shortAndLong, help: "Where to write the program's outputs (safetensors).")
+    var output: String
+
+    @Option(help: "A safetensors file with the persistent buffers the program uses.")
+    var params: String?
+
+    @Option(help: "Where to write every persistent buffer after the run (safetensors).")
+    var paramsOut: String?
+
+    @Option(help: "Kernel threads.")
+    var threads: Int = 1
+
+    @Option(help: "Seed for initialising parameters from their init specs (without --params).")
+    var seed: UInt64 = 0
+
+    func run() throws {
+      do {
+        try execute()
+      } catch {
+        throw CommandFailure(error.message)
+      }
+    }
+
+    private func execute() throws(RuntimeError) {
+      let graph: Graph
+      do {
+        graph = try PlanReader.read(contentsOf: plan)
+      } catch {
+        throw RuntimeError(error.description)
+      }
+      let runtime = try Runtime(graph: graph, threads: threads)
+      let used = try runtime.parameters(of: program)
+      if let params {
+        try runtime.loadBuffers(contentsOf: params, required: used)
+      } else {
+        try runtime.initializeParameters(seed: seed)
+      }
+      let file: SafeTensors
+      if let inputs {
+        do {
+          file = try SafeTensors.read(contentsOf: inputs)
+        } catch {
+          throw RuntimeError(error.message)
+        }
+      } else {
+        let needed = try runtime.inputs(of: program)
+        if !needed.isEmpty {
+          throw RuntimeError(
+            "@\(program) needs inputs "
+              + "\(needed.map { "'\($0.name)'" }.joined(separator: ", ")): pass --inputs FILE"
+          )
+        }
+        file = SafeTensors()
+      }
+      let outputs = try runtime.execute(program, inputs: file, source: inputs ?? "inputs")
+      do {
+        try outputs.write(to: output)
+      } catch {
+        throw RuntimeError(error.message)
+      }
+      if let paramsOut { try runtime.saveBuffers(to: paramsOut) }
+    }
+  }
+}
