@@ -26,10 +26,10 @@ final class DinoModelTests: XCTestCase {
   }
 
   /// Every tensor of a reference file, by name.
-  private func tensors(_ reader: SafetensorsReader) throws -> [String: HostTensor] {
-    var result: [String: HostTensor] = [:]
+  private func tensors(_ reader: SafetensorsReader) throws -> [String: ReferenceTensor] {
+    var result: [String: ReferenceTensor] = [:]
     for (key, entry) in reader.entries {
-      result[key] = HostTensor(shape: entry.shape, data: try reader.doubles(key))
+      result[key] = ReferenceTensor(shape: entry.shape, data: try reader.doubles(key))
     }
     return result
   }
@@ -37,16 +37,16 @@ final class DinoModelTests: XCTestCase {
   /// Runs `program` in the shared Double reference interpreter: the value of every node and
   /// the buffers after its effects.
   private func evaluate(
-    _ program: Program, inputs: [String: HostTensor], buffers: [String: HostTensor]
-  ) throws -> (values: [HostTensor], buffers: [String: HostTensor]) {
+    _ program: Program, inputs: [String: ReferenceTensor], buffers: [String: ReferenceTensor]
+  ) throws -> (values: [ReferenceTensor], buffers: [String: ReferenceTensor]) {
     var buffers = buffers
     let values = try ReferenceInterpreter.values(program, inputs: inputs, buffers: &buffers)
     return (values, buffers)
   }
 
   /// The value of output `name` of `program` among `values`.
-  private func output(_ name: String, _ program: Program, _ values: [HostTensor]) throws
-    -> HostTensor
+  private func output(_ name: String, _ program: Program, _ values: [ReferenceTensor]) throws
+    -> ReferenceTensor
   {
     let value = try XCTUnwrap(program.outputs.first { $0.name == name }?.value)
     return values[value.index]
@@ -116,8 +116,8 @@ final class DinoModelTests: XCTestCase {
       let program = try XCTUnwrap(graph.program("train_step"))
       var feeds = try tensors(crops)
       let teacherTemp = try XCTUnwrap(Double(initial.metadata["teacher_temp"] ?? ""))
-      feeds["teacher_temp"] = HostTensor(scalar: teacherTemp)
-      feeds["seed"] = HostTensor(scalar: 0)
+      feeds["teacher_temp"] = ReferenceTensor(scalar: teacherTemp)
+      feeds["seed"] = ReferenceTensor(scalar: 0)
       let run = try evaluate(program, inputs: feeds, buffers: tensors(initial))
       let loss = try XCTUnwrap(output("loss", program, run.values).scalar)
       let officialLoss = try XCTUnwrap(Double(initial.metadata["loss"] ?? ""))
@@ -194,7 +194,7 @@ final class DinoModelTests: XCTestCase {
     let crops = try ReferenceFiles.open("step_epoch0.crops")
     let graph = try compile("fashion_mnist", defines(initial))
     let buffers = try tensors(initial)
-    let image = ["image": HostTensor(shape: [2, 1, 28, 28], data: try crops.doubles("crop0"))]
+    let image = ["image": ReferenceTensor(shape: [2, 1, 28, 28], data: try crops.doubles("crop0"))]
     let features = try XCTUnwrap(graph.program("features"))
     let featureRun = try evaluate(features, inputs: image, buffers: buffers)
     let f = try output("features", features, featureRun.values)
