@@ -8,9 +8,8 @@ struct DinoRunCommand: ParsableCommand {
     commandName: "dino-run",
     abstract: "Run a compiled dino plan (plan.bin) on the CPU.",
     subcommands: [
-      Exec.self
-        // Further subcommands (crops, train, step, knn, attention, export) are listed here,
-        // one file each.
+      Exec.self, Crops.self,
+        // One file per subcommand.
     ])
 
   /// Parses the command line and runs the subcommand; a `CommandFailure` prints
