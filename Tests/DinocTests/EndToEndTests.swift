@@ -1,0 +1,140 @@
+import DinoIR
+import Foundation
+import XCTest
+import _DinoTestSupport
+
+/// model.swift → `dinoc compile` → plan.bin → `dinoc dump` / `dino-run exec`, on the samples.
+final class EndToEndTests: XCTestCase {
+  /// The samples with the overrides that keep them quick in a debug build.
+  static let samples: [(file: String, defines: [String])] = [
+    ("mlp.swift", []),
+    ("fashion_mnist.swift", ["-D", "depth=2", "-D", "dim=32", "-D", "heads=2", "-D", "out_dim=256",
+                             "-D", "hidden_dim=64", "-D", "bottleneck_dim=32", "-D", "batch=4"]),
+    ("vit_tiny_dino.swift", ["-D", "depth=2", "-D", "out_dim=1024", "-D", "batch=2",
+                             "-D", "hidden_dim=128", "-D", "bottleneck_dim=64"]),
+  ]
+
+  private func scratch() throws -> URL {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "dino-e2e-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    addTeardownBlock { try? FileManager.default.removeItem(at: folder) }
+    return folder
+  }
+
+  private func sample(_ name: String) -> String {
+    DinocRunner.packageRoot.appendingPathComponent("Samples/\(name)").path
+  }
+
+  /// Printing, parsing and printing again gives the same text and the same graph, for
+  /// every sample, after autodiff and as a finished plan; an .ir file dumps to itself.
+  func testEverySampleRoundTripsThroughTheTextForm() throws {
+    let folder = try scratch()
+    for (file, defines) in Self.samples {
+      let plan = folder.appendingPathComponent("\(file).plan.bin").path
+      let compile = try DinocRunner.run(["compile", sample(file), "-o", plan] + defines)
+      XCTAssertEqual(compile.status, 0, "\(file): \(compile.stderr)")
+      let planned = try DinocRunner.run(["dump", plan])
+      let autodiff = try DinocRunner.run(["dump", sample(file), "--after", "autodiff"] + defines)
+      for (stage, dump) in [("plan", planned), ("autodiff", autodiff)] {
+        XCTAssertEqual(dump.status, 0, "\(file) \(stage): \(dump.stderr)")
+        let graph = try parseIR(dump.stdout, fileName: "\(file).\(stage).ir")
+        try Verifier.verify(graph)
+        XCTAssertEqual(printIR(graph), dump.stdout, "\(file) after \(stage) round trip")
+        XCTAssertEqual(try parseIR(printIR(graph)), graph, "\(file) after \(stage)")
+      }
+      if file != "mlp.swift" {
+        XCTAssertTrue(autodiff.stdout.contains(" bw"), "\(file): backward nodes are marked")
+      }
+      let ir = folder.appendingPathComponent("\(file).ir")
+      try planned.stdout.write(to: ir, atomically: true, encoding: .utf8)
+      let again = try DinocRunner.run(["dump", ir.path])
+      XCTAssertEqual(again.status, 0, again.stderr)
+      XCTAssertEqual(again.stdout, planned.stdout, "\(file): dinoc dump file.ir reprints it")
+    }
+  }
+
+  /// `dinoc dump --memory` states the arena and the liveness lower bound of each program.
+  func testMemoryReportStatesArenaAndLowerBound() throws {
+    let plan = try scratch().appendingPathComponent("mlp.plan.bin").path
+    XCTAssertEqual(try DinocRunner.run(["compile", sample("mlp.swift"), "-o", plan]).status, 0)
+    let dump = try DinocRunner.run(["dump", plan, "--memory"])
+    XCTAssertEqual(dump.status, 0, dump.stderr)
+    let line = dump.stdout.split(separator: "\n").first { $0.hasPrefix("memory @forward:") }
+    XCTAssertNotNil(line, dump.stdout)
+    XCTAssertTrue(line?.contains("lower bound") ?? false)
+  }
+
+  /// `dino-run exec` on the compiled MLP sample agrees with the Double reference interpreter
+  /// run on the same plan (read back through its text form), the same weights and input.
+  func testExecOfTheMLPSampleAgreesWithTheReference() throws {
+    let folder = try scratch()
+    let plan = folder.appendingPathComponent("mlp.plan.bin").path
+    XCTAssertEqual(try DinocRunner.run(["compile", sample("mlp.swift"), "-o", plan]).status, 0)
+    let graph = try parseIR(try DinocRunner.run(["dump", plan]).stdout)
+    let program = try XCTUnwrap(graph.program("forward"))
+    let xType = try XCTUnwrap(program.nodes.first { $0.op == .input }?.type)
+
+    var rng = SeededRNG(seed: 7)
+    let x = (0..<xType.count).map { _ in Float(rng.nextNormal()) }
+    let inputs = folder.appendingPathComponent("in.safetensors")
+    try writeSafetensors(["x": (xType.shape, x)], to: inputs)
+    let out = folder.appendingPathComponent("out.safetensors")
+    let weights = folder.appendingPathComponent("weights.safetensors")
+    let run = try runDinoRun([
+      "exec", plan, "--program", "forward", "--inputs", inputs.path, "-o", out.path,
+      "--params-out", weights.path, "--seed", "11", "--threads", "2",
+    ])
+    XCTAssertEqual(run.status, 0, run.stderr)
+
+    let params = try SafetensorsReader(weights)
+    var buffers: [String: ReferenceTensor] = [:]
+    for buffer in graph.buffers() {
+      buffers[buffer.name] = ReferenceTensor(
+        shape: buffer.type.shape, data: try params.doubles(buffer.name))
+    }
+    let expected = try ReferenceInterpreter.run(
+      program, inputs: ["x": ReferenceTensor(shape: xType.shape, floats: x)], buffers: &buffers)
+    let y = try SafetensorsReader(out).doubles("y")
+    let reference = try XCTUnwrap(expected["y"])
+    XCTAssertEqual(y.count, reference.count)
+    let worst = zip(y, reference.data).map { abs($0 - $1) / (1e-4 + abs($1)) }.max() ?? .infinity
+    XCTAssertLessThan(worst, 1e-3, "dino-run exec vs reference, worst relative error \(worst)")
+    XCTAssertGreaterThan(reference.data.map(abs).max() ?? 0, 0.01, "a non-trivial output")
+  }
+
+  /// Runs the built dino-run beside dinoc.
+  private func runDinoRun(_ arguments: [String]) throws -> DinocRunner.Result {
+    let exe = DinocRunner.buildDirectory.appendingPathComponent("dino-run")
+    let process = Process()
+    process.executableURL = exe
+    process.arguments = arguments
+    let err = Pipe()
+    process.standardError = err
+    process.standardOutput = FileHandle.nullDevice
+    try process.run()
+    let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    return DinocRunner.Result(status: process.terminationStatus, stdout: "", stderr: stderr)
+  }
+
+  /// Writes F32 tensors in the safetensors format: u64 header length, JSON header, data.
+  private func writeSafetensors(_ tensors: [String: ([Int], [Float])], to url: URL) throws {
+    var header: [String] = []
+    var data = Data()
+    for name in tensors.keys.sorted() {
+      let (shape, values) = tensors[name]!
+      let begin = data.count
+      for value in values { withUnsafeBytes(of: value.bitPattern.littleEndian) { data.append(contentsOf: $0) } }
+      header.append(
+        "\"\(name)\":{\"dtype\":\"F32\",\"shape\":\(shape),\"data_offsets\":[\(begin),\(data.count)]}")
+    }
+    var json = Data("{\(header.joined(separator: ","))}".utf8)
+    while json.count % 8 != 0 { json.append(0x20) }
+    var file = Data()
+    withUnsafeBytes(of: UInt64(json.count).littleEndian) { file.append(contentsOf: $0) }
+    file.append(json)
+    file.append(data)
+    try file.write(to: url)
+  }
+}
