@@ -71,6 +71,6 @@ let package = Package(
     .testTarget(name: "DinoRuntimeTests",
                 dependencies: ["DinoRuntime", "DinoPasses", "_DinoTestSupport"]),
     .testTarget(name: "DinoDataTests", dependencies: ["DinoData"]),
-    .testTarget(name: "DinocTests", dependencies: ["DinoIR", "_DinoTestSupport"]),
+    .testTarget(name: "DinocTests", dependencies: ["DinoIR", "DinoDSL", "_DinoTestSupport"]),
   ]
 )

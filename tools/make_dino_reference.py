@@ -68,7 +68,9 @@ def main():
         return {k: v.detach().to(torch.float32).contiguous() for k, v in tensors.items()}
 
     def state(prefix, model):
-        return {f"{prefix}.{k}": v for k, v in model.state_dict().items()}
+        # state_dict() aliases the live parameters: clone, or the "init" snapshot taken before
+        # the step would be saved with the updated weights.
+        return {f"{prefix}.{k}": v.clone() for k, v in model.state_dict().items()}
 
     for index, (name, (epoch, nll, lr, wd, momentum, tt)) in enumerate(CASES.items()):
         torch.manual_seed(args.seed + index)

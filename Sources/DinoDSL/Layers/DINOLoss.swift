@@ -1,0 +1,126 @@
+import DinoOps
+
+/// Official DINO's `DINOLoss`: cross-entropy between the centred, sharpened teacher
+/// distribution and the student's, over every pair of different views, followed by the
+/// center update.
+///
+/// With `B` images, teacher logits `t [2B, K]` (the two global views) and student logits
+/// `s [V·B, K]` (all views, view-major):
+/// - `P_t = softmax((t − center) / τt)` (constants to the gradient: they depend on no student
+///   parameter), `log P_s = log_softmax(s / τs)`;
+/// - `loss = (1/(2V − 2)) Σ_{a∈{0,1}} Σ_{v≠a} mean_b[−Σ_k P_t^(a) log P_s^(v)]`, summed in
+///   the official order (teacher view outer, student view inner);
+/// - then `center ← m·center + (1 − m)·Σ_rows t / 2B`, recorded as `assign(center, …)` after
+///   every read of the old center (each step uses the previous center).
+///
+/// Parameter: `center [1, K]` (zeros, not trained). DINO registers it as the buffer `center`.
+public final class DINOLoss: Module {
+  /// The running mean of the teacher's logits, `[1, outDim]`.
+  public let center: Parameter
+  /// `K`.
+  public let outDim: Int
+  /// `τs` (DINO: 0.1).
+  public let studentTemp: Double
+  /// The center's EMA momentum `m` (DINO: 0.9).
+  public let centerMomentum: Double
+
+  /// Creates the loss.
+  /// - Parameters:
+  ///   - outDim: the heads' output dimension `K`.
+  ///   - studentTemp: the student temperature `τs`.
+  ///   - centerMomentum: the center's momentum.
+  public init(
+    outDim: Int, studentTemp: Double = 0.1, centerMomentum: Double = 0.9,
+    file: String = #filePath, line: UInt = #line, column: UInt = #column
+  ) {
+    let loc = session.userLoc(file, line, column)
+    if outDim < 1 { session.error("DINOLoss: outDim must be positive, got \(outDim)", at: loc) }
+    if !(studentTemp > 0) {
+      session.error("DINOLoss: studentTemp must be positive, got \(studentTemp)", at: loc)
+    }
+    center = Parameter(
+      [1, max(outDim, 1)], init: .zeros, trainable: false, file: file, line: line, column: column)
+    self.outDim = outDim
+    self.studentTemp = studentTemp
+    self.centerMomentum = centerMomentum
+  }
+
+  /// The loss `f32[]`; also records the center update.
+  /// - Parameters:
+  ///   - student: student logits `[V·B, K]`, view-major, the two global views first.
+  ///   - teacher: teacher logits `[2B, K]` of the two global views.
+  ///   - teacherTemp: `τt`, an `f32[]` tensor (the runtime's per-epoch schedule value).
+  /// - Returns: the scalar loss.
+  public func callAsFunction(
+    student: Tensor, teacher: Tensor, teacherTemp: Tensor,
+    file: String = #filePath, line: UInt = #line, column: UInt = #column
+  ) -> Tensor {
+    scoped(file: file, line: line, column: column) {
+      let loc = session.scopes.last?.loc ?? .unknown
+      guard let shape = layout(student: student, teacher: teacher, at: loc) else {
+        return session.invalid([], at: loc)
+      }
+      let (batch, views) = shape
+      let c = center.value
+      // student_output / student_temp, chunked per view after a row-wise log_softmax.
+      let logP = logSoftmax(student / constant(studentTemp))
+      // softmax((teacher_output − center) / temp), negated once (−q is exact).
+      let negQ = -softmax((teacher - c) / teacherTemp)
+      func rows(_ x: Tensor, _ i: Int) -> Tensor {
+        slice(x, axis: 0, (i * batch)..<((i + 1) * batch))
+      }
+      var total: Tensor?
+      var terms = 0
+      for a in 0..<2 {
+        let q = rows(negQ, a)
+        for v in 0..<views where v != a {
+          let term = mean(sum(q * rows(logP, v), axis: 1), axis: 0)
+          total = total.map { $0 + term } ?? term
+          terms += 1
+        }
+      }
+      guard let total else { return session.invalid([], at: loc) }
+      let loss = total / constant(Double(terms))
+      updateCenter(c, teacher: teacher)
+      return loss
+    }
+  }
+
+  /// `center ← m·center + (1 − m)·(Σ_rows t) / rows`, as official `update_center` (one rank).
+  private func updateCenter(_ c: Tensor, teacher: Tensor) {
+    let batchCenter = sum(teacher, axis: 0, keepDims: true) / constant(Double(teacher.shape[0]))
+    assign(c, c * centerMomentum + batchCenter * (1 - centerMomentum))
+  }
+
+  /// `(B, V)` from the logits' shapes, or `nil` after reporting why they do not fit.
+  private func layout(student: Tensor, teacher: Tensor, at loc: SourceLoc) -> (Int, Int)? {
+    // A bad outDim or temperature was reported where the loss was created.
+    guard student.isValid && teacher.isValid, outDim >= 1, studentTemp > 0 else { return nil }
+    func fail(_ message: String) -> (Int, Int)? {
+      session.error("DINOLoss: \(message)", at: loc)
+      return nil
+    }
+    guard student.rank == 2, teacher.rank == 2 else {
+      return fail(
+        "expects logits [rows, K], got student \(shapeText(student.shape)) and teacher \(shapeText(teacher.shape))"
+      )
+    }
+    guard student.shape[1] == outDim, teacher.shape[1] == outDim else {
+      return fail(
+        "expects \(outDim) logits per row, got student \(shapeText(student.shape)) and teacher \(shapeText(teacher.shape))"
+      )
+    }
+    let teacherRows = teacher.shape[0]
+    let studentRows = student.shape[0]
+    guard teacherRows % 2 == 0 else {
+      return fail("the teacher's \(teacherRows) rows are not two global views of one batch")
+    }
+    let batch = teacherRows / 2
+    guard studentRows % batch == 0, studentRows / batch >= 2 else {
+      return fail(
+        "the student's \(studentRows) rows are not at least two views of the teacher's batch \(batch)"
+      )
+    }
+    return (batch, studentRows / batch)
+  }
+}
