@@ -1,1 +1,0 @@
-#include "dino_image.h"
