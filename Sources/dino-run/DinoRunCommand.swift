@@ -8,7 +8,8 @@ struct DinoRunCommand: ParsableCommand {
     commandName: "dino-run",
     abstract: "Run a compiled dino plan (plan.bin) on the CPU.",
     subcommands: [
-      Exec.self
+      Exec.self,
+      Step.self,
         // Further subcommands (crops, train, step, knn, attention, export) are listed here,
         // one file each.
     ])
