@@ -111,7 +111,9 @@ public final class DINOTrainer {
   public var batch: Int { crops.first?.type.shape.first ?? 0 }
 
   /// The weights: student, teacher and center buffers, in graph order.
-  public var weightNames: [String] { studentBuffers + teacherBuffers + (hasCenter ? ["center"] : []) }
+  public var weightNames: [String] {
+    studentBuffers + teacherBuffers + (hasCenter ? ["center"] : [])
+  }
 
   /// The plan's schedules for `iterationsPerEpoch` steps per epoch.
   public func schedules(iterationsPerEpoch: Int) throws(RuntimeError) -> TrainingSchedules {
