@@ -115,13 +115,15 @@ final class Spinner: @unchecked Sendable {
   private var work = 0.0
   private var stop = false
   private var done = 0
+  /// CPU seconds the spinning threads used (valid after `finish`).
+  private(set) var cpu = 0.0
 
   /// Starts `threads` spinning threads; the returned function stops them and gives the
   /// blocks of work done per second.
   func start(threads: Int) -> () -> Double {
     let begin = now()
     lock.lock()
-    (work, stop, done) = (0, false, 0)
+    (work, stop, done, cpu) = (0, false, 0, 0)
     lock.unlock()
     for _ in 0..<threads {
       Thread { [self] in
@@ -132,7 +134,10 @@ final class Spinner: @unchecked Sendable {
           count += 1
           lock.lock()
           let finished = stop
-          if finished { (work, done) = (work + count + Double(x[0] > 2 ? 1 : 0), done + 1) }
+          if finished {
+            (work, done) = (work + count + Double(x[0] > 2 ? 1 : 0), done + 1)
+            cpu += threadCPUSeconds()
+          }
           lock.unlock()
           if finished { return }
         }
@@ -154,6 +159,20 @@ final class Spinner: @unchecked Sendable {
   }
 }
 
+/// CPU seconds of the calling thread.
+func threadCPUSeconds() -> Double {
+  var ts = timespec()
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+  return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
+
+/// CPU seconds of the whole process.
+func processCPUSeconds() -> Double {
+  var ts = timespec()
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+  return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
+}
+
 func contention(_ name: String, dir: String, seconds: Double, rate: Double) {
   let config = recipe(name)
   let folder: ImageFolder
@@ -167,23 +186,28 @@ func contention(_ name: String, dir: String, seconds: Double, rate: Double) {
     let loader = try BatchLoader(folder: folder, config: config, workers: 1)
     try loader.withNextBatch { _ in }  // start-up, not steady state
     _ = loader.takeWaitSeconds()
+    let cpuStart = processCPUSeconds()
     let finish = spinner.start(threads: cores)
     let start = now()
     var batches = 0
     while now() - start < seconds {
-      try loader.withNextBatch { _ in }
+      // The trainer computes on the previous batch for B / rate seconds, then asks for the
+      // next one.
       batches += 1
       let due = start + Double(batches * config.batchSize) / rate
       if due > now() { Thread.sleep(forTimeInterval: due - now()) }
+      try loader.withNextBatch { _ in }
     }
     let shared = finish()
     let elapsed = now() - start
     let waited = loader.takeWaitSeconds()
+    let dataCPU = processCPUSeconds() - cpuStart - spinner.cpu
     print(
       String(
         format: "dino %@ contention: trainer consuming %.0f images/s on %d busy cores: "
-          + "waited %.3f s of %.1f s (%.2f%%), compute rate %.1f%% of alone",
-        name, rate, cores, waited, elapsed, 100 * waited / elapsed,
+          + "waited %.3f s of %.1f s (%.2f%%); data threads used %.1f%% of one core; "
+          + "compute rate %.0f%% of alone (noisy on a shared machine)",
+        name, rate, cores, waited, elapsed, 100 * waited / elapsed, 100 * dataCPU / elapsed,
         100 * shared / alone))
   } catch { fail("\(error)") }
 }
