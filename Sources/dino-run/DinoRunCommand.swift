@@ -10,9 +10,11 @@ struct DinoRunCommand: ParsableCommand {
     subcommands: [
       Exec.self,
       Step.self,
+      Train.self,
         // Further subcommands (crops, train, step, knn, attention, export) are listed here,
         // one file each.
-    ])
+    ],
+    defaultSubcommand: Train.self)
 
   /// Parses the command line and runs the subcommand; a `CommandFailure` prints
   /// `dino-run: error: …` on stderr and exits with status 1.
