@@ -35,7 +35,7 @@ let package = Package(
     .target(name: "DinoPlan", dependencies: ["DinoIR"]),
     // C11 kernels: OpenMP + OpenBLAS, naive references in ref/, one dispatch table.
     .target(
-      name: "CDinoKernels", dependencies: ["CDinoOps"],
+      name: "CDinoKernels", dependencies: ["CDinoOps"], exclude: ["README.md"],
       cSettings: [.unsafeFlags(openMPCFlags)],
       linkerSettings: [.linkedLibrary("openblas"), .linkedLibrary("omp5"), .linkedLibrary("m")]),
     // JPEG/PNG decoding and pixel-level augmentation in C.
@@ -46,7 +46,9 @@ let package = Package(
     // Image folders, multi-crop augmentation, prefetching batches.
     .target(name: "DinoData", dependencies: ["CDinoImage"]),
     // Buffers, executor, schedules, checkpoints, safetensors.
-    .target(name: "DinoRuntime", dependencies: ["DinoPlan", "CDinoKernels", "DinoData"]),
+    .target(
+      name: "DinoRuntime", dependencies: ["DinoPlan", "CDinoKernels", "DinoData"],
+      exclude: ["README.md"]),
     .executableTarget(
       name: "dinoc",
       dependencies: [
@@ -69,7 +71,8 @@ let package = Package(
     .testTarget(name: "DinoPlanTests", dependencies: ["DinoPlan", "DinoPasses", "_DinoTestSupport"]),
     .testTarget(name: "CDinoKernelsTests", dependencies: ["CDinoKernels"]),
     .testTarget(name: "DinoRuntimeTests",
-                dependencies: ["DinoRuntime", "DinoPasses", "_DinoTestSupport"]),
+                dependencies: ["DinoRuntime", "DinoPasses", "_DinoTestSupport"],
+                exclude: ["Reference"]),
     .testTarget(name: "DinoDataTests", dependencies: ["DinoData"]),
     .testTarget(name: "DinocTests", dependencies: ["DinoIR", "DinoDSL", "_DinoTestSupport"]),
   ]

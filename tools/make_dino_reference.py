@@ -16,7 +16,8 @@ center), `<case>.crops.safetensors` (crop0..), `<case>.expected.safetensors` (up
 student.*, teacher.*, center; metadata: loss, lr, wd, momentum, teacher_temp, epoch and
 the -D flags of Samples/fashion_mnist.swift that build the same model), and
 `pos_embed_interp.safetensors` (official interpolate_pos_encoding on 7x7->3x3 and
-14x14->6x6 grids). Everything runs in float64, saved as float32.
+14x14->6x6 grids). Everything runs in float64 from inputs rounded to float32 values, so the
+saved (float32) inputs are exactly the ones the reference step used.
 """
 import argparse
 import json
@@ -67,6 +68,11 @@ def main():
     def f32(tensors):
         return {k: v.detach().to(torch.float32).contiguous() for k, v in tensors.items()}
 
+    def representable(x):
+        # Round to float32 values (kept in float64): the saved inputs are then exactly the
+        # ones the float64 step used, so a float32 run can be checked tightly.
+        return x.to(torch.float32).to(torch.float64)
+
     def state(prefix, model):
         # state_dict() aliases the live parameters: clone, or the "init" snapshot taken before
         # the step would be saved with the updated weights.
@@ -82,14 +88,17 @@ def main():
             backbone(0.0),
             vits.DINOHead(c["dim"], c["out_dim"], use_bn=False,
                           hidden_dim=c["hidden_dim"], bottleneck_dim=c["bottleneck_dim"]))
+        with torch.no_grad():
+            for p in student.parameters():
+                p.copy_(representable(p))
         teacher.load_state_dict(student.state_dict())
         for p in teacher.parameters():
             p.requires_grad = False
         views = 2 + c["local_crops"]
         loss_fn = DINOLoss(c["out_dim"], views, tt, tt, 0, epoch + 1,
                            student_temp=c["student_temp"])
-        loss_fn.center = 0.1 * torch.randn(1, c["out_dim"])
-        crops = [torch.randn(c["batch"], c["channels"], s, s)
+        loss_fn.center = representable(0.1 * torch.randn(1, c["out_dim"]))
+        crops = [representable(torch.randn(c["batch"], c["channels"], s, s))
                  for s in [c["global_size"]] * 2 + [c["local_size"]] * c["local_crops"]]
 
         init = {**state("student", student), **state("teacher", teacher),
@@ -135,7 +144,7 @@ def main():
         vit = vits.VisionTransformer(img_size=[image], patch_size=patch, in_chans=1,
                                      embed_dim=dim, depth=1, num_heads=1)
         with torch.no_grad():
-            vit.pos_embed.normal_()
+            vit.pos_embed.copy_(representable(vit.pos_embed.normal_()))
             tokens = torch.zeros(1, (crop // patch) ** 2 + 1, dim)
             out = vit.interpolate_pos_encoding(tokens, crop, crop)
         interp[f"pos_embed_{image}"] = vit.pos_embed[0]

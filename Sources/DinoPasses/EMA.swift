@@ -4,8 +4,10 @@ import DinoIR
 /// with a student twin (weight-norm `g` and `v` separately, as official DINO's
 /// `zip(student.parameters(), teacher.parameters())`), with the momentum `m` as the scalar
 /// input `momentum`. It is a program of its own, never part of the gradient graph.
-/// A graph without teacher buffers is returned unchanged.
+/// A graph without teacher buffers, or one that already has an `ema` program (IR given at a
+/// later stage, or a model that writes its own), is returned unchanged.
 public func buildEMA(_ graph: Graph) throws(CompileError) -> Graph {
+  if graph.programIndex("ema") != nil { return graph }
   let buffers = graph.buffers()
   let byName = Dictionary(uniqueKeysWithValues: buffers.map { ($0.name, $0) })
   let pairs = buffers.filter { $0.region == "teacher" }.compactMap {
@@ -16,9 +18,6 @@ public func buildEMA(_ graph: Graph) throws(CompileError) -> Graph {
     return (teacher, student)
   }
   if pairs.isEmpty { return graph }
-  if graph.programIndex("ema") != nil {
-    throw CompileError("ema: the model already defines a program @ema")
-  }
   var program = Program(name: "ema")
   let momentum = program.append(
     Node(.input, attrs: ["name": .string("momentum")], type: .scalar, scope: "ema"))

@@ -8,12 +8,12 @@ public enum Pipeline {
   /// The passes, in order. Inserting a pass is one line: `("name", function)`, where the
   /// function takes a `Graph` and returns a `Graph` (wrap extra parameters in a closure).
   public static let passes: [(name: String, run: Pass)] = [
-    ("verify", { graph in graph }),
+    ("verify", { graph in staged(graph, "verify") }),
     ("autodiff", { graph throws(CompileError) in
-      graph.programIndex("train_step") == nil ? graph : try differentiate(graph) }),
+      needsGradients(graph) ? try differentiate(graph) : staged(graph, "autodiff") }),
     ("optimizer", { graph throws(CompileError) in
-      graph.programIndex("train_step") == nil ? graph : try appendOptimizer(graph) }),
-    ("ema", buildEMA),
+      hasGradients(graph) ? try appendOptimizer(graph) : staged(graph, "optimizer") }),
+    ("ema", { graph throws(CompileError) in staged(try buildEMA(graph), "ema") }),
     ("dead_code", eliminateDeadCode),
     ("schedule", schedule),
     ("plan_memory", planMemory),
@@ -74,5 +74,26 @@ public enum Pipeline {
           "unsound memory plan: \(first)", notes: Array(problems.dropFirst().prefix(4)) + [note])
       }
     }
+  }
+
+  /// Whether `train_step` still needs differentiating: it returns a `loss` and has neither
+  /// gradients nor optimiser updates yet (IR given at a later stage passes through).
+  static func needsGradients(_ graph: Graph) -> Bool {
+    guard let program = graph.program("train_step") else { return false }
+    return program.outputs.contains { $0.name == "loss" }
+      && !program.outputs.contains { $0.name.hasPrefix("grad.") }
+      && !program.nodes.contains { $0.op == .adamwUpdate }
+  }
+
+  /// Whether `train_step` carries `grad.*` outputs for the optimiser lowering.
+  static func hasGradients(_ graph: Graph) -> Bool {
+    graph.program("train_step")?.outputs.contains { $0.name.hasPrefix("grad.") } ?? false
+  }
+
+  /// `graph` with its stage set to `name` (passes with nothing to do still mark the stage).
+  static func staged(_ graph: Graph, _ name: String) -> Graph {
+    var graph = graph
+    graph.stage = name
+    return graph
   }
 }

@@ -51,11 +51,11 @@ public struct SeededRNG: RandomNumberGenerator, Sendable {
   }
 }
 
-extension HostTensor {
+extension ReferenceTensor {
   /// A tensor of independent uniform draws from `range`, reproducible from `seed`.
   public static func random(
     shape: [Int], seed: UInt64, in range: ClosedRange<Double> = -1...1
-  ) -> HostTensor {
+  ) -> ReferenceTensor {
     var rng = SeededRNG(seed: seed)
     return random(shape: shape, in: range, using: &rng)
   }
@@ -63,15 +63,15 @@ extension HostTensor {
   /// A tensor of independent uniform draws from `range`, taken from `rng`.
   public static func random(
     shape: [Int], in range: ClosedRange<Double> = -1...1, using rng: inout SeededRNG
-  ) -> HostTensor {
-    HostTensor(shape: shape) { _ in
+  ) -> ReferenceTensor {
+    ReferenceTensor(shape: shape) { _ in
       range.lowerBound + (range.upperBound - range.lowerBound) * rng.nextUniform()
     }
   }
 
   /// A tensor of independent N(0, std²) draws, reproducible from `seed`.
-  public static func randomNormal(shape: [Int], seed: UInt64, std: Double = 1) -> HostTensor {
+  public static func randomNormal(shape: [Int], seed: UInt64, std: Double = 1) -> ReferenceTensor {
     var rng = SeededRNG(seed: seed)
-    return HostTensor(shape: shape) { _ in std * rng.nextNormal() }
+    return ReferenceTensor(shape: shape) { _ in std * rng.nextNormal() }
   }
 }

@@ -16,7 +16,7 @@ public enum GradientCheck {
   /// `buffers`.
   /// - Throws: `ReferenceError` when the run fails or the output is missing or not one value.
   public static func scalarOutput(
-    program: Program, output: String, inputs: [String: HostTensor], buffers: [String: HostTensor]
+    program: Program, output: String, inputs: [String: ReferenceTensor], buffers: [String: ReferenceTensor]
   ) throws(ReferenceError) -> Double {
     var scratch = buffers
     let outputs = try ReferenceInterpreter.run(program, inputs: inputs, buffers: &scratch)
@@ -36,10 +36,10 @@ public enum GradientCheck {
   /// perturbed by ±eps (and ±2·eps for `.fourPoint`) and the program re-run.
   /// - Throws: `ReferenceError` for a name in neither dictionary or a failing run.
   public static func numericGradient(
-    program: Program, output: String, wrt: [String], inputs: [String: HostTensor],
-    buffers: [String: HostTensor], eps: Double = 1e-4, stencil: Stencil = .fourPoint
-  ) throws(ReferenceError) -> [String: HostTensor] {
-    var gradients: [String: HostTensor] = [:]
+    program: Program, output: String, wrt: [String], inputs: [String: ReferenceTensor],
+    buffers: [String: ReferenceTensor], eps: Double = 1e-4, stencil: Stencil = .fourPoint
+  ) throws(ReferenceError) -> [String: ReferenceTensor] {
+    var gradients: [String: ReferenceTensor] = [:]
     for name in wrt {
       let inBuffers = buffers[name] != nil
       guard let base = buffers[name] ?? inputs[name] else {
@@ -53,7 +53,7 @@ public enum GradientCheck {
         if inBuffers { b[name] = moved } else { i[name] = moved }
         return try scalarOutput(program: program, output: output, inputs: i, buffers: b)
       }
-      var gradient = HostTensor(shape: base.shape)
+      var gradient = ReferenceTensor(shape: base.shape)
       for index in 0..<base.count {
         switch stencil {
         case .central:
@@ -75,7 +75,7 @@ public enum GradientCheck {
   ///   a·n / (‖a‖‖n‖) (1 when both are zero, 0 when only one is); `(∞, 0)` when the shapes
   ///   differ, NaN when either side holds a NaN.
   public static func compare(
-    _ analytic: HostTensor, _ numeric: HostTensor
+    _ analytic: ReferenceTensor, _ numeric: ReferenceTensor
   ) -> (relError: Double, cosine: Double) {
     guard analytic.shape == numeric.shape else { return (.infinity, 0) }
     var difference = 0.0
@@ -97,7 +97,7 @@ public enum GradientCheck {
   /// - Returns: one line per name whose relative error exceeds `maxRelError` or whose cosine
   ///   is below `minCosine` (or which `analytic` lacks); empty when all agree.
   public static func mismatches(
-    analytic: [String: HostTensor], numeric: [String: HostTensor],
+    analytic: [String: ReferenceTensor], numeric: [String: ReferenceTensor],
     maxRelError: Double = 1e-6, minCosine: Double = 1 - 1e-9
   ) -> [String] {
     var lines: [String] = []

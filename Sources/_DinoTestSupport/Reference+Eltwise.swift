@@ -3,8 +3,8 @@ import Foundation
 
 extension ReferenceInterpreter {
   /// `f` applied to every element.
-  public static func map(_ x: HostTensor, _ f: (Double) -> Double) -> HostTensor {
-    HostTensor(shape: x.shape, data: x.data.map(f))
+  public static func map(_ x: ReferenceTensor, _ f: (Double) -> Double) -> ReferenceTensor {
+    ReferenceTensor(shape: x.shape, data: x.data.map(f))
   }
 
   /// The flat index in a tensor of shape `small` that element `flat` of a tensor of shape
@@ -25,9 +25,9 @@ extension ReferenceInterpreter {
 
   /// `f(a, broadcast(b))`, with `a`'s shape: the rule of add, sub, mul and div.
   public static func broadcastBinary(
-    _ a: HostTensor, _ b: HostTensor, _ f: (Double, Double) -> Double
-  ) -> HostTensor {
-    HostTensor(shape: a.shape) { i in f(a.data[i], b.data[broadcastSource(i, a.shape, b.shape)]) }
+    _ a: ReferenceTensor, _ b: ReferenceTensor, _ f: (Double, Double) -> Double
+  ) -> ReferenceTensor {
+    ReferenceTensor(shape: a.shape) { i in f(a.data[i], b.data[broadcastSource(i, a.shape, b.shape)]) }
   }
 
   /// The exact GELU, 0.5·x·(1 + erf(x/√2)).
@@ -36,8 +36,8 @@ extension ReferenceInterpreter {
   }
 
   /// `gelu_bwd(dy, x)` = dy · (Φ(x) + x·φ(x)).
-  public static func geluBwd(_ dy: HostTensor, _ x: HostTensor) -> HostTensor {
-    HostTensor(shape: x.shape) { i in
+  public static func geluBwd(_ dy: ReferenceTensor, _ x: ReferenceTensor) -> ReferenceTensor {
+    ReferenceTensor(shape: x.shape) { i in
       let v = x.data[i]
       let cdf = 0.5 * (1 + erf(v / 2.0.squareRoot()))
       let pdf = exp(-0.5 * v * v) / (2 * Double.pi).squareRoot()

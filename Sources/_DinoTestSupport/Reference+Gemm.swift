@@ -4,8 +4,8 @@ extension ReferenceInterpreter {
   /// `matmul(a, b) {trans_a, trans_b}`: per batch, y = op(a)·op(b); a 2-D `b` is shared by
   /// every batch of `a`.
   public static func matmul(
-    _ a: HostTensor, _ b: HostTensor, transA: Bool, transB: Bool
-  ) -> HostTensor {
+    _ a: ReferenceTensor, _ b: ReferenceTensor, transA: Bool, transB: Bool
+  ) -> ReferenceTensor {
     let ra = a.rank
     let rb = b.rank
     let m = transA ? a.shape[ra - 1] : a.shape[ra - 2]
@@ -13,7 +13,7 @@ extension ReferenceInterpreter {
     let n = transB ? b.shape[rb - 2] : b.shape[rb - 1]
     let batch = Array(a.shape.dropLast(2))
     let shared = rb == 2
-    var y = HostTensor(shape: batch + [m, n])
+    var y = ReferenceTensor(shape: batch + [m, n])
     for bi in 0..<batch.reduce(1, *) {
       let aBase = bi * m * k
       let bBase = shared ? 0 : bi * k * n
@@ -33,11 +33,11 @@ extension ReferenceInterpreter {
   }
 
   /// `linear(x[..., in], w[out, in], b[out])` = x·wᵀ + b.
-  public static func linear(_ x: HostTensor, _ w: HostTensor, _ b: HostTensor) -> HostTensor {
+  public static func linear(_ x: ReferenceTensor, _ w: ReferenceTensor, _ b: ReferenceTensor) -> ReferenceTensor {
     let outDim = w.shape[0]
     let inDim = w.shape[1]
     let rows = inDim == 0 ? 0 : x.count / inDim
-    var y = HostTensor(shape: x.shape.dropLast() + [outDim])
+    var y = ReferenceTensor(shape: x.shape.dropLast() + [outDim])
     for r in 0..<rows {
       for o in 0..<outDim {
         var sum = b.data[o]
@@ -51,13 +51,13 @@ extension ReferenceInterpreter {
   /// `patch_embed(x[B,C,H,W], w[D,C,p,p], b[D])`: the stride-p convolution,
   /// y[b, r·(W/p)+s, d] = b[d] + Σ_{c,i,j} w[d,c,i,j]·x[b, c, p·r+i, p·s+j].
   public static func patchEmbed(
-    _ x: HostTensor, _ w: HostTensor, _ bias: HostTensor, patch p: Int
-  ) -> HostTensor {
+    _ x: ReferenceTensor, _ w: ReferenceTensor, _ bias: ReferenceTensor, patch p: Int
+  ) -> ReferenceTensor {
     let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let dim = w.shape[0]
     let gridH = height / p
     let gridW = width / p
-    var y = HostTensor(shape: [batch, gridH * gridW, dim])
+    var y = ReferenceTensor(shape: [batch, gridH * gridW, dim])
     for b in 0..<batch {
       for r in 0..<gridH {
         for s in 0..<gridW {

@@ -2,13 +2,13 @@ import DinoIR
 
 extension ReferenceInterpreter {
   /// The rows of the last axis: (row count, row length); a scalar is one row of one.
-  static func rows(_ x: HostTensor) -> (count: Int, length: Int) {
+  static func rows(_ x: ReferenceTensor) -> (count: Int, length: Int) {
     let length = x.shape.last ?? 1
     return (length == 0 ? 0 : x.count / length, length)
   }
 
   /// Mean and 1/√(biased variance + eps) of row `r` of `x`.
-  static func rowStatistics(_ x: HostTensor, row r: Int, eps: Double) -> (
+  static func rowStatistics(_ x: ReferenceTensor, row r: Int, eps: Double) -> (
     mean: Double, rstd: Double
   ) {
     let d = rows(x).length
@@ -23,10 +23,10 @@ extension ReferenceInterpreter {
 
   /// `layer_norm(x, gamma, beta) {eps}`: per row y = (x − μ)/√(σ² + eps)·gamma + beta.
   public static func layerNorm(
-    _ x: HostTensor, _ gamma: HostTensor, _ beta: HostTensor, eps: Double
-  ) -> HostTensor {
+    _ x: ReferenceTensor, _ gamma: ReferenceTensor, _ beta: ReferenceTensor, eps: Double
+  ) -> ReferenceTensor {
     let (n, d) = rows(x)
-    var y = HostTensor(shape: x.shape)
+    var y = ReferenceTensor(shape: x.shape)
     for r in 0..<n {
       let (mean, rstd) = rowStatistics(x, row: r, eps: eps)
       for i in 0..<d {
@@ -39,10 +39,10 @@ extension ReferenceInterpreter {
   /// `layer_norm_bwd(dy, x, gamma) {eps}` → dx = r·(g − mean(g) − x̂·mean(g·x̂)) per row,
   /// with g = dy·gamma, x̂ = (x − μ)·r, r = 1/√(σ² + eps).
   public static func layerNormBwd(
-    _ dy: HostTensor, _ x: HostTensor, _ gamma: HostTensor, eps: Double
-  ) -> HostTensor {
+    _ dy: ReferenceTensor, _ x: ReferenceTensor, _ gamma: ReferenceTensor, eps: Double
+  ) -> ReferenceTensor {
     let (n, d) = rows(x)
-    var dx = HostTensor(shape: x.shape)
+    var dx = ReferenceTensor(shape: x.shape)
     for r in 0..<n {
       let (mean, rstd) = rowStatistics(x, row: r, eps: eps)
       var meanG = 0.0
@@ -64,10 +64,10 @@ extension ReferenceInterpreter {
   }
 
   /// `layer_norm_bwd_gamma(dy, x) {eps}` → `[D]`: Σ over every row of dy·x̂.
-  public static func layerNormBwdGamma(_ dy: HostTensor, _ x: HostTensor, eps: Double) -> HostTensor
+  public static func layerNormBwdGamma(_ dy: ReferenceTensor, _ x: ReferenceTensor, eps: Double) -> ReferenceTensor
   {
     let (n, d) = rows(x)
-    var dgamma = HostTensor(shape: [d])
+    var dgamma = ReferenceTensor(shape: [d])
     for r in 0..<n {
       let (mean, rstd) = rowStatistics(x, row: r, eps: eps)
       for i in 0..<d { dgamma.data[i] += dy.data[r * d + i] * (x.data[r * d + i] - mean) * rstd }
@@ -76,7 +76,7 @@ extension ReferenceInterpreter {
   }
 
   /// The Euclidean norm of row `r` of `x`.
-  static func rowNorm(_ x: HostTensor, row r: Int) -> Double {
+  static func rowNorm(_ x: ReferenceTensor, row r: Int) -> Double {
     let d = rows(x).length
     var sum = 0.0
     for i in 0..<d { sum += x.data[r * d + i] * x.data[r * d + i] }
@@ -84,9 +84,9 @@ extension ReferenceInterpreter {
   }
 
   /// `l2_normalize(x) {eps}`: y = x / max(‖x‖₂, eps) per row.
-  public static func l2Normalize(_ x: HostTensor, eps: Double) -> HostTensor {
+  public static func l2Normalize(_ x: ReferenceTensor, eps: Double) -> ReferenceTensor {
     let (n, d) = rows(x)
-    var y = HostTensor(shape: x.shape)
+    var y = ReferenceTensor(shape: x.shape)
     for r in 0..<n {
       let denominator = max(rowNorm(x, row: r), eps)
       for i in 0..<d { y.data[r * d + i] = x.data[r * d + i] / denominator }
@@ -96,9 +96,9 @@ extension ReferenceInterpreter {
 
   /// `l2_normalize_bwd(dy, x) {eps}`: dx = (dy − y·(y·dy))/n with n = ‖x‖, y = x/n when
   /// n > eps, else dy/eps.
-  public static func l2NormalizeBwd(_ dy: HostTensor, _ x: HostTensor, eps: Double) -> HostTensor {
+  public static func l2NormalizeBwd(_ dy: ReferenceTensor, _ x: ReferenceTensor, eps: Double) -> ReferenceTensor {
     let (n, d) = rows(x)
-    var dx = HostTensor(shape: x.shape)
+    var dx = ReferenceTensor(shape: x.shape)
     for r in 0..<n {
       let norm = rowNorm(x, row: r)
       if norm > eps {
@@ -115,9 +115,9 @@ extension ReferenceInterpreter {
   }
 
   /// `weight_norm(v[K,C], g[K,1])`: W_k = g_k·v_k/‖v_k‖ (no epsilon).
-  public static func weightNorm(_ v: HostTensor, _ g: HostTensor) -> HostTensor {
+  public static func weightNorm(_ v: ReferenceTensor, _ g: ReferenceTensor) -> ReferenceTensor {
     let (k, c) = (v.shape[0], v.shape[1])
-    var w = HostTensor(shape: v.shape)
+    var w = ReferenceTensor(shape: v.shape)
     for r in 0..<k {
       let norm = rowNorm(v, row: r)
       for i in 0..<c { w.data[r * c + i] = g.data[r] * v.data[r * c + i] / norm }
@@ -126,11 +126,11 @@ extension ReferenceInterpreter {
   }
 
   /// `weight_norm_bwd_v(dW, v, g)`: dv_k = (g_k/‖v_k‖)·(dW_k − (dW_k·v̂_k)·v̂_k).
-  public static func weightNormBwdV(_ dw: HostTensor, _ v: HostTensor, _ g: HostTensor)
-    -> HostTensor
+  public static func weightNormBwdV(_ dw: ReferenceTensor, _ v: ReferenceTensor, _ g: ReferenceTensor)
+    -> ReferenceTensor
   {
     let (k, c) = (v.shape[0], v.shape[1])
-    var dv = HostTensor(shape: v.shape)
+    var dv = ReferenceTensor(shape: v.shape)
     for r in 0..<k {
       let norm = rowNorm(v, row: r)
       var dot = 0.0
@@ -144,9 +144,9 @@ extension ReferenceInterpreter {
   }
 
   /// `weight_norm_bwd_g(dW, v)` → `[K,1]`: dg_k = dW_k·v̂_k.
-  public static func weightNormBwdG(_ dw: HostTensor, _ v: HostTensor) -> HostTensor {
+  public static func weightNormBwdG(_ dw: ReferenceTensor, _ v: ReferenceTensor) -> ReferenceTensor {
     let (k, c) = (v.shape[0], v.shape[1])
-    var dg = HostTensor(shape: [k, 1])
+    var dg = ReferenceTensor(shape: [k, 1])
     for r in 0..<k {
       let norm = rowNorm(v, row: r)
       for i in 0..<c { dg.data[r] += dw.data[r * c + i] * v.data[r * c + i] / norm }

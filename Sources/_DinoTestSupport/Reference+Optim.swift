@@ -7,10 +7,10 @@ extension ReferenceInterpreter {
   ///
   /// The threshold 1 − rate is rounded to `Float` as the kernels compute it (`1.0f - rate`
   /// on the f32 attribute slot), so both keep exactly the same samples.
-  public static func dropPathMask(seed: Int32, rate: Double, stream: Int, batch: Int) -> HostTensor
+  public static func dropPathMask(seed: Int32, rate: Double, stream: Int, batch: Int) -> ReferenceTensor
   {
     let keep = Double(Float(1) - Float(rate))
-    return HostTensor(shape: [batch]) { i in
+    return ReferenceTensor(shape: [batch]) { i in
       let h = CounterRNG.hash(
         UInt64(UInt32(bitPattern: seed)), UInt64(bitPattern: Int64(stream)), UInt64(i), 0)
       return CounterRNG.uniform01(h) < keep ? 1 / (1 - rate) : 0
@@ -18,7 +18,7 @@ extension ReferenceInterpreter {
   }
 
   /// `clip_grad_coef(g) {max_norm}` = min(1, max_norm/(‖g‖₂ + 1e-6)).
-  public static func clipGradCoef(_ g: HostTensor, maxNorm: Double) -> Double {
+  public static func clipGradCoef(_ g: ReferenceTensor, maxNorm: Double) -> Double {
     min(1, maxNorm / (g.norm + 1e-6))
   }
 
@@ -26,10 +26,10 @@ extension ReferenceInterpreter {
   /// If gate = 0 nothing changes; else t += 1, p ·= 1 − lr·wd·decay, m = β1·m + (1−β1)·g,
   /// v = β2·v + (1−β2)·g², p −= lr/(1−β1^t) · m/(√v/√(1−β2^t) + eps).
   public static func adamw(
-    p: HostTensor, g: HostTensor, m: HostTensor, v: HostTensor, t: HostTensor,
+    p: ReferenceTensor, g: ReferenceTensor, m: ReferenceTensor, v: ReferenceTensor, t: ReferenceTensor,
     lr: Double, wd: Double, gate: Double, beta1: Double, beta2: Double, eps: Double,
     decay: Double
-  ) -> (p: HostTensor, m: HostTensor, v: HostTensor, t: HostTensor) {
+  ) -> (p: ReferenceTensor, m: ReferenceTensor, v: ReferenceTensor, t: ReferenceTensor) {
     if gate == 0 { return (p, m, v, t) }
     let step = t.data[0] + 1
     var (p, m, v) = (p, m, v)
@@ -41,12 +41,12 @@ extension ReferenceInterpreter {
       v.data[i] = beta2 * v.data[i] + (1 - beta2) * g.data[i] * g.data[i]
       p.data[i] -= stepSize * m.data[i] / (v.data[i].squareRoot() / correction2 + eps)
     }
-    return (p, m, v, HostTensor(shape: t.shape, data: [step]))
+    return (p, m, v, ReferenceTensor(shape: t.shape, data: [step]))
   }
 
   /// `ema_update(t, s, m)`: the new teacher m·t + (1 − m)·s.
-  public static func ema(teacher: HostTensor, student: HostTensor, momentum: Double) -> HostTensor {
-    HostTensor(shape: teacher.shape) { i in
+  public static func ema(teacher: ReferenceTensor, student: ReferenceTensor, momentum: Double) -> ReferenceTensor {
+    ReferenceTensor(shape: teacher.shape) { i in
       momentum * teacher.data[i] + (1 - momentum) * student.data[i]
     }
   }

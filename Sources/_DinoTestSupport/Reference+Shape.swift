@@ -2,10 +2,10 @@ import DinoIR
 
 extension ReferenceInterpreter {
   /// `permute(x) {perm}`: y[i₀, …] = x[j] with j[perm[k]] = i_k.
-  public static func permute(_ x: HostTensor, _ perm: [Int]) -> HostTensor {
+  public static func permute(_ x: ReferenceTensor, _ perm: [Int]) -> ReferenceTensor {
     let shape = perm.map { x.shape[$0] }
-    return HostTensor(shape: shape) { flat in
-      let out = HostTensor.multiIndex(flat, shape)
+    return ReferenceTensor(shape: shape) { flat in
+      let out = ReferenceTensor.multiIndex(flat, shape)
       var source = Array(repeating: 0, count: x.rank)
       for k in 0..<perm.count { source[perm[k]] = out[k] }
       return x[source]
@@ -18,7 +18,7 @@ extension ReferenceInterpreter {
   }
 
   /// `concat(x₀, …) {axis}`: the operands joined along `axis`.
-  public static func concat(_ xs: [HostTensor], axis: Int) -> HostTensor {
+  public static func concat(_ xs: [ReferenceTensor], axis: Int) -> ReferenceTensor {
     var shape = xs[0].shape
     shape[axis] = xs.reduce(0) { $0 + $1.shape[axis] }
     let (outer, _, inner) = split(shape, axis: axis)
@@ -30,11 +30,11 @@ extension ReferenceInterpreter {
         data += x.data[(o * chunk)..<((o + 1) * chunk)]
       }
     }
-    return HostTensor(shape: shape, data: data)
+    return ReferenceTensor(shape: shape, data: data)
   }
 
   /// `slice(x) {axis, start, end}`: x[…, start:end, …].
-  public static func slice(_ x: HostTensor, axis: Int, start: Int, end: Int) -> HostTensor {
+  public static func slice(_ x: ReferenceTensor, axis: Int, start: Int, end: Int) -> ReferenceTensor {
     let (outer, extent, inner) = split(x.shape, axis: axis)
     var shape = x.shape
     shape[axis] = end - start
@@ -45,11 +45,11 @@ extension ReferenceInterpreter {
         data += x.data[base..<(base + inner)]
       }
     }
-    return HostTensor(shape: shape, data: data)
+    return ReferenceTensor(shape: shape, data: data)
   }
 
   /// `pad(x) {axis, before, after}`: `before` zeros, x, `after` zeros along `axis`.
-  public static func pad(_ x: HostTensor, axis: Int, before: Int, after: Int) -> HostTensor {
+  public static func pad(_ x: ReferenceTensor, axis: Int, before: Int, after: Int) -> ReferenceTensor {
     let (outer, extent, inner) = split(x.shape, axis: axis)
     var shape = x.shape
     shape[axis] = before + extent + after
@@ -59,21 +59,21 @@ extension ReferenceInterpreter {
       data += x.data[(o * extent * inner)..<((o + 1) * extent * inner)]
       data += Array(repeating: 0, count: after * inner)
     }
-    return HostTensor(shape: shape, data: data)
+    return ReferenceTensor(shape: shape, data: data)
   }
 
   /// `broadcast_to(x) {shape}`: x repeated along its size-1 and missing leading dims.
-  public static func broadcast(_ x: HostTensor, to shape: [Int]) -> HostTensor {
-    HostTensor(shape: shape) { flat in x.data[broadcastSource(flat, shape, x.shape)] }
+  public static func broadcast(_ x: ReferenceTensor, to shape: [Int]) -> ReferenceTensor {
+    ReferenceTensor(shape: shape) { flat in x.data[broadcastSource(flat, shape, x.shape)] }
   }
 
   /// `patchify(x[B,C,H,W]) {patch}` → `[B, (H/p)(W/p), C·p·p]`:
   /// y[b, r·(W/p)+s, (c·p+i)·p+j] = x[b, c, p·r+i, p·s+j].
-  public static func patchify(_ x: HostTensor, patch p: Int) -> HostTensor {
+  public static func patchify(_ x: ReferenceTensor, patch p: Int) -> ReferenceTensor {
     let (batch, channels, height, width) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let gridH = height / p
     let gridW = width / p
-    var y = HostTensor(shape: [batch, gridH * gridW, channels * p * p])
+    var y = ReferenceTensor(shape: [batch, gridH * gridW, channels * p * p])
     for b in 0..<batch {
       for r in 0..<gridH {
         for s in 0..<gridW {

@@ -3,7 +3,7 @@ import Foundation
 
 extension ReferenceInterpreter {
   /// Per row of the last axis: the maximum and log Σ exp(x − max).
-  static func rowLogSumExp(_ x: HostTensor, row r: Int) -> (max: Double, logSum: Double) {
+  static func rowLogSumExp(_ x: ReferenceTensor, row r: Int) -> (max: Double, logSum: Double) {
     let d = rows(x).length
     var top = -Double.infinity
     for i in 0..<d { top = max(top, x.data[r * d + i]) }
@@ -13,9 +13,9 @@ extension ReferenceInterpreter {
   }
 
   /// `softmax(x)`: y = exp(x − max)/Σ exp(x − max) per row.
-  public static func softmax(_ x: HostTensor) -> HostTensor {
+  public static func softmax(_ x: ReferenceTensor) -> ReferenceTensor {
     let (n, d) = rows(x)
-    var y = HostTensor(shape: x.shape)
+    var y = ReferenceTensor(shape: x.shape)
     for r in 0..<n {
       let (top, logSum) = rowLogSumExp(x, row: r)
       for i in 0..<d { y.data[r * d + i] = exp(x.data[r * d + i] - top - logSum) }
@@ -24,9 +24,9 @@ extension ReferenceInterpreter {
   }
 
   /// `log_softmax(x)`: y = x − max − log Σ exp(x − max) per row.
-  public static func logSoftmax(_ x: HostTensor) -> HostTensor {
+  public static func logSoftmax(_ x: ReferenceTensor) -> ReferenceTensor {
     let (n, d) = rows(x)
-    var y = HostTensor(shape: x.shape)
+    var y = ReferenceTensor(shape: x.shape)
     for r in 0..<n {
       let (top, logSum) = rowLogSumExp(x, row: r)
       for i in 0..<d { y.data[r * d + i] = x.data[r * d + i] - top - logSum }
@@ -35,9 +35,9 @@ extension ReferenceInterpreter {
   }
 
   /// `softmax_bwd(dy, y)` = y·(dy − Σ_row dy·y).
-  public static func softmaxBwd(_ dy: HostTensor, _ y: HostTensor) -> HostTensor {
+  public static func softmaxBwd(_ dy: ReferenceTensor, _ y: ReferenceTensor) -> ReferenceTensor {
     let (n, d) = rows(y)
-    var dx = HostTensor(shape: y.shape)
+    var dx = ReferenceTensor(shape: y.shape)
     for r in 0..<n {
       var dot = 0.0
       for i in 0..<d { dot += dy.data[r * d + i] * y.data[r * d + i] }
@@ -47,9 +47,9 @@ extension ReferenceInterpreter {
   }
 
   /// `log_softmax_bwd(dy, y)` = dy − exp(y)·Σ_row dy.
-  public static func logSoftmaxBwd(_ dy: HostTensor, _ y: HostTensor) -> HostTensor {
+  public static func logSoftmaxBwd(_ dy: ReferenceTensor, _ y: ReferenceTensor) -> ReferenceTensor {
     let (n, d) = rows(y)
-    var dx = HostTensor(shape: y.shape)
+    var dx = ReferenceTensor(shape: y.shape)
     for r in 0..<n {
       var sum = 0.0
       for i in 0..<d { sum += dy.data[r * d + i] }

@@ -8,8 +8,8 @@ extension ReferenceInterpreter {
   ///   unknown buffer or of a different shape.
   public static func initialBuffers(
     for graph: Graph, seed: UInt64 = 0
-  ) throws(ReferenceError) -> [String: HostTensor] {
-    var buffers: [String: HostTensor] = [:]
+  ) throws(ReferenceError) -> [String: ReferenceTensor] {
+    var buffers: [String: ReferenceTensor] = [:]
     var copies: [(BufferInfo, String)] = []
     for info in graph.buffers() {
       guard let spec = InitSpec(parsing: info.initSpec) else {
@@ -18,13 +18,13 @@ extension ReferenceInterpreter {
       var rng = SeededRNG(seed: CounterRNG.hash(seed, nameKey(info.name), 0, 0))
       let shape = info.type.shape
       switch spec {
-      case .zeros: buffers[info.name] = HostTensor(shape: shape)
-      case .ones: buffers[info.name] = HostTensor(shape: shape, repeating: 1)
-      case .constant(let v): buffers[info.name] = HostTensor(shape: shape, repeating: v)
+      case .zeros: buffers[info.name] = ReferenceTensor(shape: shape)
+      case .ones: buffers[info.name] = ReferenceTensor(shape: shape, repeating: 1)
+      case .constant(let v): buffers[info.name] = ReferenceTensor(shape: shape, repeating: v)
       case .normal(let std):
-        buffers[info.name] = HostTensor(shape: shape) { _ in std * rng.nextNormal() }
+        buffers[info.name] = ReferenceTensor(shape: shape) { _ in std * rng.nextNormal() }
       case .truncNormal(let std, let a, let b):
-        buffers[info.name] = HostTensor(shape: shape) { _ in
+        buffers[info.name] = ReferenceTensor(shape: shape) { _ in
           for _ in 0..<64 {
             let draw = std * rng.nextNormal()
             if draw >= a && draw <= b { return draw }
@@ -32,7 +32,7 @@ extension ReferenceInterpreter {
           return min(max(0, a), b)
         }
       case .uniform(let lo, let hi):
-        buffers[info.name] = HostTensor.random(shape: shape, in: lo...hi, using: &rng)
+        buffers[info.name] = ReferenceTensor.random(shape: shape, in: lo...hi, using: &rng)
       case .copy(let source): copies.append((info, source))
       }
     }

@@ -3,7 +3,7 @@ import DinoIR
 extension ReferenceInterpreter.Environment {
   /// The value of `node` given its operand values: one exhaustive `switch` over the op
   /// table with no `default`, so a new row of `ops.def` fails the build here.
-  mutating func compute(_ node: Node, _ x: [HostTensor]) throws(ReferenceError) -> HostTensor {
+  mutating func compute(_ node: Node, _ x: [ReferenceTensor]) throws(ReferenceError) -> ReferenceTensor {
     typealias R = ReferenceInterpreter
     let a = node.attrs
     switch node.op {
@@ -16,7 +16,7 @@ extension ReferenceInterpreter.Environment {
       if data.count != node.type.count {
         throw fail("\(data.count) values for type \(node.type)")
       }
-      return HostTensor(shape: node.type.shape, floats: data)
+      return ReferenceTensor(shape: node.type.shape, floats: data)
 
     case .matmul:
       return R.matmul(x[0], x[1], transA: a.int("trans_a") != 0, transB: a.int("trans_b") != 0)
@@ -68,7 +68,7 @@ extension ReferenceInterpreter.Environment {
       return R.logSoftmaxBwd(x[0], x[1])
 
     case .reshape:
-      return HostTensor(shape: a.ints("shape"), data: x[0].data)
+      return ReferenceTensor(shape: a.ints("shape"), data: x[0].data)
     case .permute:
       return R.permute(x[0], a.ints("perm"))
     case .concat:
@@ -97,7 +97,7 @@ extension ReferenceInterpreter.Environment {
         seed: seed, rate: a.float("rate"), stream: a.int("stream"), batch: a.int("batch"))
 
     case .clipGradCoef:
-      return HostTensor(scalar: R.clipGradCoef(x[0], maxNorm: a.float("max_norm")))
+      return ReferenceTensor(scalar: R.clipGradCoef(x[0], maxNorm: a.float("max_norm")))
     case .adamwUpdate:
       let names = try [0, 2, 3, 4].map { k throws(ReferenceError) in try bufferName(ofOperand: k) }
       let state = R.adamw(
@@ -107,15 +107,15 @@ extension ReferenceInterpreter.Environment {
       for (name, value) in zip(names, [state.p, state.m, state.v, state.t]) {
         buffers[name] = value
       }
-      return HostTensor(scalar: 0)
+      return ReferenceTensor(scalar: 0)
     case .emaUpdate:
       let name = try bufferName(ofOperand: 0)
       buffers[name] = R.ema(teacher: x[0], student: x[1], momentum: x[2].data[0])
-      return HostTensor(scalar: 0)
+      return ReferenceTensor(scalar: 0)
     case .assign:
       let name = try bufferName(ofOperand: 0)
       buffers[name] = x[1]
-      return HostTensor(scalar: 0)
+      return ReferenceTensor(scalar: 0)
     }
   }
 }

@@ -25,12 +25,12 @@ public enum ReferenceInterpreter {
   /// - Throws: `ReferenceError` naming the node for a missing input or buffer, a shape
   ///   mismatch, or a node that breaks its op's rule.
   public static func run(
-    _ program: Program, inputs: [String: HostTensor], buffers: inout [String: HostTensor]
-  ) throws(ReferenceError) -> [String: HostTensor] {
+    _ program: Program, inputs: [String: ReferenceTensor], buffers: inout [String: ReferenceTensor]
+  ) throws(ReferenceError) -> [String: ReferenceTensor] {
     var environment = Environment(program: program, inputs: inputs, buffers: buffers)
     let values = try environment.execute()
     buffers = environment.buffers
-    var outputs: [String: HostTensor] = [:]
+    var outputs: [String: ReferenceTensor] = [:]
     for output in program.outputs {
       guard values.indices.contains(output.value.index) else {
         throw ReferenceError(
@@ -43,9 +43,9 @@ public enum ReferenceInterpreter {
 
   /// Runs the program named `name` of `graph`; see `run(_:inputs:buffers:)`.
   public static func run(
-    _ graph: Graph, program name: String, inputs: [String: HostTensor],
-    buffers: inout [String: HostTensor]
-  ) throws(ReferenceError) -> [String: HostTensor] {
+    _ graph: Graph, program name: String, inputs: [String: ReferenceTensor],
+    buffers: inout [String: ReferenceTensor]
+  ) throws(ReferenceError) -> [String: ReferenceTensor] {
     guard let program = graph.program(name) else {
       throw ReferenceError("the graph has no program @\(name)")
     }
@@ -55,8 +55,8 @@ public enum ReferenceInterpreter {
   /// Runs `program` and returns the value of every node, indexed by `ValueID.index`
   /// (a `parameter` node's entry is its buffer when the node ran; an effect op's is 0).
   public static func values(
-    _ program: Program, inputs: [String: HostTensor], buffers: inout [String: HostTensor]
-  ) throws(ReferenceError) -> [HostTensor] {
+    _ program: Program, inputs: [String: ReferenceTensor], buffers: inout [String: ReferenceTensor]
+  ) throws(ReferenceError) -> [ReferenceTensor] {
     var environment = Environment(program: program, inputs: inputs, buffers: buffers)
     let values = try environment.execute()
     buffers = environment.buffers
@@ -73,8 +73,8 @@ public enum ReferenceInterpreter {
   ///   - attrs: its attributes, matching the op's schema.
   /// - Throws: `ReferenceError` for a leaf or effect op, a schema problem or a shape error.
   public static func evaluate(
-    _ op: OpKind, _ operands: [HostTensor], attrs: Attributes = [:]
-  ) throws(ReferenceError) -> HostTensor {
+    _ op: OpKind, _ operands: [ReferenceTensor], attrs: Attributes = [:]
+  ) throws(ReferenceError) -> ReferenceTensor {
     if op.isLeaf || op.isEffect {
       throw ReferenceError("\(op.name): evaluate(_:_:attrs:) runs pure ops only; run a program")
     }
@@ -99,12 +99,12 @@ extension ReferenceInterpreter {
   /// The state of one run: the program, its feeds, the buffers it reads and updates.
   struct Environment {
     let program: Program
-    let inputs: [String: HostTensor]
-    var buffers: [String: HostTensor]
-    var values: [HostTensor] = []
+    let inputs: [String: ReferenceTensor]
+    var buffers: [String: ReferenceTensor]
+    var values: [ReferenceTensor] = []
     var index = 0
 
-    init(program: Program, inputs: [String: HostTensor], buffers: [String: HostTensor]) {
+    init(program: Program, inputs: [String: ReferenceTensor], buffers: [String: ReferenceTensor]) {
       self.program = program
       self.inputs = inputs
       self.buffers = buffers
@@ -116,7 +116,7 @@ extension ReferenceInterpreter {
     }
 
     /// Evaluates every node in order; returns their values.
-    mutating func execute() throws(ReferenceError) -> [HostTensor] {
+    mutating func execute() throws(ReferenceError) -> [ReferenceTensor] {
       values = []
       values.reserveCapacity(program.nodes.count)
       for (i, node) in program.nodes.enumerated() {
@@ -125,7 +125,7 @@ extension ReferenceInterpreter {
           throw fail("operand \(id) is not defined before %\(i)")
         }
         if let problem = node.op.attributeProblem(node.attrs) { throw fail(problem) }
-        var operands: [HostTensor] = []
+        var operands: [ReferenceTensor] = []
         for id in node.operands { operands.append(try operand(id)) }
         let types = zip(node.operands, operands).map { id, x in
           TensorType(program.nodes[id.index].type.dtype, x.shape)
@@ -149,7 +149,7 @@ extension ReferenceInterpreter {
     }
 
     /// The value of `id`: a `parameter` node's current buffer, else the computed value.
-    func operand(_ id: ValueID) throws(ReferenceError) -> HostTensor {
+    func operand(_ id: ValueID) throws(ReferenceError) -> ReferenceTensor {
       let node = program.nodes[id.index]
       if node.op == .parameter {
         let name = node.attrs.string("name")
@@ -169,7 +169,7 @@ extension ReferenceInterpreter {
     }
 
     /// The fed value of the `input` node being evaluated.
-    func input(_ node: Node) throws(ReferenceError) -> HostTensor {
+    func input(_ node: Node) throws(ReferenceError) -> ReferenceTensor {
       let name = node.attrs.string("name")
       guard let value = inputs[name] else { throw fail("input '\(name)' was not given") }
       if value.shape != node.type.shape {
@@ -184,7 +184,7 @@ extension ReferenceInterpreter {
     }
 
     /// The buffer of the `parameter` node being evaluated.
-    func parameter(_ node: Node) throws(ReferenceError) -> HostTensor {
+    func parameter(_ node: Node) throws(ReferenceError) -> ReferenceTensor {
       let name = node.attrs.string("name")
       guard let value = buffers[name] else { throw fail("buffer '\(name)' is missing") }
       if value.shape != node.type.shape {

@@ -9,9 +9,9 @@ import _DinoTestSupport
 struct GradientCheckBuilder {
   var program = Program(name: "train_step")
   /// The value of every `input` leaf, by name.
-  var inputs: [String: HostTensor] = [:]
+  var inputs: [String: ReferenceTensor] = [:]
   /// The value of every `parameter` leaf, by buffer name.
-  var buffers: [String: HostTensor] = [:]
+  var buffers: [String: ReferenceTensor] = [:]
   private var rng: SeededRNG
   private var count = 0
 
@@ -21,8 +21,8 @@ struct GradientCheckBuilder {
   private var leafCount: Int { inputs.count + buffers.count }
 
   /// Independent uniform draws in [lo, hi).
-  mutating func random(_ shape: [Int], _ lo: Double, _ hi: Double) -> HostTensor {
-    HostTensor.random(shape: shape, in: lo...hi, using: &rng)
+  mutating func random(_ shape: [Int], _ lo: Double, _ hi: Double) -> ReferenceTensor {
+    ReferenceTensor.random(shape: shape, in: lo...hi, using: &rng)
   }
 
   mutating func node(

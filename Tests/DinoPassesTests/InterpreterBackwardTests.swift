@@ -26,17 +26,17 @@ final class InterpreterBackwardTests: XCTestCase {
   private func check(
     _ forward: OpKind, leaves: [(name: String, shape: [Int], isBuffer: Bool)],
     attrs: Attributes = [:], resultShape: [Int], wrt name: String, seed: UInt64,
-    analytic: ([String: HostTensor], HostTensor) throws -> HostTensor,
+    analytic: ([String: ReferenceTensor], ReferenceTensor) throws -> ReferenceTensor,
     file: StaticString = #filePath, line: UInt = #line
   ) throws {
     let program = try weightedLoss(forward, leaves: leaves, attrs: attrs, resultShape: resultShape)
-    var inputs: [String: HostTensor] = [:]
-    var buffers: [String: HostTensor] = [:]
+    var inputs: [String: ReferenceTensor] = [:]
+    var buffers: [String: ReferenceTensor] = [:]
     for (i, leaf) in leaves.enumerated() {
-      let value = HostTensor.random(shape: leaf.shape, seed: seed &+ UInt64(i), in: -1.5...1.5)
+      let value = ReferenceTensor.random(shape: leaf.shape, seed: seed &+ UInt64(i), in: -1.5...1.5)
       if leaf.isBuffer { buffers[leaf.name] = value } else { inputs[leaf.name] = value }
     }
-    let r = HostTensor.random(shape: resultShape, seed: seed &+ 100)
+    let r = ReferenceTensor.random(shape: resultShape, seed: seed &+ 100)
     inputs["r"] = r
     let numeric = try GradientCheck.numericGradient(
       program: program, output: "loss", wrt: [name], inputs: inputs, buffers: buffers,
@@ -80,11 +80,11 @@ final class InterpreterBackwardTests: XCTestCase {
       seed: 5
     ) { v, r in try R.evaluate(.l2NormalizeBwd, [r, v["x"]!], attrs: eps) }
     // Inside the clamp (‖x‖ < eps) the forward is x/eps, so dx = dy/eps.
-    let x = HostTensor(shape: [1, 2], data: [0.01, -0.02])
-    let dy = HostTensor(shape: [1, 2], data: [1, 3])
+    let x = ReferenceTensor(shape: [1, 2], data: [0.01, -0.02])
+    let dy = ReferenceTensor(shape: [1, 2], data: [1, 3])
     XCTAssertEqual(
       try R.evaluate(.l2NormalizeBwd, [dy, x], attrs: ["eps": .float(0.5)]),
-      HostTensor(shape: [1, 2], data: [2, 6]))
+      ReferenceTensor(shape: [1, 2], data: [2, 6]))
   }
 
   func testWeightNormBwd() throws {
@@ -112,7 +112,7 @@ final class InterpreterBackwardTests: XCTestCase {
     // d/dx Σ gelu(x)·r checked against r itself (the identity's gradient) must fail.
     let program = try weightedLoss(
       .gelu, leaves: [("x", [6], false)], attrs: [:], resultShape: [6])
-    let r = HostTensor.random(shape: [6], seed: 11)
+    let r = ReferenceTensor.random(shape: [6], seed: 11)
     let numeric = try GradientCheck.numericGradient(
       program: program, output: "loss", wrt: ["x"],
       inputs: ["x": .random(shape: [6], seed: 10), "r": r], buffers: [:], eps: 1e-3,
@@ -127,12 +127,12 @@ final class InterpreterBackwardTests: XCTestCase {
   }
 
   func testCompareEdgeCases() {
-    let zero = HostTensor(shape: [2])
-    let one = HostTensor(shape: [2], data: [1, 0])
+    let zero = ReferenceTensor(shape: [2])
+    let one = ReferenceTensor(shape: [2], data: [1, 0])
     XCTAssertTrue(GradientCheck.compare(zero, zero) == (0, 1))
     XCTAssertTrue(GradientCheck.compare(one, zero) == (1, 0))
-    XCTAssertTrue(GradientCheck.compare(one, HostTensor(shape: [3])) == (.infinity, 0))
-    let flipped = GradientCheck.compare(one, HostTensor(shape: [2], data: [-1, 0]))
+    XCTAssertTrue(GradientCheck.compare(one, ReferenceTensor(shape: [3])) == (.infinity, 0))
+    let flipped = GradientCheck.compare(one, ReferenceTensor(shape: [2], data: [-1, 0]))
     XCTAssertEqual(flipped.relError, 2)
     XCTAssertEqual(flipped.cosine, -1)
   }

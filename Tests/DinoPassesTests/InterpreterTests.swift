@@ -5,18 +5,18 @@ import _DinoTestSupport
 
 /// Hand-computed cases for every op family of the reference interpreter.
 final class InterpreterTests: XCTestCase {
-  private func t(_ shape: [Int], _ data: [Double]) -> HostTensor {
-    HostTensor(shape: shape, data: data)
+  private func t(_ shape: [Int], _ data: [Double]) -> ReferenceTensor {
+    ReferenceTensor(shape: shape, data: data)
   }
 
   private func eval(
-    _ op: OpKind, _ operands: HostTensor..., attrs: Attributes = [:]
-  ) throws -> HostTensor {
+    _ op: OpKind, _ operands: ReferenceTensor..., attrs: Attributes = [:]
+  ) throws -> ReferenceTensor {
     try ReferenceInterpreter.evaluate(op, operands, attrs: attrs)
   }
 
   private func assertClose(
-    _ actual: HostTensor, _ expected: HostTensor, tolerance: Double = 1e-12,
+    _ actual: ReferenceTensor, _ expected: ReferenceTensor, tolerance: Double = 1e-12,
     file: StaticString = #filePath, line: UInt = #line
   ) {
     XCTAssertTrue(
@@ -60,15 +60,15 @@ final class InterpreterTests: XCTestCase {
     let b = t([3], [10, 20, 30])
     assertClose(try eval(.linear, x, w, b), t([1, 3], [11, 22, 33]))
 
-    let image = HostTensor(shape: [1, 2, 4, 4]) { Double($0) }
-    var kernel = HostTensor(shape: [1, 2, 2, 2])
+    let image = ReferenceTensor(shape: [1, 2, 4, 4]) { Double($0) }
+    var kernel = ReferenceTensor(shape: [1, 2, 2, 2])
     kernel[[0, 1, 0, 1]] = 1  // picks x[c=1, 2r, 2s+1]
     let y = try eval(.patchEmbed, image, kernel, t([1], [0.5]), attrs: ["patch": .int(2)])
     assertClose(y, t([1, 4, 1], [17.5, 19.5, 25.5, 27.5]))
   }
 
   func testPatchifyOrdering() throws {
-    let image = HostTensor(shape: [1, 2, 4, 4]) { Double($0) }
+    let image = ReferenceTensor(shape: [1, 2, 4, 4]) { Double($0) }
     let y = try eval(.patchify, image, attrs: ["patch": .int(2)])
     assertClose(
       y,
@@ -81,8 +81,8 @@ final class InterpreterTests: XCTestCase {
           10, 11, 14, 15, 26, 27, 30, 31,
         ]))
     // patch_embed(x, w, b) == linear(patchify(x), w.reshape(D, C·p·p), b).
-    let w = HostTensor.random(shape: [3, 2, 2, 2], seed: 1)
-    let b = HostTensor.random(shape: [3], seed: 2)
+    let w = ReferenceTensor.random(shape: [3, 2, 2, 2], seed: 1)
+    let b = ReferenceTensor.random(shape: [3], seed: 2)
     assertClose(
       try eval(.patchEmbed, image, w, b, attrs: ["patch": .int(2)]),
       try eval(.linear, y, w.reshaped([3, 8]), b), tolerance: 1e-12)
@@ -94,7 +94,7 @@ final class InterpreterTests: XCTestCase {
     assertClose(
       try eval(.add, a, t([2, 1], [100, 200])), t([2, 3], [101, 102, 103, 204, 205, 206]))
     assertClose(try eval(.sub, a, t([1, 3], [1, 1, 1])), t([2, 3], [0, 1, 2, 3, 4, 5]))
-    assertClose(try eval(.mul, a, HostTensor(scalar: 2)), t([2, 3], [2, 4, 6, 8, 10, 12]))
+    assertClose(try eval(.mul, a, ReferenceTensor(scalar: 2)), t([2, 3], [2, 4, 6, 8, 10, 12]))
     assertClose(try eval(.div, a, t([3], [1, 2, 4])), t([2, 3], [1, 1, 0.75, 4, 2.5, 1.5]))
     assertClose(
       try eval(.scale, a, attrs: ["factor": .float(-0.5)]),
@@ -155,7 +155,7 @@ final class InterpreterTests: XCTestCase {
       t([2, 2], [0, 1, 0, 2]))
     assertClose(
       try eval(.permute, joined, attrs: ["perm": .ints([1, 0])]), t([3, 2], [1, 2, 3, 5, 4, 6]))
-    let cube = HostTensor(shape: [2, 3, 4]) { Double($0) }
+    let cube = ReferenceTensor(shape: [2, 3, 4]) { Double($0) }
     let turned = try eval(.permute, cube, attrs: ["perm": .ints([2, 0, 1])])
     XCTAssertEqual(turned.shape, [4, 2, 3])
     XCTAssertEqual(turned[[3, 1, 2]], cube[[1, 2, 3]])
@@ -171,29 +171,29 @@ final class InterpreterTests: XCTestCase {
 
   func testReductionsAndSumTo() throws {
     let x = t([2, 3], [1, 2, 3, 4, 5, 6])
-    func reduce(_ op: OpKind, _ axis: Int, _ keep: Int) throws -> HostTensor {
+    func reduce(_ op: OpKind, _ axis: Int, _ keep: Int) throws -> ReferenceTensor {
       try eval(op, x, attrs: ["axis": .int(axis), "keepdims": .int(keep)])
     }
     assertClose(try reduce(.reduceSum, 0, 0), t([3], [5, 7, 9]))
     assertClose(try reduce(.reduceSum, 1, 1), t([2, 1], [6, 15]))
     assertClose(try reduce(.reduceMean, 1, 0), t([2], [2, 5]))
     assertClose(try reduce(.reduceMean, 0, 1), t([1, 3], [2.5, 3.5, 4.5]))
-    func sumTo(_ shape: [Int]) throws -> HostTensor {
+    func sumTo(_ shape: [Int]) throws -> ReferenceTensor {
       try eval(.sumTo, x, attrs: ["shape": .ints(shape)])
     }
     assertClose(try sumTo([3]), t([3], [5, 7, 9]))
     assertClose(try sumTo([1, 3]), t([1, 3], [5, 7, 9]))
     assertClose(try sumTo([2, 1]), t([2, 1], [6, 15]))
-    assertClose(try sumTo([]), HostTensor(scalar: 21))
+    assertClose(try sumTo([]), ReferenceTensor(scalar: 21))
     assertClose(try sumTo([2, 3]), x)
   }
 
   func testClipGradCoef() throws {
     let g = t([2], [3, 4])
     assertClose(
-      try eval(.clipGradCoef, g, attrs: ["max_norm": .float(1)]), HostTensor(scalar: 1 / (5 + 1e-6))
+      try eval(.clipGradCoef, g, attrs: ["max_norm": .float(1)]), ReferenceTensor(scalar: 1 / (5 + 1e-6))
     )
-    assertClose(try eval(.clipGradCoef, g, attrs: ["max_norm": .float(10)]), HostTensor(scalar: 1))
+    assertClose(try eval(.clipGradCoef, g, attrs: ["max_norm": .float(10)]), ReferenceTensor(scalar: 1))
   }
 
   /// adamw_update, ema_update and assign through a program, so the buffers change in place.
@@ -217,13 +217,13 @@ final class InterpreterTests: XCTestCase {
   }
 
   func testAdamWOneStepByHand() throws {
-    var buffers: [String: HostTensor] = [
+    var buffers: [String: ReferenceTensor] = [
       "student.w": t([2], [1, -2]), "adam_m.w": t([2], [0, 0]), "adam_v.w": t([2], [0, 0]),
-      "adam_step.w": HostTensor(scalar: 0),
+      "adam_step.w": ReferenceTensor(scalar: 0),
     ]
-    let inputs: [String: HostTensor] = [
-      "g": t([2], [0.5, -1]), "lr": HostTensor(scalar: 0.1), "wd": HostTensor(scalar: 0.5),
-      "gate": HostTensor(scalar: 1),
+    let inputs: [String: ReferenceTensor] = [
+      "g": t([2], [0.5, -1]), "lr": ReferenceTensor(scalar: 0.1), "wd": ReferenceTensor(scalar: 0.5),
+      "gate": ReferenceTensor(scalar: 1),
     ]
     let out = try ReferenceInterpreter.run(
       try optimiserProgram(), inputs: inputs, buffers: &buffers)
@@ -232,12 +232,12 @@ final class InterpreterTests: XCTestCase {
     assertClose(buffers["student.w"]!, expected)
     assertClose(buffers["adam_m.w"]!, t([2], [0.05, -0.1]))
     assertClose(buffers["adam_v.w"]!, t([2], [0.00025, 0.001]))
-    assertClose(buffers["adam_step.w"]!, HostTensor(scalar: 1))
+    assertClose(buffers["adam_step.w"]!, ReferenceTensor(scalar: 1))
     assertClose(out["after"]!, expected)
 
     // Second step, gate 0: nothing moves.
     var gated = inputs
-    gated["gate"] = HostTensor(scalar: 0)
+    gated["gate"] = ReferenceTensor(scalar: 0)
     let before = buffers
     _ = try ReferenceInterpreter.run(try optimiserProgram(), inputs: gated, buffers: &buffers)
     XCTAssertEqual(buffers, before)
@@ -251,11 +251,11 @@ final class InterpreterTests: XCTestCase {
     try b.op(.emaUpdate, teacher, student, momentum)
     let copy = b.parameter("teacher.copy", [2])
     try b.op(.assign, copy, teacher)
-    var buffers: [String: HostTensor] = [
+    var buffers: [String: ReferenceTensor] = [
       "teacher.w": t([2], [1, 2]), "student.w": t([2], [3, 6]), "teacher.copy": t([2], [0, 0]),
     ]
     _ = try ReferenceInterpreter.run(
-      b.program, inputs: ["momentum": HostTensor(scalar: 0.75)], buffers: &buffers)
+      b.program, inputs: ["momentum": ReferenceTensor(scalar: 0.75)], buffers: &buffers)
     assertClose(buffers["teacher.w"]!, t([2], [1.5, 3]))
     assertClose(buffers["teacher.copy"]!, t([2], [1.5, 3]))
     assertClose(buffers["student.w"]!, t([2], [3, 6]))
@@ -276,7 +276,7 @@ final class InterpreterTests: XCTestCase {
     let rate = 0.25
     let batch = 4000
     let attrs: Attributes = ["rate": .float(rate), "stream": .int(3), "batch": .int(batch)]
-    let mask = try eval(.dropPathMask, HostTensor(scalar: 12345), attrs: attrs)
+    let mask = try eval(.dropPathMask, ReferenceTensor(scalar: 12345), attrs: attrs)
     XCTAssertEqual(mask.shape, [batch])
     XCTAssertTrue(mask.data.allSatisfy { $0 == 0 || $0 == 1 / (1 - rate) })
     let keepRate = Double(mask.data.filter { $0 != 0 }.count) / Double(batch)
@@ -285,16 +285,16 @@ final class InterpreterTests: XCTestCase {
     XCTAssertEqual(mask.data.reduce(0, +) / Double(batch), 1, accuracy: 0.04)
     // Deterministic in (seed, stream), different across streams and seeds; entry i is the
     // hash of (seed, stream, i, 0).
-    XCTAssertEqual(try eval(.dropPathMask, HostTensor(scalar: 12345), attrs: attrs), mask)
+    XCTAssertEqual(try eval(.dropPathMask, ReferenceTensor(scalar: 12345), attrs: attrs), mask)
     var other = attrs
     other["stream"] = .int(4)
-    XCTAssertNotEqual(try eval(.dropPathMask, HostTensor(scalar: 12345), attrs: other), mask)
-    XCTAssertNotEqual(try eval(.dropPathMask, HostTensor(scalar: -1), attrs: attrs), mask)
+    XCTAssertNotEqual(try eval(.dropPathMask, ReferenceTensor(scalar: 12345), attrs: other), mask)
+    XCTAssertNotEqual(try eval(.dropPathMask, ReferenceTensor(scalar: -1), attrs: attrs), mask)
     for i in [0, 17, 3999] {
       let u = CounterRNG.uniform01(CounterRNG.hash(12345, 3, UInt64(i), 0))
       XCTAssertEqual(mask.data[i] != 0, u < 0.75, "entry \(i)")
     }
-    XCTAssertThrowsError(try eval(.dropPathMask, HostTensor(scalar: 0.5), attrs: attrs))
+    XCTAssertThrowsError(try eval(.dropPathMask, ReferenceTensor(scalar: 0.5), attrs: attrs))
   }
 
   func testProgramRunsLeavesAndOutputs() throws {
@@ -323,8 +323,8 @@ final class InterpreterTests: XCTestCase {
     let x = b.input("x", [2, 3])
     let w = b.parameter("student.w", [3, 3])
     b.output("y", try b.op(.matmul, x, w, attrs: mm(0, 0)))
-    var buffers = ["student.w": HostTensor(shape: [3, 3])]
-    func message(_ inputs: [String: HostTensor], _ buffers: inout [String: HostTensor]) -> String {
+    var buffers = ["student.w": ReferenceTensor(shape: [3, 3])]
+    func message(_ inputs: [String: ReferenceTensor], _ buffers: inout [String: ReferenceTensor]) -> String {
       do {
         _ = try ReferenceInterpreter.run(b.program, inputs: inputs, buffers: &buffers)
         return "no error"
@@ -334,15 +334,15 @@ final class InterpreterTests: XCTestCase {
     }
     XCTAssertEqual(message([:], &buffers), "@forward %0 input: input 'x' was not given")
     XCTAssertEqual(
-      message(["x": HostTensor(shape: [3, 2])], &buffers),
+      message(["x": ReferenceTensor(shape: [3, 2])], &buffers),
       "@forward %0 input: input 'x' has shape [3,2], declared f32[2,3]")
-    var empty: [String: HostTensor] = [:]
+    var empty: [String: ReferenceTensor] = [:]
     XCTAssertEqual(
-      message(["x": HostTensor(shape: [2, 3])], &empty),
+      message(["x": ReferenceTensor(shape: [2, 3])], &empty),
       "@forward %1 parameter: buffer 'student.w' is missing")
-    var wrong = ["student.w": HostTensor(shape: [4, 3])]
+    var wrong = ["student.w": ReferenceTensor(shape: [4, 3])]
     XCTAssertEqual(
-      message(["x": HostTensor(shape: [2, 3])], &wrong),
+      message(["x": ReferenceTensor(shape: [2, 3])], &wrong),
       "@forward %1 parameter: buffer 'student.w' has shape [4,3], declared f32[3,3]")
     XCTAssertThrowsError(try b.op(.matmul, x, x, attrs: mm(0, 0))) { error in
       XCTAssertEqual(
@@ -356,7 +356,7 @@ final class InterpreterTests: XCTestCase {
     broken.nodes[2].type = TensorType(.f32, [2, 2])
     XCTAssertThrowsError(
       try ReferenceInterpreter.run(
-        broken, inputs: ["x": HostTensor(shape: [2, 3])], buffers: &buffers)
+        broken, inputs: ["x": ReferenceTensor(shape: [2, 3])], buffers: &buffers)
     ) { error in
       XCTAssertEqual(
         (error as? ReferenceError)?.message,
@@ -368,8 +368,8 @@ final class InterpreterTests: XCTestCase {
     var b = ProgramBuilder(name: "ema")
     let target = b.input("t", [2])
     try b.op(.assign, target, b.input("s", [2]))
-    var buffers: [String: HostTensor] = [:]
-    let inputs = ["t": HostTensor(shape: [2]), "s": HostTensor(shape: [2])]
+    var buffers: [String: ReferenceTensor] = [:]
+    let inputs = ["t": ReferenceTensor(shape: [2]), "s": ReferenceTensor(shape: [2])]
     XCTAssertThrowsError(try ReferenceInterpreter.run(b.program, inputs: inputs, buffers: &buffers))
     { error in
       XCTAssertEqual(
@@ -391,7 +391,7 @@ final class InterpreterTests: XCTestCase {
     b.parameter("student.c", [1000], init: "trunc_normal(1,-2,2)")
     let buffers = try ReferenceInterpreter.initialBuffers(for: b.graph, seed: 9)
     XCTAssertTrue(buffers["student.a"]!.data.allSatisfy { (-0.5...0.5).contains($0) })
-    XCTAssertEqual(buffers["student.b"], HostTensor(shape: [4], repeating: 2.5))
+    XCTAssertEqual(buffers["student.b"], ReferenceTensor(shape: [4], repeating: 2.5))
     XCTAssertEqual(buffers["teacher.a"], buffers["student.a"])
     let c = buffers["student.c"]!.data
     XCTAssertTrue(c.allSatisfy { abs($0) <= 2 })

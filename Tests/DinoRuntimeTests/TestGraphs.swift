@@ -3,11 +3,6 @@ import DinoRuntime
 import XCTest
 import _DinoTestSupport
 
-/// The runtime's tensor type, preferred over the reference interpreter's in these tests.
-typealias HostTensor = DinoRuntime.HostTensor
-/// The Double reference interpreter's tensor.
-typealias ReferenceTensor = _DinoTestSupport.HostTensor
-
 /// The simplest correct memory plan: every computed value gets its own 64-byte aligned
 /// slot, so nothing overlaps (inputs, constants, parameters and effect results get none).
 func planEachValueApart(_ graph: Graph) -> Graph {

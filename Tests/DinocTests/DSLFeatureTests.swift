@@ -98,6 +98,7 @@ final class DSLFeatureTests: XCTestCase {
         let g = model.register(Parameter([5, 1], init: .ones), as: "student.g")
         let t = model.register(Parameter([5, 1], init: .copy("student.g"), trainable: false), as: "teacher.g")
         let hb = model.register(Parameter([5]), as: "student.hb")
+        let steps = model.register(Parameter([], trainable: false), as: "adam_step.student.v")
         model.program("ops") {
           let img = Input("img", [2, 3, 4, 4])
           let tokens = patchEmbed(img, w.value, b.value, patch: 2)               // [2,4,6]
@@ -121,7 +122,7 @@ final class DSLFeatureTests: XCTestCase {
           emaUpdate(t.value, g.value, momentum: Input("momentum", []))
           assign(t.value, g.value * 2)
           let one = constant(1)
-          adamwUpdate(v.value, grad: v.value, m: v.value, v: v.value, step: one, lr: one, wd: one, gate: one)
+          adamwUpdate(v.value, grad: v.value, m: v.value, v: v.value, step: steps.value, lr: one, wd: one, gate: one)
         }
       }
       """, for: self)

@@ -99,7 +99,8 @@ public final class DINOHead: Layer {
       Linear(widths[i], widths[i + 1], file: file, line: line, column: column)
     }
     lastLayer = WeightNormLinear(
-      last, max(outDim, 1), trainableMagnitude: !normLastLayer, file: file, line: line, column: column
+      last, max(outDim, 1), trainableMagnitude: !normLastLayer, file: file, line: line,
+      column: column
     )
     self.inDim = inDim
     self.outDim = outDim

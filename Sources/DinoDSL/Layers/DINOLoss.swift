@@ -62,8 +62,9 @@ public final class DINOLoss: Module {
       }
       let (batch, views) = shape
       let c = center.value
-      // student_output / student_temp, chunked per view after a row-wise log_softmax.
-      let logP = logSoftmax(student / constant(studentTemp))
+      // student_output / student_temp (a `scale` by 1/τs: its factor keeps double precision,
+      // where a constant τs would be a float32 0.1), log_softmax row-wise, chunked per view.
+      let logP = logSoftmax(student / studentTemp)
       // softmax((teacher_output − center) / temp), negated once (−q is exact).
       let negQ = -softmax((teacher - c) / teacherTemp)
       func rows(_ x: Tensor, _ i: Int) -> Tensor {

@@ -4,7 +4,7 @@ import DinoIR
 /// interpreter and of every test that checks a kernel, a pass or the runtime against it.
 ///
 /// `i32` values (the drop-path seed) are stored as integral doubles.
-public struct HostTensor: Hashable, Sendable, CustomStringConvertible {
+public struct ReferenceTensor: Hashable, Sendable, CustomStringConvertible {
   /// The extent of each dimension, outermost first (`[]` is a scalar).
   public var shape: [Int]
   /// The elements in row-major order; `data.count == shape.reduce(1, *)`.
@@ -13,10 +13,10 @@ public struct HostTensor: Hashable, Sendable, CustomStringConvertible {
   /// Creates a tensor from its shape and row-major elements.
   /// - Precondition: `data.count` equals the product of `shape`, and no extent is negative.
   public init(shape: [Int], data: [Double]) {
-    precondition(shape.allSatisfy { $0 >= 0 }, "HostTensor: negative extent in \(shapeText(shape))")
+    precondition(shape.allSatisfy { $0 >= 0 }, "ReferenceTensor: negative extent in \(shapeText(shape))")
     precondition(
       shape.reduce(1, *) == data.count,
-      "HostTensor: shape \(shapeText(shape)) needs \(shape.reduce(1, *)) values, got \(data.count)")
+      "ReferenceTensor: shape \(shapeText(shape)) needs \(shape.reduce(1, *)) values, got \(data.count)")
     self.shape = shape
     self.data = data
   }
@@ -64,15 +64,15 @@ public struct HostTensor: Hashable, Sendable, CustomStringConvertible {
 
   /// The same elements under another shape of equal count.
   /// - Precondition: the counts agree.
-  public func reshaped(_ newShape: [Int]) -> HostTensor {
-    HostTensor(shape: newShape, data: data)
+  public func reshaped(_ newShape: [Int]) -> ReferenceTensor {
+    ReferenceTensor(shape: newShape, data: data)
   }
 
   /// Whether `self` and `reference` have the same shape and every element satisfies
   /// `|self − reference| ≤ absoluteTolerance + relativeTolerance · |reference|`
   /// (llm.c's `validate_results_cpu` rule; NaN never matches).
   public func approximatelyEqual(
-    _ reference: HostTensor, absoluteTolerance: Double = 1e-9, relativeTolerance: Double = 1e-6
+    _ reference: ReferenceTensor, absoluteTolerance: Double = 1e-9, relativeTolerance: Double = 1e-6
   ) -> Bool {
     guard shape == reference.shape else { return false }
     for (a, b) in zip(data, reference.data) {
@@ -83,7 +83,7 @@ public struct HostTensor: Hashable, Sendable, CustomStringConvertible {
 
   /// The largest element-wise absolute difference; `.infinity` when the shapes differ,
   /// NaN when either side holds a NaN.
-  public func maxAbsDifference(_ other: HostTensor) -> Double {
+  public func maxAbsDifference(_ other: ReferenceTensor) -> Double {
     guard shape == other.shape else { return .infinity }
     var worst = 0.0
     for (a, b) in zip(data, other.data) {
@@ -128,12 +128,12 @@ public struct HostTensor: Hashable, Sendable, CustomStringConvertible {
   /// - Precondition: one coordinate per dimension, each in range.
   public static func flatIndex(_ index: [Int], _ shape: [Int]) -> Int {
     precondition(
-      index.count == shape.count, "HostTensor: index \(index) for shape \(shapeText(shape))")
+      index.count == shape.count, "ReferenceTensor: index \(index) for shape \(shapeText(shape))")
     var flat = 0
     for d in 0..<shape.count {
       precondition(
         index[d] >= 0 && index[d] < shape[d],
-        "HostTensor: index \(index) out of \(shapeText(shape))")
+        "ReferenceTensor: index \(index) out of \(shapeText(shape))")
       flat = flat * shape[d] + index[d]
     }
     return flat
