@@ -23,6 +23,8 @@ public final class DINOTrainer {
   public let hasCenter: Bool
   /// Whether `train_step` reads the drop-path `seed` input.
   private let readsSeed: Bool
+  /// Whether `train_step` reads `last_layer_gate` (a model without a last layer does not).
+  private let readsGate: Bool
 
   /// The per-step scalar inputs.
   public struct Scalars: Hashable, Sendable {
@@ -76,6 +78,7 @@ public final class DINOTrainer {
       throw RuntimeError("@train_step has no \(type) input '\(name)'")
     }
     readsSeed = inputs.contains { $0.name == "seed" }
+    readsGate = inputs.contains { $0.name == "last_layer_gate" }
     guard try runtime.outputs(of: "train_step").contains(where: { $0.name == "loss" }) else {
       throw RuntimeError("@train_step has no output 'loss'")
     }
@@ -184,7 +187,7 @@ public final class DINOTrainer {
     try runtime.setScalar("lr", Float(scalars.lr), program: "train_step")
     try runtime.setScalar("wd", Float(scalars.weightDecay), program: "train_step")
     try runtime.setScalar("teacher_temp", Float(scalars.teacherTemp), program: "train_step")
-    if try runtime.inputs(of: "train_step").contains(where: { $0.name == "last_layer_gate" }) {
+    if readsGate {
       try runtime.setScalar("last_layer_gate", Float(scalars.lastLayerGate), program: "train_step")
     }
     if readsSeed { try runtime.setInput("seed", ints: [scalars.seed], program: "train_step") }

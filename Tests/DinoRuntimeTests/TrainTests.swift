@@ -135,6 +135,9 @@ final class TrainTests: XCTestCase {
       ([dir + "/full"], "checkpoint.safetensors exists: pass --resume"),
       ([dir + "/none", "--resume"], "--resume: there is no "),
       ([dir + "/full", "--resume"], "checkpoint.safetensors"),
+      (
+        [dir + "/full", "--resume", "--init", dir + "/w"], "--init and --resume exclude each other"
+      ),
     ] {
       result = try DinoTool.run(
         "dino-run", ["train", plan, "--data", images, "--output"] + arguments)
