@@ -8,11 +8,10 @@ struct DinoRunCommand: ParsableCommand {
     commandName: "dino-run",
     abstract: "Run a compiled dino plan (plan.bin) on the CPU.",
     subcommands: [
-      Exec.self,
+      Exec.self, Crops.self,
       Step.self,
       Train.self,
-        // Further subcommands (crops, train, step, knn, attention, export) are listed here,
-        // one file each.
+        // One file per subcommand.
     ],
     defaultSubcommand: Train.self)
 
