@@ -9,8 +9,11 @@ struct DinoRunCommand: ParsableCommand {
     abstract: "Run a compiled dino plan (plan.bin) on the CPU.",
     subcommands: [
       Exec.self, Crops.self,
+      Step.self,
+      Train.self,
         // One file per subcommand.
-    ])
+    ],
+    defaultSubcommand: Train.self)
 
   /// Parses the command line and runs the subcommand; a `CommandFailure` prints
   /// `dino-run: error: …` on stderr and exits with status 1.

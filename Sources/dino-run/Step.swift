@@ -1,0 +1,103 @@
+import ArgumentParser
+import DinoRuntime
+import Foundation
+
+extension DinoRunCommand {
+  /// `dino-run step`: one exact DINO training step, for checking against the official code.
+  struct Step: ParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Run one DINO training step (train_step, then the teacher EMA) on given crops.",
+      discussion: """
+        Weights come from --init: all student.* tensors (or none: the plan's init specs \
+        and --seed), teacher.* (none: a copy of the student), center (absent: zeros). \
+        Adam state starts fresh. --crops holds crop0… in view order (global crops first), \
+        each [B,C,H,W] as the plan declares. Scalars not given explicitly are the plan's \
+        schedules at the first iteration of --epoch, counting one iteration per epoch \
+        (so lr, weight decay and momentum are those of epoch E's start with \
+        iterations-per-epoch 1); the teacher temperature is the per-epoch schedule's and \
+        the last layer is frozen while E < freeze_last_layer. Prints `loss <value>` and \
+        writes student.*, teacher.* and center to -o.
+        """)
+
+    @Argument(help: "The compiled plan (plan.bin).")
+    var plan: String
+
+    @Option(help: "A safetensors file with student.*, teacher.*, center (all optional).")
+    var `init`: String?
+
+    @Option(help: "A safetensors file with crop0… ([B,C,H,W] each).")
+    var crops: String
+
+    @Option(name: .shortAndLong, help: "Where to write student.*, teacher.*, center.")
+    var output: String
+
+    @Option(help: "The epoch the step belongs to (schedules, last-layer freeze).")
+    var epoch: Int = 0
+
+    @Option(help: "Learning rate (default: the schedule's).")
+    var lr: Double?
+
+    @Option(help: "Weight decay (default: the schedule's).")
+    var wd: Double?
+
+    @Option(help: "Teacher EMA momentum (default: the schedule's).")
+    var momentum: Double?
+
+    @Option(help: "Teacher temperature (default: the schedule's).")
+    var teacherTemp: Double?
+
+    @Option(help: "Seed for drop path and for init specs when --init has no student.")
+    var seed: UInt64 = 0
+
+    @Option(help: "Kernel threads.")
+    var threads: Int = 1
+
+    func run() throws {
+      do {
+        let loss = try execute()
+        print("loss \(loss)")
+      } catch {
+        throw CommandFailure(error.message)
+      }
+    }
+
+    private func execute() throws(RuntimeError) -> Float {
+      guard epoch >= 0 else { throw RuntimeError("--epoch must be at least 0, got \(epoch)") }
+      let trainer = try DINOTrainer(plan: plan, threads: threads)
+      if let path = `init` {
+        try trainer.loadWeights(contentsOf: path, seed: seed)
+      } else {
+        try trainer.initialize(seed: seed)
+      }
+      try trainer.setCrops(try read(crops), source: crops)
+      let schedules = try trainer.schedules(iterationsPerEpoch: 1)
+      let epochs = schedules.epochs
+      guard epoch < epochs else {
+        throw RuntimeError("--epoch \(epoch) is past the plan's \(epochs) epochs")
+      }
+      var scalars = DINOTrainer.scalars(
+        schedules, epoch: epoch, iteration: 0, seed: Int32(truncatingIfNeeded: seed))
+      if let lr { scalars.lr = lr }
+      if let wd { scalars.weightDecay = wd }
+      if let momentum { scalars.momentum = momentum }
+      if let teacherTemp { scalars.teacherTemp = teacherTemp }
+      let loss = try trainer.step(scalars)
+      try trainer.saveWeights(
+        to: output,
+        metadata: [
+          "epoch": "\(epoch)", "loss": "\(loss)", "lr": "\(scalars.lr)",
+          "wd": "\(scalars.weightDecay)", "momentum": "\(scalars.momentum)",
+          "teacher_temp": "\(scalars.teacherTemp)",
+        ])
+      return loss
+    }
+
+    private func read(_ path: String) throws(RuntimeError) -> SafeTensors {
+      do {
+        return try SafeTensors.read(contentsOf: path)
+      } catch {
+        throw RuntimeError(error.message)
+      }
+    }
+  }
+}
