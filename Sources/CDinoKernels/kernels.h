@@ -206,7 +206,7 @@ void dino_drop_path_mask_ref(float *restrict mask, int32_t seed, int64_t stream,
 /** coef = min(1, max_norm/(‖g‖₂ + 1e-6)). */
 void dino_clip_grad_coef_fwd(float *restrict coef, const float *restrict g, int64_t n,
                              float max_norm);
-/** One AdamW step on p, m, v and the step count t (COMMON.md); nothing when gate == 0. */
+/** One AdamW step on p, m, v and the step count t (IR/CONTRACT.md); nothing when gate == 0. */
 void dino_adamw_update_fwd(float *restrict p, const float *restrict g, float *restrict m,
                            float *restrict v, float *restrict t, int64_t n, float lr, float wd,
                            float gate, float beta1, float beta2, float eps, int decay);

@@ -1,4 +1,4 @@
-/* random.c — the counter-based RNG of COMMON.md and drop_path_mask. A value depends only
+/* random.c — the counter-based RNG of IR/CONTRACT.md and drop_path_mask. A value depends only
  * on its key (seed, stream, index), never on threads or on earlier draws. */
 #include "dino_kernels.h"
 #include "internal.h"

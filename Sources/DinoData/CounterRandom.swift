@@ -1,4 +1,4 @@
-/// The project's counter-based generator (COMMON.md): every draw is a hash of its key, so
+/// The project's counter-based generator (IR/CONTRACT.md): every draw is a hash of its key, so
 /// results do not depend on thread count, timing or where a run resumes.
 ///
 ///     splitmix64(z) = mix(z + 0x9E3779B97F4A7C15)
@@ -16,7 +16,7 @@ public enum CounterRandom {
     return z ^ (z >> 31)
   }
 
-  /// `dino_hash(k0, k1, k2, k3)` of COMMON.md.
+  /// `dino_hash(k0, k1, k2, k3)` of IR/CONTRACT.md.
   @inlinable
   public static func hash(_ k0: UInt64, _ k1: UInt64, _ k2: UInt64, _ k3: UInt64) -> UInt64 {
     splitmix64(splitmix64(splitmix64(splitmix64(k0) ^ k1) ^ k2) ^ k3)

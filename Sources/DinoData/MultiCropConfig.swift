@@ -73,7 +73,7 @@ public struct MultiCropConfig: Sendable, Equatable {
   /// The official recipe (2×224 + 8×96, RGB, batch 64, seed 0).
   public init() {}
 
-  /// Reads the data hyper-parameters of a plan (COMMON.md keys): `batch`, `channels`,
+  /// Reads the data hyper-parameters of a plan (IR/CONTRACT.md keys): `batch`, `channels`,
   /// `global_size`, `local_size`, `local_crops`, `global_scale_min`, `global_scale_max`,
   /// `local_scale_min`, `local_scale_max`, `seed`. Missing keys keep the defaults.
   public init(hyper: [String: Double]) throws(DataError) {

@@ -6,7 +6,7 @@ import Dispatch
   import Darwin
 #endif
 
-/// The counter-based RNG of COMMON.md and the samplers parameter initialisation uses.
+/// The counter-based RNG of IR/CONTRACT.md and the samplers parameter initialisation uses.
 ///
 /// Element `i` of buffer `name` under seed `s` draws from `dino_hash(s, fnv1a(name), i, 0)`,
 /// so a buffer's initial values depend only on the seed, its name and its shape: not on

@@ -1,6 +1,6 @@
 import Foundation
 
-/// The counter-based RNG every part of dino shares (COMMON.md): kernels, the reference
+/// The counter-based RNG every part of dino shares (IR/CONTRACT.md): kernels, the reference
 /// interpreter, parameter init and the data pipeline draw from `dino_hash`.
 public enum CounterRNG {
   /// One SplitMix64 step: the finaliser of `z + 0x9E3779B97F4A7C15`.

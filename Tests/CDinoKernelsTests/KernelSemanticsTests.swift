@@ -5,7 +5,7 @@ import XCTest
 /// Checks of kernel semantics against values computed independently of the C code:
 /// the RNG, drop-path statistics, AdamW by hand, GELU accuracy, and the error paths.
 final class KernelSemanticsTests: XCTestCase {
-  /// COMMON.md's RNG, written out again in Swift.
+  /// IR/CONTRACT.md's RNG, written out again in Swift.
   private func splitmix(_ x: UInt64) -> UInt64 {
     var z = x &+ 0x9E37_79B9_7F4A_7C15
     z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9

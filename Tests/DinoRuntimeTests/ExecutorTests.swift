@@ -132,7 +132,7 @@ final class ExecutorTests: XCTestCase {
     let mask = try runtime.output("mask")
     XCTAssertEqual(mask.count, 8)
     XCTAssertTrue(mask.allSatisfy { $0 == 0 || $0 == 2 })
-    // The mask follows COMMON.md's RNG: keep iff uniform01(dino_hash(seed, stream, i, 0)) < 1 − rate.
+    // The mask follows IR/CONTRACT.md's RNG: keep iff uniform01(dino_hash(seed, stream, i, 0)) < 1 − rate.
     XCTAssertEqual(
       mask, (0..<8).map { referenceKeep(seed: 42, stream: 3, index: UInt64($0), rate: 0.5) ? 2 : 0 }
     )
@@ -219,7 +219,7 @@ final class ExecutorTests: XCTestCase {
   }
 }
 
-/// COMMON.md's drop-path decision, computed here independently of the kernels.
+/// IR/CONTRACT.md's drop-path decision, computed here independently of the kernels.
 func referenceKeep(seed: UInt64, stream: UInt64, index: UInt64, rate: Double) -> Bool {
   func splitmix(_ x: UInt64) -> UInt64 {
     var z = x &+ 0x9E37_79B9_7F4A_7C15

@@ -70,7 +70,7 @@ int dino_get_num_threads(void);
  *  table; 0 for leaves (input, parameter, constant), which dino_exec skips. */
 int dino_op_has_kernel(int32_t op, int32_t ref);
 
-/** The counter-based RNG of COMMON.md, shared by kernels, init and data:
+/** The counter-based RNG of IR/CONTRACT.md, shared by kernels, init and data:
  *  splitmix64(z) (one step of the SplitMix64 finaliser, z advanced by the golden gamma). */
 uint64_t dino_splitmix64(uint64_t z);
 

@@ -1,4 +1,4 @@
-/* random_ref.c — drop_path_mask written out from COMMON.md's RNG definition, separately
+/* random_ref.c — drop_path_mask written out from IR/CONTRACT.md's RNG definition, separately
  * from random.c, so the two check each other. */
 #include "../kernels.h"
 
