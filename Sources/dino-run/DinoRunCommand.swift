@@ -10,7 +10,7 @@ struct DinoRunCommand: ParsableCommand {
     subcommands: [
       Exec.self, Crops.self,
       Step.self,
-      Train.self,
+      Train.self, KNN.self,
         // One file per subcommand.
     ],
     defaultSubcommand: Train.self)

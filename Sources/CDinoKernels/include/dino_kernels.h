@@ -80,4 +80,8 @@ uint64_t dino_hash(uint64_t k0, uint64_t k1, uint64_t k2, uint64_t k3);
 /** (h >> 40) · 2^-24: a float in [0, 1) from a hash. */
 float dino_uniform01(uint64_t h);
 
+/** c[m,n] = a[m,k]·b[n,k]ᵀ (row-major, f32), split over the OpenMP threads by columns:
+ *  the k-NN similarity of test features (a) against training features (b). */
+void dino_sgemm_nt(int m, int n, int k, const float *a, const float *b, float *c);
+
 #endif
