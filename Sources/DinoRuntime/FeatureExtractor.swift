@@ -25,8 +25,14 @@ public final class FeatureExtractor {
         "the plan has no @features program (it has \(known.isEmpty ? "none" : known)); "
           + "compile a DINO model")
     }
+    // Only @features, whose parameters all come from the checkpoint: their init specs
+    // (the teacher's `copy(student.*)`) are not needed and would name absent buffers.
+    var program = graph.programs[index]
+    for i in program.nodes.indices where program.nodes[i].op == .parameter {
+      program.nodes[i].attrs["init"] = .string("zeros")
+    }
     var only = graph
-    only.programs = [graph.programs[index]]
+    only.programs = [program]
     runtime = try Runtime(graph: only, threads: threads)
     let inputs = try runtime.inputs(of: "features")
     guard let image = inputs.first(where: { $0.name == "image" }), inputs.count == 1,
