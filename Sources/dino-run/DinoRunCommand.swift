@@ -8,7 +8,7 @@ struct DinoRunCommand: ParsableCommand {
     commandName: "dino-run",
     abstract: "Run a compiled dino plan (plan.bin) on the CPU.",
     subcommands: [
-      Exec.self, Crops.self,
+      Exec.self, Crops.self, Benchmark.self,
         // One file per subcommand.
     ])
 
