@@ -107,7 +107,7 @@ extension DinoRunCommand {
           + "\(Self.fixed(flops / best / 1e9, 1)) (best) = "
           + "\(Self.fixed(100 * flops / median / 1e9 / peak, 0))% of the "
           + "\(Self.fixed(peak, 0)) GFLOP/s sgemm peak")
-      print("loss (last step): \(loss)")
+      print("loss (last step): \(loss); state checksum \(try Self.checksum(runtime))")
       if profile { try printProfile(runtime, program: train, median: median) }
     }
 
@@ -181,6 +181,19 @@ extension DinoRunCommand {
             + "%\(timing.node) \(node.op.name)(\(operands.joined(separator: ", "))) -> \(node.type)"
         )
       }
+    }
+
+    /// FNV-1a (64-bit) over the bytes of every persistent region, in name order: equal
+    /// checksums after the same steps mean bitwise-equal parameters, moments and center.
+    static func checksum(_ runtime: Runtime) throws(RuntimeError) -> String {
+      var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+      for name in runtime.layout.regions.sorted() {
+        for byte in try runtime.region(name) {
+          hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3
+        }
+      }
+      let hex = String(hash, radix: 16)
+      return String(repeating: "0", count: 16 - hex.count) + hex
     }
 
     /// The matmul FLOPs of `program`: 2·M·N·K summed over matmul, linear and patch_embed.
