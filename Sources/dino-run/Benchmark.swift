@@ -35,8 +35,14 @@ extension DinoRunCommand {
     @Option(help: "Seed for the parameters and the crops.")
     var seed: UInt64 = 0
 
-    @Flag(help: "Also time each instruction of train_step (per op kind, top 10).")
+    @Flag(help: "Also time each instruction of train_step (per op kind, slowest instructions).")
     var profile = false
+
+    @Option(help: "How many of the slowest instructions --profile lists.")
+    var top: Int = 10
+
+    @Option(help: "Only list instructions of this op in the --profile slowest list (e.g. pad).")
+    var topOp: String?
 
     /// OpenBLAS sgemm on this machine kind, GFLOP/s per thread (MACHINE.md: 105 on one
     /// thread, 211 on two).
@@ -172,8 +178,9 @@ extension DinoRunCommand {
             + Self.pad(Self.fixed(100 * entry.seconds / total, 1), 7, right: true)
             + Self.pad("\(entry.count)", 7, right: true) + Self.pad(rate, 10, right: true))
       }
-      print("\nslowest instructions:")
-      for timing in timings.sorted(by: { $0.seconds > $1.seconds }).prefix(10) {
+      print("\nslowest \(topOp ?? "") instructions:")
+      let listed = timings.filter { topOp == nil || $0.op.name == topOp }
+      for timing in listed.sorted(by: { $0.seconds > $1.seconds }).prefix(max(0, top)) {
         let node = program.nodes[timing.node]
         let operands = node.operands.map { "\(program.nodes[$0.index].type)" }
         print(
