@@ -10,6 +10,8 @@
 # Usage: tools/bench_step.sh        (environment, with defaults:)
 #   REPEATS=3  CONFIGS="fmnist tiny224"  THREADS="1 2"  DINO_REPO=/work/dino-official
 #   FMNIST_STEPS=5  TINY_STEPS=3  WARMUP=1  TORCH=1 (0: dino only)  LOG=/tmp/bench_step.log
+#   BASE_RUN=path/to/another/dino-run (optional: also run it each repeat, on the same
+#   plans, for a before/after column; e.g. a release build of an earlier commit)
 set -e
 root=$(cd "$(dirname "$0")/.." && pwd)
 REPEATS=${REPEATS:-3}
@@ -40,12 +42,12 @@ ips() { sed -n 's/^images\/s: \([0-9.]*\) (median).*/\1/p'; }
 gfs() { sed -n 's/.*GFLOP\/step; \([0-9.]*\) GFLOP\/s (median).*/\1/p'; }
 
 echo "uptime at start: $(uptime)" | tee -a "$LOG"
-printf '%-8s %-7s %-14s %-14s %-14s %-14s\n' config threads dino_img/s dino_GFLOP/s torch_img/s torch_GFLOP/s
+printf '%-8s %-7s %-12s %-14s %-12s %-14s %-12s\n' config threads dino_img/s dino_GFLOP/s torch_img/s torch_GFLOP/s base_img/s
 for config in $CONFIGS; do
   steps=$FMNIST_STEPS
   [ "$config" = tiny224 ] && steps=$TINY_STEPS
   for t in $THREADS; do
-    : > "$plans/d.txt"; : > "$plans/t.txt"
+    : > "$plans/d.txt"; : > "$plans/t.txt"; : > "$plans/b.txt"
     r=1
     while [ "$r" -le "$REPEATS" ]; do
       out=$("$bin/dino-run" benchmark "$plans/$config.plan.bin" --threads "$t" \
@@ -58,13 +60,20 @@ for config in $CONFIGS; do
         printf '== torch %s threads %s repeat %s\n%s\n' "$config" "$t" "$r" "$out" >> "$LOG"
         echo "$out" | ips >> "$plans/t.txt"; echo "$out" | gfs >> "$plans/tg.txt.$config.$t"
       fi
+      if [ -n "$BASE_RUN" ]; then
+        out=$("$BASE_RUN" benchmark "$plans/$config.plan.bin" --threads "$t" \
+          --steps "$steps" --warmup "$WARMUP")
+        printf '== base %s threads %s repeat %s\n%s\n' "$config" "$t" "$r" "$out" >> "$LOG"
+        echo "$out" | ips >> "$plans/b.txt"
+      fi
       r=$((r + 1))
     done
     di=$(median < "$plans/d.txt"); dg=$(median < "$plans/dg.txt.$config.$t")
-    ti=-; tg=-
+    ti=-; tg=-; bi=-
+    [ -n "$BASE_RUN" ] && bi=$(median < "$plans/b.txt")
     if [ "$TORCH" = 1 ]; then ti=$(median < "$plans/t.txt"); tg=$(median < "$plans/tg.txt.$config.$t"); fi
     rm -f "$plans/dg.txt.$config.$t" "$plans/tg.txt.$config.$t"
-    printf '%-8s %-7s %-14s %-14s %-14s %-14s\n' "$config" "$t" "$di" "$dg" "$ti" "$tg"
+    printf '%-8s %-7s %-12s %-14s %-12s %-14s %-12s\n' "$config" "$t" "$di" "$dg" "$ti" "$tg" "$bi"
   done
 done
 echo "uptime at end: $(uptime)" | tee -a "$LOG"
