@@ -123,22 +123,50 @@ void dino_concat_fwd(float *restrict y, const float *const *xs, const int64_t *a
 void dino_slice_fwd(float *restrict y, const float *restrict x, int64_t outer, int64_t len,
                     int64_t inner, int64_t start, int64_t end) {
     // x is (outer, len, inner), y is (outer, end − start, inner).
-    int64_t run = (end - start) * inner;
-#pragma omp parallel for schedule(static) if (outer * run >= DINO_PAR_MIN)
-    for (int64_t o = 0; o < outer; o++)
-        memcpy(y + o * run, x + (o * len + start) * inner, (size_t)run * sizeof(float));
+    // The output is cut into one flat static chunk per thread (not by outer rows: a
+    // slice of the leading axis has outer = 1 and would run on one thread).
+    int64_t run = (end - start) * inner, n = outer * run;
+    int nch = dino_chunks(n);
+#pragma omp parallel for schedule(static) if (nch > 1)
+    for (int t = 0; t < nch; t++) {
+        int64_t lo = n * t / nch, hi = n * (t + 1) / nch;
+        while (lo < hi) {
+            int64_t o = lo / run, at = lo % run;
+            int64_t seg = run - at < hi - lo ? run - at : hi - lo;
+            memcpy(y + lo, x + (o * len + start) * inner + at, (size_t)seg * sizeof(float));
+            lo += seg;
+        }
+    }
 }
 
 void dino_pad_fwd(float *restrict y, const float *restrict x, int64_t outer, int64_t len,
                   int64_t inner, int64_t before, int64_t after) {
     // x is (outer, len, inner), y is (outer, before + len + after, inner), zeros around x.
-    int64_t out_len = before + len + after;
-#pragma omp parallel for schedule(static) if (outer * out_len * inner >= DINO_PAR_MIN)
-    for (int64_t o = 0; o < outer; o++) {
-        float *yr = y + o * out_len * inner;
-        memset(yr, 0, (size_t)(before * inner) * sizeof(float));
-        memcpy(yr + before * inner, x + o * len * inner, (size_t)(len * inner) * sizeof(float));
-        memset(yr + (before + len) * inner, 0, (size_t)(after * inner) * sizeof(float));
+    // The output is cut into one flat static chunk per thread (not by outer rows: padding
+    // the leading axis has outer = 1 and would run on one thread); each chunk walks its
+    // zero and copy segments.
+    int64_t row = (before + len + after) * inner, head = before * inner, body = len * inner;
+    int64_t n = outer * row;
+    int nch = dino_chunks(n);
+#pragma omp parallel for schedule(static) if (nch > 1)
+    for (int t = 0; t < nch; t++) {
+        int64_t lo = n * t / nch, hi = n * (t + 1) / nch;
+        while (lo < hi) {
+            int64_t o = lo / row, at = lo % row, seg_end;
+            if (at < head) {
+                seg_end = head;
+            } else if (at < head + body) {
+                seg_end = head + body;
+            } else {
+                seg_end = row;
+            }
+            int64_t seg = seg_end - at < hi - lo ? seg_end - at : hi - lo;
+            if (at >= head && at < head + body)
+                memcpy(y + lo, x + o * body + (at - head), (size_t)seg * sizeof(float));
+            else
+                memset(y + lo, 0, (size_t)seg * sizeof(float));
+            lo += seg;
+        }
     }
 }
 

@@ -1,7 +1,8 @@
 /* softmax.c — softmax and log_softmax over the last axis, and their backward ops.
  * Each row is one thread's work; exponentials use the vectorisable dino_expf. All four
  * may run in place (result in operand 0's buffer): each row reads what it needs before
- * it writes. */
+ * it writes. The element-wise loops carry `omp simd`: in place, clang's runtime overlap
+ * check would otherwise send them down the scalar path (scalar dino_expf). */
 #include "internal.h"
 #include "kernels.h"
 
@@ -13,8 +14,10 @@ void dino_softmax_fwd(float *y, const float *x, int64_t rows, int64_t cols) {
         const float *xr = x + r * cols;
         float *yr = y + r * cols;
         float mx = dino_max(xr, cols);
+#pragma omp simd
         for (int64_t j = 0; j < cols; j++) yr[j] = dino_expf(xr[j] - mx);
         float inv = 1.0f / dino_sum(yr, cols);
+#pragma omp simd
         for (int64_t j = 0; j < cols; j++) yr[j] *= inv;
     }
 }
@@ -26,6 +29,7 @@ void dino_softmax_bwd(float *dx, const float *dy, const float *y, int64_t rows, 
         const float *dyr = dy + r * cols, *yr = y + r * cols;
         float *dxr = dx + r * cols;
         float s = dino_dot(dyr, yr, cols);
+#pragma omp simd
         for (int64_t j = 0; j < cols; j++) dxr[j] = yr[j] * (dyr[j] - s);
     }
 }
@@ -46,6 +50,7 @@ void dino_log_softmax_fwd(float *y, const float *x, int64_t rows, int64_t cols) 
         for (int w = 8; w >= 1; w /= 2)
             for (int j = 0; j < w; j++) acc[j] += acc[j + w];
         float shift = mx + logf(acc[0]);
+#pragma omp simd
         for (int64_t j = 0; j < cols; j++) yr[j] = xr[j] - shift;
     }
 }
@@ -57,6 +62,7 @@ void dino_log_softmax_bwd(float *dx, const float *dy, const float *y, int64_t ro
         const float *dyr = dy + r * cols, *yr = y + r * cols;
         float *dxr = dx + r * cols;
         float s = dino_sum(dyr, cols);
+#pragma omp simd
         for (int64_t j = 0; j < cols; j++) dxr[j] = dyr[j] - dino_expf(yr[j]) * s;
     }
 }

@@ -8,9 +8,7 @@ struct DinoRunCommand: ParsableCommand {
     commandName: "dino-run",
     abstract: "Run a compiled dino plan (plan.bin) on the CPU.",
     subcommands: [
-      Exec.self, Crops.self,
-      Step.self,
-      Train.self, KNN.self,
+      Train.self, Step.self, KNN.self, Crops.self, Exec.self, Benchmark.self,
         // One file per subcommand.
     ],
     defaultSubcommand: Train.self)

@@ -1,0 +1,80 @@
+#!/bin/sh
+# tools/bench_step.sh — training-step throughput of dino next to the official PyTorch DINO.
+#
+# Builds dinoc, DinoDSL and dino-run in release mode, compiles the two benchmark configs of
+# MACHINE.md (fmnist: Samples/fashion_mnist.swift defaults; tiny224:
+# Samples/vit_tiny_dino.swift defaults, batch 8), then for each (config, threads) runs
+# `dino-run benchmark` and tools/bench_step_torch.py REPEATS times, alternating, and prints
+# the median over the repeats of each run's median images/s and matmul GFLOP/s.
+#
+# Usage: tools/bench_step.sh        (environment, with defaults:)
+#   REPEATS=3  CONFIGS="fmnist tiny224"  THREADS="1 2"  DINO_REPO=/work/dino-official
+#   FMNIST_STEPS=5  TINY_STEPS=3  WARMUP=1  TORCH=1 (0: dino only)  LOG=/tmp/bench_step.log
+#   BASE_RUN=path/to/another/dino-run (optional: also run it each repeat, on the same
+#   plans, for a before/after column; e.g. a release build of an earlier commit)
+set -e
+root=$(cd "$(dirname "$0")/.." && pwd)
+REPEATS=${REPEATS:-3}
+CONFIGS=${CONFIGS:-"fmnist tiny224"}
+THREADS=${THREADS:-"1 2"}
+DINO_REPO=${DINO_REPO:-/work/dino-official}
+FMNIST_STEPS=${FMNIST_STEPS:-5}
+TINY_STEPS=${TINY_STEPS:-3}
+WARMUP=${WARMUP:-1}
+TORCH=${TORCH:-1}
+LOG=${LOG:-${TMPDIR:-/tmp}/bench_step.log}
+plans=${TMPDIR:-/tmp}/dino_bench_step
+mkdir -p "$plans"
+: > "$LOG"
+
+cd "$root"
+swift build -c release --product dinoc >/dev/null
+swift build -c release --product DinoDSL >/dev/null
+swift build -c release --product dino-run >/dev/null
+bin=$(swift build -c release --show-bin-path)
+"$bin/dinoc" compile Samples/fashion_mnist.swift -o "$plans/fmnist.plan.bin"
+"$bin/dinoc" compile Samples/vit_tiny_dino.swift -o "$plans/tiny224.plan.bin"
+
+# median of the numbers on stdin
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# field after "images/s: " / before " GFLOP/s (median)" of a run's output
+ips() { sed -n 's/^images\/s: \([0-9.]*\) (median).*/\1/p'; }
+gfs() { sed -n 's/.*GFLOP\/step; \([0-9.]*\) GFLOP\/s (median).*/\1/p'; }
+
+echo "uptime at start: $(uptime)" | tee -a "$LOG"
+printf '%-8s %-7s %-12s %-14s %-12s %-14s %-12s\n' config threads dino_img/s dino_GFLOP/s torch_img/s torch_GFLOP/s base_img/s
+for config in $CONFIGS; do
+  steps=$FMNIST_STEPS
+  [ "$config" = tiny224 ] && steps=$TINY_STEPS
+  for t in $THREADS; do
+    : > "$plans/d.txt"; : > "$plans/t.txt"; : > "$plans/b.txt"
+    r=1
+    while [ "$r" -le "$REPEATS" ]; do
+      out=$("$bin/dino-run" benchmark "$plans/$config.plan.bin" --threads "$t" \
+        --steps "$steps" --warmup "$WARMUP")
+      printf '== dino %s threads %s repeat %s\n%s\n' "$config" "$t" "$r" "$out" >> "$LOG"
+      echo "$out" | ips >> "$plans/d.txt"; echo "$out" | gfs >> "$plans/dg.txt.$config.$t"
+      if [ "$TORCH" = 1 ]; then
+        out=$(python3 tools/bench_step_torch.py --dino-repo "$DINO_REPO" --config "$config" \
+          --threads "$t" --steps "$steps" --warmup "$WARMUP" 2>/dev/null)
+        printf '== torch %s threads %s repeat %s\n%s\n' "$config" "$t" "$r" "$out" >> "$LOG"
+        echo "$out" | ips >> "$plans/t.txt"; echo "$out" | gfs >> "$plans/tg.txt.$config.$t"
+      fi
+      if [ -n "$BASE_RUN" ]; then
+        out=$("$BASE_RUN" benchmark "$plans/$config.plan.bin" --threads "$t" \
+          --steps "$steps" --warmup "$WARMUP")
+        printf '== base %s threads %s repeat %s\n%s\n' "$config" "$t" "$r" "$out" >> "$LOG"
+        echo "$out" | ips >> "$plans/b.txt"
+      fi
+      r=$((r + 1))
+    done
+    di=$(median < "$plans/d.txt"); dg=$(median < "$plans/dg.txt.$config.$t")
+    ti=-; tg=-; bi=-
+    [ -n "$BASE_RUN" ] && bi=$(median < "$plans/b.txt")
+    if [ "$TORCH" = 1 ]; then ti=$(median < "$plans/t.txt"); tg=$(median < "$plans/tg.txt.$config.$t"); fi
+    rm -f "$plans/dg.txt.$config.$t" "$plans/tg.txt.$config.$t"
+    printf '%-8s %-7s %-12s %-14s %-12s %-14s %-12s\n' "$config" "$t" "$di" "$dg" "$ti" "$tg" "$bi"
+  done
+done
+echo "uptime at end: $(uptime)" | tee -a "$LOG"
+echo "every run's output: $LOG"
