@@ -1,44 +1,38 @@
 import ArgumentParser
 import DinoData
-import DinoPlan
-import Foundation
 
-/// `dino-run crops`: a PNG grid of the multi-crop views the model would see.
-struct Crops: ParsableCommand {
-  static let configuration = CommandConfiguration(
-    abstract: "Write a grid image of the multi-crop views of a few images.",
-    discussion: """
-      Each row shows one image of the folder (scaled to the global crop size), its two \
-      global views and its local views, exactly as the training loader makes them for the \
-      given epoch: crop sizes, scales, number of local crops, channels and seed come from \
-      the plan's hyper-parameters. Small crops are enlarged by a whole factor so that the \
-      grid stays legible.
-      """)
+extension DinoRunCommand {
+  /// `dino-run crops`: a PNG grid of the multi-crop views the model would see.
+  struct Crops: Subcommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Write a grid image of the multi-crop views of a few images.",
+      discussion: """
+        Each row shows one image of the folder (scaled to the global crop size), its two \
+        global views and its local views, exactly as the training loader makes them for the \
+        given epoch: crop sizes, scales, number of local crops, channels and seed come from \
+        the plan's hyper-parameters. Small crops are enlarged by a whole factor so that the \
+        grid stays legible.
+        """)
 
-  @Argument(help: "The compiled plan (plan.bin).")
-  var plan: String
+    @Argument(help: "The compiled plan (plan.bin).")
+    var plan: String
 
-  @Option(help: "Image folder (ImageNet layout: DIR/train/<class>/* or DIR/<class>/*).")
-  var data: String
+    @Option(help: "Image folder (ImageNet layout: DIR/train/<class>/* or DIR/<class>/*).")
+    var data: String
 
-  @Option(name: .shortAndLong, help: "Output PNG file.")
-  var output: String
+    @Option(name: .shortAndLong, help: "Output PNG file.")
+    var output: String
 
-  @Option(help: "Number of images (rows), spread evenly over the folder.")
-  var count: Int = 8
+    @Option(help: "Number of images (rows), spread evenly over the folder.")
+    var count: Int = 8
 
-  @Option(help: "Epoch whose random crops to show.")
-  var epoch: Int = 0
+    @Option(help: "Epoch whose random crops to show.")
+    var epoch: Int = 0
 
-  func run() throws {
-    do {
+    func execute() throws {
       guard count >= 1, count <= 256 else { throw DataError("--count must be in 1...256") }
       guard epoch >= 0 else { throw DataError("--epoch must not be negative") }
-      let hyper: [String: Double]
-      do { hyper = try PlanReader.read(contentsOf: plan).hyper } catch {
-        throw DataError(error.description)
-      }
-      let config = try MultiCropConfig(hyper: hyper)
+      let config = try MultiCropConfig(hyper: try loadPlan(plan).hyper)
       let folder = try ImageFolder(path: data)
       let grid = try CropGrid(folder: folder, config: config, count: count, epoch: epoch)
       try grid.image.writePNG(to: output)
@@ -50,9 +44,6 @@ struct Crops: ParsableCommand {
       let skipped = folder.ignored + grid.skipped
       let total = folder.count + folder.ignored.count
       if let line = SkippedFile.summary(skipped, total: total, root: folder.root) { print(line) }
-    } catch let error as DataError {
-      FileHandle.standardError.write(Data("dino-run: error: \(error.message)\n".utf8))
-      throw ExitCode.failure
     }
   }
 }

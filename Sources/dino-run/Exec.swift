@@ -1,11 +1,9 @@
 import ArgumentParser
-import DinoIR
-import DinoPlan
 import DinoRuntime
 
 extension DinoRunCommand {
   /// `dino-run exec`: one program of a plan on tensors from a safetensors file.
-  struct Exec: ParsableCommand {
+  struct Exec: Subcommand {
     static let configuration = CommandConfiguration(
       abstract: "Run one program of a plan on given tensors and write its outputs.",
       discussion: """
@@ -32,28 +30,13 @@ extension DinoRunCommand {
     @Option(help: "Where to write every persistent buffer after the run (safetensors).")
     var paramsOut: String?
 
-    @Option(help: "Kernel threads.")
-    var threads: Int = 1
+    @OptionGroup var kernels: ThreadsOption
 
     @Option(help: "Seed for initialising parameters from their init specs (without --params).")
     var seed: UInt64 = 0
 
-    func run() throws {
-      do {
-        try execute()
-      } catch {
-        throw CommandFailure(error.message)
-      }
-    }
-
-    private func execute() throws(RuntimeError) {
-      let graph: Graph
-      do {
-        graph = try PlanReader.read(contentsOf: plan)
-      } catch {
-        throw RuntimeError(error.description)
-      }
-      let runtime = try Runtime(graph: graph, threads: threads)
+    func execute() throws(RuntimeError) {
+      let runtime = try Runtime(graph: try loadPlan(plan), threads: kernels.threads)
       let used = try runtime.parameters(of: program)
       if let params {
         try runtime.loadBuffers(contentsOf: params, required: used)
@@ -62,11 +45,7 @@ extension DinoRunCommand {
       }
       let file: SafeTensors
       if let inputs {
-        do {
-          file = try SafeTensors.read(contentsOf: inputs)
-        } catch {
-          throw RuntimeError(error.message)
-        }
+        file = try readTensors(inputs)
       } else {
         let needed = try runtime.inputs(of: program)
         if !needed.isEmpty {
@@ -78,11 +57,7 @@ extension DinoRunCommand {
         file = SafeTensors()
       }
       let outputs = try runtime.execute(program, inputs: file, source: inputs ?? "inputs")
-      do {
-        try outputs.write(to: output)
-      } catch {
-        throw RuntimeError(error.message)
-      }
+      try writeTensors(outputs, to: output)
       if let paramsOut { try runtime.saveBuffers(to: paramsOut) }
     }
   }

@@ -1,13 +1,11 @@
 import ArgumentParser
 import DinoData
-import DinoIR
-import DinoPlan
 import DinoRuntime
 import Foundation
 
 extension DinoRunCommand {
   /// `dino-run knn`: official DINO's weighted k-NN evaluation of the teacher backbone.
-  struct KNN: ParsableCommand {
+  struct KNN: Subcommand {
     static let configuration = CommandConfiguration(
       commandName: "knn",
       abstract: "Weighted k-NN evaluation of a checkpoint's teacher features (eval_knn.py).",
@@ -38,8 +36,7 @@ extension DinoRunCommand {
     @Option(help: "Temperature T of the exp(s/T) votes.")
     var temperature: Double = 0.07
 
-    @Option(help: "Kernel threads (default: all cores).")
-    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @OptionGroup var kernels: ThreadsOption
 
     @Option(help: "Data loader threads.")
     var workers: Int = BatchLoader.defaultWorkers
@@ -56,15 +53,7 @@ extension DinoRunCommand {
     @Option(help: "Write trainfeat, testfeat and labels (safetensors) into this folder.")
     var dumpFeatures: String?
 
-    func run() throws {
-      do {
-        try execute()
-      } catch {
-        throw CommandFailure(error.message)
-      }
-    }
-
-    private func execute() throws(RuntimeError) {
+    func execute() throws(RuntimeError) {
       let ks = k.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
       guard !ks.isEmpty, ks.allSatisfy({ ($0 ?? 0) >= 1 }) else {
         throw RuntimeError("--k must be positive integers separated by commas, got '\(k)'")
@@ -73,14 +62,8 @@ extension DinoRunCommand {
       where (limit ?? 1) < 1 {
         throw RuntimeError("\(name) must be at least 1")
       }
-      guard threads >= 1 else { throw RuntimeError("--threads must be at least 1") }
-      let graph: Graph
-      do {
-        graph = try PlanReader.read(contentsOf: plan)
-      } catch {
-        throw RuntimeError(error.description)
-      }
-      let extractor = try FeatureExtractor(graph: graph, threads: threads)
+      guard kernels.threads >= 1 else { throw RuntimeError("--threads must be at least 1") }
+      let extractor = try FeatureExtractor(graph: try loadPlan(plan), threads: kernels.threads)
       if let batch, batch != extractor.batch {
         throw RuntimeError(
           "--batch \(batch): the plan's @features program takes batches of \(extractor.batch)")
@@ -150,21 +133,13 @@ extension DinoRunCommand {
         let file = SafeTensors(tensors: [
           "features": HostTensor(shape: [set.labels.count, dim], floats: features)
         ])
-        try write(file, to: "\(folder)/\(name).safetensors")
+        try writeTensors(file, to: "\(folder)/\(name).safetensors")
       }
       let labels = SafeTensors(tensors: [
         "train": HostTensor(shape: [trainSet.labels.count], ints: trainSet.labels),
         "test": HostTensor(shape: [valSet.labels.count], ints: valSet.labels),
       ])
-      try write(labels, to: "\(folder)/labels.safetensors")
-    }
-
-    private func write(_ file: SafeTensors, to path: String) throws(RuntimeError) {
-      do {
-        try file.write(to: path)
-      } catch {
-        throw RuntimeError(error.message)
-      }
+      try writeTensors(labels, to: "\(folder)/labels.safetensors")
     }
   }
 }

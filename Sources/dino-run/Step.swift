@@ -4,7 +4,7 @@ import Foundation
 
 extension DinoRunCommand {
   /// `dino-run step`: one exact DINO training step, for checking against the official code.
-  struct Step: ParsableCommand {
+  struct Step: Subcommand {
     static let configuration = CommandConfiguration(
       abstract: "Run one DINO training step (train_step, then the teacher EMA) on given crops.",
       discussion: """
@@ -49,27 +49,17 @@ extension DinoRunCommand {
     @Option(help: "Seed for drop path and for init specs when --init has no student.")
     var seed: UInt64 = 0
 
-    @Option(help: "Kernel threads.")
-    var threads: Int = 1
+    @OptionGroup var kernels: ThreadsOption
 
-    func run() throws {
-      do {
-        let loss = try execute()
-        print("loss \(loss)")
-      } catch {
-        throw CommandFailure(error.message)
-      }
-    }
-
-    private func execute() throws(RuntimeError) -> Float {
+    func execute() throws(RuntimeError) {
       guard epoch >= 0 else { throw RuntimeError("--epoch must be at least 0, got \(epoch)") }
-      let trainer = try DINOTrainer(plan: plan, threads: threads)
+      let trainer = try DINOTrainer(graph: try loadPlan(plan), threads: kernels.threads)
       if let path = `init` {
         try trainer.loadWeights(contentsOf: path, seed: seed)
       } else {
         try trainer.initialize(seed: seed)
       }
-      try trainer.setCrops(try read(crops), source: crops)
+      try trainer.setCrops(try readTensors(crops), source: crops)
       let schedules = try trainer.schedules(iterationsPerEpoch: 1)
       let epochs = schedules.epochs
       guard epoch < epochs else {
@@ -89,15 +79,7 @@ extension DinoRunCommand {
           "wd": "\(scalars.weightDecay)", "momentum": "\(scalars.momentum)",
           "teacher_temp": "\(scalars.teacherTemp)",
         ])
-      return loss
-    }
-
-    private func read(_ path: String) throws(RuntimeError) -> SafeTensors {
-      do {
-        return try SafeTensors.read(contentsOf: path)
-      } catch {
-        throw RuntimeError(error.message)
-      }
+      print("loss \(loss)")
     }
   }
 }

@@ -1,14 +1,12 @@
 import ArgumentParser
 import DinoData
-import DinoIR
-import DinoPlan
 import DinoRuntime
 import Foundation
 
 extension DinoRunCommand {
   /// `dino-run train` (also `dino-run plan.bin --data DIR`): DINO training on an image
   /// folder.
-  struct Train: ParsableCommand {
+  struct Train: Subcommand {
     static let configuration = CommandConfiguration(
       abstract: "Train a plan with DINO on an image folder (the default subcommand).",
       discussion: """
@@ -32,8 +30,7 @@ extension DinoRunCommand {
     @Option(help: "Epochs (default: the plan's); the schedules span this many.")
     var epochs: Int?
 
-    @Option(help: "Kernel threads (default: all cores).")
-    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @OptionGroup var kernels: ThreadsOption
 
     @Option(help: "Data loader threads (default: one per four cores).")
     var workers: Int = BatchLoader.defaultWorkers
@@ -56,32 +53,18 @@ extension DinoRunCommand {
     @Option(help: "Also keep OUTPUT/checkpointNNNN.safetensors every K epochs (0: never).")
     var saveEvery: Int = 20
 
-    func run() throws {
-      do {
-        try execute()
-      } catch {
-        throw CommandFailure(error.message)
-      }
-    }
-
-    private func execute() throws(RuntimeError) {
+    func execute() throws(RuntimeError) {
       var options = TrainingOptions(data: data)
       options.output = output
       options.epochs = epochs
-      options.threads = threads
+      options.threads = kernels.threads
       options.workers = workers
       options.seed = seed
       options.initWeights = initWeights
       options.resume = resume
       options.logEvery = logEvery
       options.saveEvery = saveEvery
-      let graph: Graph
-      do {
-        graph = try PlanReader.read(contentsOf: plan)
-      } catch {
-        throw RuntimeError(error.description)
-      }
-      let run = try TrainingRun(graph: graph, options: options)
+      let run = try TrainingRun(graph: try loadPlan(plan), options: options)
       try run.run { line in
         print(line)
         fflush(nil)  // stdout, line by line even when piped
