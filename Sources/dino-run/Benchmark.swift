@@ -7,7 +7,7 @@ import Foundation
 
 extension DinoRunCommand {
   /// `dino-run benchmark`: times training steps (train_step + ema) on random crops.
-  struct Benchmark: ParsableCommand {
+  struct Benchmark: Subcommand {
     static let configuration = CommandConfiguration(
       abstract: "Time training steps (train_step + ema) of a plan on random crops.",
       discussion: """
@@ -29,8 +29,7 @@ extension DinoRunCommand {
     @Option(help: "Untimed steps before them.")
     var warmup: Int = 2
 
-    @Option(help: "Kernel threads.")
-    var threads: Int = 1
+    @OptionGroup var kernels: ThreadsOption
 
     @Option(help: "Seed for the parameters and the crops.")
     var seed: UInt64 = 0
@@ -48,23 +47,11 @@ extension DinoRunCommand {
     /// thread, 211 on two).
     static let sgemmPeakPerThread = 105.5
 
-    func run() throws {
-      do {
-        try execute()
-      } catch {
-        throw CommandFailure(error.message)
-      }
-    }
-
-    private func execute() throws(RuntimeError) {
+    func execute() throws(RuntimeError) {
+      let threads = kernels.threads
       guard steps >= 1 else { throw RuntimeError("--steps must be at least 1, got \(steps)") }
       guard warmup >= 0 else { throw RuntimeError("--warmup must not be negative, got \(warmup)") }
-      let graph: Graph
-      do {
-        graph = try PlanReader.read(contentsOf: plan)
-      } catch {
-        throw RuntimeError(error.description)
-      }
+      let graph = try loadPlan(plan)
       guard let train = graph.programs.first(where: { $0.name == "train_step" }) else {
         throw RuntimeError("\(plan) has no @train_step program")
       }

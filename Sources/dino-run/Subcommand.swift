@@ -33,6 +33,6 @@ extension DataError: OneLineError {}
 /// The `--threads` option of the subcommands that run kernels.
 struct ThreadsOption: ParsableArguments {
   /// Kernel threads; results are bitwise reproducible for a given count.
-  @Option(help: "Kernel threads (default: all cores).")
+  @Option(help: "Kernel threads (all cores unless given).")
   var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 }
