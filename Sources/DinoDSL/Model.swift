@@ -178,7 +178,7 @@ public func Input(
   }
   let type = TensorType(dtype, shape)
   return session.record(
-    .input, [], ["name": .string(name)], declared: type, at: loc, placeholder: type)
+    .input, [], ["name": .string(name)], declared: type, at: loc, fallback: type)
 }
 
 /// Names `value` as a result of the program being recorded.

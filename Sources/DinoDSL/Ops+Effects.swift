@@ -14,7 +14,7 @@ public func clipGradCoef(
 ) -> Tensor {
   session.record(
     .clipGradCoef, [g], ["max_norm": .float(maxNorm)], at: session.userLoc(file, line, column),
-    placeholder: .scalar)
+    fallback: .scalar)
 }
 
 /// `target = value` for a parameter `target`.
@@ -87,5 +87,5 @@ private func effect(
       }
     }
   }
-  return session.record(op, operands, attrs, at: loc, placeholder: .scalar)
+  return session.record(op, operands, attrs, at: loc, fallback: .scalar)
 }

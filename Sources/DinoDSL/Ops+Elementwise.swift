@@ -11,7 +11,7 @@ public func scale(
 ) -> Tensor {
   session.record(
     .scale, [x], ["factor": .float(factor)], at: session.userLoc(file, line, column),
-    placeholder: x.type)
+    fallback: x.type)
 }
 
 /// GELU with the exact erf form: `x · Φ(x)` (PyTorch's `nn.GELU()` default).
@@ -21,7 +21,7 @@ public func scale(
 public func gelu(
   _ x: Tensor, file: String = #filePath, line: UInt = #line, column: UInt = #column
 ) -> Tensor {
-  session.record(.gelu, [x], at: session.userLoc(file, line, column), placeholder: x.type)
+  session.record(.gelu, [x], at: session.userLoc(file, line, column), fallback: x.type)
 }
 
 /// Softmax over the last axis.
@@ -31,7 +31,7 @@ public func gelu(
 public func softmax(
   _ x: Tensor, file: String = #filePath, line: UInt = #line, column: UInt = #column
 ) -> Tensor {
-  session.record(.softmax, [x], at: session.userLoc(file, line, column), placeholder: x.type)
+  session.record(.softmax, [x], at: session.userLoc(file, line, column), fallback: x.type)
 }
 
 /// Log-softmax over the last axis.
@@ -41,7 +41,7 @@ public func softmax(
 public func logSoftmax(
   _ x: Tensor, file: String = #filePath, line: UInt = #line, column: UInt = #column
 ) -> Tensor {
-  session.record(.logSoftmax, [x], at: session.userLoc(file, line, column), placeholder: x.type)
+  session.record(.logSoftmax, [x], at: session.userLoc(file, line, column), fallback: x.type)
 }
 
 /// A constant tensor.
@@ -56,7 +56,7 @@ public func constant(
   let type = TensorType(.f32, shape)
   return session.record(
     .constant, [], ["data": .floats(data)], declared: type, at: session.userLoc(file, line, column),
-    placeholder: type)
+    fallback: type)
 }
 
 /// A scalar constant.

@@ -21,7 +21,7 @@ public func matmul(
   }
   return session.record(
     .matmul, [a, b], ["trans_a": .int(transposeA ? 1 : 0), "trans_b": .int(transposeB ? 1 : 0)],
-    at: loc, placeholder: TensorType(.f32, guess))
+    at: loc, fallback: TensorType(.f32, guess))
 }
 
 /// `x · weightᵀ + bias`, PyTorch's `F.linear`.
@@ -39,7 +39,7 @@ public func linear(
   }
   let loc = session.userLoc(file, line, column)
   let guess = Array(x.shape.dropLast()) + [weight.shape.first ?? 1]
-  return session.record(.linear, [x, weight, bias], at: loc, placeholder: TensorType(.f32, guess))
+  return session.record(.linear, [x, weight, bias], at: loc, fallback: TensorType(.f32, guess))
 }
 
 /// Patch embedding, a stride-`patch` convolution with kernel `patch`, flattened to tokens.
@@ -58,7 +58,7 @@ public func patchEmbed(
   if x.rank == 4 && patch > 0 { guess[1] = (x.shape[2] / patch) * (x.shape[3] / patch) }
   return session.record(
     .patchEmbed, [x, weight, bias], ["patch": .int(patch)], at: loc,
-    placeholder: TensorType(.f32, guess))
+    fallback: TensorType(.f32, guess))
 }
 
 /// Cuts images into flattened patches, in `(c, i, j)` order (matching
@@ -76,5 +76,5 @@ public func patchify(
     guess = [x.shape[0], (x.shape[2] / patch) * (x.shape[3] / patch), x.shape[1] * patch * patch]
   }
   return session.record(
-    .patchify, [x], ["patch": .int(patch)], at: loc, placeholder: TensorType(.f32, guess))
+    .patchify, [x], ["patch": .int(patch)], at: loc, fallback: TensorType(.f32, guess))
 }

@@ -13,7 +13,7 @@ public func layerNorm(
 ) -> Tensor {
   session.record(
     .layerNorm, [x, weight, bias], ["eps": .float(eps)], at: session.userLoc(file, line, column),
-    placeholder: x.type)
+    fallback: x.type)
 }
 
 /// Divides each row (last axis) by its L2 norm, `x / max(‖x‖, eps)` (PyTorch's `F.normalize`).
@@ -27,7 +27,7 @@ public func l2Normalize(
 ) -> Tensor {
   session.record(
     .l2Normalize, [x], ["eps": .float(eps)], at: session.userLoc(file, line, column),
-    placeholder: x.type)
+    fallback: x.type)
 }
 
 /// Weight normalisation (`torch.nn.utils.weight_norm`, dim 0): row `k` of the result is
@@ -39,5 +39,5 @@ public func l2Normalize(
 public func weightNorm(
   _ v: Tensor, _ g: Tensor, file: String = #filePath, line: UInt = #line, column: UInt = #column
 ) -> Tensor {
-  session.record(.weightNorm, [v, g], at: session.userLoc(file, line, column), placeholder: v.type)
+  session.record(.weightNorm, [v, g], at: session.userLoc(file, line, column), fallback: v.type)
 }

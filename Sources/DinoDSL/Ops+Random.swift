@@ -22,5 +22,5 @@ public func dropPathMask(
   }
   return session.record(
     .dropPathMask, [seed], ["rate": .float(rate), "stream": .int(chosen), "batch": .int(batch)],
-    at: loc, placeholder: TensorType(.f32, [max(batch, 1)]))
+    at: loc, fallback: TensorType(.f32, [max(batch, 1)]))
 }

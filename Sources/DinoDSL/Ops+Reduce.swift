@@ -36,7 +36,7 @@ public func sum(
 ) -> Tensor {
   session.record(
     .sumTo, [x], ["shape": .ints(shape)], at: session.userLoc(file, line, column),
-    placeholder: TensorType(.f32, shape))
+    fallback: TensorType(.f32, shape))
 }
 
 private func reduce(_ op: OpKind, _ x: Tensor, axis: Int, keepDims: Bool, at loc: SourceLoc)
@@ -49,5 +49,5 @@ private func reduce(_ op: OpKind, _ x: Tensor, axis: Int, keepDims: Bool, at loc
   if keepDims { guess[a] = 1 } else { guess.remove(at: a) }
   return session.record(
     op, [x], ["axis": .int(a), "keepdims": .int(keepDims ? 1 : 0)], at: loc,
-    placeholder: TensorType(.f32, guess))
+    fallback: TensorType(.f32, guess))
 }

@@ -26,7 +26,7 @@ public func reshape(
     resolved[hole] = x.count / known
   }
   return session.record(
-    .reshape, [x], ["shape": .ints(resolved)], at: loc, placeholder: TensorType(.f32, resolved))
+    .reshape, [x], ["shape": .ints(resolved)], at: loc, fallback: TensorType(.f32, resolved))
 }
 
 /// Reorders dimensions: dimension `i` of the result is dimension `perm[i]` of `x`.
@@ -41,7 +41,7 @@ public func permute(
   let normalized = perm.map { $0 < 0 ? $0 + x.rank : $0 }
   let guess = normalized.map { x.shape.indices.contains($0) ? x.shape[$0] : 1 }
   return session.record(
-    .permute, [x], ["perm": .ints(normalized)], at: loc, placeholder: TensorType(.f32, guess))
+    .permute, [x], ["perm": .ints(normalized)], at: loc, fallback: TensorType(.f32, guess))
 }
 
 extension Tensor {
@@ -81,7 +81,7 @@ public func concat(
   var guess = first.shape
   guess[a] = tensors.reduce(0) { $0 + ($1.rank == first.rank ? $1.shape[a] : 0) }
   return session.record(
-    .concat, tensors, ["axis": .int(a)], at: loc, placeholder: TensorType(.f32, guess))
+    .concat, tensors, ["axis": .int(a)], at: loc, fallback: TensorType(.f32, guess))
 }
 
 /// The elements with index in `range` along `axis`.
@@ -102,7 +102,7 @@ public func slice(
   guess[a] = max(range.count, 1)
   return session.record(
     .slice, [x], ["axis": .int(a), "start": .int(range.lowerBound), "end": .int(range.upperBound)],
-    at: loc, placeholder: TensorType(.f32, guess))
+    at: loc, fallback: TensorType(.f32, guess))
 }
 
 /// Zero padding along `axis`.
@@ -124,7 +124,7 @@ public func pad(
   guess[a] += max(before, 0) + max(after, 0)
   return session.record(
     .pad, [x], ["axis": .int(a), "before": .int(before), "after": .int(after)], at: loc,
-    placeholder: TensorType(.f32, guess))
+    fallback: TensorType(.f32, guess))
 }
 
 /// Repeats `x` to `shape`, right-aligned: each dimension of `x` equals the target's or is 1.
@@ -137,5 +137,5 @@ public func broadcast(
 ) -> Tensor {
   session.record(
     .broadcastTo, [x], ["shape": .ints(shape)], at: session.userLoc(file, line, column),
-    placeholder: TensorType(.f32, shape))
+    fallback: TensorType(.f32, shape))
 }

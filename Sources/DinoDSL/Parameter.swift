@@ -104,7 +104,7 @@ public final class Parameter {
         "name": .string(name), "init": .string(initializer.spec),
         "trainable": .int(trainable ? 1 : 0),
       ],
-      declared: type, at: loc, placeholder: type)
+      declared: type, at: loc, fallback: type)
     session.scopes = saved
     program.parameterNodes[ObjectIdentifier(self)] = tensor
     return tensor

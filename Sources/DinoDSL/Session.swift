@@ -49,7 +49,7 @@ final class Session {
     let diagnostic = Wire.Diagnostic(message: message, loc: loc, notes: notes)
     guard !errors.contains(diagnostic) else { return }
     errors.append(diagnostic)
-    // If model.swift later traps (say, indexing the placeholder shape of an invalid tensor),
+    // If model.swift later traps (say, indexing the fallback shape of an invalid tensor),
     // the exit handler never runs: keep an errors-only payload in the channel meanwhile.
     if let fd = arguments.fileno {
       replaceChannel(with: Wire.Module(programs: [], errors: errors), fd: fd, closing: false)

@@ -70,22 +70,22 @@ extension Tensor {
       } else {
         lhs = session.record(
           .broadcastTo, [a], ["shape": .ints(b.shape)], at: loc,
-          placeholder: TensorType(.f32, b.shape))
+          fallback: TensorType(.f32, b.shape))
       }
     }
     let bigger = a.rank >= b.rank ? a.shape : b.shape
-    return session.record(op, [lhs, rhs], at: loc, placeholder: TensorType(.f32, bigger))
+    return session.record(op, [lhs, rhs], at: loc, fallback: TensorType(.f32, bigger))
   }
 
   /// `scale(a) {factor}` at an inferred location.
   static func scaled(_ a: Tensor, _ factor: Double) -> Tensor {
-    session.record(.scale, [a], ["factor": .float(factor)], at: inferredLoc(a), placeholder: a.type)
+    session.record(.scale, [a], ["factor": .float(factor)], at: inferredLoc(a), fallback: a.type)
   }
 
   /// A scalar constant recorded next to `a`.
   static func scalar(_ value: Double, near a: Tensor) -> Tensor {
     session.record(
       .constant, [], ["data": .floats([Float(value)])], declared: .scalar, at: inferredLoc(a),
-      placeholder: .scalar)
+      fallback: .scalar)
   }
 }

@@ -66,14 +66,14 @@ final class ProgramRecorder {
 
 extension Session {
   /// Appends `op` to the program being recorded, after checking its operands and its shape
-  /// rule; on failure records an error at `loc` and returns an invalid tensor of `placeholder`
+  /// rule; on failure records an error at `loc` and returns an invalid tensor of `fallback`
   /// type (or, when an operand is already invalid, returns one silently).
   func record(
     _ op: OpKind, _ operands: [Tensor], _ attrs: Attributes = [:], declared: TensorType? = nil,
-    at loc: SourceLoc, placeholder: @autoclosure () -> TensorType
+    at loc: SourceLoc, fallback: @autoclosure () -> TensorType
   ) -> Tensor {
     func invalid(_ id: Int) -> Tensor {
-      let type = placeholder()
+      let type = fallback()
       return Tensor(
         program: id, index: -1, shape: type.shape, dtype: type.dtype, loc: loc,
         callers: scopes.map(\.loc))
