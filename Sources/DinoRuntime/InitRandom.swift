@@ -1,4 +1,6 @@
+import CDinoKernels
 import Dispatch
+import DinoPlan
 
 #if canImport(Glibc)
   import Glibc
@@ -12,25 +14,13 @@ import Dispatch
 /// so a buffer's initial values depend only on the seed, its name and its shape: not on
 /// the order of buffers, the layout or the thread count.
 enum InitRandom {
-  /// One SplitMix64 step.
-  static func splitmix64(_ x: UInt64) -> UInt64 {
-    var z = x &+ 0x9E37_79B9_7F4A_7C15
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
-
-  /// `splitmix64(splitmix64(splitmix64(splitmix64(k0) ^ k1) ^ k2) ^ k3)`.
+  /// `dino_hash` of the kernels (IR/CONTRACT.md): one implementation of the generator.
   static func hash(_ k0: UInt64, _ k1: UInt64, _ k2: UInt64, _ k3: UInt64) -> UInt64 {
-    splitmix64(splitmix64(splitmix64(splitmix64(k0) ^ k1) ^ k2) ^ k3)
+    dino_hash(k0, k1, k2, k3)
   }
 
-  /// 64-bit FNV-1a of the UTF-8 bytes: a buffer's stream key.
-  static func fnv1a(_ text: String) -> UInt64 {
-    var h: UInt64 = 0xCBF2_9CE4_8422_2325
-    for byte in text.utf8 { h = (h ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
-    return h
-  }
+  /// 64-bit FNV-1a of the UTF-8 bytes: a buffer's stream key (the plan format's hash).
+  static func fnv1a(_ text: String) -> UInt64 { PlanFormat.fnv1a64(Array(text.utf8)) }
 
   /// A double strictly inside (0, 1) from the top 53 bits of `h`.
   static func open01(_ h: UInt64) -> Double { (Double(h >> 11) + 0.5) * 0x1p-53 }
