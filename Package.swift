@@ -24,15 +24,15 @@ let package = Package(
     // The op table (IR/ops.def) expanded for C and Swift.
     .target(name: "CDinoOps"),
     // OpKind, traits, attribute schemas, shape rules, the DSL→compiler wire format.
-    .target(name: "DinoOps", dependencies: ["CDinoOps"]),
+    .target(name: "DinoOps", dependencies: ["CDinoOps"], exclude: ["README.md"]),
     // What model.swift imports.
-    .target(name: "DinoDSL", dependencies: ["DinoOps"]),
+    .target(name: "DinoDSL", dependencies: ["DinoOps"], exclude: ["README.md"]),
     // Graph, verifier, printer, parser.
-    .target(name: "DinoIR", dependencies: ["DinoOps"]),
+    .target(name: "DinoIR", dependencies: ["DinoOps"], exclude: ["README.md"]),
     // Graph -> Graph passes and the pipeline.
-    .target(name: "DinoPasses", dependencies: ["DinoIR"]),
+    .target(name: "DinoPasses", dependencies: ["DinoIR"], exclude: ["README.md"]),
     // plan.bin writer and validating reader.
-    .target(name: "DinoPlan", dependencies: ["DinoIR"]),
+    .target(name: "DinoPlan", dependencies: ["DinoIR"], exclude: ["README.md"]),
     // C11 kernels: OpenMP + OpenBLAS, naive references in ref/, one dispatch table.
     .target(
       name: "CDinoKernels", dependencies: ["CDinoOps"], exclude: ["README.md"],
@@ -40,11 +40,11 @@ let package = Package(
       linkerSettings: [.linkedLibrary("openblas"), .linkedLibrary("omp5"), .linkedLibrary("m")]),
     // JPEG/PNG decoding and pixel-level augmentation in C.
     .target(
-      name: "CDinoImage",
+      name: "CDinoImage", exclude: ["README.md"],
       cSettings: [.unsafeFlags(["-O3", "-march=native"])],
       linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png"), .linkedLibrary("m")]),
     // Image folders, multi-crop augmentation, prefetching batches.
-    .target(name: "DinoData", dependencies: ["CDinoImage"]),
+    .target(name: "DinoData", dependencies: ["CDinoImage"], exclude: ["README.md"]),
     // Buffers, executor, schedules, checkpoints, safetensors.
     .target(
       name: "DinoRuntime", dependencies: ["DinoPlan", "CDinoKernels", "DinoData"],
@@ -54,13 +54,15 @@ let package = Package(
       dependencies: [
         "DinoPasses", "DinoPlan",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
-      ]),
+      ],
+      exclude: ["README.md"]),
     .executableTarget(
       name: "dino-run",
       dependencies: [
         "DinoRuntime", "DinoData",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
-      ]),
+      ],
+      exclude: ["README.md"]),
     // Test helpers: approximate equality, a Double reference interpreter, random tensors.
     .target(name: "_DinoTestSupport", dependencies: ["DinoIR"]),
 
