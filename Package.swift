@@ -76,6 +76,6 @@ let package = Package(
                 dependencies: ["DinoRuntime", "DinoPasses", "_DinoTestSupport"],
                 exclude: ["Reference"]),
     .testTarget(name: "DinoDataTests", dependencies: ["DinoData"]),
-    .testTarget(name: "DinocTests", dependencies: ["DinoIR", "DinoDSL", "_DinoTestSupport"]),
+    .testTarget(name: "DinocTests", dependencies: ["DinoIR", "DinoDSL", "DinoRuntime", "_DinoTestSupport"]),
   ]
 )

@@ -135,7 +135,7 @@ public final class FeatureExtractor {
       }
       return (features, labels)
     }
-    do {
+    try RuntimeError.mapping {
       let loader = try EvalLoader(
         folder: folder, transform: transform, batchSize: b, workers: workers)
       try loader.forEachBatch { batch in
@@ -145,12 +145,6 @@ public final class FeatureExtractor {
           count: batch.count, labelOf: { batch.labels[$0] }, valid: { batch.valid[$0] != 0 })
       }
       if let summary = loader.skipSummary() { skipped(summary) }
-    } catch let error as RuntimeError {
-      throw error
-    } catch let error as DataError {
-      throw RuntimeError(error.message)
-    } catch {
-      throw RuntimeError("\(error)")
     }
     return (features, labels)
   }

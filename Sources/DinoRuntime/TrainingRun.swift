@@ -240,7 +240,7 @@ public final class TrainingRun {
 
   /// Copies the loader's next batch into the crops; it must be (epoch, iteration).
   private func loadBatch(_ loader: BatchLoader, epoch: Int, iteration: Int) throws(RuntimeError) {
-    do {
+    try RuntimeError.mapping {
       try loader.withNextBatch { batch in
         guard batch.epoch == epoch, batch.index == iteration else {
           throw RuntimeError(
@@ -257,12 +257,6 @@ public final class TrainingRun {
           _ = destination.update(fromContentsOf: source)
         }
       }
-    } catch let error as RuntimeError {
-      throw error
-    } catch let error as DataError {
-      throw RuntimeError(error.message)
-    } catch {
-      throw RuntimeError("\(error)")
     }
   }
 

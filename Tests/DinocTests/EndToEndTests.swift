@@ -1,4 +1,5 @@
 import DinoIR
+import DinoRuntime
 import Foundation
 import XCTest
 import _DinoTestSupport
@@ -78,7 +79,7 @@ final class EndToEndTests: XCTestCase {
     var rng = SeededRNG(seed: 7)
     let x = (0..<xType.count).map { _ in Float(rng.nextNormal()) }
     let inputs = folder.appendingPathComponent("in.safetensors")
-    try writeSafetensors(["x": (xType.shape, x)], to: inputs)
+    try SafeTensors(tensors: ["x": HostTensor(shape: xType.shape, floats: x)]).write(to: inputs.path)
     let out = folder.appendingPathComponent("out.safetensors")
     let weights = folder.appendingPathComponent("weights.safetensors")
     let run = try runDinoRun([
@@ -116,25 +117,5 @@ final class EndToEndTests: XCTestCase {
     let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
     process.waitUntilExit()
     return DinocRunner.Result(status: process.terminationStatus, stdout: "", stderr: stderr)
-  }
-
-  /// Writes F32 tensors in the safetensors format: u64 header length, JSON header, data.
-  private func writeSafetensors(_ tensors: [String: ([Int], [Float])], to url: URL) throws {
-    var header: [String] = []
-    var data = Data()
-    for name in tensors.keys.sorted() {
-      let (shape, values) = tensors[name]!
-      let begin = data.count
-      for value in values { withUnsafeBytes(of: value.bitPattern.littleEndian) { data.append(contentsOf: $0) } }
-      header.append(
-        "\"\(name)\":{\"dtype\":\"F32\",\"shape\":\(shape),\"data_offsets\":[\(begin),\(data.count)]}")
-    }
-    var json = Data("{\(header.joined(separator: ","))}".utf8)
-    while json.count % 8 != 0 { json.append(0x20) }
-    var file = Data()
-    withUnsafeBytes(of: UInt64(json.count).littleEndian) { file.append(contentsOf: $0) }
-    file.append(json)
-    file.append(data)
-    try file.write(to: url)
   }
 }
