@@ -15,6 +15,12 @@ public final class FeatureExtractor {
   public let dim: Int
   /// The evaluation transform (global size, channels of the plan).
   public let transform: EvalTransform
+  /// When true, `extract` returns the transformed pixels themselves (C·G·G values per
+  /// image, the raw-pixel k-NN baseline) and runs no program.
+  public var pixels = false
+
+  /// Values per feature vector: `dim`, or C·G·G with `pixels`.
+  public var featureDim: Int { pixels ? transform.floatsPerImage : dim }
 
   /// Loads the `features` program of `graph` (a planned graph).
   /// - Throws: one line when the plan has no usable `features` program.
@@ -68,6 +74,27 @@ public final class FeatureExtractor {
     } catch {
       throw RuntimeError(error.message)
     }
+    try loadTeacher(file, source: path)
+  }
+
+  /// Sets the teacher to the untrained network of `graph`: the student drawn from its init
+  /// specs with `seed` and copied, as `dino-run train` starts (the baseline a trained teacher
+  /// is compared with).
+  public func loadUntrainedTeacher(graph: Graph, seed: UInt64) throws(RuntimeError) {
+    let trainer = try DINOTrainer(graph: graph, threads: runtime.threads)
+    try trainer.initialize(seed: seed)
+    let shapes = Dictionary(
+      graph.buffers().map { ($0.name, $0.type.shape) }, uniquingKeysWith: { a, _ in a })
+    var tensors: [String: HostTensor] = [:]
+    for name in runtime.bufferNames {
+      guard let shape = shapes[name] else { continue }
+      tensors[name] = HostTensor(shape: shape, floats: Array(try trainer.runtime.buffer(name)))
+    }
+    try loadTeacher(SafeTensors(tensors: tensors), source: "the untrained network (seed \(seed))")
+  }
+
+  /// Loads the `teacher.*` buffers the program reads from `file` (named `source` in errors).
+  public func loadTeacher(_ file: SafeTensors, source path: String) throws(RuntimeError) {
     let needed = runtime.bufferNames
     let missing = needed.filter { file.tensors[$0] == nil }
     if !missing.isEmpty {
@@ -95,6 +122,13 @@ public final class FeatureExtractor {
     let input = try runtime.inputBuffer("image", program: "features").bindMemory(to: Float.self)
     // Runs one batch of `count` images already in `input` (rows ≥ count are padding).
     func run(count: Int, labelOf: (Int) -> Int32, valid: (Int) -> Bool) throws(RuntimeError) {
+      if pixels {
+        for i in 0..<count where valid(i) {
+          features.append(contentsOf: input[i * per..<(i + 1) * per])
+          labels.append(labelOf(i))
+        }
+        return
+      }
       if count < b { input.baseAddress!.advanced(by: count * per).update(repeating: 0, count: (b - count) * per) }
       try runtime.run("features")
       let out = try runtime.output("features", program: "features")

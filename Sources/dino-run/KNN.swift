@@ -15,14 +15,25 @@ extension DinoRunCommand {
         round(G·256/224), bicubic), centre-cropped to the plan's global size G and \
         normalised. Train and val features are L2-normalised; for each k the k most \
         cosine-similar training images vote for their class with weight exp(s/T). One line \
-        per k: `20-NN classifier result: Top1: xx.xx, Top5: yy.yy`.
+        per k: `20-NN classifier result: Top1: xx.xx, Top5: yy.yy`. Baselines instead of \
+        --checkpoint: --untrained (the network the plan's init specs give with --seed, as \
+        training starts) or --pixels (the normalised pixels themselves as features).
         """)
 
     @Argument(help: "The compiled plan (plan.bin).")
     var plan: String
 
     @Option(help: "Checkpoint or weights file with teacher.* tensors.")
-    var checkpoint: String
+    var checkpoint: String?
+
+    @Flag(help: "Evaluate the untrained network (init specs and --seed) instead of a checkpoint.")
+    var untrained = false
+
+    @Flag(help: "Evaluate the normalised pixels as features (no network) instead.")
+    var pixels = false
+
+    @Option(help: "Seed of the untrained network's init (default: the plan's seed).")
+    var seed: UInt64?
 
     @Option(help: "Training image folder (DIR/<class>/*).")
     var train: String
@@ -63,12 +74,25 @@ extension DinoRunCommand {
         throw RuntimeError("\(name) must be at least 1")
       }
       guard kernels.threads >= 1 else { throw RuntimeError("--threads must be at least 1") }
-      let extractor = try FeatureExtractor(graph: try loadPlan(plan), threads: kernels.threads)
+      let sources = [checkpoint != nil, untrained, pixels].filter { $0 }.count
+      guard sources == 1 else {
+        throw RuntimeError(
+          "give exactly one of --checkpoint FILE, --untrained and --pixels (got \(sources))")
+      }
+      let graph = try loadPlan(plan)
+      let extractor = try FeatureExtractor(graph: graph, threads: kernels.threads)
       if let batch, batch != extractor.batch {
         throw RuntimeError(
           "--batch \(batch): the plan's @features program takes batches of \(extractor.batch)")
       }
-      try extractor.loadTeacher(contentsOf: checkpoint)
+      if let checkpoint {
+        try extractor.loadTeacher(contentsOf: checkpoint)
+      } else if untrained {
+        let planSeed = UInt64(max(0, graph.hyper["seed"] ?? 0))
+        try extractor.loadUntrainedTeacher(graph: graph, seed: seed ?? planSeed)
+      } else {
+        extractor.pixels = true
+      }
       let trainFolder = try Self.folder(train, option: "--train")
       let valFolder = try Self.folder(val, option: "--val")
       guard trainFolder.classes == valFolder.classes else {
@@ -88,11 +112,13 @@ extension DinoRunCommand {
         valFolder, workers: workers, limit: limitVal, skipped: report)
       report(
         "Features: \(trainSet.labels.count) train, \(valSet.labels.count) val, dim "
-          + "\(extractor.dim), \(trainFolder.classes.count) classes "
+          + "\(extractor.featureDim), \(trainFolder.classes.count) classes "
           + "(\(String(format: "%.1f", Date().timeIntervalSince(start))) s)")
-      if let dumpFeatures { try dump(trainSet, valSet, dim: extractor.dim, to: dumpFeatures) }
+      if let dumpFeatures {
+        try dump(trainSet, valSet, dim: extractor.featureDim, to: dumpFeatures)
+      }
       let classifier = try KNNClassifier(
-        features: trainSet.features, labels: trainSet.labels, dim: extractor.dim,
+        features: trainSet.features, labels: trainSet.labels, dim: extractor.featureDim,
         classCount: trainFolder.classes.count)
       let results = try classifier.evaluate(
         testFeatures: valSet.features, testLabels: valSet.labels, ks: ks.map { $0! },
