@@ -35,7 +35,7 @@ public struct BudgetPlan: Sendable, Hashable {
   ///
   /// Each step costs `secondsPerStep`, each epoch end one checkpoint, each `saveMinutes`
   /// one more, and the run a final checkpoint and `oneOff` seconds (the loader's restart).
-  static func iterations(
+  public static func iterations(
     budget: Double, elapsed: Double, secondsPerStep: Double, checkpointSeconds: Double,
     oneOff: Double, iterationsPerEpoch: Int, saveMinutes: Double
   ) -> Int {
@@ -51,7 +51,7 @@ public struct BudgetPlan: Sendable, Hashable {
   /// The mean of `values` without the slowest tenth: robust to a rare stall (a page
   /// fault, another process), yet unlike the median it keeps the usual right skew of step
   /// times on a shared machine, which the run's total pays.
-  static func trimmedMean(_ values: [Double]) -> Double {
+  public static func trimmedMean(_ values: [Double]) -> Double {
     let sorted = values.sorted()
     let kept = sorted.prefix(max(1, sorted.count - sorted.count / 10))
     return kept.reduce(0, +) / Double(kept.count)
