@@ -104,7 +104,8 @@ public final class TrainingRun {
       options.budget.map { _ in "--budget" },
     ].compactMap { $0 }
     if lengths.count > 1 {
-      throw RuntimeError("\(lengths.joined(separator: " and ")) exclude each other: give one length")
+      throw RuntimeError(
+        "\(lengths.joined(separator: " and ")) exclude each other: give one length")
     }
     if options.resume && options.initWeights != nil {
       throw RuntimeError("--init and --resume exclude each other (a checkpoint has the weights)")
@@ -213,7 +214,8 @@ public final class TrainingRun {
         totalIterations: total, endStep: start.step, steps: 0, losses: [], lastLoss: nil,
         lastScalars: nil, budget: budgetPlan, stoppedBy: nil, checkpoint: checkpointPath)
     }
-    let loader = try makeLoader(folder: folder, config: config, step: start.step, perEpoch: perEpoch)
+    let loader = try makeLoader(
+      folder: folder, config: config, step: start.step, perEpoch: perEpoch)
     log(
       "dino-run train: \(folder.count) images in \(folder.classes.count) classes under "
         + "\(folder.root); batch \(config.batchSize), \(perEpoch) iterations per epoch, "

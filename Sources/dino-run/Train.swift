@@ -104,7 +104,8 @@ extension DinoRunCommand {
     private func stopLine(_ summary: TrainingSummary, signal: Int32) -> String {
       let name = StopSignals.name(signal)
       guard !summary.checkpoint.isEmpty else {
-        return "dino-run: stopped by \(name) during the budget's pilot; nothing was trained or saved"
+        return
+          "dino-run: stopped by \(name) during the budget's pilot; nothing was trained or saved"
       }
       let perEpoch = summary.iterationsPerEpoch
       var command = ["dino-run", "train", plan, "--data", data, "--output", output, "--resume"]
@@ -120,7 +121,9 @@ extension DinoRunCommand {
 
     /// `word` as a POSIX shell word (quoted only when it needs to be).
     static func shellQuoted(_ word: String) -> String {
-      let plain = word.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_./=:,+@%".contains($0)) }
+      let plain = word.allSatisfy {
+        $0.isASCII && ($0.isLetter || $0.isNumber || "-_./=:,+@%".contains($0))
+      }
       if plain && !word.isEmpty { return word }
       return "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }

@@ -153,7 +153,8 @@ final class StopAndResumeTests: XCTestCase {
     XCTAssertTrue(killed.signaled, "status \(killed.status): \(killed.stderr)")
     XCTAssertEqual(killed.status, SIGKILL)
     let leftovers = try FileManager.default.contentsOfDirectory(atPath: output)
-    XCTAssertTrue(leftovers.contains { $0.hasPrefix(".checkpoint.safetensors.tmp.") }, "\(leftovers)")
+    XCTAssertTrue(
+      leftovers.contains { $0.hasPrefix(".checkpoint.safetensors.tmp.") }, "\(leftovers)")
     let previous = try SafeTensors.read(contentsOf: output + "/checkpoint.safetensors")
     XCTAssertEqual(previous.metadata["step"], "5")
     let graph = try PlanReader.read(contentsOf: plan)
