@@ -3,70 +3,6 @@ import DinoIR
 import Dispatch
 import Foundation
 
-/// What `dino-run train` was asked to do.
-public struct TrainingOptions: Sendable {
-  /// The image folder (ImageNet layout).
-  public var data: String
-  /// Where log.txt and the checkpoints go.
-  public var output = "runs/train"
-  /// Epochs (nil: the plan's, or on resume the checkpoint's); the schedules span this many
-  /// and schedule lengths stay in epochs.
-  public var epochs: Int?
-  /// Iterations in all (nil: from the epochs); schedule lengths scale with the run as for
-  /// a budget.
-  public var iterations: Int?
-  /// A wall-clock budget: a pilot measures the step time and sets `iterations`.
-  public var budget: TimeBudget?
-  /// Kernel threads.
-  public var threads = 1
-  /// Data loader threads.
-  public var workers = BatchLoader.defaultWorkers
-  /// The run's seed: augmentation, sample order, init specs, drop path (nil: the plan's
-  /// `seed`, or on resume the checkpoint's).
-  public var seed: UInt64?
-  /// Start weights (student.*, teacher.*, center; see `DINOTrainer.loadWeights`).
-  public var initWeights: String?
-  /// Continue from `<output>/checkpoint.safetensors`.
-  public var resume = false
-  /// Print a line every this many iterations (and at each epoch's last).
-  public var logEvery = 10
-  /// Also keep `checkpoint<epoch:04d>.safetensors` when epoch % saveEvery == 0 (0: never).
-  public var saveEvery = 20
-  /// Also save `checkpoint.safetensors` mid-epoch every this many minutes (0: never).
-  public var saveEveryMinutes = 10.0
-
-  /// Options for training on `data` with the defaults.
-  public init(data: String) { self.data = data }
-}
-
-/// What a finished (or stopped) run did.
-public struct TrainingSummary: Sendable {
-  /// The epoch training started at (0, or the checkpoint's).
-  public var startEpoch: Int
-  /// Epochs of the run (the schedules' length, a partial last epoch counted).
-  public var epochs: Int
-  /// Iterations per epoch (⌊images / batch⌋).
-  public var iterationsPerEpoch: Int
-  /// Iterations of the whole run (the schedules' length).
-  public var totalIterations: Int
-  /// Global iterations completed when this invocation ended.
-  public var endStep: Int
-  /// Iterations run by this invocation.
-  public var steps: Int
-  /// The loss of each step of this invocation.
-  public var losses: [Float]
-  /// The last loss, or nil when no step ran.
-  public var lastLoss: Float?
-  /// The scalars of the last step, or nil when no step ran.
-  public var lastScalars: DINOTrainer.Scalars?
-  /// How a budget sized the run, if one did.
-  public var budget: BudgetPlan?
-  /// The signal that stopped the run early, if one did.
-  public var stoppedBy: Int32?
-  /// The checkpoint written last.
-  public var checkpoint: String
-}
-
 /// DINO training on an image folder: official DINO's `train_one_epoch` loop over a
 /// plan's `train_step` and `ema`, with per-iteration schedules, logging, `log.txt`,
 /// checkpoints (each epoch end, every few minutes, on SIGINT/SIGTERM) and exact resume.
@@ -80,53 +16,13 @@ public final class TrainingRun {
   /// Loads the plan's graph for training with `options`.
   public init(graph: Graph, options: TrainingOptions) throws(RuntimeError) {
     self.options = options
-    guard options.logEvery >= 1 else {
-      throw RuntimeError("--log-every must be at least 1, got \(options.logEvery)")
-    }
-    guard options.saveEvery >= 0 else {
-      throw RuntimeError("--save-every must not be negative, got \(options.saveEvery)")
-    }
-    guard options.saveEveryMinutes >= 0, options.saveEveryMinutes.isFinite else {
-      throw RuntimeError(
-        "--save-every-minutes must be 0 (off) or positive, got \(options.saveEveryMinutes)")
-    }
-    if let epochs = options.epochs, epochs < 1 {
-      throw RuntimeError("--epochs must be at least 1, got \(epochs)")
-    }
-    if let iterations = options.iterations,
-      iterations < 1 || iterations > TrainingSchedules.maximumIterations
-    {
-      throw RuntimeError(
-        "--iterations must be within 1...\(TrainingSchedules.maximumIterations), got \(iterations)")
-    }
-    let lengths = [
-      options.epochs.map { _ in "--epochs" }, options.iterations.map { _ in "--iterations" },
-      options.budget.map { _ in "--budget" },
-    ].compactMap { $0 }
-    if lengths.count > 1 {
-      throw RuntimeError(
-        "\(lengths.joined(separator: " and ")) exclude each other: give one length")
-    }
-    if options.resume && options.initWeights != nil {
-      throw RuntimeError("--init and --resume exclude each other (a checkpoint has the weights)")
-    }
-    if options.resume && options.budget != nil {
-      throw RuntimeError(
-        "--budget sizes a new run; --resume continues the checkpoint's schedule (drop --budget)")
-    }
+    try options.validate()
     hyper = graph.hyper
     trainer = try DINOTrainer(graph: graph, threads: options.threads)
   }
 
   /// `<output>/checkpoint.safetensors`.
   public var checkpointPath: String { options.output + "/checkpoint.safetensors" }
-
-  /// Where training begins: the seed, the global iteration, and the checkpoint's metadata.
-  private struct Start {
-    var seed: UInt64
-    var step = 0
-    var metadata: [String: String] = [:]
-  }
 
   /// Trains until the schedules end or SIGINT/SIGTERM arrives (then saves and returns
   /// with `stoppedBy` set); `log` receives each printed line.
@@ -176,7 +72,7 @@ public final class TrainingRun {
     if let budget = options.budget {
       let sizing = try sizeToBudget(
         budget, config: config, folder: folder, iterationsPerEpoch: perEpoch, seed: seed,
-        runStart: runStart, checkpoints: &checkpoints)
+        runStart: runStart)
       guard let sizing else {
         return TrainingSummary(
           startEpoch: 0, epochs: 0, iterationsPerEpoch: perEpoch, totalIterations: 0,
@@ -202,7 +98,7 @@ public final class TrainingRun {
       }
       return values
     }
-    if budgetPlan != nil {
+    if budgetPlan != nil {  // a kill before the first epoch end still resumes with this T
       try checkpoints.save(
         trainer, step: 0, iterationsPerEpoch: perEpoch, finishedEpoch: nil,
         metadata: metadata(loss: .nan), now: Self.now())
@@ -276,126 +172,13 @@ public final class TrainingRun {
           trainer, step: step + 1, iterationsPerEpoch: perEpoch, finishedEpoch: nil,
           metadata: metadata(loss: stats.loss.globalAverage), now: Self.now())
       }
-      if let signal = StopSignals.pending {
+      if let signal = StopSignals.pending, step + 1 < total {
         summary.stoppedBy = signal
         return summary
       }
     }
     log("Training time \(TrainingLog.duration(Self.now() - runStart))")
     return summary
-  }
-
-  /// The seed and global iteration to start from: a checkpoint's (with --resume), else 0
-  /// after loading --init weights or initialising from the plan's init specs.
-  private func startState() throws(RuntimeError) -> Start {
-    let hasCheckpoint = FileManager.default.fileExists(atPath: checkpointPath)
-    if options.resume && !hasCheckpoint {
-      throw RuntimeError("--resume: there is no \(checkpointPath)")
-    }
-    if !options.resume && hasCheckpoint {
-      throw RuntimeError(
-        "\(checkpointPath) exists: pass --resume to continue it, or choose another --output")
-    }
-    var start = Start(seed: options.seed ?? UInt64(max(0, hyper["seed"] ?? 0)))
-    if options.resume {
-      let state = try trainer.loadCheckpoint(contentsOf: checkpointPath)
-      start.step = state.step
-      start.metadata = state.metadata
-      if options.seed == nil, let saved = state.metadata["seed"].flatMap({ UInt64($0) }) {
-        start.seed = saved
-      }
-    } else if let path = options.initWeights {
-      try trainer.loadWeights(contentsOf: path, seed: start.seed)
-    } else {
-      try trainer.initialize(seed: start.seed)
-    }
-    return start
-  }
-
-  /// The schedules of a run without a budget: `--iterations`, `--epochs`, a resumed
-  /// checkpoint's length, or the plan's epochs. Returns whether the lengths scale.
-  private func resolveSchedules(perEpoch: Int, saved: [String: String]) throws(RuntimeError)
-    -> (TrainingSchedules, scaled: Bool)
-  {
-    do {
-      if let iterations = options.iterations {
-        return (
-          try trainer.schedules(iterationsPerEpoch: perEpoch, totalIterations: iterations), true
-        )
-      }
-      if let epochs = options.epochs {
-        return (try trainer.schedules(iterationsPerEpoch: perEpoch, epochs: epochs), false)
-      }
-    } catch {
-      let flag = options.iterations != nil ? "--iterations" : "--epochs"
-      throw RuntimeError("\(flag): \(error.message)")
-    }
-    let savedTotal = saved["total_iterations"].flatMap { Int($0) }
-    if saved["schedule_lengths"] == "scaled", let savedTotal {
-      return (
-        try trainer.schedules(iterationsPerEpoch: perEpoch, totalIterations: savedTotal), true
-      )
-    }
-    let savedEpochs = saved["epochs"].flatMap { Int($0) }
-    return (try trainer.schedules(iterationsPerEpoch: perEpoch, epochs: savedEpochs), false)
-  }
-
-  /// Runs the pilot, restores the weights, writes the step-0 checkpoint (timing it) and
-  /// chooses the iteration count; nil when a signal arrived during the pilot.
-  private func sizeToBudget(
-    _ budget: TimeBudget, config: MultiCropConfig, folder: ImageFolder,
-    iterationsPerEpoch: Int, seed: UInt64, runStart: Double,
-    checkpoints: inout TrainingCheckpoints
-  ) throws(RuntimeError) -> (schedules: TrainingSchedules, plan: BudgetPlan)? {
-    let times: [Double]
-    do {  // the pilot's loader stops when it goes out of scope
-      let loader = try makeLoader(
-        folder: folder, config: config, step: 0, perEpoch: iterationsPerEpoch)
-      times = try pilot(budget: budget, loader: loader, seed: seed, runStart: runStart)
-    }
-    if StopSignals.pending != nil { return nil }
-    let measured = Array(times.dropFirst(min(BudgetPlan.warmupSteps, times.count - 1)))
-    let secondsPerStep = BudgetPlan.trimmedMean(measured)
-    let saveStart = Self.now()
-    try checkpoints.save(
-      trainer, step: 0, iterationsPerEpoch: iterationsPerEpoch, finishedEpoch: nil,
-      metadata: ["seed": "\(seed)"], now: Self.now())
-    let checkpointSeconds = Self.now() - saveStart
-    let total = BudgetPlan.iterations(
-      budget: budget.seconds, elapsed: Self.now() - runStart, secondsPerStep: secondsPerStep,
-      checkpointSeconds: checkpointSeconds, oneOff: max(0, times[0] - secondsPerStep),
-      iterationsPerEpoch: iterationsPerEpoch, saveMinutes: options.saveEveryMinutes)
-    guard total >= BudgetPlan.minimumIterations else {
-      try? FileManager.default.removeItem(atPath: checkpoints.path)
-      let perStep = secondsPerStep + checkpointSeconds / Double(iterationsPerEpoch)
-      let needed =
-        (Self.now() - runStart + Double(BudgetPlan.minimumIterations) * perStep
-          + 2 * checkpointSeconds) / BudgetPlan.target
-      throw RuntimeError(
-        "--budget \(budget.text) is too short: the pilot measured "
-          + String(format: "%.3f", secondsPerStep) + " s/step, leaving time for \(max(0, total)) "
-          + "iterations (at least \(BudgetPlan.minimumIterations)); give at least "
-          + "\(Int(needed.rounded(.up)))s")
-    }
-    let schedules = try trainer.schedules(
-      iterationsPerEpoch: iterationsPerEpoch, totalIterations: total)
-    let plan = BudgetPlan(
-      budget: budget, pilotSteps: times.count, secondsPerStep: secondsPerStep,
-      checkpointSeconds: checkpointSeconds, totalIterations: total)
-    return (schedules, plan)
-  }
-
-  /// A loader whose stream starts at global iteration `step`.
-  private func makeLoader(folder: ImageFolder, config: MultiCropConfig, step: Int, perEpoch: Int)
-    throws(RuntimeError) -> BatchLoader
-  {
-    do {
-      return try BatchLoader(
-        folder: folder, config: config, workers: options.workers, startEpoch: step / perEpoch,
-        startBatch: step % perEpoch)
-    } catch {
-      throw RuntimeError(error.message)
-    }
   }
 
   /// The epoch-end lines, the skipped-files summary and the `log.txt` record.

@@ -73,7 +73,7 @@ final class StopAndResumeTests: XCTestCase {
     process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     let out = Pipe()
     let errFile = NSTemporaryDirectory() + "dino-stderr-" + UUID().uuidString
-    FileManager.default.createFile(atPath: errFile, contents: nil)
+    _ = FileManager.default.createFile(atPath: errFile, contents: nil)
     defer { try? FileManager.default.removeItem(atPath: errFile) }
     process.standardOutput = out
     process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errFile))
