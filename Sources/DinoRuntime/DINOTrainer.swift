@@ -132,7 +132,7 @@ public final class DINOTrainer {
       return try TrainingSchedules(
         hyper: hyper, iterationsPerEpoch: iterationsPerEpoch, epochs: epochs)
     } catch {
-      throw RuntimeError(Runtime.oneLine(error))
+      throw RuntimeError(error.message)  // schedule errors have no source location
     }
   }
 

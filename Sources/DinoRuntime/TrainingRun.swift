@@ -270,11 +270,16 @@ struct EpochStats {
   var start: Double
   /// The first iteration of the epoch this invocation ran.
   var firstIteration: Int
+  /// The losses.
   var loss = SmoothedValue()
+  /// The learning rates.
   var lr = SmoothedValue()
+  /// The weight decays.
   var wd = SmoothedValue()
+  /// Seconds waited for batches.
   var dataWait = 0.0
 
+  /// Statistics of an epoch (part) beginning at `start` with `firstIteration`.
   init(start: Double, firstIteration: Int) {
     self.start = start
     self.firstIteration = firstIteration
