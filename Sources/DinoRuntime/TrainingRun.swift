@@ -95,6 +95,9 @@ public final class TrainingRun {
       if let plan = budgetPlan {
         values["budget"] = plan.budget.text
         values["budget_seconds"] = "\(plan.budget.seconds)"
+      } else if scaled, options.iterations == nil {  // a resumed budget run keeps its budget
+        values["budget"] = start.metadata["budget"]
+        values["budget_seconds"] = start.metadata["budget_seconds"]
       }
       return values
     }
