@@ -99,7 +99,8 @@ final class StopAndResumeTests: XCTestCase {
 
   /// SIGINT after a few steps: the current step finishes, the checkpoint is saved, one
   /// line names it and the command that resumes, exit 130; that command finishes the run.
-  /// SIGTERM does the same with exit 143.
+  /// SIGTERM does the same with exit 143. A second signal right after the first changes
+  /// nothing.
   func testSignalsSaveAndTheirCommandResumes() throws {
     let dir = try temporaryDirectory()
     let (plan, images) = try makeRun(in: dir)
@@ -110,7 +111,10 @@ final class StopAndResumeTests: XCTestCase {
           "train", plan, "--data", images, "--output", output, "--epochs", "300",
           "--threads", "1", "--log-every", "1",
         ], marker: "Epoch: [0/300]  [3/5]"
-      ) { kill($0, signal) }
+      ) { pid in  // twice: the second arrives while the first is handled
+        kill(pid, signal)
+        kill(pid, signal)
+      }
       XCTAssertFalse(result.signaled, "killed by the signal instead of stopping")
       XCTAssertEqual(result.status, status, result.stderr)
       let lines = result.stderr.split(separator: "\n")
