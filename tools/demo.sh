@@ -36,7 +36,7 @@ echo "== Samples/fashion_mnist.swift: compile"
 "$bin/dinoc" compile Samples/fashion_mnist.swift -o "$out/fmnist.plan.bin" $defines \
   -D epochs="$((epochs > 0 ? epochs : 1))" -D warmup_epochs=0
 "$bin/dinoc" dump "$out/fmnist.plan.bin" --memory | grep -E "^(memory|persistent)"
-"$bin/dinoc" dump "$out/fmnist.plan.bin" --schedules --iterations-per-epoch 937 | head -n 4
+"$bin/dinoc" dump "$out/fmnist.plan.bin" --schedules --iterations-per-epoch 937 | head -n 5
 echo "== the multi-crop views"
 "$bin/dino-run" crops "$out/fmnist.plan.bin" --data data/fashion-mnist/train -o "$out/crops.png" --count 4
 if [ "$epochs" -gt 0 ]; then

@@ -22,8 +22,9 @@ public struct DINOTraining: Sendable, Equatable {
   public var localScaleMax = 0.4
   /// `epochs`.
   public var epochs = 100
-  /// `warmup_epochs`: linear learning-rate warm-up.
-  public var warmupEpochs = 10
+  /// `warmup_epochs`: linear learning-rate warm-up, in epochs (fractions allowed: 0.15 is
+  /// round(0.15 × iterations per epoch) iterations).
+  public var warmupEpochs = 10.0
   /// `lr`: peak learning rate for a batch of 256 (scaled by batch/256 by the runtime).
   public var lr = 0.0005
   /// `min_lr`: final learning rate of the cosine schedule.
@@ -38,12 +39,14 @@ public struct DINOTraining: Sendable, Equatable {
   public var teacherTemp = 0.04
   /// `warmup_teacher_temp`: initial teacher temperature.
   public var warmupTeacherTemp = 0.04
-  /// `warmup_teacher_temp_epochs`: teacher-temperature warm-up (official default 0).
-  public var warmupTeacherTempEpochs = 0
+  /// `warmup_teacher_temp_epochs`: teacher-temperature warm-up in epochs (official default
+  /// 0); a fraction ramps per iteration instead of per epoch.
+  public var warmupTeacherTempEpochs = 0.0
   /// `clip_grad`: per-parameter gradient-norm clip (0 turns it off).
   public var clipGrad = 3.0
-  /// `freeze_last_layer`: epochs during which the head's last layer is not updated.
-  public var freezeLastLayer = 1
+  /// `freeze_last_layer`: epochs (fractions allowed) during which the head's last layer is
+  /// not updated.
+  public var freezeLastLayer = 1.0
   /// `seed`: the run's random seed.
   public var seed = 0
 
@@ -60,12 +63,12 @@ public struct DINOTraining: Sendable, Equatable {
       "local_size": Double(localSize), "local_crops": Double(localCrops),
       "global_scale_min": globalScaleMin, "global_scale_max": globalScaleMax,
       "local_scale_min": localScaleMin, "local_scale_max": localScaleMax,
-      "epochs": Double(epochs), "warmup_epochs": Double(warmupEpochs), "lr": lr,
+      "epochs": Double(epochs), "warmup_epochs": warmupEpochs, "lr": lr,
       "min_lr": minLR, "weight_decay": weightDecay, "weight_decay_end": weightDecayEnd,
       "momentum_teacher": momentumTeacher, "teacher_temp": teacherTemp,
       "warmup_teacher_temp": warmupTeacherTemp,
-      "warmup_teacher_temp_epochs": Double(warmupTeacherTempEpochs), "clip_grad": clipGrad,
-      "freeze_last_layer": Double(freezeLastLayer), "seed": Double(seed),
+      "warmup_teacher_temp_epochs": warmupTeacherTempEpochs, "clip_grad": clipGrad,
+      "freeze_last_layer": freezeLastLayer, "seed": Double(seed),
     ]
   }
 

@@ -118,26 +118,40 @@ public final class DINOTrainer {
     studentBuffers + teacherBuffers + (hasCenter ? ["center"] : [])
   }
 
-  /// The plan's schedules for `iterationsPerEpoch` steps per epoch.
-  public func schedules(iterationsPerEpoch: Int) throws(RuntimeError) -> TrainingSchedules {
+  /// The plan's schedules for `iterationsPerEpoch` steps per epoch over `epochs` epochs
+  /// (nil: the plan's), or over exactly `totalIterations` iterations (a time budget: the
+  /// lengths scale with the run).
+  public func schedules(
+    iterationsPerEpoch: Int, epochs: Int? = nil, totalIterations: Int? = nil
+  ) throws(RuntimeError) -> TrainingSchedules {
     do {
-      return try TrainingSchedules(hyper: hyper, iterationsPerEpoch: iterationsPerEpoch)
+      if let totalIterations {
+        return try TrainingSchedules(
+          hyper: hyper, iterationsPerEpoch: iterationsPerEpoch, totalIterations: totalIterations)
+      }
+      return try TrainingSchedules(
+        hyper: hyper, iterationsPerEpoch: iterationsPerEpoch, epochs: epochs)
     } catch {
-      throw RuntimeError(Runtime.oneLine(error))
+      throw RuntimeError(error.message)  // schedule errors have no source location
     }
   }
 
   /// The scheduled scalars at iteration `iteration` of epoch `epoch` (global iteration
-  /// `epoch · iterationsPerEpoch + iteration`); the teacher temperature and the
-  /// last-layer gate are per epoch.
+  /// `epoch · iterationsPerEpoch + iteration`).
   public static func scalars(
     _ schedules: TrainingSchedules, epoch: Int, iteration: Int, seed: Int32
   ) -> Scalars {
-    let it = epoch * schedules.iterationsPerEpoch + iteration
-    return Scalars(
+    scalars(schedules, step: epoch * schedules.iterationsPerEpoch + iteration, seed: seed)
+  }
+
+  /// The scheduled scalars at global iteration `step`.
+  public static func scalars(_ schedules: TrainingSchedules, step it: Int, seed: Int32)
+    -> Scalars
+  {
+    Scalars(
       lr: schedules.lr(it), weightDecay: schedules.weightDecay(it),
-      momentum: schedules.momentum(it), teacherTemp: schedules.teacherTemp(epoch: epoch),
-      lastLayerGate: schedules.lastLayerGate(epoch: epoch), seed: seed)
+      momentum: schedules.momentum(it), teacherTemp: schedules.teacherTemp(iteration: it),
+      lastLayerGate: schedules.lastLayerGate(iteration: it), seed: seed)
   }
 
   /// Sets every crop from `file`, which must hold exactly `crop0`…`crop{V-1}` with the

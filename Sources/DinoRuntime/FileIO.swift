@@ -61,6 +61,7 @@ enum FileIO {
     }
     let temporary = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
     let sink = FileSink(fd: fd)
+    sink.killAfterFirstWrite = CrashInjection.shouldKill(writing: base)
     body(sink)
     var failure = sink.failure
     if failure == nil && (fchmod(fd, 0o644) != 0 || fsync(fd) != 0) {
@@ -87,6 +88,9 @@ final class FileSink {
   /// The first write failure, if any.
   private(set) var failure: String?
 
+  /// Test hook (`CrashInjection`): SIGKILL the process after the first chunk.
+  var killAfterFirstWrite = false
+
   init(fd: Int32) { self.fd = fd }
 
   /// Appends `chunk` to the file.
@@ -106,5 +110,6 @@ final class FileSink {
       }
       done += n
     }
+    if killAfterFirstWrite { CrashInjection.killNow() }
   }
 }

@@ -3,221 +3,205 @@ import DinoIR
 import Dispatch
 import Foundation
 
-/// What `dino-run train` was asked to do.
-public struct TrainingOptions: Sendable {
-  /// The image folder (ImageNet layout).
-  public var data: String
-  /// Where log.txt and the checkpoints go.
-  public var output = "runs/train"
-  /// Epochs (nil: the plan's `epochs`); the schedules are built for this many.
-  public var epochs: Int?
-  /// Kernel threads.
-  public var threads = 1
-  /// Data loader threads.
-  public var workers = BatchLoader.defaultWorkers
-  /// The run's seed: augmentation, sample order, init specs, drop path (nil: the plan's
-  /// `seed`, or on resume the checkpoint's).
-  public var seed: UInt64?
-  /// Start weights (student.*, teacher.*, center; see `DINOTrainer.loadWeights`).
-  public var initWeights: String?
-  /// Continue from `<output>/checkpoint.safetensors`.
-  public var resume = false
-  /// Print a line every this many iterations (and at each epoch's last).
-  public var logEvery = 10
-  /// Also keep `checkpoint<epoch:04d>.safetensors` when epoch % saveEvery == 0 (0: never).
-  public var saveEvery = 20
-
-  /// Options for training on `data` with the defaults.
-  public init(data: String) { self.data = data }
-}
-
-/// What a finished run did.
-public struct TrainingSummary: Sendable {
-  /// The epoch training started at (0, or the checkpoint's).
-  public var startEpoch: Int
-  /// Epochs of the run (the schedules' length).
-  public var epochs: Int
-  /// Iterations per epoch (⌊images / batch⌋).
-  public var iterationsPerEpoch: Int
-  /// Iterations run by this invocation.
-  public var steps: Int
-  /// The last loss, or nil when no step ran.
-  public var lastLoss: Float?
-  /// The checkpoint written last.
-  public var checkpoint: String
-}
-
 /// DINO training on an image folder: official DINO's `train_one_epoch` loop over a
-/// plan's `train_step` and `ema`, with per-iteration schedules, logging, `log.txt` and a
-/// checkpoint per epoch.
+/// plan's `train_step` and `ema`, with per-iteration schedules, logging, `log.txt`,
+/// checkpoints (each epoch end, every few minutes, on SIGINT/SIGTERM) and exact resume.
 public final class TrainingRun {
   /// The options.
   public let options: TrainingOptions
   /// The trainer (its runtime holds the weights).
   public let trainer: DINOTrainer
-  private let hyper: [String: Double]
+  let hyper: [String: Double]
 
   /// Loads the plan's graph for training with `options`.
   public init(graph: Graph, options: TrainingOptions) throws(RuntimeError) {
     self.options = options
-    guard options.logEvery >= 1 else {
-      throw RuntimeError("--log-every must be at least 1, got \(options.logEvery)")
-    }
-    guard options.saveEvery >= 0 else {
-      throw RuntimeError("--save-every must not be negative, got \(options.saveEvery)")
-    }
-    if let epochs = options.epochs, epochs < 1 {
-      throw RuntimeError("--epochs must be at least 1, got \(epochs)")
-    }
-    if options.resume && options.initWeights != nil {
-      throw RuntimeError("--init and --resume exclude each other (a checkpoint has the weights)")
-    }
-    var hyper = graph.hyper
-    if let epochs = options.epochs { hyper["epochs"] = Double(epochs) }
-    self.hyper = hyper
+    try options.validate()
+    hyper = graph.hyper
     trainer = try DINOTrainer(graph: graph, threads: options.threads)
   }
 
   /// `<output>/checkpoint.safetensors`.
   public var checkpointPath: String { options.output + "/checkpoint.safetensors" }
 
-  /// Trains until the last epoch; `log` receives each printed line.
+  /// Trains until the schedules end or SIGINT/SIGTERM arrives (then saves and returns
+  /// with `stoppedBy` set); `log` receives each printed line.
   /// - Throws: `RuntimeError` for bad data, weights or plan, and
   ///   `Loss is <x>, stopping training` when the loss is not finite (nothing is saved then).
   @discardableResult
   public func run(log: (String) -> Void) throws(RuntimeError) -> TrainingSummary {
-    let fm = FileManager.default
-    let hasCheckpoint = fm.fileExists(atPath: checkpointPath)
-    if options.resume && !hasCheckpoint {
-      throw RuntimeError("--resume: there is no \(checkpointPath)")
-    }
-    if !options.resume && hasCheckpoint {
-      throw RuntimeError(
-        "\(checkpointPath) exists: pass --resume to continue it, or choose another --output")
-    }
-    var seed = options.seed ?? UInt64(max(0, hyper["seed"] ?? 0))
-    var startEpoch = 0
-    if options.resume {
-      let state = try trainer.loadCheckpoint(contentsOf: checkpointPath)
-      startEpoch = state.epoch
-      if options.seed == nil, let saved = state.metadata["seed"].flatMap({ UInt64($0) }) {
-        seed = saved
-      }
-    } else if let path = options.initWeights {
-      try trainer.loadWeights(contentsOf: path, seed: seed)
-    } else {
-      try trainer.initialize(seed: seed)
-    }
-
+    let runStart = Self.now()
+    StopSignals.install()
+    defer { StopSignals.uninstall() }
+    let start = try startState()
+    let seed = start.seed
     var dataHyper = hyper
     dataHyper["seed"] = Double(seed)
     let config: MultiCropConfig
     let folder: ImageFolder
+    let perEpoch: Int
     do {
       config = try MultiCropConfig(hyper: dataHyper)
       folder = try ImageFolder(path: options.data)
+      perEpoch = try EpochSampler(count: folder.count, batchSize: config.batchSize, seed: seed)
+        .batchesPerEpoch
     } catch {
       throw RuntimeError(error.message)
     }
     try checkViews(config)
-    let epochs = Int(hyper["epochs"] ?? 0)
-    if startEpoch >= epochs {
-      log("\(checkpointPath) is at epoch \(startEpoch) of \(epochs): nothing to train")
-      return TrainingSummary(
-        startEpoch: startEpoch, epochs: epochs, iterationsPerEpoch: 0, steps: 0, lastLoss: nil,
-        checkpoint: checkpointPath)
+    if let saved = start.metadata["iterations_per_epoch"].flatMap({ Int($0) }), saved != perEpoch
+    {
+      throw RuntimeError(
+        "\(checkpointPath) was trained with \(saved) iterations per epoch, but \(options.data) "
+          + "gives \(perEpoch): resume on the same data and batch")
     }
-    let loader: BatchLoader
     do {
-      loader = try BatchLoader(
-        folder: folder, config: config, workers: options.workers, startEpoch: startEpoch)
-    } catch {
-      throw RuntimeError(error.message)
-    }
-    let iterations = loader.batchesPerEpoch
-    let schedules = try trainer.schedules(iterationsPerEpoch: iterations)
-    do {
-      try fm.createDirectory(atPath: options.output, withIntermediateDirectories: true)
+      try FileManager.default.createDirectory(
+        atPath: options.output, withIntermediateDirectories: true)
     } catch {
       throw RuntimeError("cannot create \(options.output): \(error.localizedDescription)")
     }
+    TrainingCheckpoints.removeStaleTemporaries(in: options.output)
+    var checkpoints = TrainingCheckpoints(
+      folder: options.output, everyEpochs: options.saveEvery, minutes: options.saveEveryMinutes,
+      now: Self.now())
+
+    var budgetPlan: BudgetPlan?
+    let schedules: TrainingSchedules
+    let scaled: Bool
+    if let budget = options.budget {
+      let sizing = try sizeToBudget(
+        budget, config: config, folder: folder, iterationsPerEpoch: perEpoch, seed: seed,
+        runStart: runStart)
+      guard let sizing else {
+        return TrainingSummary(
+          startEpoch: 0, epochs: 0, iterationsPerEpoch: perEpoch, totalIterations: 0,
+          endStep: 0, steps: 0, losses: [], lastLoss: nil, lastScalars: nil, budget: nil,
+          stoppedBy: StopSignals.pending, checkpoint: "")
+      }
+      (schedules, budgetPlan, scaled) = (sizing.schedules, sizing.plan, true)
+      log(sizing.plan.line(schedules))
+    } else {
+      (schedules, scaled) = try resolveSchedules(perEpoch: perEpoch, saved: start.metadata)
+    }
+    let epochs = schedules.epochs
+    let total = schedules.totalIterations
+    func metadata(loss: Double) -> [String: String] {
+      var values = [
+        "seed": "\(seed)", "epochs": "\(epochs)", "iterations_per_epoch": "\(perEpoch)",
+        "total_iterations": "\(total)", "schedule_lengths": scaled ? "scaled" : "epochs",
+        "train_loss": "\(loss)",
+      ]
+      if let plan = budgetPlan {
+        values["budget"] = plan.budget.text
+        values["budget_seconds"] = "\(plan.budget.seconds)"
+      } else if scaled, options.iterations == nil {  // a resumed budget run keeps its budget
+        values["budget"] = start.metadata["budget"]
+        values["budget_seconds"] = start.metadata["budget_seconds"]
+      }
+      return values
+    }
+    if budgetPlan != nil {  // a kill before the first epoch end still resumes with this T
+      try checkpoints.save(
+        trainer, step: 0, iterationsPerEpoch: perEpoch, finishedEpoch: nil,
+        metadata: metadata(loss: .nan), now: Self.now())
+    }
+    if start.step >= total {
+      log("\(checkpointPath) is at iteration \(start.step) of \(total): nothing to train")
+      return TrainingSummary(
+        startEpoch: start.step / perEpoch, epochs: epochs, iterationsPerEpoch: perEpoch,
+        totalIterations: total, endStep: start.step, steps: 0, losses: [], lastLoss: nil,
+        lastScalars: nil, budget: budgetPlan, stoppedBy: nil, checkpoint: checkpointPath)
+    }
+    let loader = try makeLoader(
+      folder: folder, config: config, step: start.step, perEpoch: perEpoch)
     log(
       "dino-run train: \(folder.count) images in \(folder.classes.count) classes under "
-        + "\(folder.root); batch \(config.batchSize), \(iterations) iterations per epoch, "
-        + "epochs \(startEpoch)..<\(epochs), \(config.viewCount) views "
+        + "\(folder.root); batch \(config.batchSize), \(perEpoch) iterations per epoch, "
+        + "epochs \(start.step / perEpoch)..<\(epochs), iterations \(start.step)..<\(total), "
+        + "\(config.viewCount) views "
         + "(2×\(config.globalSize) + \(config.localCrops)×\(config.localSize) px), "
         + "peak lr \(schedules.peakLR), seed \(seed), threads \(options.threads), "
         + "workers \(options.workers), output \(options.output)")
 
-    var lastLoss: Float?
-    var steps = 0
-    let runStart = Self.now()
-    for epoch in startEpoch..<epochs {
-      var loss = SmoothedValue()
-      var lr = SmoothedValue()
-      var wd = SmoothedValue()
-      var dataWait = 0.0
-      let epochStart = Self.now()
-      for iteration in 0..<iterations {
-        let started = Self.now()
-        try loadBatch(loader, epoch: epoch, iteration: iteration)
-        let waited = loader.takeWaitSeconds()
-        dataWait += waited
-        let global = epoch * iterations + iteration
-        let scalars = DINOTrainer.scalars(
-          schedules, epoch: epoch, iteration: iteration,
-          seed: Self.dropPathSeed(seed: seed, step: global))
-        let value = try trainer.trainStep(scalars)
-        guard value.isFinite else {
-          throw RuntimeError("Loss is \(Self.pythonFloat(value)), stopping training")
-        }
-        try trainer.updateTeacher(momentum: scalars.momentum)
-        lastLoss = value
-        steps += 1
-        loss.update(Double(value))
-        lr.update(scalars.lr)
-        wd.update(scalars.weightDecay)
-        let elapsed = Self.now() - epochStart
-        if iteration % options.logEvery == 0 || iteration == iterations - 1 {
-          let eta = elapsed / Double(iteration + 1) * Double(iterations - iteration - 1)
-          log(
-            TrainingLog.iterationLine(
-              epoch: epoch, epochs: epochs, iteration: iteration, iterations: iterations,
-              eta: eta, loss: loss, lr: scalars.lr, wd: scalars.weightDecay,
-              seconds: Self.now() - started, dataWait: waited))
-        }
+    var summary = TrainingSummary(
+      startEpoch: start.step / perEpoch, epochs: epochs, iterationsPerEpoch: perEpoch,
+      totalIterations: total, endStep: start.step, steps: 0, losses: [], lastLoss: nil,
+      lastScalars: nil, budget: budgetPlan, stoppedBy: nil, checkpoint: checkpointPath)
+    var stats = EpochStats(start: Self.now(), firstIteration: start.step % perEpoch)
+    for step in start.step..<total {
+      let epoch = step / perEpoch
+      let iteration = step % perEpoch
+      let epochIterations = min(perEpoch, total - epoch * perEpoch)
+      if iteration == 0 && step != start.step {
+        stats = EpochStats(start: Self.now(), firstIteration: 0)
       }
-      let seconds = Self.now() - epochStart
-      log(
-        "Epoch: [\(epoch)/\(epochs)] Total time: \(TrainingLog.duration(seconds)) "
-          + String(format: "(%.4f s / it)", seconds / Double(iterations)))
-      log(
-        String(
-          format: "Averaged stats: loss: %.6f  lr: %.4e  wd: %.6f", loss.globalAverage,
-          lr.globalAverage, wd.globalAverage))
-      if let skipped = loader.skipSummary() { log(skipped) }
-      try appendLog(
-        TrainingLog.epochJSON(
-          epoch: epoch, loss: loss.globalAverage, lr: lr.globalAverage, wd: wd.globalAverage,
-          iterations: iterations, seconds: seconds, dataWait: dataWait))
-      let metadata = [
-        "seed": "\(seed)", "epochs": "\(epochs)", "iterations_per_epoch": "\(iterations)",
-        "train_loss": "\(loss.globalAverage)",
-      ]
-      try trainer.saveCheckpoint(
-        to: checkpointPath, epoch: epoch + 1, step: (epoch + 1) * iterations, metadata: metadata)
-      if options.saveEvery > 0 && epoch % options.saveEvery == 0 {
-        let numbered =
-          options.output + "/checkpoint" + String(format: "%04d", epoch)
-          + ".safetensors"
-        try trainer.saveCheckpoint(
-          to: numbered, epoch: epoch + 1, step: (epoch + 1) * iterations, metadata: metadata)
+      let started = Self.now()
+      try loadBatch(loader, epoch: epoch, iteration: iteration)
+      let waited = loader.takeWaitSeconds()
+      stats.dataWait += waited
+      let scalars = DINOTrainer.scalars(
+        schedules, step: step, seed: Self.dropPathSeed(seed: seed, step: step))
+      let value = try trainer.trainStep(scalars)
+      guard value.isFinite else {
+        throw RuntimeError("Loss is \(Self.pythonFloat(value)), stopping training")
+      }
+      try trainer.updateTeacher(momentum: scalars.momentum)
+      summary.lastLoss = value
+      summary.lastScalars = scalars
+      summary.losses.append(value)
+      summary.steps += 1
+      summary.endStep = step + 1
+      stats.loss.update(Double(value))
+      stats.lr.update(scalars.lr)
+      stats.wd.update(scalars.weightDecay)
+      if iteration % options.logEvery == 0 || iteration == epochIterations - 1 {
+        let done = Double(iteration - stats.firstIteration + 1)
+        let eta =
+          (Self.now() - stats.start) / done * Double(epochIterations - iteration - 1)
+        log(
+          TrainingLog.iterationLine(
+            epoch: epoch, epochs: epochs, iteration: iteration, iterations: perEpoch,
+            eta: eta, loss: stats.loss, lr: scalars.lr, wd: scalars.weightDecay,
+            seconds: Self.now() - started, dataWait: waited))
+      }
+      if iteration == epochIterations - 1 {
+        try finishEpoch(epoch, epochs: epochs, stats: stats, loader: loader, log: log)
+        try checkpoints.save(
+          trainer, step: step + 1, iterationsPerEpoch: perEpoch, finishedEpoch: epoch,
+          metadata: metadata(loss: stats.loss.globalAverage), now: Self.now())
+      } else if StopSignals.pending != nil || checkpoints.isDue(now: Self.now()) {
+        try checkpoints.save(
+          trainer, step: step + 1, iterationsPerEpoch: perEpoch, finishedEpoch: nil,
+          metadata: metadata(loss: stats.loss.globalAverage), now: Self.now())
+      }
+      if let signal = StopSignals.pending, step + 1 < total {
+        summary.stoppedBy = signal
+        return summary
       }
     }
     log("Training time \(TrainingLog.duration(Self.now() - runStart))")
-    return TrainingSummary(
-      startEpoch: startEpoch, epochs: epochs, iterationsPerEpoch: iterations, steps: steps,
-      lastLoss: lastLoss, checkpoint: checkpointPath)
+    return summary
+  }
+
+  /// The epoch-end lines, the skipped-files summary and the `log.txt` record.
+  private func finishEpoch(
+    _ epoch: Int, epochs: Int, stats: EpochStats, loader: BatchLoader, log: (String) -> Void
+  ) throws(RuntimeError) {
+    let seconds = Self.now() - stats.start
+    log(
+      "Epoch: [\(epoch)/\(epochs)] Total time: \(TrainingLog.duration(seconds)) "
+        + String(format: "(%.4f s / it)", seconds / Double(stats.loss.count)))
+    log(
+      String(
+        format: "Averaged stats: loss: %.6f  lr: %.4e  wd: %.6f", stats.loss.globalAverage,
+        stats.lr.globalAverage, stats.wd.globalAverage))
+    if let skipped = loader.skipSummary() { log(skipped) }
+    try appendLog(
+      TrainingLog.epochJSON(
+        epoch: epoch, loss: stats.loss.globalAverage, lr: stats.lr.globalAverage,
+        wd: stats.wd.globalAverage, iterations: stats.loss.count, seconds: seconds,
+        dataWait: stats.dataWait))
   }
 
   /// The drop-path seed of global iteration `step`: a hash of (seed, step), so a resumed
@@ -239,7 +223,7 @@ public final class TrainingRun {
   }
 
   /// Copies the loader's next batch into the crops; it must be (epoch, iteration).
-  private func loadBatch(_ loader: BatchLoader, epoch: Int, iteration: Int) throws(RuntimeError) {
+  func loadBatch(_ loader: BatchLoader, epoch: Int, iteration: Int) throws(RuntimeError) {
     try RuntimeError.mapping {
       try loader.withNextBatch { batch in
         guard batch.epoch == epoch, batch.index == iteration else {
@@ -281,4 +265,26 @@ public final class TrainingRun {
 
   /// Monotonic seconds.
   static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
+}
+
+/// The running statistics of the epoch in progress (of this invocation's part of it).
+struct EpochStats {
+  /// When the epoch (or this invocation's part of it) began.
+  var start: Double
+  /// The first iteration of the epoch this invocation ran.
+  var firstIteration: Int
+  /// The losses.
+  var loss = SmoothedValue()
+  /// The learning rates.
+  var lr = SmoothedValue()
+  /// The weight decays.
+  var wd = SmoothedValue()
+  /// Seconds waited for batches.
+  var dataWait = 0.0
+
+  /// Statistics of an epoch (part) beginning at `start` with `firstIteration`.
+  init(start: Double, firstIteration: Int) {
+    self.start = start
+    self.firstIteration = firstIteration
+  }
 }

@@ -13,12 +13,16 @@ extension DinoRunCommand {
         Each iteration runs train_step (student and teacher forward, loss, center update, \
         backward, per-parameter clipping, last-layer freeze, AdamW) and then the teacher \
         EMA, with lr, weight decay and momentum from the plan's per-iteration schedules \
-        (iterations per epoch = ⌊images / batch⌋) and the per-epoch teacher temperature. \
+        (iterations per epoch = ⌊images / batch⌋) and the teacher temperature. \
         Multi-crop views follow the plan's hyper-parameters. Every --log-every iterations a \
         line like official DINO's is printed; each epoch appends one JSON line to \
-        OUTPUT/log.txt and writes OUTPUT/checkpoint.safetensors atomically (student, \
-        teacher, center, Adam state; metadata epoch and step), which --resume continues. \
-        A non-finite loss stops training with exit status 1.
+        OUTPUT/log.txt. OUTPUT/checkpoint.safetensors (student, teacher, center, Adam \
+        state; metadata epoch, step and the schedule's length) is written atomically at \
+        each epoch end, every --save-every-minutes and on SIGINT/SIGTERM, which finish the \
+        current step, save, print the command that resumes, and exit 130/143. --resume \
+        continues bit for bit, also mid-epoch. --budget times a few pilot steps (then \
+        undone), chooses the iteration count that fits and scales every schedule length \
+        with it. A non-finite loss stops training with exit status 1.
         """)
 
     @Argument(help: "The compiled plan (plan.bin).")
@@ -27,8 +31,23 @@ extension DinoRunCommand {
     @Option(help: "Image folder (ImageNet layout: DIR/train/<class>/* or DIR/<class>/*).")
     var data: String
 
-    @Option(help: "Epochs (default: the plan's); the schedules span this many.")
+    @Option(
+      help: """
+        Epochs (default: the plan's, or on --resume the checkpoint's); the schedules span \
+        this many, warm-up and freeze lengths stay in epochs.
+        """)
     var epochs: Int?
+
+    @Option(
+      help: """
+        Wall-clock budget (900, 90s, 15m, 1h30m): a pilot times a few steps and the run's \
+        iterations, and every schedule length with them, are sized to end within it.
+        """)
+    var budget: String?
+
+    @Option(
+      help: "Iterations in all; schedule lengths scale with the run as for --budget.")
+    var iterations: Int?
 
     @OptionGroup var kernels: ThreadsOption
 
@@ -53,7 +72,10 @@ extension DinoRunCommand {
     @Option(help: "Also keep OUTPUT/checkpointNNNN.safetensors every K epochs (0: never).")
     var saveEvery: Int = 20
 
-    func execute() throws(RuntimeError) {
+    @Option(help: "Also save OUTPUT/checkpoint.safetensors every M minutes, mid-epoch (0: off).")
+    var saveEveryMinutes: Double = 10
+
+    func execute() throws {
       var options = TrainingOptions(data: data)
       options.output = output
       options.epochs = epochs
@@ -64,11 +86,46 @@ extension DinoRunCommand {
       options.resume = resume
       options.logEvery = logEvery
       options.saveEvery = saveEvery
+      options.saveEveryMinutes = saveEveryMinutes
+      options.iterations = iterations
+      options.budget = try budget.map { text throws(RuntimeError) in try TimeBudget(parsing: text) }
       let run = try TrainingRun(graph: try loadPlan(plan), options: options)
-      try run.run { line in
+      let summary = try run.run { line in
         print(line)
         fflush(nil)  // stdout, line by line even when piped
       }
+      if let signal = summary.stoppedBy {
+        FileHandle.standardError.write(Data((stopLine(summary, signal: signal) + "\n").utf8))
+        throw ExitCode(128 + signal)
+      }
+    }
+
+    /// What a stopped run saved and the command that continues it.
+    private func stopLine(_ summary: TrainingSummary, signal: Int32) -> String {
+      let name = StopSignals.name(signal)
+      guard !summary.checkpoint.isEmpty else {
+        return
+          "dino-run: stopped by \(name) during the budget's pilot; nothing was trained or saved"
+      }
+      let perEpoch = summary.iterationsPerEpoch
+      var command = ["dino-run", "train", plan, "--data", data, "--output", output, "--resume"]
+      if let epochs { command += ["--epochs", "\(epochs)"] }
+      if let iterations { command += ["--iterations", "\(iterations)"] }
+      if let seed { command += ["--seed", "\(seed)"] }
+      command += ["--threads", "\(kernels.threads)"]
+      return "dino-run: stopped by \(name): saved \(summary.checkpoint) at iteration "
+        + "\(summary.endStep) of \(summary.totalIterations) (epoch \(summary.endStep / perEpoch), "
+        + "next batch \(summary.endStep % perEpoch) of \(perEpoch)); resume with: "
+        + command.map(Self.shellQuoted).joined(separator: " ")
+    }
+
+    /// `word` as a POSIX shell word (quoted only when it needs to be).
+    static func shellQuoted(_ word: String) -> String {
+      let plain = word.allSatisfy {
+        $0.isASCII && ($0.isLetter || $0.isNumber || "-_./=:,+@%".contains($0))
+      }
+      if plain && !word.isEmpty { return word }
+      return "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
     }
   }
 }
