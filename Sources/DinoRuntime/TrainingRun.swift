@@ -26,6 +26,8 @@ public struct TrainingOptions: Sendable {
   public var logEvery = 10
   /// Also keep `checkpoint<epoch:04d>.safetensors` when epoch % saveEvery == 0 (0: never).
   public var saveEvery = 20
+  /// Draw a live status line (for a terminal) instead of the per-interval log lines.
+  public var live = false
 
   /// Options for training on `data` with the defaults.
   public init(data: String) { self.data = data }
@@ -83,7 +85,8 @@ public final class TrainingRun {
 
   /// Trains until the last epoch; `log` receives each printed line.
   /// - Throws: `RuntimeError` for bad data, weights or plan, and
-  ///   `Loss is <x>, stopping training` when the loss is not finite (nothing is saved then).
+  ///   `stopping training at step N (…): loss is nan; first non-finite value: …` when the
+  ///   loss or the student's weights are not finite (`StepGuard`; nothing is saved then).
   @discardableResult
   public func run(log: (String) -> Void) throws(RuntimeError) -> TrainingSummary {
     let fm = FileManager.default
@@ -149,6 +152,10 @@ public final class TrainingRun {
         + "peak lr \(schedules.peakLR), seed \(seed), threads \(options.threads), "
         + "workers \(options.workers), output \(options.output)")
 
+    let monitor = try TrainingMonitor(
+      output: options.output, trainer: trainer, live: options.live, epochs: epochs,
+      iterationsPerEpoch: iterations, startEpoch: startEpoch, logEvery: options.logEvery)
+    let stepGuard = try StepGuard(trainer: trainer)
     var lastLoss: Float?
     var steps = 0
     let runStart = Self.now()
@@ -167,10 +174,9 @@ public final class TrainingRun {
         let scalars = DINOTrainer.scalars(
           schedules, epoch: epoch, iteration: iteration,
           seed: Self.dropPathSeed(seed: seed, step: global))
-        let value = try trainer.trainStep(scalars)
-        guard value.isFinite else {
-          throw RuntimeError("Loss is \(Self.pythonFloat(value)), stopping training")
-        }
+        let value = try stepGuard.trainStep(
+          scalars, label: "stopping training at step \(global) (epoch \(epoch), iteration "
+            + "\(iteration))")
         try trainer.updateTeacher(momentum: scalars.momentum)
         lastLoss = value
         steps += 1
@@ -178,7 +184,11 @@ public final class TrainingRun {
         lr.update(scalars.lr)
         wd.update(scalars.weightDecay)
         let elapsed = Self.now() - epochStart
-        if iteration % options.logEvery == 0 || iteration == iterations - 1 {
+        let report = StepReport(
+          epoch: epoch, iteration: iteration, loss: value, scalars: scalars,
+          seconds: Self.now() - started, dataWait: waited)
+        for warning in try monitor.record(report) { log(warning) }
+        if !options.live && (iteration % options.logEvery == 0 || iteration == iterations - 1) {
           let eta = elapsed / Double(iteration + 1) * Double(iterations - iteration - 1)
           log(
             TrainingLog.iterationLine(
@@ -188,6 +198,7 @@ public final class TrainingRun {
         }
       }
       let seconds = Self.now() - epochStart
+      monitor.endLine()
       log(
         "Epoch: [\(epoch)/\(epochs)] Total time: \(TrainingLog.duration(seconds)) "
           + String(format: "(%.4f s / it)", seconds / Double(iterations)))
@@ -200,6 +211,7 @@ public final class TrainingRun {
         TrainingLog.epochJSON(
           epoch: epoch, loss: loss.globalAverage, lr: lr.globalAverage, wd: wd.globalAverage,
           iterations: iterations, seconds: seconds, dataWait: dataWait))
+      try monitor.writeCurves()
       let metadata = [
         "seed": "\(seed)", "epochs": "\(epochs)", "iterations_per_epoch": "\(iterations)",
         "train_loss": "\(loss.globalAverage)",
@@ -215,6 +227,11 @@ public final class TrainingRun {
       }
     }
     log("Training time \(TrainingLog.duration(Self.now() - runStart))")
+    let overhead = stepGuard.overheadMilliseconds
+    log(
+      String(
+        format: "Step checks: %.2f ms snapshot + %.2f ms weight scan per step",
+        overhead.snapshot, overhead.scan))
     return TrainingSummary(
       startEpoch: startEpoch, epochs: epochs, iterationsPerEpoch: iterations, steps: steps,
       lastLoss: lastLoss, checkpoint: checkpointPath)
@@ -260,23 +277,9 @@ public final class TrainingRun {
     }
   }
 
-  /// Appends one line to `<output>/log.txt`.
+  /// Appends one line to `<output>/log.txt` (never through a symbolic link).
   private func appendLog(_ line: String) throws(RuntimeError) {
-    let path = options.output + "/log.txt"
-    guard let file = fopen(path, "a") else {
-      throw RuntimeError("cannot append to \(path): \(String(cString: strerror(errno)))")
-    }
-    defer { fclose(file) }
-    if fputs(line + "\n", file) < 0 || fflush(file) != 0 {
-      throw RuntimeError("cannot write \(path): \(String(cString: strerror(errno)))")
-    }
-  }
-
-  /// `nan`, `inf`, `-inf` as Python prints them; other values as Swift does.
-  static func pythonFloat(_ x: Float) -> String {
-    if x.isNaN { return "nan" }
-    if x.isInfinite { return x < 0 ? "-inf" : "inf" }
-    return "\(x)"
+    try AppendFile.append(line: line, to: options.output + "/log.txt")
   }
 
   /// Monotonic seconds.

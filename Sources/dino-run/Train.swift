@@ -14,11 +14,17 @@ extension DinoRunCommand {
         backward, per-parameter clipping, last-layer freeze, AdamW) and then the teacher \
         EMA, with lr, weight decay and momentum from the plan's per-iteration schedules \
         (iterations per epoch = ⌊images / batch⌋) and the per-epoch teacher temperature. \
-        Multi-crop views follow the plan's hyper-parameters. Every --log-every iterations a \
-        line like official DINO's is printed; each epoch appends one JSON line to \
-        OUTPUT/log.txt and writes OUTPUT/checkpoint.safetensors atomically (student, \
-        teacher, center, Adam state; metadata epoch and step), which --resume continues. \
-        A non-finite loss stops training with exit status 1.
+        Multi-crop views follow the plan's hyper-parameters. On a terminal a live status \
+        line (epoch, iteration, loss, lr, images/s, ETA) is redrawn in place; otherwise \
+        every --log-every iterations a line like official DINO's is printed. Every log \
+        interval appends one JSON object to OUTPUT/log.jsonl (loss, schedules, teacher \
+        entropy, KL, center norm, images/s, data wait) and warns when the teacher stays \
+        near uniform or collapses; each epoch appends one JSON line to OUTPUT/log.txt, \
+        redraws OUTPUT/curves.png and writes OUTPUT/checkpoint.safetensors atomically \
+        (student, teacher, center, Adam state; metadata epoch and step), which --resume \
+        continues. A non-finite loss or weight stops training with exit status 1 and one \
+        line naming the step and the first instruction that produced a non-finite value \
+        (op and model.swift location); the last checkpoint is kept as it was.
         """)
 
     @Argument(help: "The compiled plan (plan.bin).")
@@ -64,6 +70,7 @@ extension DinoRunCommand {
       options.resume = resume
       options.logEvery = logEvery
       options.saveEvery = saveEvery
+      options.live = ProgressLine.stdoutIsTerminal
       let run = try TrainingRun(graph: try loadPlan(plan), options: options)
       try run.run { line in
         print(line)

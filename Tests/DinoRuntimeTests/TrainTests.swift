@@ -16,7 +16,7 @@ final class TrainTests: XCTestCase {
   ].flatMap { ["-D", $0] }
 
   /// Writes `perClass` random grey PNGs of two classes (sizes vary) under `dir/images`.
-  func makeImages(in dir: String, perClass: Int) throws -> String {
+  static func makeImages(in dir: String, perClass: Int) throws -> String {
     var state: UInt64 = 0x1234_5678
     for name in ["cats", "dogs"] {
       try FileManager.default.createDirectory(
@@ -41,7 +41,7 @@ final class TrainTests: XCTestCase {
   func testTrainsWritesCheckpointsAndResumes() throws {
     let dir = try temporaryDirectory()
     let plan = try StepParityTests.compile(Self.tiny, in: dir)
-    let images = try makeImages(in: dir, perClass: 5)
+    let images = try Self.makeImages(in: dir, perClass: 5)
     var options = TrainingOptions(data: images)
     options.output = dir + "/run"
     options.workers = 2
@@ -112,11 +112,12 @@ final class TrainTests: XCTestCase {
     XCTAssertTrue(resumed.tensors == checkpoint.tensors, "resumed run ends elsewhere")
   }
 
-  /// A non-finite loss stops with official DINO's message and exit status 1, saving nothing;
+  /// A non-finite loss stops with one line naming the step and the first non-finite
+  /// instruction, and exit status 1, saving nothing;
   /// an existing checkpoint is not overwritten without --resume; too few images is one line.
   func testStopsAndRefuses() throws {
     let dir = try temporaryDirectory()
-    let images = try makeImages(in: dir, perClass: 2)
+    let images = try Self.makeImages(in: dir, perClass: 2)
     let exploding = try StepParityTests.compile(
       Self.tiny + ["-D", "lr=1e30", "-D", "warmup_epochs=0", "-D", "freeze_last_layer=0"],
       in: dir)
@@ -124,7 +125,13 @@ final class TrainTests: XCTestCase {
       "dino-run",
       ["train", exploding, "--data", images, "--output", dir + "/nan", "--threads", "1"])
     XCTAssertEqual(result.status, 1, result.stderr)
-    XCTAssertEqual(result.stderr, "dino-run: error: Loss is nan, stopping training\n")
+    // One line: the step, what went non-finite, and the first instruction that made it.
+    XCTAssertTrue(
+      result.stderr.hasPrefix("dino-run: error: stopping training at step "), result.stderr)
+    XCTAssertTrue(result.stderr.contains("; first non-finite value: @train_step %"), result.stderr)
+    let location = #"fashion_mnist\.swift:\d+:\d+ produced"#
+    XCTAssertNotNil(result.stderr.range(of: location, options: .regularExpression), result.stderr)
+    XCTAssertEqual(result.stderr.filter { $0 == "\n" }.count, 1, result.stderr)
     XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/nan/checkpoint.safetensors"))
 
     let plan = try StepParityTests.compile(Self.tiny, in: dir)
@@ -146,7 +153,7 @@ final class TrainTests: XCTestCase {
       XCTAssertTrue(result.stderr.contains(text), "\"\(result.stderr)\" lacks \"\(text)\"")
       XCTAssertEqual(result.stderr.filter { $0 == "\n" }.count, 1, result.stderr)
     }
-    let one = try makeImages(in: dir + "/one", perClass: 1)
+    let one = try Self.makeImages(in: dir + "/one", perClass: 1)
     try FileManager.default.removeItem(atPath: one + "/dogs")
     result = try DinoTool.run(
       "dino-run", ["train", plan, "--data", one, "--output", dir + "/one/run"])
