@@ -166,13 +166,15 @@ public final class TrainingMonitor {
   /// Ends the status line (before the caller prints other lines).
   public func endLine() { progress.end() }
 
-  /// `Epoch 0/2  it 12/937  loss 6.6512  lr 1.23e-04  412.3 img/s  ETA 0:12:34`.
+  /// `Epoch 0/2  it 12/937  loss 6.6512  lr 1.23e-04  412.3 img/s  ETA 0:12:34` (the
+  /// loss averaged over the log interval so far, images/s and ETA over this invocation).
   private func statusText(_ step: StepReport, global: Int) -> String {
     let perStep = secondsRun / Double(max(stepsRun, 1))
     let remaining = epochs * iterationsPerEpoch - global - 1
     return "Epoch \(step.epoch)/\(epochs)  it \(step.iteration + 1)/\(iterationsPerEpoch)  "
-      + String(format: "loss %.4f  lr %.3e  %.1f img/s  ", step.loss, step.scalars.lr,
-        Double(batch) / max(perStep, 1e-9))
+      + String(
+        format: "loss %.4f  lr %.3e  %.1f img/s  ", window.loss / Double(max(window.steps, 1)),
+        step.scalars.lr, Double(batch) / max(perStep, 1e-9))
       + "ETA \(TrainingLog.duration(perStep * Double(max(remaining, 0))))"
   }
 

@@ -230,8 +230,8 @@ public final class TrainingRun {
     let overhead = stepGuard.overheadMilliseconds
     log(
       String(
-        format: "Step checks: %.2f ms snapshot + %.2f ms weight scan per step",
-        overhead.snapshot, overhead.scan))
+        format: "Step checks: %.2f ms snapshot (%.1f MB) + %.2f ms weight scan per step",
+        overhead.snapshot, Double(stepGuard.snapshot.bytes) / 1e6, overhead.scan))
     return TrainingSummary(
       startEpoch: startEpoch, epochs: epochs, iterationsPerEpoch: iterations, steps: steps,
       lastLoss: lastLoss, checkpoint: checkpointPath)
