@@ -110,6 +110,7 @@ struct CurvePlot {
   /// it, then rename), so a reader never sees half a file.
   func write(to path: String) throws(RuntimeError) {
     let temporary = path + ".tmp-\(getpid())"
+    unlink(temporary)  // a leftover (or planted link) is replaced, never written through
     do {
       try render().writePNG(to: temporary)
     } catch {

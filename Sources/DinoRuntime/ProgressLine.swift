@@ -3,7 +3,7 @@ import Foundation
 /// The live status line of a training run on a terminal: rewritten in place with `\r`
 /// (and cleared to the end of the line); `end()` before any other line keeps log lines and
 /// the status line from overwriting each other. Off a terminal it prints nothing.
-public final class ProgressLine: @unchecked Sendable {
+public final class ProgressLine {
   /// Whether the line is drawn (stdout is a terminal).
   public let isLive: Bool
   private var showing = false

@@ -43,20 +43,20 @@ public struct NonFiniteValue: Sendable, Hashable, CustomStringConvertible {
   /// One line, e.g. `@train_step %412 matmul (backward, student.head) at model.swift:31:14
   /// produced inf (element 5 of f32[4,32])`.
   public var description: String {
-    var where_ = "@\(program) %\(node) \(op)"
+    var site = "@\(program) %\(node) \(op)"
     let notes = (isBackward ? ["backward"] : []) + (scope.isEmpty ? [] : [scope])
-    if !notes.isEmpty { where_ += " (\(notes.joined(separator: ", ")))" }
-    where_ += " at \(loc)"
+    if !notes.isEmpty { site += " (\(notes.joined(separator: ", ")))" }
+    site += " at \(loc)"
     let at = "element \(element) of \(type)"
     switch source {
     case .computed:
-      return "\(where_) produced \(valueText) (\(at))"
+      return "\(site) produced \(valueText) (\(at))"
     case .input(let name):
-      return "input '\(name)' holds \(valueText) (\(at)), read by \(where_)"
+      return "input '\(name)' holds \(valueText) (\(at)), read by \(site)"
     case .parameter(let name):
-      return "parameter '\(name)' holds \(valueText) (\(at)), read by \(where_)"
+      return "parameter '\(name)' holds \(valueText) (\(at)), read by \(site)"
     case .constant:
-      return "a constant holds \(valueText) (\(at)), read by \(where_)"
+      return "a constant holds \(valueText) (\(at)), read by \(site)"
     }
   }
 }
