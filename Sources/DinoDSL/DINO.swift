@@ -16,7 +16,9 @@ import DinoOps
 ///
 /// Programs:
 /// - `train_step`: inputs `crop0 … crop{V−1}` `[B, C, S, S]` (the two global crops first,
-///   then the local ones), `teacher_temp` `f32[]`, `seed` `i32[]`; output `loss` `f32[]`. The
+///   then the local ones), `teacher_temp` `f32[]`, `seed` `i32[]`; outputs `loss` `f32[]`
+///   and the teacher statistics `teacher_entropy`, `teacher_mean_entropy`, `center_norm`
+///   (`TeacherStatistics`, each `f32[]`, no gradient). The
 ///   student runs on all crops (one backbone pass per resolution group, one head pass), the
 ///   teacher on `crop0`, `crop1`; the loss uses the previous center, then
 ///   `assign(center, …)` records the new one. The compiler appends the gradients, clipping,
@@ -103,10 +105,15 @@ public struct DINO {
       let globals = Array(crops[0..<2])
       let tOut = teacher(
         globals, seed: seed, stream: studentStreams, file: file, line: line, column: column)
-      let value = loss(
+      let value = loss.withStatistics(
         student: s, teacher: tOut, teacherTemp: teacherTemp,
         file: file, line: line, column: column)
-      Output("loss", value, file: file, line: line, column: column)
+      Output("loss", value.loss, file: file, line: line, column: column)
+      if let stats = value.statistics {
+        Output("teacher_entropy", stats.entropy, file: file, line: line, column: column)
+        Output("teacher_mean_entropy", stats.meanEntropy, file: file, line: line, column: column)
+        Output("center_norm", stats.centerNorm, file: file, line: line, column: column)
+      }
     }
     model.program("features", file: file, line: line, column: column) {
       let image = Input(

@@ -33,6 +33,9 @@ public struct TrainingOptions: Sendable {
   /// Also save `checkpoint.safetensors` mid-epoch every this many minutes (0: never).
   public var saveEveryMinutes = 10.0
 
+  /// Draw a live status line (for a terminal) instead of the per-interval log lines.
+  public var live = false
+
   /// Options for training on `data` with the defaults.
   public init(data: String) { self.data = data }
 }

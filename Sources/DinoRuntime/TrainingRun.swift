@@ -124,6 +124,11 @@ public final class TrainingRun {
         + "peak lr \(schedules.peakLR), seed \(seed), threads \(options.threads), "
         + "workers \(options.workers), output \(options.output)")
 
+    let monitor = try TrainingMonitor(
+      output: options.output, trainer: trainer, live: options.live, epochs: epochs,
+      iterationsPerEpoch: perEpoch, totalIterations: total, startStep: start.step,
+      logEvery: options.logEvery)
+    let stepGuard = try StepGuard(trainer: trainer)
     var summary = TrainingSummary(
       startEpoch: start.step / perEpoch, epochs: epochs, iterationsPerEpoch: perEpoch,
       totalIterations: total, endStep: start.step, steps: 0, losses: [], lastLoss: nil,
@@ -142,10 +147,9 @@ public final class TrainingRun {
       stats.dataWait += waited
       let scalars = DINOTrainer.scalars(
         schedules, step: step, seed: Self.dropPathSeed(seed: seed, step: step))
-      let value = try trainer.trainStep(scalars)
-      guard value.isFinite else {
-        throw RuntimeError("Loss is \(Self.pythonFloat(value)), stopping training")
-      }
+      let value = try stepGuard.trainStep(
+        scalars,
+        label: "stopping training at step \(step) (epoch \(epoch), iteration \(iteration))")
       try trainer.updateTeacher(momentum: scalars.momentum)
       summary.lastLoss = value
       summary.lastScalars = scalars
@@ -155,7 +159,12 @@ public final class TrainingRun {
       stats.loss.update(Double(value))
       stats.lr.update(scalars.lr)
       stats.wd.update(scalars.weightDecay)
-      if iteration % options.logEvery == 0 || iteration == epochIterations - 1 {
+      let report = StepReport(
+        epoch: epoch, iteration: iteration, loss: value, scalars: scalars,
+        seconds: Self.now() - started, dataWait: waited)
+      for warning in try monitor.record(report) { log(warning) }
+      if !options.live && (iteration % options.logEvery == 0 || iteration == epochIterations - 1)
+      {
         let done = Double(iteration - stats.firstIteration + 1)
         let eta =
           (Self.now() - stats.start) / done * Double(epochIterations - iteration - 1)
@@ -166,7 +175,9 @@ public final class TrainingRun {
             seconds: Self.now() - started, dataWait: waited))
       }
       if iteration == epochIterations - 1 {
+        monitor.endLine()
         try finishEpoch(epoch, epochs: epochs, stats: stats, loader: loader, log: log)
+        try monitor.writeCurves()
         try checkpoints.save(
           trainer, step: step + 1, iterationsPerEpoch: perEpoch, finishedEpoch: epoch,
           metadata: metadata(loss: stats.loss.globalAverage), now: Self.now())
@@ -181,6 +192,11 @@ public final class TrainingRun {
       }
     }
     log("Training time \(TrainingLog.duration(Self.now() - runStart))")
+    let overhead = stepGuard.overheadMilliseconds
+    log(
+      String(
+        format: "Step checks: %.2f ms snapshot (%.1f MB) + %.2f ms weight scan per step",
+        overhead.snapshot, Double(stepGuard.snapshot.bytes) / 1e6, overhead.scan))
     return summary
   }
 

@@ -9,7 +9,10 @@ extension DinoRunCommand {
       discussion: """
         Parameters come from --params (which must hold every buffer the program uses, \
         with the plan's shapes) or, without it, from the plan's init specs and --seed. \
-        Inputs are read by name from --inputs; every output is written to -o.
+        Inputs are read by name from --inputs; every output is written to -o. An output \
+        holding NaN or infinity re-runs the program one instruction at a time and exits \
+        non-zero naming the first instruction that produced one, with its model.swift \
+        location.
         """)
 
     @Argument(help: "The compiled plan (plan.bin).")
@@ -56,7 +59,7 @@ extension DinoRunCommand {
         }
         file = SafeTensors()
       }
-      let outputs = try runtime.execute(program, inputs: file, source: inputs ?? "inputs")
+      let outputs = try runtime.executeChecked(program, inputs: file, source: inputs ?? "inputs")
       try writeTensors(outputs, to: output)
       if let paramsOut { try runtime.saveBuffers(to: paramsOut) }
     }

@@ -16,7 +16,10 @@ extension DinoRunCommand {
         (so lr, weight decay and momentum are those of epoch E's start with \
         iterations-per-epoch 1); the teacher temperature is the per-epoch schedule's and \
         the last layer is frozen while E < freeze_last_layer. Prints `loss <value>` and \
-        writes student.*, teacher.* and center to -o.
+        writes student.*, teacher.* and center to -o. A non-finite loss or weight re-runs \
+        the step one instruction at a time and exits non-zero naming the first instruction \
+        that produced one (or the input or weight that held one), with its model.swift \
+        location; nothing is written then.
         """)
 
     @Argument(help: "The compiled plan (plan.bin).")
@@ -71,7 +74,9 @@ extension DinoRunCommand {
       if let wd { scalars.weightDecay = wd }
       if let momentum { scalars.momentum = momentum }
       if let teacherTemp { scalars.teacherTemp = teacherTemp }
-      let loss = try trainer.step(scalars)
+      let loss = try StepGuard(trainer: trainer).trainStep(
+        scalars, label: "dino-run step (epoch \(epoch))")
+      try trainer.updateTeacher(momentum: scalars.momentum)
       try trainer.saveWeights(
         to: output,
         metadata: [

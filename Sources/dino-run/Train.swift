@@ -14,15 +14,21 @@ extension DinoRunCommand {
         backward, per-parameter clipping, last-layer freeze, AdamW) and then the teacher \
         EMA, with lr, weight decay and momentum from the plan's per-iteration schedules \
         (iterations per epoch = ⌊images / batch⌋) and the teacher temperature. \
-        Multi-crop views follow the plan's hyper-parameters. Every --log-every iterations a \
-        line like official DINO's is printed; each epoch appends one JSON line to \
-        OUTPUT/log.txt. OUTPUT/checkpoint.safetensors (student, teacher, center, Adam \
-        state; metadata epoch, step and the schedule's length) is written atomically at \
-        each epoch end, every --save-every-minutes and on SIGINT/SIGTERM, which finish the \
-        current step, save, print the command that resumes, and exit 130/143. --resume \
+        Multi-crop views follow the plan's hyper-parameters. On a terminal a live status \
+        line (epoch, iteration, loss, lr, images/s, ETA) is redrawn in place; otherwise \
+        every --log-every iterations a line like official DINO's is printed. Every log \
+        interval appends one JSON object to OUTPUT/log.jsonl (loss, schedules, teacher \
+        entropy, KL, center norm, images/s, data wait) and warns when the teacher stays \
+        near uniform or collapses; each epoch appends one JSON line to OUTPUT/log.txt and \
+        redraws OUTPUT/curves.png. OUTPUT/checkpoint.safetensors (student, teacher, center, \
+        Adam state; metadata epoch, step and the schedule's length) is written atomically \
+        at each epoch end, every --save-every-minutes and on SIGINT/SIGTERM, which finish \
+        the current step, save, print the command that resumes, and exit 130/143. --resume \
         continues bit for bit, also mid-epoch. --budget times a few pilot steps (then \
         undone), chooses the iteration count that fits and scales every schedule length \
-        with it. A non-finite loss stops training with exit status 1.
+        with it. A non-finite loss or weight stops training with exit status 1 and one \
+        line naming the step and the first instruction that produced a non-finite value \
+        (op and model.swift location); the last checkpoint is kept as it was.
         """)
 
     @Argument(help: "The compiled plan (plan.bin).")
@@ -89,6 +95,7 @@ extension DinoRunCommand {
       options.saveEveryMinutes = saveEveryMinutes
       options.iterations = iterations
       options.budget = try budget.map { text throws(RuntimeError) in try TimeBudget(parsing: text) }
+      options.live = ProgressLine.stdoutIsTerminal
       let run = try TrainingRun(graph: try loadPlan(plan), options: options)
       let summary = try run.run { line in
         print(line)

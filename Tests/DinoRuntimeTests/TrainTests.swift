@@ -112,7 +112,8 @@ final class TrainTests: XCTestCase {
     XCTAssertTrue(resumed.tensors == checkpoint.tensors, "resumed run ends elsewhere")
   }
 
-  /// A non-finite loss stops with official DINO's message and exit status 1, saving nothing;
+  /// A non-finite loss stops with one line naming the step and the first non-finite
+  /// instruction, and exit status 1, saving nothing;
   /// an existing checkpoint is not overwritten without --resume; too few images is one line.
   func testStopsAndRefuses() throws {
     let dir = try temporaryDirectory()
@@ -124,7 +125,13 @@ final class TrainTests: XCTestCase {
       "dino-run",
       ["train", exploding, "--data", images, "--output", dir + "/nan", "--threads", "1"])
     XCTAssertEqual(result.status, 1, result.stderr)
-    XCTAssertEqual(result.stderr, "dino-run: error: Loss is nan, stopping training\n")
+    // One line: the step, what went non-finite, and the first instruction that made it.
+    XCTAssertTrue(
+      result.stderr.hasPrefix("dino-run: error: stopping training at step "), result.stderr)
+    XCTAssertTrue(result.stderr.contains("; first non-finite value: @train_step %"), result.stderr)
+    let location = #"fashion_mnist\.swift:\d+:\d+ produced"#
+    XCTAssertNotNil(result.stderr.range(of: location, options: .regularExpression), result.stderr)
+    XCTAssertEqual(result.stderr.filter { $0 == "\n" }.count, 1, result.stderr)
     XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/nan/checkpoint.safetensors"))
 
     let plan = try StepParityTests.compile(Self.tiny, in: dir)

@@ -146,7 +146,9 @@ final class DinoModelTests: XCTestCase {
         "crop2": TensorType(.f32, [2, 1, 12, 12]), "crop3": TensorType(.f32, [2, 1, 12, 12]),
         "teacher_temp": .scalar, "seed": TensorType(.i32, []),
       ])
-    XCTAssertEqual(train.outputs.map(\.name), ["loss"])
+    XCTAssertEqual(
+      train.outputs.map(\.name),
+      ["loss", "teacher_entropy", "teacher_mean_entropy", "center_norm"])
     XCTAssertEqual(train[train.outputs[0].value].type, .scalar)
     // One center update, after every read of the center.
     let assigns = train.nodes.indices.filter { train.nodes[$0].op == .assign }

@@ -60,6 +60,9 @@ int dino_exec(const struct dino_instr *prog, int32_t n, struct dino_exec_ctx *ct
 /** The same with the naive reference kernels of ref/ (single-threaded), for tests. */
 int dino_exec_ref(const struct dino_instr *prog, int32_t n, struct dino_exec_ctx *ctx);
 
+/** The index of the first NaN or infinity among x[0..n), or -1 when all are finite. */
+int64_t dino_first_nonfinite(const float *x, int64_t n);
+
 /** Sets the OpenMP thread count (OpenBLAS stays at 1 thread: one pool, no oversubscription). */
 void dino_set_num_threads(int n);
 

@@ -55,10 +55,40 @@ public final class DINOLoss: Module {
     student: Tensor, teacher: Tensor, teacherTemp: Tensor,
     file: String = #filePath, line: UInt = #line, column: UInt = #column
   ) -> Tensor {
+    record(
+      student: student, teacher: teacher, teacherTemp: teacherTemp, statistics: false,
+      file: file, line: line, column: column
+    ).loss
+  }
+
+  /// The loss and the teacher statistics a training monitor reads (`DINOLossOutputs`);
+  /// also records the center update. The statistics read the step's own teacher softmax,
+  /// come after the loss and receive no gradient: the loss and the updates are those of
+  /// `callAsFunction`, bit for bit.
+  /// - Parameters:
+  ///   - student: student logits `[V·B, K]`, view-major, the two global views first.
+  ///   - teacher: teacher logits `[2B, K]` of the two global views.
+  ///   - teacherTemp: `τt`, an `f32[]` tensor.
+  /// - Returns: the loss and the statistics, each `f32[]`.
+  public func withStatistics(
+    student: Tensor, teacher: Tensor, teacherTemp: Tensor,
+    file: String = #filePath, line: UInt = #line, column: UInt = #column
+  ) -> DINOLossOutputs {
+    record(
+      student: student, teacher: teacher, teacherTemp: teacherTemp, statistics: true,
+      file: file, line: line, column: column)
+  }
+
+  /// Records the loss, optionally the statistics, then the center update.
+  private func record(
+    student: Tensor, teacher: Tensor, teacherTemp: Tensor, statistics: Bool,
+    file: String, line: UInt, column: UInt
+  ) -> DINOLossOutputs {
     scoped(file: file, line: line, column: column) {
       let loc = session.scopes.last?.loc ?? .unknown
       guard let shape = layout(student: student, teacher: teacher, at: loc) else {
-        return session.invalid([], at: loc)
+        let bad = session.invalid([], at: loc)
+        return DINOLossOutputs(loss: bad, statistics: nil)
       }
       let (batch, views) = shape
       let c = center.value
@@ -66,7 +96,9 @@ public final class DINOLoss: Module {
       // where a constant τs would be a float32 0.1), log_softmax row-wise, chunked per view.
       let logP = logSoftmax(student / studentTemp)
       // softmax((teacher_output − center) / temp), negated once (−q is exact).
-      let negQ = -softmax((teacher - c) / teacherTemp)
+      let z = (teacher - c) / teacherTemp
+      let p = softmax(z)
+      let negQ = -p
       func rows(_ x: Tensor, _ i: Int) -> Tensor {
         slice(x, axis: 0, (i * batch)..<((i + 1) * batch))
       }
@@ -80,10 +112,15 @@ public final class DINOLoss: Module {
           terms += 1
         }
       }
-      guard let total else { return session.invalid([], at: loc) }
+      guard let total else {
+        return DINOLossOutputs(loss: session.invalid([], at: loc), statistics: nil)
+      }
       let loss = total / constant(Double(terms))
+      let stats =
+        statistics
+        ? TeacherStatistics.record(logits: z, probabilities: p, negated: negQ, center: c) : nil
       updateCenter(c, teacher: teacher)
-      return loss
+      return DINOLossOutputs(loss: loss, statistics: stats)
     }
   }
 
