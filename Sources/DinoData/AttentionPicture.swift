@@ -100,7 +100,9 @@ public enum AttentionPicture {
   }
 
   /// The left edge of head `h`'s panel for panels `panel` pixels wide.
-  public static func headX(_ h: Int, _ panel: Int) -> Int { gap + panel + groupGap + h * (panel + gap) }
+  public static func headX(_ h: Int, _ panel: Int) -> Int {
+    gap + panel + groupGap + h * (panel + gap)
+  }
 
   /// One head's attention, min–max scaled, through viridis, each patch a square of pixels.
   static func heatmap(_ map: [Float], gridSide: Int, panel: Int) -> Image {

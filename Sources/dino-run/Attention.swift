@@ -49,7 +49,9 @@ extension DinoRunCommand {
 
     func execute() throws {
       guard !image.isEmpty else { throw RuntimeError("give at least one --image file") }
-      guard image.count <= 64 else { throw RuntimeError("at most 64 --image files, got \(image.count)") }
+      guard image.count <= 64 else {
+        throw RuntimeError("at most 64 --image files, got \(image.count)")
+      }
       if let threshold, !(threshold > 0 && threshold <= 1) {
         throw RuntimeError("--threshold must be in (0, 1], got \(threshold)")
       }

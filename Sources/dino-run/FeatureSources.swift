@@ -68,7 +68,9 @@ struct FeatureSources: ParsableArguments {
         "Features: \(sets.train.count) train, \(sets.val.count) val, dim \(sets.train.dim), "
           + "\(sets.train.classes.count) classes (read from files)")
     } else {
-      guard let plan else { throw RuntimeError("give the plan, or --train-features and --val-features") }
+      guard let plan else {
+        throw RuntimeError("give the plan, or --train-features and --val-features")
+      }
       guard let checkpoint, let train, let val else {
         throw RuntimeError("give --checkpoint, --train and --val (or feature files)")
       }

@@ -55,9 +55,10 @@ extension DinoRunCommand {
         info: ["source": source.rawValue, "checkpoint": checkpoint, "folder": folder.root],
         skipped: { print($0) })
       try file.write(to: output)
+      let seconds = String(format: "%.1f", Date().timeIntervalSince(start))
       print(
         "wrote \(output): \(file.count) images × \(file.dim) \(source) features, "
-          + "\(file.classes.count) classes (\(String(format: "%.1f", Date().timeIntervalSince(start))) s)")
+          + "\(file.classes.count) classes (\(seconds) s)")
     }
   }
 }

@@ -18,7 +18,10 @@ extension DinoRunCommand {
         CLS token: n = 1 block, no average-pooled patch tokens, where official concatenates \
         the last 4 for ViT-S), computed once with the evaluation transform (no augmentation \
         of the training images), so that each epoch is a pass over a feature matrix. \
-        Prints `Linear probe result: Top1: xx.xx, Top5: yy.yy`; -o writes it as JSON.
+        Each --lr value trains one probe (official trains one, at 0.001; the features' \
+        scale decides which rate converges in 100 epochs, so the default tries four and \
+        reports the best on val, as DINOv2's linear evaluation does). Prints one line per \
+        rate and `Linear probe result: Top1: xx.xx, Top5: yy.yy`; -o writes them as JSON.
         """)
 
     @Argument(help: "The compiled DINO plan (plan.bin); not needed with feature files.")
@@ -32,8 +35,11 @@ extension DinoRunCommand {
     @Option(help: "Epochs over the training features.")
     var epochs: Int = 100
 
-    @Option(help: "Base learning rate, scaled by batch/256.")
-    var lr: Double = 0.001
+    @Option(help: """
+      Base learning rates, scaled by batch/256, comma-separated: one probe is trained per \
+      value and the best on val is reported (official: one run at 0.001).
+      """)
+    var lr: String = "0.001,0.01,0.1,1"
 
     @Option(help: "SGD momentum.")
     var momentum: Double = 0.9
@@ -65,33 +71,47 @@ extension DinoRunCommand {
             + "Samples/linear_probe.swift with -D features=\(train.dim) "
             + "-D classes=\(train.classes.count)")
       }
+      let rates = lr.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
+      guard !rates.isEmpty, rates.allSatisfy({ ($0 ?? 0) > 0 }) else {
+        throw RuntimeError("--lr must be positive numbers separated by commas, got '\(lr)'")
+      }
       var options = LinearProbe.Options()
       options.epochs = epochs
-      options.lr = lr
       options.momentum = momentum
       options.seed = seed
       let start = Date()
-      var last = 0.0
-      try classifier.train(train.features, labels: train.labels, options: options) { epoch in
-        last = epoch.loss
-        if epoch.epoch % logEvery == 0 || epoch.epoch == epochs - 1 {
-          report(
-            "Epoch: [\(epoch.epoch)/\(epochs)] loss: \(String(format: "%.6f", epoch.loss)) "
-              + "lr: \(String(format: "%.6g", epoch.lr))")
+      var runs: [[String: Any]] = []
+      var best: (lr: Double, top1: Double, top5: Double)?
+      for rate in rates.map({ $0! }) {
+        options.lr = rate
+        var last = 0.0
+        try classifier.train(train.features, labels: train.labels, options: options) { epoch in
+          last = epoch.loss
+          if epoch.epoch % logEvery == 0 || epoch.epoch == epochs - 1 {
+            report(
+              "Epoch: [\(epoch.epoch)/\(epochs)] lr \(rate): loss: "
+                + "\(String(format: "%.6f", epoch.loss)) lr: \(String(format: "%.6g", epoch.lr))")
+          }
         }
+        let (top1, top5) = try classifier.accuracy(val.features, labels: val.labels)
+        report(
+          "lr \(rate): Top1: \(String(format: "%.2f", top1)), "
+            + "Top5: \(String(format: "%.2f", top5))")
+        runs.append(["lr": rate, "top1": top1, "top5": top5, "final_train_loss": last])
+        if best == nil || top1 > best!.top1 { best = (rate, top1, top5) }
       }
       let seconds = Date().timeIntervalSince(start)
-      let (top1, top5) = try classifier.accuracy(val.features, labels: val.labels)
+      let chosen = best!
       report(
-        "Linear probe result: Top1: \(String(format: "%.2f", top1)), "
-          + "Top5: \(String(format: "%.2f", top5)) (\(epochs) epochs, "
+        "Linear probe result: Top1: \(String(format: "%.2f", chosen.top1)), "
+          + "Top5: \(String(format: "%.2f", chosen.top5)) (lr \(chosen.lr), \(epochs) epochs, "
           + "\(String(format: "%.1f", seconds)) s)")
       guard let output else { return }
       let result: [String: Any] = [
-        "top1": top1, "top5": top5, "epochs": epochs, "lr": lr,
-        "lr_scaled": lr * Double(classifier.batch) / 256, "momentum": momentum,
-        "batch": classifier.batch, "train_images": train.count, "val_images": val.count,
-        "features": train.dim, "classes": train.classes.count, "final_train_loss": last,
+        "top1": chosen.top1, "top5": chosen.top5, "lr": chosen.lr, "runs": runs,
+        "epochs": epochs, "momentum": momentum, "batch": classifier.batch,
+        "lr_scale": Double(classifier.batch) / 256, "train_images": train.count,
+        "val_images": val.count, "features": train.dim, "classes": train.classes.count,
         "seconds": seconds, "feature_source": train.info["source"] ?? "",
       ]
       do {

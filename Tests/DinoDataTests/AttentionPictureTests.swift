@@ -8,7 +8,8 @@ final class AttentionPictureTests: XCTestCase {
   func testOfficialRuleOnKnownValues() {
     XCTAssertEqual(AttentionMask.keep([0.3, 0.1, 0.4, 0.2], share: 0.6), [true, false, true, false])
     XCTAssertEqual(AttentionMask.keep([0.3, 0.1, 0.4, 0.2], share: 1), [true, true, true, true])
-    XCTAssertEqual(AttentionMask.keep([0.3, 0.1, 0.4, 0.2], share: 0.01), [false, false, true, false])
+    XCTAssertEqual(
+      AttentionMask.keep([0.3, 0.1, 0.4, 0.2], share: 0.01), [false, false, true, false])
     XCTAssertEqual(AttentionMask.keep([0, 0], share: 0.5), [false, false])
   }
 
@@ -45,7 +46,8 @@ final class AttentionPictureTests: XCTestCase {
     XCTAssertEqual(Viridis.table.count, 768)
     XCTAssertTrue(Viridis.color(0) == (68, 1, 84))
     XCTAssertTrue(Viridis.color(1) == (253, 231, 36))
-    XCTAssertTrue(Viridis.color(0.5) == (Viridis.table[384], Viridis.table[385], Viridis.table[386]))
+    let middle = Viridis.table[384..<387]
+    XCTAssertTrue(Viridis.color(0.5) == (middle[384], middle[385], middle[386]))
     XCTAssertTrue(Viridis.color(-3) == (68, 1, 84))
     XCTAssertTrue(Viridis.color(.nan) == (68, 1, 84))
   }

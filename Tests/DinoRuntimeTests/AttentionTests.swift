@@ -29,7 +29,9 @@ final class AttentionTests: XCTestCase {
     let (dim, heads, patch, side) = (16, 2, 4, 16)
     let grid = side / patch
     let hd = dim / heads
-    func t(_ name: String) -> [Double] { w.tensors["teacher.backbone." + name]!.floats.map(Double.init) }
+    func t(_ name: String) -> [Double] {
+      w.tensors["teacher.backbone." + name]!.floats.map(Double.init)
+    }
     let (cls, pos, pw, pb) = (t("cls_token"), t("pos_embed"), t("patch_embed.proj.weight"),
                               t("patch_embed.proj.bias"))
     let (g1, b1, qkvW, qkvB) = (t("blocks.0.norm1.weight"), t("blocks.0.norm1.bias"),

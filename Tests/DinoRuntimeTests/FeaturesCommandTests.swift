@@ -50,7 +50,8 @@ final class FeaturesCommandTests: XCTestCase {
       ["features", plan, "--checkpoint", checkpoint, "--data", val, "-o",
        dir + "/val.safetensors", "--student", "--threads", "1"])
     XCTAssertEqual(student.status, 0, student.stderr)
-    XCTAssertEqual(try FeatureFile.read(contentsOf: dir + "/val.safetensors").info["source"], "student")
+    let studentFile = try FeatureFile.read(contentsOf: dir + "/val.safetensors")
+    XCTAssertEqual(studentFile.info["source"], "student")
     _ = try DinoTool.run(
       "dino-run",
       ["features", plan, "--checkpoint", checkpoint, "--data", val, "-o",

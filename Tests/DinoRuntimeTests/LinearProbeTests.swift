@@ -66,7 +66,8 @@ final class LinearProbeTests: XCTestCase {
       }
     }
     let out = probe.runtime
-    XCTAssertEqual(Double(try out.output("loss", program: "gradients")[0]), loss / 16, accuracy: 1e-5)
+    let got = try out.output("loss", program: "gradients")[0]
+    XCTAssertEqual(Double(got), loss / 16, accuracy: 1e-5)
     for (got, want) in zip(try out.output("grad.probe.weight", program: "gradients"), dW) {
       XCTAssertEqual(Double(got), want, accuracy: 1e-5)
     }
@@ -136,6 +137,13 @@ final class LinearProbeTests: XCTestCase {
     XCTAssertEqual(json["val_images"] as? Int, 6)
     XCTAssertEqual(json["epochs"] as? Int, 5)
     XCTAssertTrue((0...100).contains(json["top1"] as! Double))
+    XCTAssertEqual((json["runs"] as? [Any])?.count, 1)
+
+    let sweep = try DinoTool.run(
+      "dino-run", ["linear"] + common + ["--epochs", "2", "--lr", "0.1,1,3"])
+    XCTAssertEqual(sweep.status, 0, sweep.stderr)
+    XCTAssertEqual(sweep.stdout.split(separator: "\n").filter { $0.hasPrefix("lr ") }.count, 3)
+    XCTAssertTrue(sweep.stdout.contains("Linear probe result: Top1: "), sweep.stdout)
 
     let wrong = try compileProbe(in: dir + "/w", features: 8, classes: 4)
     var arguments = common
