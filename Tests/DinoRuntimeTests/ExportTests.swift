@@ -115,6 +115,33 @@ final class ExportTests: XCTestCase {
       Array(try fresh.runtime.buffer("student.head.mlp.0.weight")))
   }
 
+  /// `dino-run train --init backbone` trains from the file: after one short epoch the
+  /// teacher's backbone is still next to the file's (and far from an init-spec start).
+  func testTrainFromABackbone() throws {
+    let dir = try temporaryDirectory()
+    let (plan, checkpoint) = try makeCheckpoint(in: dir)
+    let backbone = dir + "/b.safetensors"
+    _ = try DinoTool.run("dino-run", ["export", plan, "--checkpoint", checkpoint, "-o", backbone])
+    let images = try writeGreyFolder(dir + "/images", classes: ["a", "b"], perClass: 2, seed: 5)
+    var teachers: [HostTensor?] = []
+    for (name, extra) in [("from", ["--init", backbone]), ("fresh", [])] {
+      let run = try DinoTool.run(
+        "dino-run",
+        ["train", plan, "--data", images, "--epochs", "1", "--threads", "1", "--workers", "1",
+         "--output", dir + "/" + name] + extra)
+      XCTAssertEqual(run.status, 0, run.stderr)
+      let after = try SafeTensors.read(contentsOf: dir + "/" + name + "/checkpoint.safetensors")
+      teachers.append(after.tensors["teacher.backbone.pos_embed"])
+    }
+    // Warmup lr and EMA keep the teacher near its start: the file's, not the init specs'.
+    let start = try SafeTensors.read(contentsOf: backbone).tensors["pos_embed"]!.floats
+    func distance(_ tensor: HostTensor?) -> Float {
+      zip(tensor!.floats, start).map { abs($0 - $1) }.max()!
+    }
+    XCTAssertLessThan(distance(teachers[0]), 1e-3)
+    XCTAssertGreaterThan(distance(teachers[1]), 0.1)
+  }
+
   /// A backbone of another size, or with a foreign tensor, is one line for --init.
   func testInitRejectsOtherBackbones() throws {
     let dir = try temporaryDirectory()
