@@ -2,15 +2,18 @@
 /// head with its CLS attention coloured by `Viridis` (each head scaled from its own minimum
 /// to its maximum, as `plt.imsave` does) and upsampled to the panel by repeating each patch
 /// (nearest, the official `scale_factor=patch`); with masks, a second row — the image with
-/// the union of the heads' masks, then each head's mask — where pixels outside the mask are
-/// dimmed to 30 %.
+/// the union of the heads' masks, then each head's mask — where the pixels inside the mask
+/// are blended half-and-half with a colour (the official `display_instances`' `apply_mask`
+/// with alpha 0.5; one fixed colour, viridis yellow, where official draws random ones).
 public enum AttentionPicture {
   /// Pixels between panels.
   public static let gap = 4
   /// Pixels between the image and the first head.
   public static let groupGap = 16
-  /// The brightness kept outside a mask.
-  public static let dimming = 0.3
+  /// The colour blended into the pixels a mask keeps.
+  public static let maskColor: [Double] = [253, 231, 36]
+  /// The colour's weight in the blend (official `apply_mask` alpha).
+  public static let maskAlpha = 0.5
 
   /// One image's row(s).
   public struct Row: Sendable {
@@ -124,15 +127,17 @@ public enum AttentionPicture {
     return Image(width: panel, height: panel, channels: 3, pixels: pixels)
   }
 
-  /// `image` (square, RGB) with the pixels of patches outside `mask` dimmed.
+  /// `image` (square, RGB) with the pixels of the patches in `mask` blended with
+  /// `maskColor`: (1 − alpha)·pixel + alpha·colour.
   static func masked(_ image: Image, _ mask: [Bool], gridSide: Int) -> Image {
     let factor = image.width / gridSide
     var out = image
     for y in 0..<image.height {
-      for x in 0..<image.width where !mask[(y / factor) * gridSide + x / factor] {
+      for x in 0..<image.width where mask[(y / factor) * gridSide + x / factor] {
         for c in 0..<3 {
           let i = (y * image.width + x) * 3 + c
-          out.pixels[i] = UInt8((Double(image.pixels[i]) * dimming).rounded())
+          let blend = (1 - maskAlpha) * Double(image.pixels[i]) + maskAlpha * maskColor[c]
+          out.pixels[i] = UInt8(blend.rounded())
         }
       }
     }

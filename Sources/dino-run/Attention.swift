@@ -18,7 +18,8 @@ extension DinoRunCommand {
         head's map scaled from its minimum to its maximum and coloured with matplotlib's \
         viridis, patches repeated to --size pixels (nearest). With --threshold t, a second \
         row per image shows the official masks (the highest-attention patches holding a share \
-        t of the mass): first their union, then one per head, pixels outside dimmed.
+        t of the mass): first their union, then one per head, the kept patches tinted yellow \
+        (alpha 0.5, as the official display_instances).
         """)
 
     @Argument(help: "The compiled plan (plan.bin).")

@@ -54,7 +54,8 @@ final class AttentionPictureTests: XCTestCase {
 
   /// Two images with 3 heads on a 2×2 grid at 8-pixel panels, with masks: width
   /// 4 + 8 + 16 + 3·12, height 4 + 4·12; each head's highest patch is viridis yellow and its
-  /// lowest dark violet; a masked-out patch is dimmed, a kept one unchanged.
+  /// lowest dark violet; a kept patch is blended half-and-half with yellow, a dropped one
+  /// unchanged.
   func testLayoutColoursAndMasks() throws {
     let white = Image(width: 5, height: 3, channels: 1, pixels: [UInt8](repeating: 200, count: 15))
     let maps: [[Float]] = [[0.1, 0.4, 0.2, 0.3], [0.5, 0.1, 0.1, 0.3], [0.25, 0.25, 0.25, 0.25]]
@@ -74,8 +75,8 @@ final class AttentionPictureTests: XCTestCase {
     XCTAssertEqual(pixel(4, 4), [200, 200, 200])  // the image
     // Mask row of head 0: 0.6 of the mass is patches 1 (0.4) and 3 (0.3).
     let maskY = 4 + 12
-    XCTAssertEqual(pixel(head0 + 4, maskY), [200, 200, 200])
-    XCTAssertEqual(pixel(head0, maskY), [60, 60, 60])
+    XCTAssertEqual(pixel(head0 + 4, maskY), [227, 216, 118])  // (200 + (253, 231, 36)) / 2
+    XCTAssertEqual(pixel(head0, maskY), [200, 200, 200])
     XCTAssertThrowsError(try AttentionPicture.compose([row], gridSide: 3, panel: 8))
   }
 
