@@ -10,7 +10,8 @@ public enum Pipeline {
   public static let passes: [(name: String, run: Pass)] = [
     ("verify", { graph in staged(graph, "verify") }),
     ("autodiff", { graph throws(CompileError) in
-      needsGradients(graph) ? try differentiate(graph) : staged(graph, "autodiff") }),
+      let trained = needsGradients(graph) ? try differentiate(graph) : graph
+      return staged(try differentiateGradientsProgram(trained), "autodiff") }),
     ("optimizer", { graph throws(CompileError) in
       hasGradients(graph) ? try appendOptimizer(graph) : staged(graph, "optimizer") }),
     ("ema", { graph throws(CompileError) in staged(try buildEMA(graph), "ema") }),
@@ -83,6 +84,18 @@ public enum Pipeline {
     return program.outputs.contains { $0.name == "loss" }
       && !program.outputs.contains { $0.name.hasPrefix("grad.") }
       && !program.nodes.contains { $0.op == .adamwUpdate }
+  }
+
+  /// Appends to a program named `gradients` that returns a `loss` (and no gradients yet)
+  /// d loss / d p for every trainable parameter, as outputs `grad.<name>`: no optimiser is
+  /// lowered into it (the runtime updates the parameters itself, e.g. the linear probe's
+  /// SGD). Other graphs pass through.
+  static func differentiateGradientsProgram(_ graph: Graph) throws(CompileError) -> Graph {
+    guard let program = graph.program("gradients"),
+      program.outputs.contains(where: { $0.name == "loss" }),
+      !program.outputs.contains(where: { $0.name.hasPrefix("grad.") })
+    else { return graph }
+    return try differentiate(graph, program: "gradients", wrt: { $0.trainable })
   }
 
   /// Whether `train_step` carries `grad.*` outputs for the optimiser lowering.

@@ -7,6 +7,9 @@ extension DINOTrainer {
     public var teacherFromFile: Bool
     /// The center came from the file (else zeros).
     public var centerFromFile: Bool
+    /// The file was a backbone file: only the backbones came from it, the heads from
+    /// their init specs.
+    public var backboneOnly = false
   }
 
   /// Sets every buffer from the plan's init specs with `seed`: random student, teacher a
@@ -27,6 +30,11 @@ extension DINOTrainer {
   public func loadWeights(_ file: SafeTensors, seed: UInt64 = 0, source: String = "weights")
     throws(RuntimeError) -> WeightSources
   {
+    if BackboneFile.isBackbone(file) {
+      try loadBackbone(file, seed: seed, source: source)
+      return WeightSources(
+        studentFromFile: true, teacherFromFile: true, centerFromFile: false, backboneOnly: true)
+    }
     for name in file.tensors.keys.sorted()
     where !(name.hasPrefix("student.") || name.hasPrefix("teacher.") || name == "center") {
       throw RuntimeError(

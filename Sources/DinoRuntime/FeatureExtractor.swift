@@ -25,21 +25,7 @@ public final class FeatureExtractor {
   /// Loads the `features` program of `graph` (a planned graph).
   /// - Throws: one line when the plan has no usable `features` program.
   public init(graph: Graph, threads: Int = 1) throws(RuntimeError) {
-    guard let index = graph.programIndex("features") else {
-      let known = graph.programs.map { "@\($0.name)" }.joined(separator: ", ")
-      throw RuntimeError(
-        "the plan has no @features program (it has \(known.isEmpty ? "none" : known)); "
-          + "compile a DINO model")
-    }
-    // Only @features, whose parameters all come from the checkpoint: their init specs
-    // (the teacher's `copy(student.*)`) are not needed and would name absent buffers.
-    var program = graph.programs[index]
-    for i in program.nodes.indices where program.nodes[i].op == .parameter {
-      program.nodes[i].attrs["init"] = .string("zeros")
-    }
-    var only = graph
-    only.programs = [program]
-    runtime = try Runtime(graph: only, threads: threads)
+    runtime = try singleProgramRuntime(graph, program: "features", threads: threads)
     let inputs = try runtime.inputs(of: "features")
     guard let image = inputs.first(where: { $0.name == "image" }), inputs.count == 1,
       image.type.dtype == .f32, image.type.rank == 4, image.type.shape[2] == image.type.shape[3]
@@ -65,16 +51,15 @@ public final class FeatureExtractor {
 
   /// Loads the `teacher.*` buffers the program reads from a checkpoint or weights file.
   public func loadTeacher(contentsOf path: String) throws(RuntimeError) {
-    guard FileManager.default.fileExists(atPath: path) else {
-      throw RuntimeError("checkpoint '\(path)' does not exist")
-    }
-    let file: SafeTensors
-    do {
-      file = try SafeTensors.read(contentsOf: path)
-    } catch {
-      throw RuntimeError(error.message)
-    }
-    try loadTeacher(file, source: path)
+    try loadWeights(contentsOf: path, source: .teacher)
+  }
+
+  /// Loads the buffers the program reads from the teacher (`teacher.*`) or the student
+  /// (`student.*`, into the teacher slots) of a checkpoint or weights file.
+  public func loadWeights(contentsOf path: String, source: BackboneSource) throws(RuntimeError) {
+    try loadBackboneWeights(
+      into: runtime, contentsOf: path, source: source,
+      purpose: "features come from the \(source) backbone")
   }
 
   /// Sets the teacher to the untrained network of `graph`: the student drawn from its init
@@ -90,23 +75,9 @@ public final class FeatureExtractor {
       guard let shape = shapes[name] else { continue }
       tensors[name] = HostTensor(shape: shape, floats: Array(try trainer.runtime.buffer(name)))
     }
-    try loadTeacher(SafeTensors(tensors: tensors), source: "the untrained network (seed \(seed))")
-  }
-
-  /// Loads the `teacher.*` buffers the program reads from `file` (named `source` in errors).
-  public func loadTeacher(_ file: SafeTensors, source path: String) throws(RuntimeError) {
-    let needed = runtime.bufferNames
-    let missing = needed.filter { file.tensors[$0] == nil }
-    if !missing.isEmpty {
-      let teachers = file.tensors.keys.filter { $0.hasPrefix("teacher.") }.count
-      throw RuntimeError(
-        teachers == 0
-          ? "\(path) has no teacher weights (teacher.*): k-NN uses the teacher backbone"
-          : "\(path) lacks \(missing.count) of the \(needed.count) teacher tensors "
-            + "@features reads, e.g. '\(missing[0])'")
-    }
-    let subset = SafeTensors(tensors: file.tensors.filter { needed.contains($0.key) })
-    try runtime.loadBuffers(subset, required: needed, source: path)
+    try runtime.loadBuffers(
+      SafeTensors(tensors: tensors), required: runtime.bufferNames,
+      source: "the untrained network (seed \(seed))")
   }
 
   /// The features ([n, dim]) and labels of the images of `folder` (undecodable files left
@@ -115,17 +86,30 @@ public final class FeatureExtractor {
   public func extract(
     _ folder: ImageFolder, workers: Int, limit: Int? = nil, skipped: (String) -> Void = { _ in }
   ) throws(RuntimeError) -> (features: [Float], labels: [Int32]) {
+    let set = try extractIndexed(folder, workers: workers, limit: limit, skipped: skipped)
+    return (set.features, set.labels)
+  }
+
+  /// As `extract`, with each feature row's index in `folder.paths` (skipped files have no
+  /// row, so the indices say which files the rows belong to).
+  public func extractIndexed(
+    _ folder: ImageFolder, workers: Int, limit: Int? = nil, skipped: (String) -> Void = { _ in }
+  ) throws(RuntimeError) -> (features: [Float], labels: [Int32], indices: [Int]) {
     var features: [Float] = []
     var labels: [Int32] = []
+    var indices: [Int] = []
     let b = batch
     let per = transform.floatsPerImage
     let input = try runtime.inputBuffer("image", program: "features").bindMemory(to: Float.self)
     // Runs one batch of `count` images already in `input` (rows ≥ count are padding).
-    func run(count: Int, labelOf: (Int) -> Int32, valid: (Int) -> Bool) throws(RuntimeError) {
+    func run(count: Int, indexOf: (Int) -> Int, labelOf: (Int) -> Int32, valid: (Int) -> Bool)
+      throws(RuntimeError)
+    {
       if pixels {
         for i in 0..<count where valid(i) {
           features.append(contentsOf: input[i * per..<(i + 1) * per])
           labels.append(labelOf(i))
+          indices.append(indexOf(i))
         }
         return
       }
@@ -135,6 +119,7 @@ public final class FeatureExtractor {
       for i in 0..<count where valid(i) {
         features.append(contentsOf: out[i * dim..<(i + 1) * dim])
         labels.append(labelOf(i))
+        indices.append(indexOf(i))
       }
     }
     if let limit, limit < folder.count {
@@ -164,10 +149,12 @@ public final class FeatureExtractor {
         }
         let bad = (0..<count).filter { !ok[$0] }.map { folder.relativePath(chosen[start + $0]) }
         if !bad.isEmpty { skipped("skipped \(bad.count) undecodable file(s), e.g. \(bad[0])") }
-        try run(count: count, labelOf: { folder.labels[chosen[start + $0]] }, valid: { ok[$0] })
+        try run(
+          count: count, indexOf: { chosen[start + $0] },
+          labelOf: { folder.labels[chosen[start + $0]] }, valid: { ok[$0] })
         start += count
       }
-      return (features, labels)
+      return (features, labels, indices)
     }
     try RuntimeError.mapping {
       let loader = try EvalLoader(
@@ -176,10 +163,11 @@ public final class FeatureExtractor {
         _ = UnsafeMutableBufferPointer(rebasing: input[0..<batch.images.count])
           .update(fromContentsOf: batch.images)
         try run(
-          count: batch.count, labelOf: { batch.labels[$0] }, valid: { batch.valid[$0] != 0 })
+          count: batch.count, indexOf: { batch.start + $0 }, labelOf: { batch.labels[$0] },
+          valid: { batch.valid[$0] != 0 })
       }
       if let summary = loader.skipSummary() { skipped(summary) }
     }
-    return (features, labels)
+    return (features, labels, indices)
   }
 }

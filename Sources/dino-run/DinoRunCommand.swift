@@ -8,7 +8,8 @@ struct DinoRunCommand: ParsableCommand {
     commandName: "dino-run",
     abstract: "Run a compiled dino plan (plan.bin) on the CPU.",
     subcommands: [
-      Train.self, Step.self, KNN.self, Crops.self, Exec.self, Benchmark.self,
+      Train.self, Step.self, KNN.self, Linear.self, Features.self, Attention.self, Export.self,
+      Crops.self, Exec.self, Benchmark.self,
         // One file per subcommand.
     ],
     defaultSubcommand: Train.self)

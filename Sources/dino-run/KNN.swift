@@ -15,31 +15,14 @@ extension DinoRunCommand {
         round(G·256/224), bicubic), centre-cropped to the plan's global size G and \
         normalised. Train and val features are L2-normalised; for each k the k most \
         cosine-similar training images vote for their class with weight exp(s/T). One line \
-        per k: `20-NN classifier result: Top1: xx.xx, Top5: yy.yy`. Baselines instead of \
-        --checkpoint: --untrained (the network the plan's init specs give with --seed, as \
-        training starts) or --pixels (the normalised pixels themselves as features).
+        per k: `20-NN classifier result: Top1: xx.xx, Top5: yy.yy`. --train-features and \
+        --val-features read features written by `dino-run features` instead.
         """)
 
-    @Argument(help: "The compiled plan (plan.bin).")
-    var plan: String
+    @Argument(help: "The compiled plan (plan.bin); not needed with feature files.")
+    var plan: String?
 
-    @Option(help: "Checkpoint or weights file with teacher.* tensors.")
-    var checkpoint: String?
-
-    @Flag(help: "Evaluate the untrained network (init specs and --seed) instead of a checkpoint.")
-    var untrained = false
-
-    @Flag(help: "Evaluate the normalised pixels as features (no network) instead.")
-    var pixels = false
-
-    @Option(help: "Seed of the untrained network's init (default: the plan's seed).")
-    var seed: UInt64?
-
-    @Option(help: "Training image folder (DIR/<class>/*).")
-    var train: String
-
-    @Option(help: "Validation image folder (DIR/<class>/*), same classes as --train.")
-    var val: String
+    @OptionGroup var sources: FeatureSources
 
     @Option(help: "Neighbour counts, comma-separated.")
     var k: String = "10,20,100,200"
@@ -49,18 +32,6 @@ extension DinoRunCommand {
 
     @OptionGroup var kernels: ThreadsOption
 
-    @Option(help: "Data loader threads.")
-    var workers: Int = BatchLoader.defaultWorkers
-
-    @Option(help: "Batch size; must equal the @features program's input batch (the default).")
-    var batch: Int?
-
-    @Option(help: "Use N training images, evenly spaced over the folder.")
-    var limitTrain: Int?
-
-    @Option(help: "Use N validation images, evenly spaced over the folder.")
-    var limitVal: Int?
-
     @Option(help: "Write trainfeat, testfeat and labels (safetensors) into this folder.")
     var dumpFeatures: String?
 
@@ -69,77 +40,25 @@ extension DinoRunCommand {
       guard !ks.isEmpty, ks.allSatisfy({ ($0 ?? 0) >= 1 }) else {
         throw RuntimeError("--k must be positive integers separated by commas, got '\(k)'")
       }
-      for (name, limit) in [("--limit-train", limitTrain), ("--limit-val", limitVal)]
-      where (limit ?? 1) < 1 {
-        throw RuntimeError("\(name) must be at least 1")
-      }
-      guard kernels.threads >= 1 else { throw RuntimeError("--threads must be at least 1") }
-      let sources = [checkpoint != nil, untrained, pixels].filter { $0 }.count
-      guard sources == 1 else {
-        throw RuntimeError(
-          "give exactly one of --checkpoint FILE, --untrained and --pixels (got \(sources))")
-      }
-      let graph = try loadPlan(plan)
-      let extractor = try FeatureExtractor(graph: graph, threads: kernels.threads)
-      if let batch, batch != extractor.batch {
-        throw RuntimeError(
-          "--batch \(batch): the plan's @features program takes batches of \(extractor.batch)")
-      }
-      if let checkpoint {
-        try extractor.loadTeacher(contentsOf: checkpoint)
-      } else if untrained {
-        let planSeed = UInt64(max(0, graph.hyper["seed"] ?? 0))
-        try extractor.loadUntrainedTeacher(graph: graph, seed: seed ?? planSeed)
-      } else {
-        extractor.pixels = true
-      }
-      let trainFolder = try Self.folder(train, option: "--train")
-      let valFolder = try Self.folder(val, option: "--val")
-      guard trainFolder.classes == valFolder.classes else {
-        throw RuntimeError(
-          "the class folders of --train (\(trainFolder.classes.count)) and --val "
-            + "(\(valFolder.classes.count)) differ: "
-            + Self.firstDifference(trainFolder.classes, valFolder.classes))
-      }
       let report: (String) -> Void = { line in
         print(line)
         fflush(nil)
       }
-      let start = Date()
-      let trainSet = try extractor.extract(
-        trainFolder, workers: workers, limit: limitTrain, skipped: report)
-      let valSet = try extractor.extract(
-        valFolder, workers: workers, limit: limitVal, skipped: report)
-      report(
-        "Features: \(trainSet.labels.count) train, \(valSet.labels.count) val, dim "
-          + "\(extractor.featureDim), \(trainFolder.classes.count) classes "
-          + "(\(String(format: "%.1f", Date().timeIntervalSince(start))) s)")
+      let (trainSet, valSet) = try sources.load(
+        plan: plan, threads: kernels.threads, report: report)
+      let dim = trainSet.dim
       if let dumpFeatures {
-        try dump(trainSet, valSet, dim: extractor.featureDim, to: dumpFeatures)
+        try dump(
+          (trainSet.features, trainSet.labels), (valSet.features, valSet.labels), dim: dim,
+          to: dumpFeatures)
       }
       let classifier = try KNNClassifier(
-        features: trainSet.features, labels: trainSet.labels, dim: extractor.featureDim,
-        classCount: trainFolder.classes.count)
+        features: trainSet.features, labels: trainSet.labels, dim: dim,
+        classCount: trainSet.classes.count)
       let results = try classifier.evaluate(
         testFeatures: valSet.features, testLabels: valSet.labels, ks: ks.map { $0! },
         temperature: temperature)
       for result in results { report(result.line) }
-    }
-
-    /// Scans an image folder; an error names the option.
-    private static func folder(_ path: String, option: String) throws(RuntimeError) -> ImageFolder {
-      do {
-        return try ImageFolder(path: path)
-      } catch {
-        throw RuntimeError("\(option): \(error.message)")
-      }
-    }
-
-    /// The first class name one list has and the other lacks.
-    private static func firstDifference(_ a: [String], _ b: [String]) -> String {
-      if let x = a.first(where: { !b.contains($0) }) { return "'\(x)' is only in --train" }
-      if let x = b.first(where: { !a.contains($0) }) { return "'\(x)' is only in --val" }
-      return "same names, different order"
     }
 
     /// Writes DIR/trainfeat.safetensors, DIR/testfeat.safetensors (tensor `features`,
