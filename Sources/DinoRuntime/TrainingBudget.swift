@@ -78,9 +78,11 @@ extension TrainingRun {
     budget: TimeBudget, loader: BatchLoader, seed: UInt64, runStart: Double
   ) throws(RuntimeError) -> [Double] {
     let provisional = try trainer.schedules(iterationsPerEpoch: loader.batchesPerEpoch)
-    let saved = trainer.runtime.snapshot()
-    defer { trainer.runtime.restore(saved) }
+    let runtime = trainer.runtime
+    let saved = try RegionSnapshot(runtime, regions: runtime.layout.regions)
+    try saved.save()
     var times: [Double] = []
+    defer { try? saved.restore() }  // the same regions, sizes checked at init: cannot fail
     for step in 0..<BudgetPlan.maximumPilotSteps {
       let started = Self.now()
       try loadBatch(

@@ -13,26 +13,11 @@ final class DinoModelTests: XCTestCase {
     DinocRunner.packageRoot.appendingPathComponent("Samples/\(name).swift").path
   }
 
-  /// `-D key=value` for each entry of a reference file's `defines` metadata.
-  private func defines(_ reference: SafetensorsReader) throws -> [String] {
-    let text = try XCTUnwrap(reference.metadata["defines"])
-    let json = try XCTUnwrap(
-      try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
-    return json.keys.sorted().flatMap { ["-D", "\($0)=\(json[$0]!)"] }
-  }
 
   private func compile(_ name: String, _ flags: [String]) throws -> Graph {
     try Graph(wire: DinocRunner.compileToWire(sample(name), flags))
   }
 
-  /// Every tensor of a reference file, by name.
-  private func tensors(_ reader: SafetensorsReader) throws -> [String: ReferenceTensor] {
-    var result: [String: ReferenceTensor] = [:]
-    for (key, entry) in reader.entries {
-      result[key] = ReferenceTensor(shape: entry.shape, data: try reader.doubles(key))
-    }
-    return result
-  }
 
   /// Runs `program` in the shared Double reference interpreter: the value of every node and
   /// the buffers after its effects.
@@ -64,7 +49,7 @@ final class DinoModelTests: XCTestCase {
   func testParityModelHasTheOfficialParameterNamesShapesAndInits() throws {
     for name in Self.cases {
       let reference = try ReferenceFiles.open("\(name).init")
-      let graph = try compile("fashion_mnist", defines(reference))
+      let graph = try compile("fashion_mnist", reference.defineFlags())
       let buffers = graph.buffers()
       XCTAssertEqual(Set(buffers.map(\.name)), Set(reference.entries.keys), name)
       XCTAssertEqual(buffers.count, reference.entries.count, name)
@@ -112,13 +97,13 @@ final class DinoModelTests: XCTestCase {
       let initial = try ReferenceFiles.open("\(name).init")
       let crops = try ReferenceFiles.open("\(name).crops")
       let expected = try ReferenceFiles.open("\(name).expected")
-      let graph = try compile("fashion_mnist", defines(initial))
+      let graph = try compile("fashion_mnist", initial.defineFlags())
       let program = try XCTUnwrap(graph.program("train_step"))
-      var feeds = try tensors(crops)
+      var feeds = try crops.referenceTensors()
       let teacherTemp = try XCTUnwrap(Double(initial.metadata["teacher_temp"] ?? ""))
       feeds["teacher_temp"] = ReferenceTensor(scalar: teacherTemp)
       feeds["seed"] = ReferenceTensor(scalar: 0)
-      let run = try evaluate(program, inputs: feeds, buffers: tensors(initial))
+      let run = try evaluate(program, inputs: feeds, buffers: initial.referenceTensors())
       let loss = try XCTUnwrap(output("loss", program, run.values).scalar)
       let officialLoss = try XCTUnwrap(Double(initial.metadata["loss"] ?? ""))
       // The reference ran in float64 on these (float32-valued) inputs: the graph's Double
@@ -136,7 +121,7 @@ final class DinoModelTests: XCTestCase {
 
   func testProgramsAndTheirInterfaces() throws {
     let reference = try ReferenceFiles.open("step_epoch0.init")
-    let graph = try compile("fashion_mnist", defines(reference))
+    let graph = try compile("fashion_mnist", reference.defineFlags())
     XCTAssertEqual(graph.programs.map(\.name), ["train_step", "features", "attention"])
     let train = try XCTUnwrap(graph.program("train_step"))
     XCTAssertEqual(
@@ -194,8 +179,8 @@ final class DinoModelTests: XCTestCase {
   func testFeaturesAndAttentionPrograms() throws {
     let initial = try ReferenceFiles.open("step_epoch0.init")
     let crops = try ReferenceFiles.open("step_epoch0.crops")
-    let graph = try compile("fashion_mnist", defines(initial))
-    let buffers = try tensors(initial)
+    let graph = try compile("fashion_mnist", initial.defineFlags())
+    let buffers = try initial.referenceTensors()
     let image = ["image": ReferenceTensor(shape: [2, 1, 28, 28], data: try crops.doubles("crop0"))]
     let features = try XCTUnwrap(graph.program("features"))
     let featureRun = try evaluate(features, inputs: image, buffers: buffers)
@@ -245,7 +230,7 @@ final class DinoModelTests: XCTestCase {
     let reference = try ReferenceFiles.open("step_epoch0.init")
     // A later -D for the same key wins.
     let flags =
-      try defines(reference) + [
+      try reference.defineFlags() + [
         "-D", "drop_path=0.1", "-D", "depth=3", "-D", "local_crops=3",
       ]
     let graph = try compile("fashion_mnist", flags)

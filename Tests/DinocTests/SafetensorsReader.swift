@@ -1,5 +1,6 @@
 import DinoRuntime
 import Foundation
+import _DinoTestSupport
 
 /// The committed reference files read through the project's own safetensors reader
 /// (`DinoRuntime.SafeTensors`, tested on its own in DinoRuntimeTests), with the tensors
@@ -41,5 +42,25 @@ enum ReferenceFiles {
   /// Opens `<name>.safetensors` there.
   static func open(_ name: String) throws -> SafetensorsReader {
     try SafetensorsReader(folder.appendingPathComponent("\(name).safetensors"))
+  }
+}
+
+extension SafetensorsReader {
+  /// Every tensor, by name, widened to Double.
+  func referenceTensors() throws -> [String: ReferenceTensor] {
+    var result: [String: ReferenceTensor] = [:]
+    for (key, entry) in entries {
+      result[key] = ReferenceTensor(shape: entry.shape, data: try doubles(key))
+    }
+    return result
+  }
+
+  /// `-D key=value` for each entry of the `defines` metadata (the sample's settings the
+  /// reference was made with), sorted by key.
+  func defineFlags() throws -> [String] {
+    guard let text = metadata["defines"],
+      let json = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
+    else { throw SafeTensorsError("no 'defines' metadata") }
+    return json.keys.sorted().flatMap { ["-D", "\($0)=\(json[$0]!)"] }
   }
 }

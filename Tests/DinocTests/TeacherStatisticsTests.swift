@@ -10,20 +10,7 @@ import _DinoTestSupport
 final class TeacherStatisticsTests: XCTestCase {
   private static let cases = ["step_epoch0", "step_epoch1", "step_epoch1_nll0"]
 
-  private func tensors(_ reader: SafetensorsReader) throws -> [String: ReferenceTensor] {
-    var result: [String: ReferenceTensor] = [:]
-    for (key, entry) in reader.entries {
-      result[key] = ReferenceTensor(shape: entry.shape, data: try reader.doubles(key))
-    }
-    return result
-  }
 
-  private func defines(_ reference: SafetensorsReader) throws -> [String] {
-    let text = try XCTUnwrap(reference.metadata["defines"])
-    let json = try XCTUnwrap(
-      try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
-    return json.keys.sorted().flatMap { ["-D", "\($0)=\(json[$0]!)"] }
-  }
 
   /// Entropy −Σ p ln p of a distribution (0·ln 0 = 0).
   private func entropy(_ p: [Double]) -> Double {
@@ -35,13 +22,13 @@ final class TeacherStatisticsTests: XCTestCase {
     for name in Self.cases {
       let initial = try ReferenceFiles.open("\(name).init")
       let crops = try ReferenceFiles.open("\(name).crops")
-      let graph = try Graph(wire: DinocRunner.compileToWire(sample.path, defines(initial)))
+      let graph = try Graph(wire: DinocRunner.compileToWire(sample.path, initial.defineFlags()))
       let program = try XCTUnwrap(graph.program("train_step"))
-      var feeds = try tensors(crops)
+      var feeds = try crops.referenceTensors()
       let tau = try XCTUnwrap(Double(initial.metadata["teacher_temp"] ?? ""))
       feeds["teacher_temp"] = ReferenceTensor(scalar: tau)
       feeds["seed"] = ReferenceTensor(scalar: 0)
-      var buffers = try tensors(initial)
+      var buffers = try initial.referenceTensors()
       let center = try XCTUnwrap(buffers["center"])
       let values = try ReferenceInterpreter.values(program, inputs: feeds, buffers: &buffers)
       func output(_ key: String) throws -> Double {
@@ -79,7 +66,7 @@ final class TeacherStatisticsTests: XCTestCase {
   func testStatisticsAreOutputsAfterTheLossWithoutGradients() throws {
     let sample = DinocRunner.packageRoot.appendingPathComponent("Samples/fashion_mnist.swift")
     let initial = try ReferenceFiles.open("step_epoch0.init")
-    let graph = try Graph(wire: DinocRunner.compileToWire(sample.path, defines(initial)))
+    let graph = try Graph(wire: DinocRunner.compileToWire(sample.path, initial.defineFlags()))
     let program = try XCTUnwrap(graph.program("train_step"))
     let loss = try XCTUnwrap(program.outputs.first { $0.name == "loss" }?.value.index)
     for key in ["teacher_entropy", "teacher_mean_entropy", "center_norm"] {

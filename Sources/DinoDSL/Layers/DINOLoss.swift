@@ -13,6 +13,9 @@ import DinoOps
 /// - then `center ← m·center + (1 − m)·Σ_rows t / 2B`, recorded as `assign(center, …)` after
 ///   every read of the old center (each step uses the previous center).
 ///
+/// With `centering: .sinkhornKnopp(iterations:)` (DINOv2's teacher, a named departure from
+/// v1) `P_t = softmax(sinkhornKnoppLogits(t, τt))` instead; the center is still updated.
+///
 /// Parameter: `center [1, K]` (zeros, not trained). DINO registers it as the buffer `center`.
 public final class DINOLoss: Module {
   /// The running mean of the teacher's logits, `[1, outDim]`.
@@ -23,14 +26,19 @@ public final class DINOLoss: Module {
   public let studentTemp: Double
   /// The center's EMA momentum `m` (DINO: 0.9).
   public let centerMomentum: Double
+  /// How teacher logits become targets: official centering, or Sinkhorn-Knopp (a named
+  /// departure, DINOv2's).
+  public let centering: TeacherCentering
 
   /// Creates the loss.
   /// - Parameters:
   ///   - outDim: the heads' output dimension `K`.
   ///   - studentTemp: the student temperature `τs`.
   ///   - centerMomentum: the center's momentum.
+  ///   - centering: `.center` (official DINO) or `.sinkhornKnopp(iterations:)` (DINOv2).
   public init(
     outDim: Int, studentTemp: Double = 0.1, centerMomentum: Double = 0.9,
+    centering: TeacherCentering = .center,
     file: String = #filePath, line: UInt = #line, column: UInt = #column
   ) {
     let loc = session.userLoc(file, line, column)
@@ -43,6 +51,14 @@ public final class DINOLoss: Module {
     self.outDim = outDim
     self.studentTemp = studentTemp
     self.centerMomentum = centerMomentum
+    self.centering = centering
+    if !(0...1).contains(centerMomentum) {
+      session.error("DINOLoss: centerMomentum must be within 0...1, got \(centerMomentum)", at: loc)
+    }
+    if case .sinkhornKnopp(let iterations) = centering, iterations < 1 {
+      session.error(
+        "DINOLoss: Sinkhorn-Knopp needs at least 1 iteration, got \(iterations)", at: loc)
+    }
   }
 
   /// The loss `f32[]`; also records the center update.
@@ -95,8 +111,15 @@ public final class DINOLoss: Module {
       // student_output / student_temp (a `scale` by 1/τs: its factor keeps double precision,
       // where a constant τs would be a float32 0.1), log_softmax row-wise, chunked per view.
       let logP = logSoftmax(student / studentTemp)
-      // softmax((teacher_output − center) / temp), negated once (−q is exact).
-      let z = (teacher - c) / teacherTemp
+      // softmax((teacher_output − center) / temp), negated once (−q is exact); or the
+      // Sinkhorn-Knopp targets, whose log-domain logits give them by the same softmax.
+      let z: Tensor
+      switch centering {
+      case .center:
+        z = (teacher - c) / teacherTemp
+      case .sinkhornKnopp(let iterations):
+        z = sinkhornKnoppLogits(teacher, temperature: teacherTemp, iterations: iterations)
+      }
       let p = softmax(z)
       let negQ = -p
       func rows(_ x: Tensor, _ i: Int) -> Tensor {
