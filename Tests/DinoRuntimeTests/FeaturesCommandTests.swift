@@ -72,6 +72,65 @@ final class FeaturesCommandTests: XCTestCase {
     XCTAssertEqual(results(fromFiles.stdout), results(fromFolders.stdout))
   }
 
+  /// The baselines: `--untrained` computes the features of the network training starts
+  /// from (init specs and the plan's seed, or --seed), `--pixels` the normalised pixels;
+  /// both equal a direct computation, and exactly one weight source is required.
+  func testUntrainedAndPixelBaselines() throws {
+    let dir = try temporaryDirectory()
+    let plan = try StepParityTests.compile(TrainTests.tiny, in: dir)
+    let classes = ["ant", "bee"]
+    let train = try writeGreyFolder(dir + "/train", classes: classes, perClass: 3, seed: 3)
+    let val = try writeGreyFolder(dir + "/val", classes: classes, perClass: 2, seed: 4)
+    let graph = try loadPlanGraph(plan)
+    let planSeed = UInt64(graph.hyper["seed"] ?? 0)
+    for (seed, flags) in [(planSeed, [String]()), (UInt64(5), ["--seed", "5"])] {
+      let trainer = try DINOTrainer(plan: plan)
+      try trainer.initialize(seed: seed)
+      let checkpoint = dir + "/init\(seed).safetensors"
+      try trainer.saveCheckpoint(to: checkpoint, epoch: 0, step: 0)
+      let untrained = try DinoTool.run(
+        "dino-run",
+        ["knn", plan, "--untrained", "--train", train, "--val", val, "--k", "1,3",
+         "--threads", "1", "--dump-features", dir + "/u\(seed)"] + flags)
+      let saved = try DinoTool.run(
+        "dino-run",
+        ["knn", plan, "--checkpoint", checkpoint, "--train", train, "--val", val, "--k", "1,3",
+         "--threads", "1", "--dump-features", dir + "/c\(seed)"])
+      XCTAssertEqual(untrained.status, 0, untrained.stderr)
+      XCTAssertEqual(saved.status, 0, saved.stderr)
+      for name in ["trainfeat", "testfeat"] {
+        let a = try SafeTensors.read(contentsOf: dir + "/u\(seed)/\(name).safetensors")
+        let b = try SafeTensors.read(contentsOf: dir + "/c\(seed)/\(name).safetensors")
+        XCTAssertEqual(a.tensors["features"], b.tensors["features"], "\(name) seed \(seed)")
+      }
+    }
+    let pixels = try DinoTool.run(
+      "dino-run",
+      ["knn", plan, "--pixels", "--train", train, "--val", val, "--k", "1",
+       "--threads", "1", "--dump-features", dir + "/p"])
+    XCTAssertEqual(pixels.status, 0, pixels.stderr)
+    let extractor = try FeatureExtractor(graph: graph)
+    let folder = try ImageFolder(path: val)
+    var expected: [Float] = []
+    for path in folder.paths {
+      expected += try extractor.transform.apply(
+        try Image(contentsOf: path, channels: extractor.transform.channels))
+    }
+    let per = extractor.transform.floatsPerImage
+    KNNClassifier.l2Normalize(&expected, dim: per)
+    let dumped = try SafeTensors.read(contentsOf: dir + "/p/testfeat.safetensors")
+    XCTAssertEqual(dumped.tensors["features"]?.shape, [folder.count, per])
+    XCTAssertEqual(dumped.tensors["features"]?.floats, expected)
+    for bad in [["--pixels", "--untrained"], []] {
+      let result = try DinoTool.run(
+        "dino-run", ["knn", plan, "--train", train, "--val", val] + bad)
+      XCTAssertEqual(result.status, 1)
+      XCTAssertTrue(
+        result.stderr.contains("give one of --checkpoint FILE, --untrained and --pixels"),
+        result.stderr)
+    }
+  }
+
   /// A file that is not a feature file, a missing partner file and mixed sources are one
   /// line each.
   func testFeatureFileErrors() throws {
