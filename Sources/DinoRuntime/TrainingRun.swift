@@ -1,4 +1,5 @@
 import DinoData
+import DinoFileGuard
 import DinoIR
 import Dispatch
 import Foundation
@@ -246,13 +247,10 @@ public final class TrainingRun {
 
   /// Appends one line to `<output>/log.txt`.
   private func appendLog(_ line: String) throws(RuntimeError) {
-    let path = options.output + "/log.txt"
-    guard let file = fopen(path, "a") else {
-      throw RuntimeError("cannot append to \(path): \(String(cString: strerror(errno)))")
-    }
-    defer { fclose(file) }
-    if fputs(line + "\n", file) < 0 || fflush(file) != 0 {
-      throw RuntimeError("cannot write \(path): \(String(cString: strerror(errno)))")
+    do {
+      try NoFollowAppend.append(line + "\n", to: options.output + "/log.txt")
+    } catch {
+      throw RuntimeError(error.message)
     }
   }
 

@@ -1,3 +1,4 @@
+import DinoFileGuard
 import DinoIR
 import DinoPlan
 import DinoRuntime
@@ -24,6 +25,19 @@ func readTensors(_ path: String) throws(RuntimeError) -> SafeTensors {
 func writeTensors(_ file: SafeTensors, to path: String) throws(RuntimeError) {
   do {
     try file.write(to: path)
+  } catch {
+    throw RuntimeError(error.message)
+  }
+}
+
+/// Checks a command's outputs against its inputs before any work (`OutputGuard`); a
+/// refusal is one `RuntimeError` line.
+func checkOutputs(
+  _ body: (inout OutputGuard) throws(OutputGuardError) -> Void
+) throws(RuntimeError) {
+  var outputs = OutputGuard()
+  do {
+    try body(&outputs)
   } catch {
     throw RuntimeError(error.message)
   }

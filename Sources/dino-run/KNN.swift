@@ -1,4 +1,5 @@
 import ArgumentParser
+import DinoFileGuard
 import DinoData
 import DinoRuntime
 import Foundation
@@ -47,6 +48,8 @@ extension DinoRunCommand {
     @Option(help: "Temperature T of the exp(s/T) votes.")
     var temperature: Double = 0.07
 
+    @OptionGroup var pixelBudget: PixelBudgetOption
+
     @OptionGroup var kernels: ThreadsOption
 
     @Option(help: "Data loader threads.")
@@ -73,12 +76,26 @@ extension DinoRunCommand {
       where (limit ?? 1) < 1 {
         throw RuntimeError("\(name) must be at least 1")
       }
-      guard kernels.threads >= 1 else { throw RuntimeError("--threads must be at least 1") }
+      _ = try kernels.checked()
       let sources = [checkpoint != nil, untrained, pixels].filter { $0 }.count
       guard sources == 1 else {
         throw RuntimeError(
           "give exactly one of --checkpoint FILE, --untrained and --pixels (got \(sources))")
       }
+      try checkOutputs { (outputs) throws(OutputGuardError) in
+        outputs.reads(file: plan, as: "plan")
+        if let checkpoint { outputs.reads(file: checkpoint, as: "--checkpoint") }
+        outputs.reads(folder: train, as: "--train")
+        outputs.reads(folder: val, as: "--val")
+        if let dumpFeatures {
+          try outputs.check(outputFolder: dumpFeatures, as: "--dump-features")
+          for name in ["trainfeat", "testfeat", "labels"] {
+            try outputs.check(
+              output: "\(dumpFeatures)/\(name).safetensors", as: "--dump-features")
+          }
+        }
+      }
+      try pixelBudget.apply()
       let graph = try loadPlan(plan)
       let extractor = try FeatureExtractor(graph: graph, threads: kernels.threads)
       if let batch, batch != extractor.batch {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DinoFileGuard
 import DinoData
 import DinoRuntime
 import Foundation
@@ -49,6 +50,8 @@ extension DinoRunCommand {
       help: "Iterations in all; schedule lengths scale with the run as for --budget.")
     var iterations: Int?
 
+    @OptionGroup var pixelBudget: PixelBudgetOption
+
     @OptionGroup var kernels: ThreadsOption
 
     @Option(help: "Data loader threads (default: one per four cores).")
@@ -76,10 +79,20 @@ extension DinoRunCommand {
     var saveEveryMinutes: Double = 10
 
     func execute() throws {
+      try checkOutputs { (outputs) throws(OutputGuardError) in
+        outputs.reads(file: plan, as: "plan")
+        if let initWeights { outputs.reads(file: initWeights, as: "--init") }
+        outputs.reads(folder: data, as: "--data")
+        try outputs.check(outputFolder: output, as: "--output")
+        try outputs.check(output: output + "/checkpoint.safetensors", as: "--output")
+        try outputs.check(output: output + "/log.txt", as: "--output")
+        try NoFollowAppend.checkAppendable(output + "/log.txt")
+      }
+      try pixelBudget.apply()
       var options = TrainingOptions(data: data)
       options.output = output
       options.epochs = epochs
-      options.threads = kernels.threads
+      options.threads = try kernels.checked()
       options.workers = workers
       options.seed = seed
       options.initWeights = initWeights

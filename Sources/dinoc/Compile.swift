@@ -1,4 +1,5 @@
 import ArgumentParser
+import DinoFileGuard
 import DinoIR
 import DinoPasses
 import DinoPlan
@@ -58,13 +59,40 @@ extension DinocCommand {
       let compiler = ModelCompiler(
         sourcePath: model, defines: defines, useCache: !noCache, timeout: timeout)
       do {
+        try checkArguments()
         let graph = try compiler.compile()
         if let emitGraphJSON { try writeGraphJSON(graph, to: emitGraphJSON) }
         if let output { try emitPlan(graph, source: model, to: output) }
+        if output == nil && emitGraphJSON == nil {
+          throw DinocError("\(model) compiles, but nothing was written: give -o plan.bin")
+        }
       } catch {
         FileHandle.standardError.write(Data("\(error)\n".utf8))
         throw ExitCode.failure
       }
+    }
+  }
+}
+
+extension DinocCommand.Compile {
+  /// Refuses a repeated `-D` name, and outputs that would overwrite model.swift or each
+  /// other, or that name a folder, before anything is compiled.
+  func checkArguments() throws(DinocError) {
+    var seen: [Substring: String] = [:]
+    for define in defines {
+      let name = define.prefix { $0 != "=" }
+      if let earlier = seen[name] {
+        throw DinocError("-D \(name) is given twice (-D \(earlier), -D \(define)): keep one")
+      }
+      seen[name] = define
+    }
+    var outputs = OutputGuard()
+    outputs.reads(file: model, as: "model")
+    do {
+      if let output { try outputs.check(output: output, as: "-o") }
+      if let emitGraphJSON { try outputs.check(output: emitGraphJSON, as: "--emit-graph-json") }
+    } catch {
+      throw DinocError(error.message)
     }
   }
 }
