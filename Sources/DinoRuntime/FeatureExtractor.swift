@@ -121,7 +121,9 @@ public final class FeatureExtractor {
     let per = transform.floatsPerImage
     let input = try runtime.inputBuffer("image", program: "features").bindMemory(to: Float.self)
     // Runs one batch of `count` images already in `input` (rows ≥ count are padding).
-    func run(count: Int, labelOf: (Int) -> Int32, valid: (Int) -> Bool) throws(RuntimeError) {
+    func run(
+      count: Int, labelOf: (Int) -> Int32, valid: (Int) -> Bool, indexOf: (Int) -> Int
+    ) throws(RuntimeError) {
       if pixels {
         for i in 0..<count where valid(i) {
           features.append(contentsOf: input[i * per..<(i + 1) * per])
@@ -133,7 +135,13 @@ public final class FeatureExtractor {
       try runtime.run("features")
       let out = try runtime.output("features", program: "features")
       for i in 0..<count where valid(i) {
-        features.append(contentsOf: out[i * dim..<(i + 1) * dim])
+        let row = out[i * dim..<(i + 1) * dim]
+        if let bad = row.first(where: { !$0.isFinite }) {
+          throw RuntimeError(
+            "the features of \(folder.relativePath(indexOf(i))) (under \(folder.root)) hold "
+              + "\(bad): the weights or the image give non-finite features; refusing to score")
+        }
+        features.append(contentsOf: row)
         labels.append(labelOf(i))
       }
     }
@@ -164,7 +172,9 @@ public final class FeatureExtractor {
         }
         let bad = (0..<count).filter { !ok[$0] }.map { folder.relativePath(chosen[start + $0]) }
         if !bad.isEmpty { skipped("skipped \(bad.count) undecodable file(s), e.g. \(bad[0])") }
-        try run(count: count, labelOf: { folder.labels[chosen[start + $0]] }, valid: { ok[$0] })
+        try run(
+          count: count, labelOf: { folder.labels[chosen[start + $0]] }, valid: { ok[$0] },
+          indexOf: { chosen[start + $0] })
         start += count
       }
       return (features, labels)
@@ -176,7 +186,8 @@ public final class FeatureExtractor {
         _ = UnsafeMutableBufferPointer(rebasing: input[0..<batch.images.count])
           .update(fromContentsOf: batch.images)
         try run(
-          count: batch.count, labelOf: { batch.labels[$0] }, valid: { batch.valid[$0] != 0 })
+          count: batch.count, labelOf: { batch.labels[$0] }, valid: { batch.valid[$0] != 0 },
+          indexOf: { batch.start + $0 })
       }
       if let summary = loader.skipSummary() { skipped(summary) }
     }

@@ -69,6 +69,7 @@ public final class Runtime {
     self.kernels = kernels
     self.layout = PersistentLayout(graph)
     for program in graph.programs { try Self.checkPlanned(program) }
+    try Self.checkMemory(PlanMemoryNeeds(graph))
 
     for name in layout.regions {
       let bytes = layout.regionBytes[name] ?? 0
