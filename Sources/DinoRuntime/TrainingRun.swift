@@ -13,12 +13,15 @@ public final class TrainingRun {
   /// The trainer (its runtime holds the weights).
   public let trainer: DINOTrainer
   let hyper: [String: Double]
+  /// The CRC-32 of the plan's encoding: the plan part of the run's identity.
+  let planChecksum: String
 
   /// Loads the plan's graph for training with `options`.
   public init(graph: Graph, options: TrainingOptions) throws(RuntimeError) {
     self.options = options
     try options.validate()
     hyper = graph.hyper
+    planChecksum = RunIdentity.checksum(of: graph)
     trainer = try DINOTrainer(graph: graph, threads: options.threads)
   }
 
@@ -50,6 +53,10 @@ public final class TrainingRun {
       throw RuntimeError(error.message)
     }
     try checkViews(config)
+    let identity = RunIdentity(planChecksum: planChecksum, datasetSize: folder.count)
+    if options.resume && !options.force {
+      try identity.checkResume(start.metadata, checkpoint: checkpointPath, options: options)
+    }
     if let saved = start.metadata["iterations_per_epoch"].flatMap({ Int($0) }), saved != perEpoch
     {
       throw RuntimeError(
@@ -92,7 +99,7 @@ public final class TrainingRun {
         "seed": "\(seed)", "epochs": "\(epochs)", "iterations_per_epoch": "\(perEpoch)",
         "total_iterations": "\(total)", "schedule_lengths": scaled ? "scaled" : "epochs",
         "train_loss": "\(loss)",
-      ]
+      ].merging(identity.metadata) { _, identity in identity }
       if let plan = budgetPlan {
         values["budget"] = plan.budget.text
         values["budget_seconds"] = "\(plan.budget.seconds)"

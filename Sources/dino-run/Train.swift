@@ -69,6 +69,13 @@ extension DinoRunCommand {
     @Flag(help: "Continue from OUTPUT/checkpoint.safetensors.")
     var resume = false
 
+    @Flag(
+      help: """
+        With --resume: continue even when the checkpoint's plan, data set size or length \
+        differ from this run's.
+        """)
+    var force = false
+
     @Option(help: "Print a log line every K iterations.")
     var logEvery: Int = 10
 
@@ -97,6 +104,7 @@ extension DinoRunCommand {
       options.seed = seed
       options.initWeights = initWeights
       options.resume = resume
+      options.force = force
       options.logEvery = logEvery
       options.saveEvery = saveEvery
       options.saveEveryMinutes = saveEveryMinutes
