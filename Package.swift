@@ -78,7 +78,7 @@ let package = Package(
     .testTarget(name: "DinoRuntimeTests",
                 dependencies: ["DinoRuntime", "DinoPasses", "_DinoTestSupport"],
                 exclude: ["Reference"]),
-    .testTarget(name: "DinoDataTests", dependencies: ["DinoData"]),
+    .testTarget(name: "DinoDataTests", dependencies: ["DinoData", "_DinoTestSupport"]),
     .testTarget(name: "DinoFileGuardTests", dependencies: ["DinoFileGuard"]),
     .testTarget(name: "DinocTests", dependencies: ["DinoIR", "DinoDSL", "DinoRuntime", "_DinoTestSupport"]),
   ]

@@ -26,9 +26,10 @@ public struct SkippedFile: Sendable, Equatable, Hashable {
 ///   directories in sorted order and files sorted within each.
 /// - Files ending in .jpg, .jpeg or .png (any case) are samples; hidden files (".name") are
 ///   ignored; any other file is recorded in `ignored` and left out, as are FIFOs, sockets,
-///   devices and broken links (never opened) and folders reached a second time by (device,
-///   inode), such as a symbolic-link cycle. Whether a sample
-///   decodes is only known when it is read: undecodable samples are skipped by the loaders.
+///   devices and broken links (never opened), folders reached a second time by (device,
+///   inode), such as a symbolic-link cycle, and second names of an image already counted.
+///   Whether a sample decodes is only known when it is read: undecodable samples are
+///   skipped by the loaders.
 public struct ImageFolder: Sendable {
   /// The folder whose class directories were scanned.
   public let root: String
@@ -67,13 +68,21 @@ public struct ImageFolder: Sendable {
     var paths: [String] = []
     var labels: [Int32] = []
     var ignored: [SkippedFile] = []
-    var visited = Set<FolderIdentity>()
-    if let top = FolderIdentity.of(root) { visited.insert(top) }
+    var visited = Set<DiskIdentity>()
+    var counted: [DiskIdentity: String] = [:]
+    if let top = DiskIdentity.of(root) { visited.insert(top) }
     for (label, name) in classes.enumerated() {
       let walked = try Self.walk(root + "/" + name, relative: name, visited: &visited)
       ignored += walked.skipped
       for file in walked.files {
         if Self.isImageName(file) {
+          if let identity = DiskIdentity.of(root + "/" + file) {
+            if let first = counted[identity] {
+              ignored.append(SkippedFile(path: file, reason: SkipKind.duplicate(of: first)))
+              continue
+            }
+            counted[identity] = file
+          }
           paths.append(root + "/" + file)
           labels.append(Int32(label))
         } else {
@@ -167,7 +176,7 @@ public struct ImageFolder: Sendable {
   /// already in `visited` by (device, inode) — a symbolic-link cycle or a second link to a
   /// folder — so that the walk ends and no image is counted twice.
   static func walk(
-    _ dir: String, relative: String, visited: inout Set<FolderIdentity>
+    _ dir: String, relative: String, visited: inout Set<DiskIdentity>
   ) throws(DataError) -> (files: [String], skipped: [SkippedFile]) {
     var groups: [(dir: String, files: [String])] = []
     var skipped: [SkippedFile] = []
@@ -176,7 +185,7 @@ public struct ImageFolder: Sendable {
     while let (path, rel) = pending.popLast() {
       count += 1
       if count > 1_000_000 { throw DataError("too many nested folders under '\(dir)'") }
-      if let identity = FolderIdentity.of(path), !visited.insert(identity).inserted {
+      if let identity = DiskIdentity.of(path), !visited.insert(identity).inserted {
         skipped.append(SkippedFile(path: rel, reason: SkipKind.revisitedFolder))
         continue
       }

@@ -66,6 +66,24 @@ final class HostileFolderTests: XCTestCase {
     for _ in 0..<loader.batchesPerEpoch { try loader.withNextBatch { _ in } }
   }
 
+  func testSecondNamesOfAnImageAreCountedOnce() throws {
+    let dir = try TempDir()
+    let root = try folder(dir)
+    try FileManager.default.createSymbolicLink(
+      atPath: root + "/b/soft.png", withDestinationPath: root + "/a/img0.png")
+    try FileManager.default.linkItem(atPath: root + "/a/img0.png", toPath: root + "/b/hard.png")
+    let images = try ImageFolder(path: root)
+    XCTAssertEqual(images.count, 4)
+    XCTAssertEqual(
+      images.ignored,
+      [
+        SkippedFile(path: "b/hard.png", reason: "same file as a/img0.png"),
+        SkippedFile(path: "b/soft.png", reason: "same file as a/img0.png"),
+      ])
+    let line = try XCTUnwrap(SkippedFile.summary(images.ignored, total: 6, root: root))
+    XCTAssertTrue(line.hasSuffix("; by kind: 2 duplicate"), line)
+  }
+
   func testSymbolicLinkCyclesEndAndCountEachImageOnce() throws {
     let dir = try TempDir()
     let root = try folder(dir)
