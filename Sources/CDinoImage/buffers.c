@@ -70,6 +70,12 @@ int dino_read_file(const char *path, dino_bytes *buf, char *err, size_t errlen) 
         return DINO_IMG_ERR_IO;
     }
     size_t size = (size_t)info.st_size;
+    if (size > DINO_IMG_MAX_FILE_BYTES) {
+        close(fd);
+        if (err)
+            snprintf(err, errlen, "file of %zu bytes is above the 1 GiB limit for images", size);
+        return DINO_IMG_ERR_SIZE;
+    }
     if (dino_bytes_reserve(buf, size ? size : 1) != DINO_IMG_OK) {
         close(fd);
         if (err) snprintf(err, errlen, "out of memory");

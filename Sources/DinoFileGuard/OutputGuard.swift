@@ -17,7 +17,8 @@ public struct OutputGuardError: Error, Sendable, CustomStringConvertible {
 /// Refuses outputs that would destroy a command's inputs. A command records every file and
 /// data folder it reads, then checks each output path before anything is computed:
 ///
-/// - an output naming an existing folder is refused (give a file path);
+/// - an output naming an existing folder, FIFO, socket or device is refused (give a file
+///   path): a FIFO would block the writer, and replacing `/dev/null` is never wanted;
 /// - an output that is one of the input files — compared by device and inode, so a hard
 ///   link, a symbolic link or a different spelling of the same file is caught — is refused;
 /// - an output inside a data folder the command reads (at any depth, through symbolic
@@ -60,6 +61,11 @@ public struct OutputGuard: Sendable {
       if info.st_mode & S_IFMT == S_IFDIR {
         throw OutputGuardError(
           "\(role) '\(path)' is a folder: give a file path, e.g. '\(trimmed(path))/out'")
+      }
+      if info.st_mode & S_IFMT != S_IFREG {
+        throw OutputGuardError(
+          "\(role) '\(path)' is a \(FileKindName.of(mode: info.st_mode)), not a regular file: "
+            + "give a file path")
       }
       let identity = FileIdentity(info)
       if let input = files.first(where: { $0.identity == identity }) {

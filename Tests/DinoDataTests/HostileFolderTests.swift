@@ -129,6 +129,18 @@ final class HostileFolderTests: XCTestCase {
     XCTAssertThrowsError(try PixelBudget.set(0))
   }
 
+  /// A (sparse) 2 GiB file named like an image is refused before a byte is read.
+  func testHugeFilesAreNotRead() throws {
+    let dir = try TempDir()
+    let path = dir.path + "/big.png"
+    XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: nil))
+    XCTAssertEqual(truncate(path, 2 << 30), 0)
+    XCTAssertThrowsError(try Image(contentsOf: path)) { error in
+      XCTAssertEqual(
+        "\(error)", "\(path): file of 2147483648 bytes is above the 1 GiB limit for images")
+    }
+  }
+
   func testPalettePNGWithTransparencyDecodes() throws {
     let image = try Image(decoding: Self.palettePNG)
     XCTAssertEqual([image.width, image.height, image.channels], [2, 2, 3])

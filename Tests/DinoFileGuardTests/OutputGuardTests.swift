@@ -49,6 +49,12 @@ final class OutputGuardTests: XCTestCase {
     XCTAssertEqual(
       refusal { () throws(OutputGuardError) in try outputs.check(output: dir, as: "-o") },
       "-o '\(dir)' is a folder: give a file path, e.g. '\(dir)/out'")
+    XCTAssertEqual(mkfifo(dir + "/fifo", 0o644), 0)
+    for (path, kind) in [(dir + "/fifo", "FIFO"), ("/dev/null", "character device")] {
+      XCTAssertEqual(
+        refusal { () throws(OutputGuardError) in try outputs.check(output: path, as: "-o") },
+        "-o '\(path)' is a \(kind), not a regular file: give a file path")
+    }
   }
 
   func testDataFoldersAreProtectedAtAnyDepth() throws {

@@ -36,6 +36,9 @@ enum {
  * from the header before any pixel memory is allocated: 64 Mi pixels (8192 × 8192). */
 #define DINO_IMG_DEFAULT_MAX_PIXELS ((size_t)64 * 1024 * 1024)
 
+/* The largest image file read (1 GiB): larger files are refused before reading. */
+#define DINO_IMG_MAX_FILE_BYTES ((size_t)1 << 30)
+
 /* Sets the pixel budget for every later decode in the process (0 restores the default). */
 void dino_set_max_pixels(size_t pixels);
 /* The pixel budget in force. */
@@ -68,7 +71,8 @@ void dino_image_free(dino_image *img);
 
 /* Reads a whole regular file into `buf` (size set). Anything else — a FIFO, a socket, a
  * device, also behind a symbolic link — is refused (DINO_IMG_ERR_IO, "not a regular file
- * (FIFO)") without blocking; at most the size fstat reports is read. */
+ * (FIFO)") without blocking; at most the size fstat reports is read, and files above
+ * DINO_IMG_MAX_FILE_BYTES are refused (DINO_IMG_ERR_SIZE). */
 int dino_read_file(const char *path, dino_bytes *buf, char *err, size_t errlen);
 
 /* Decodes JPEG (libjpeg-turbo) or PNG (libpng), chosen by the leading bytes, into `out`.
