@@ -124,6 +124,17 @@ final class HostileRunTests: XCTestCase {
       ["exec", plan, "--program", "forward", "--inputs", dir + "/nan.safetensors", "-o",
        dir + "/out.safetensors"],
       "tensor 'x' holds nan at element 3", unchanged: [dir + "/out.safetensors"])
+
+    // A plan whose hyper-parameters were never checked by the DSL (written directly).
+    var graph = try MLPTests.graph()
+    graph.hyper["momentum_teacher"] = 7
+    try PlanWriter.write(graph, to: dir + "/odd.bin")
+    try assertRefused(
+      "dino-run",
+      ["exec", dir + "/odd.bin", "--program", "forward", "--inputs", inputs, "-o",
+       dir + "/out.safetensors"],
+      "\(dir)/odd.bin: hyper-parameter momentum_teacher = 7: must be in [0, 1]; recompile",
+      unchanged: [dir + "/out.safetensors"])
   }
 
   func testNothingIsWrittenIntoADataFolder() throws {
@@ -153,6 +164,32 @@ final class HostileRunTests: XCTestCase {
     try assertRefused(
       "dino-run", ["crops", plan, "--data", images, "-o", dir + "/grid.png", "--max-pixels", "0"],
       "--max-pixels 0 is outside 1...1073741824", unchanged: [dir + "/grid.png"])
+  }
+
+  /// FIFOs and devices given as input files are refused without blocking or reading forever.
+  func testSpecialFilesAsInputsAreRefused() throws {
+    let (dir, plan, crops, _) = try dinoSetup()
+    XCTAssertEqual(mkfifo(dir + "/fifo", 0o644), 0)
+    let output = dir + "/after.safetensors"
+    try assertRefused(
+      "dino-run", ["step", dir + "/fifo", "--crops", crops, "-o", output],
+      "\(dir)/fifo: is not a regular file (hint: pass the plan.bin", unchanged: [output])
+    try assertRefused(
+      "dino-run", ["step", "/dev/zero", "--crops", crops, "-o", output],
+      "/dev/zero: is not a regular file (hint: pass the plan.bin", unchanged: [output])
+    try assertRefused(
+      "dino-run", ["step", plan, "--init", dir + "/fifo", "--crops", crops, "-o", output],
+      "\(dir)/fifo: not a regular file", unchanged: [output])
+    try assertRefused(
+      "dino-run", ["step", plan, "--crops", "/dev/zero", "-o", output],
+      "/dev/zero: not a regular file", unchanged: [output])
+    try assertRefused(
+      "dinoc", ["compile", dir + "/fifo", "-o", dir + "/p.bin"],
+      "error: \(dir)/fifo is a FIFO, not a model.swift file", unchanged: [dir + "/p.bin"])
+    try FileManager.default.createSymbolicLink(
+      atPath: dir + "/zero.ir", withDestinationPath: "/dev/zero")
+    try assertRefused(
+      "dinoc", ["dump", dir + "/zero.ir"], "error: \(dir)/zero.ir is a character device")
   }
 
   /// OUTPUT/log.txt as a symbolic link (to a file the user cares about) is refused before
