@@ -24,7 +24,7 @@ public enum HyperParameterRanges {
   /// Every rule, in the order of `DINOTraining`'s fields, then the architecture's.
   public static let rules: [Rule] = [
     integer("batch", 1, maxBatch),
-    Rule(key: "channels", range: "1 or 3") { $0 == 1 || $0 == 3 },
+    integer("channels", 1, 64),
     integer("global_size", 1, maxCropSize),
     integer("local_size", 1, maxCropSize),
     integer("local_crops", 0, maxLocalCrops),

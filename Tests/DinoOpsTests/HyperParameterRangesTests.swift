@@ -20,12 +20,13 @@ final class HyperParameterRangesTests: XCTestCase {
     let problems = HyperParameterRanges.problems([
       "lr": -1, "momentum_teacher": 7, "teacher_temp": 0, "global_scale_min": 2,
       "batch": 0.5, "epochs": 1e9, "clip_grad": .infinity, "min_lr": .nan,
-      "local_scale_min": 0.5, "local_scale_max": 0.3, "channels": 2, "drop_path": 1,
+      "local_scale_min": 0.5, "local_scale_max": 0.3, "channels": 0, "drop_path": 1,
     ])
     XCTAssertEqual(
       problems.map(\.message),
       [
-        "batch = 0.5: must be a whole number in 1...1048576", "channels = 2: must be 1 or 3",
+        "batch = 0.5: must be a whole number in 1...1048576",
+        "channels = 0: must be a whole number in 1...64",
         "global_scale_min = 2: must be in (0, 1]",
         "epochs = 1000000000: must be a whole number in 1...1000000",
         "lr = -1: must be ≥ 0 and finite", "min_lr = nan: must be ≥ 0 and finite",

@@ -3,6 +3,7 @@ import DinoPlan
 import DinoRuntime
 import Foundation
 import XCTest
+import _DinoTestSupport
 
 /// One DINO training step against official facebookresearch/dino (the committed references
 /// of tools/make_dino_reference.py, computed in float64): Samples/fashion_mnist.swift
