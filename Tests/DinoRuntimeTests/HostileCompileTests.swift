@@ -1,3 +1,4 @@
+import DinoPlan
 import DinoRuntime
 import Foundation
 import XCTest
@@ -108,5 +109,37 @@ final class HostileCompileTests: XCTestCase {
     try assertRefused(
       "dino-run", ["exec", plan, "--program", "forward", "-o", dir + "/out.safetensors"],
       "of memory available now (MemAvailable)", unchanged: [dir + "/out.safetensors"])
+  }
+
+  /// An allocation that fails (here under `ulimit -v`, 1.5 GB for a 2 GB plan) is one line,
+  /// not a trap.
+  func testAFailedAllocationIsOneLine() throws {
+    guard (MachineMemory.available ?? 0) > 3 << 30 else {
+      throw XCTSkip("needs 3 GiB available so that the MemAvailable check passes")
+    }
+    let (dir, model) = try modelCopy()
+    let plan = dir + "/two.bin"
+    let compiled = try DinoTool.run(
+      "dinoc", ["compile", model, "-D", "dim=8192", "-D", "hidden=16384", "-o", plan])
+    XCTAssertEqual(compiled.status, 0, compiled.stderr)
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/bin/sh")
+    let tool = DinoTool.buildDirectory + "/dino-run"
+    process.arguments = [
+      "-c", "ulimit -v 1500000 && exec \"$0\" exec \"$1\" --program forward -o \"$2\"", tool,
+      plan, dir + "/out.safetensors",
+    ]
+    let errors = Pipe()
+    process.standardError = errors
+    process.standardOutput = FileHandle.nullDevice
+    try process.run()
+    let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    XCTAssertEqual(process.terminationStatus, 1, text)
+    XCTAssertEqual(
+      text,
+      "dino-run: error: cannot allocate 2148204608 bytes for the plan's buffers: free memory "
+        + "or compile a smaller model\n")
+    XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/out.safetensors"))
   }
 }
