@@ -25,6 +25,8 @@ let package = Package(
     .target(name: "CDinoOps"),
     // OpKind, traits, attribute schemas, shape rules, the DSL→compiler wire format.
     .target(name: "DinoOps", dependencies: ["CDinoOps"], exclude: ["README.md"]),
+    // Output checks shared by every command: never write over an input, no symlink appends.
+    .target(name: "DinoFileGuard", exclude: ["README.md"]),
     // What model.swift imports.
     .target(name: "DinoDSL", dependencies: ["DinoOps"], exclude: ["README.md"]),
     // Graph, verifier, printer, parser.
@@ -47,19 +49,20 @@ let package = Package(
     .target(name: "DinoData", dependencies: ["CDinoImage"], exclude: ["README.md"]),
     // Buffers, executor, schedules, checkpoints, safetensors.
     .target(
-      name: "DinoRuntime", dependencies: ["DinoPlan", "CDinoKernels", "DinoData"],
+      name: "DinoRuntime",
+      dependencies: ["DinoPlan", "CDinoKernels", "DinoData", "DinoFileGuard"],
       exclude: ["README.md"]),
     .executableTarget(
       name: "dinoc",
       dependencies: [
-        "DinoPasses", "DinoPlan",
+        "DinoPasses", "DinoPlan", "DinoFileGuard",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       exclude: ["README.md"]),
     .executableTarget(
       name: "dino-run",
       dependencies: [
-        "DinoRuntime", "DinoData",
+        "DinoRuntime", "DinoData", "DinoFileGuard",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       exclude: ["README.md"]),
@@ -75,7 +78,8 @@ let package = Package(
     .testTarget(name: "DinoRuntimeTests",
                 dependencies: ["DinoRuntime", "DinoPasses", "_DinoTestSupport"],
                 exclude: ["Reference"]),
-    .testTarget(name: "DinoDataTests", dependencies: ["DinoData"]),
+    .testTarget(name: "DinoDataTests", dependencies: ["DinoData", "_DinoTestSupport"]),
+    .testTarget(name: "DinoFileGuardTests", dependencies: ["DinoFileGuard"]),
     .testTarget(name: "DinocTests", dependencies: ["DinoIR", "DinoDSL", "DinoRuntime", "_DinoTestSupport"]),
   ]
 )

@@ -16,7 +16,7 @@
 //   the CPU-budget recipe measured in issue 7: local crops of 12 px are 3×3 patches, and
 //   smaller global scales than 0.4 keep the two global views different enough at 28 px.
 // - Schedules in fractions of an epoch (the budget scales them with the run's length):
-//   lr warm-up and last-layer freeze over the first 5 % of the run instead of 10 epochs and
+//   lr warm-up and last-layer freeze over the first 7.5 % of the run instead of 10 epochs and
 //   1 epoch; teacher temperature 0.04 → 0.07 over the first 30 % (the paper's boosted
 //   recipe has 0.04 → 0.07 over 30 of 300 epochs); teacher momentum 0.99 → 1 instead of
 //   0.996 (the teacher must follow a student that moves for only a few thousand steps);
@@ -41,8 +41,8 @@ defaults.localCrops = 4
 defaults.globalScaleMin = 0.3
 defaults.localScaleMax = 0.3
 defaults.epochs = 3
-defaults.warmupEpochs = 0.15
-defaults.freezeLastLayer = 0.15
+defaults.warmupEpochs = 0.225
+defaults.freezeLastLayer = 0.225
 defaults.warmupTeacherTemp = 0.04
 defaults.teacherTemp = 0.07
 defaults.warmupTeacherTempEpochs = 0.9

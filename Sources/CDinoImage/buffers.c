@@ -2,6 +2,9 @@
 #include "dino_image.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,28 +37,63 @@ void dino_workspace_free(dino_workspace *ws) {
     dino_bytes_free(&ws->scratch);
 }
 
+static const char *file_kind(mode_t mode) {
+    switch (mode & S_IFMT) {
+    case S_IFIFO: return "FIFO";
+    case S_IFSOCK: return "socket";
+    case S_IFCHR: return "character device";
+    case S_IFBLK: return "block device";
+    case S_IFDIR: return "folder";
+    default: return "special file";
+    }
+}
+
 int dino_read_file(const char *path, dino_bytes *buf, char *err, size_t errlen) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    struct stat info;
+    if (stat(path, &info) != 0) {
         if (err) snprintf(err, errlen, "cannot open (%s)", strerror(errno));
         return DINO_IMG_ERR_IO;
     }
-    buf->size = 0;
-    for (;;) {
-        if (dino_bytes_reserve(buf, buf->size + 65536) != DINO_IMG_OK) {
-            fclose(f);
-            if (err) snprintf(err, errlen, "out of memory");
-            return DINO_IMG_ERR_MEMORY;
-        }
-        size_t n = fread(buf->data + buf->size, 1, buf->capacity - buf->size, f);
-        buf->size += n;
-        if (n == 0) break;
-    }
-    int failed = ferror(f);
-    fclose(f);
-    if (failed) {
-        if (err) snprintf(err, errlen, "read error");
+    if (!S_ISREG(info.st_mode)) {
+        if (err) snprintf(err, errlen, "not a regular file (%s)", file_kind(info.st_mode));
         return DINO_IMG_ERR_IO;
     }
+    /* O_NONBLOCK: a FIFO swapped in after the stat must not block the open. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        if (err) snprintf(err, errlen, "cannot open (%s)", strerror(errno));
+        return DINO_IMG_ERR_IO;
+    }
+    if (fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
+        close(fd);
+        if (err) snprintf(err, errlen, "not a regular file (%s)", file_kind(info.st_mode));
+        return DINO_IMG_ERR_IO;
+    }
+    size_t size = (size_t)info.st_size;
+    if (size > DINO_IMG_MAX_FILE_BYTES) {
+        close(fd);
+        if (err)
+            snprintf(err, errlen, "file of %zu bytes is above the 1 GiB limit for images", size);
+        return DINO_IMG_ERR_SIZE;
+    }
+    if (dino_bytes_reserve(buf, size ? size : 1) != DINO_IMG_OK) {
+        close(fd);
+        if (err) snprintf(err, errlen, "out of memory");
+        return DINO_IMG_ERR_MEMORY;
+    }
+    size_t done = 0;
+    while (done < size) {
+        ssize_t n = read(fd, buf->data + done, size - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+            if (err) snprintf(err, errlen, "read error (%s)", strerror(errno));
+            close(fd);
+            return DINO_IMG_ERR_IO;
+        }
+        if (n == 0) break; /* a file that shrank is decoded as far as it goes */
+        done += (size_t)n;
+    }
+    close(fd);
+    buf->size = done;
     return DINO_IMG_OK;
 }

@@ -19,9 +19,26 @@ static int fail(char *err, size_t errlen, int code, const char *msg) {
     return code;
 }
 
+static _Atomic size_t max_pixels = DINO_IMG_DEFAULT_MAX_PIXELS;
+
+void dino_set_max_pixels(size_t pixels) {
+    max_pixels = pixels ? pixels : DINO_IMG_DEFAULT_MAX_PIXELS;
+}
+
+size_t dino_max_pixels(void) { return max_pixels; }
+
+/* Checks the header's size against the side limit and the pixel budget, before any pixel
+ * memory is allocated. */
 static int check_size(long w, long h, char *err, size_t errlen) {
     if (w <= 0 || h <= 0 || w > DINO_IMG_MAX_SIDE || h > DINO_IMG_MAX_SIDE) {
         if (err && errlen) snprintf(err, errlen, "unsupported image size %ldx%ld", w, h);
+        return DINO_IMG_ERR_SIZE;
+    }
+    size_t budget = max_pixels;
+    if ((size_t)w * (size_t)h > budget) {
+        if (err && errlen)
+            snprintf(err, errlen, "%ldx%ld is %zu pixels, above the budget of %zu (--max-pixels)",
+                     w, h, (size_t)w * (size_t)h, budget);
         return DINO_IMG_ERR_SIZE;
     }
     return DINO_IMG_OK;
@@ -202,10 +219,14 @@ static int decode_png(const uint8_t *bytes, size_t size, dino_image *out, char *
     }
     int color = png_get_color_type(png, info);
     int depth = png_get_bit_depth(png, info);
+    /* Transparency (a tRNS chunk, as in palette PNGs) becomes an alpha channel that is then
+     * dropped, as Pillow's convert("RGB") does: the colours are the palette's. */
+    int transparent = png_get_valid(png, info, PNG_INFO_tRNS) != 0;
     if (color == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
     if (color == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
+    if (transparent) png_set_tRNS_to_alpha(png);
     if (depth == 16) png_set_strip_16(png);
-    if (color & PNG_COLOR_MASK_ALPHA) png_set_strip_alpha(png);
+    if ((color & PNG_COLOR_MASK_ALPHA) || transparent) png_set_strip_alpha(png);
     png_set_interlace_handling(png);
     png_read_update_info(png, info);
     int channels = (int)png_get_channels(png, info);

@@ -164,6 +164,11 @@ public struct DINO {
       problems.append("the teacher's architecture differs from the student's")
     }
     for problem in problems { session.error("DINO: \(problem)", at: loc) }
-    return problems.isEmpty
+    let outOfRange = HyperParameterRanges.problems(hyper)
+    for (key, message) in outOfRange {
+      let option = session.options.first { $0.name == key }
+      session.error("DINO: \(message)", at: option?.loc ?? loc)
+    }
+    return problems.isEmpty && outOfRange.isEmpty
   }
 }

@@ -44,6 +44,11 @@ public final class Model {
     session.modelLoc = loc
     body(self)
     session.checkCopies()
+    if programs.isEmpty && session.errors.isEmpty {
+      session.error(
+        "Model '\(name)' has no programs: nothing to compile; add model.program(\"forward\") "
+          + "{ … } or DINO(…).emit(into: model)", at: loc)
+    }
     var metadata = self.metadata
     metadata["model"] = name
     metadata["dsl_version"] = "1"

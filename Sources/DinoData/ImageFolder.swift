@@ -25,8 +25,11 @@ public struct SkippedFile: Sendable, Equatable, Hashable {
 ///   class is its position. Files are collected recursively (symbolic links followed),
 ///   directories in sorted order and files sorted within each.
 /// - Files ending in .jpg, .jpeg or .png (any case) are samples; hidden files (".name") are
-///   ignored; any other file is recorded in `ignored` and left out. Whether a sample
-///   decodes is only known when it is read: undecodable samples are skipped by the loaders.
+///   ignored; any other file is recorded in `ignored` and left out, as are FIFOs, sockets,
+///   devices and broken links (never opened), folders reached a second time by (device,
+///   inode), such as a symbolic-link cycle, and second names of an image already counted.
+///   Whether a sample decodes is only known when it is read: undecodable samples are
+///   skipped by the loaders.
 public struct ImageFolder: Sendable {
   /// The folder whose class directories were scanned.
   public let root: String
@@ -65,13 +68,25 @@ public struct ImageFolder: Sendable {
     var paths: [String] = []
     var labels: [Int32] = []
     var ignored: [SkippedFile] = []
+    var visited = Set<DiskIdentity>()
+    var counted: [DiskIdentity: String] = [:]
+    if let top = DiskIdentity.of(root) { visited.insert(top) }
     for (label, name) in classes.enumerated() {
-      for file in try Self.walk(root + "/" + name, relative: name) {
+      let walked = try Self.walk(root + "/" + name, relative: name, visited: &visited)
+      ignored += walked.skipped
+      for file in walked.files {
         if Self.isImageName(file) {
+          if let identity = DiskIdentity.of(root + "/" + file) {
+            if let first = counted[identity] {
+              ignored.append(SkippedFile(path: file, reason: SkipKind.duplicate(of: first)))
+              continue
+            }
+            counted[identity] = file
+          }
           paths.append(root + "/" + file)
           labels.append(Int32(label))
         } else {
-          ignored.append(SkippedFile(path: file, reason: "not a .jpg/.jpeg/.png file"))
+          ignored.append(SkippedFile(path: file, reason: SkipKind.notAnImage))
         }
       }
     }
@@ -99,14 +114,28 @@ public struct ImageFolder: Sendable {
     a.utf8.lexicographicallyPrecedes(b.utf8)
   }
 
-  enum FileKind {
-    case directory, file
+  enum FileKind: Equatable {
+    /// A folder, a regular file, or anything else (named: "FIFO", "socket", …).
+    case directory, file, special(String)
 
     /// Follows symbolic links; nil when the path does not exist.
     static func of(_ path: String) -> FileKind? {
       var st = stat()
       guard stat(path, &st) == 0 else { return nil }
-      return (st.st_mode & S_IFMT) == S_IFDIR ? .directory : .file
+      return of(mode: st.st_mode)
+    }
+
+    /// The kind a `st_mode` names.
+    static func of(mode: mode_t) -> FileKind {
+      switch mode & S_IFMT {
+      case S_IFDIR: return .directory
+      case S_IFREG: return .file
+      case S_IFIFO: return .special("FIFO")
+      case S_IFSOCK: return .special("socket")
+      case S_IFCHR: return .special("character device")
+      case S_IFBLK: return .special("block device")
+      default: return .special("special file")
+      }
     }
   }
 
@@ -128,36 +157,54 @@ public struct ImageFolder: Sendable {
       }
       if name.hasPrefix(".") { continue }
       let type = ent.pointee.d_type
-      let kind: FileKind?
+      let kind: FileKind
       if type == UInt8(DT_DIR) {
         kind = .directory
       } else if type == UInt8(DT_REG) {
         kind = .file
-      } else {
-        kind = FileKind.of(dir + "/" + name)  // links and unknown types
+      } else {  // links (followed), unknown types, FIFOs, sockets, devices
+        kind = FileKind.of(dir + "/" + name) ?? .special("broken symbolic link")
       }
-      if let kind { entries.append(Entry(name: name, kind: kind)) }
+      entries.append(Entry(name: name, kind: kind))
     }
     return entries
   }
 
-  /// Files below `dir` as paths relative to the root (prefixed by `relative`), in
-  /// os.walk order sorted by directory path, files sorted within each directory.
-  static func walk(_ dir: String, relative: String) throws(DataError) -> [String] {
+  /// Regular files below `dir` as paths relative to the root (prefixed by `relative`), in
+  /// os.walk order sorted by directory path, files sorted within each directory; and the
+  /// entries left out: FIFOs, sockets, devices and broken links (never opened), and folders
+  /// already in `visited` by (device, inode) — a symbolic-link cycle or a second link to a
+  /// folder — so that the walk ends and no image is counted twice.
+  static func walk(
+    _ dir: String, relative: String, visited: inout Set<DiskIdentity>
+  ) throws(DataError) -> (files: [String], skipped: [SkippedFile]) {
     var groups: [(dir: String, files: [String])] = []
+    var skipped: [SkippedFile] = []
     var pending: [(String, String)] = [(dir, relative)]
-    var visited = 0
+    var count = 0
     while let (path, rel) = pending.popLast() {
-      visited += 1
-      if visited > 1_000_000 { throw DataError("too many nested folders under '\(dir)'") }
+      count += 1
+      if count > 1_000_000 { throw DataError("too many nested folders under '\(dir)'") }
+      if let identity = DiskIdentity.of(path), !visited.insert(identity).inserted {
+        skipped.append(SkippedFile(path: rel, reason: SkipKind.revisitedFolder))
+        continue
+      }
       let entries = try list(path)
       let files = entries.filter { $0.kind == .file }.map(\.name).sorted(by: codepointOrder)
       groups.append((rel, files.map { rel + "/" + $0 }))
-      for sub in entries where sub.kind == .directory {
+      for entry in entries {
+        if case .special(let kind) = entry.kind {
+          skipped.append(
+            SkippedFile(path: rel + "/" + entry.name, reason: SkipKind.notRegular(kind)))
+        }
+      }
+      for sub in entries.sorted(by: { codepointOrder($1.name, $0.name) })
+      where sub.kind == .directory {
         pending.append((path + "/" + sub.name, rel + "/" + sub.name))
       }
     }
     groups.sort { codepointOrder($0.dir, $1.dir) }
-    return groups.flatMap(\.files)
+    skipped.sort { codepointOrder($0.path, $1.path) }
+    return (groups.flatMap(\.files), skipped)
   }
 }

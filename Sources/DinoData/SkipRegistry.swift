@@ -33,11 +33,13 @@ final class SkipRegistry: @unchecked Sendable {
 
 extension SkippedFile {
   /// The one summary line about skipped files, or nil when nothing was skipped:
-  /// `skipped 3 of 1203 files under ROOT: a/x.jpg (truncated JPEG data), …` (8 named at most).
+  /// `skipped 3 of 1203 files under ROOT: a/x.jpg (truncated JPEG data), …; by kind: 1
+  /// not a regular file, 2 undecodable` (8 named at most; kinds as `SkipKind.kind(of:)`).
   public static func summary(_ files: [SkippedFile], total: Int, root: String) -> String? {
     guard !files.isEmpty else { return nil }
     let shown = files.prefix(8).map { "\($0.path) (\($0.reason))" }.joined(separator: ", ")
     let more = files.count > 8 ? ", and \(files.count - 8) more" : ""
-    return "skipped \(files.count) of \(total) files under \(root): \(shown)\(more)"
+    return "skipped \(files.count) of \(total) files under \(root): \(shown)\(more); "
+      + "by kind: \(SkipKind.counts(files))"
   }
 }

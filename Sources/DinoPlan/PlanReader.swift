@@ -45,6 +45,11 @@ public enum PlanReader {
   /// - Throws: `PlanError` naming `path` and the first problem.
   public static func read(contentsOf path: String) throws(PlanError) -> Graph {
     let bytes: [UInt8]
+    var info = stat()
+    if stat(path, &info) == 0, info.st_mode & S_IFMT != S_IFREG {  // FIFOs block, devices never end
+      throw PlanError(
+        "is not a regular file", hint: "pass the plan.bin written by `dinoc compile`", file: path)
+    }
     do {
       guard let handle = FileHandle(forReadingAtPath: path) else {
         throw PlanError("cannot open the file", hint: "check the path", file: path)

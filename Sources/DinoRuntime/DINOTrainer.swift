@@ -172,6 +172,7 @@ public final class DINOTrainer {
     if let problem {
       throw RuntimeError("\(source) \(problem); the plan takes \(cropSummary())")
     }
+    for crop in crops { try file.tensors[crop.name]!.requireFinite(crop.name, source: source) }
     for crop in crops { try runtime.setInput(crop.name, file.tensors[crop.name]!) }
   }
 

@@ -117,7 +117,13 @@ public final class FeatureExtractor {
       try runtime.run("features")
       let out = try runtime.output("features", program: "features")
       for i in 0..<count where valid(i) {
-        features.append(contentsOf: out[i * dim..<(i + 1) * dim])
+        let row = out[i * dim..<(i + 1) * dim]
+        if let bad = row.first(where: { !$0.isFinite }) {
+          throw RuntimeError(
+            "the features of \(folder.relativePath(indexOf(i))) (under \(folder.root)) hold "
+              + "\(bad): the weights or the image give non-finite features; refusing to score")
+        }
+        features.append(contentsOf: row)
         labels.append(labelOf(i))
         indices.append(indexOf(i))
       }

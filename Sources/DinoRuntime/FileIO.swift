@@ -16,7 +16,7 @@ enum FileIO {
 
   /// Reads the whole file at `path`.
   static func readAll(_ path: String) throws(FileIOError) -> [UInt8] {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)  // a FIFO must not block the open
     guard fd >= 0 else { throw FileIOError(message: "\(path): cannot open: \(lastError())") }
     defer { close(fd) }
     var info = stat()

@@ -112,6 +112,7 @@ extension Runtime {
         throw RuntimeError(
           "\(source): tensor '\(name)' is \(tensor.type) but the plan's buffer is \(type)")
       }
+      try tensor.requireFinite(name, source: source)
     }
     for name in names {
       let out = try buffer(name)

@@ -192,6 +192,7 @@ extension Runtime {
       guard let tensor = file.tensors[name] else {
         throw RuntimeError("\(source) has no tensor '\(name)' (input of @\(program), \(type))")
       }
+      try tensor.requireFinite(name, source: source)
       try setInput(name, tensor, program: program)
     }
     let names = Set(declared.map(\.name))

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
 import CDinoKernels
 import DinoIR
 import DinoPlan
@@ -69,33 +74,34 @@ public final class Runtime {
     self.kernels = kernels
     self.layout = PersistentLayout(graph)
     for program in graph.programs { try Self.checkPlanned(program) }
+    try Self.checkMemory(PlanMemoryNeeds(graph))
 
     for name in layout.regions {
       let bytes = layout.regionBytes[name] ?? 0
-      regionBase[name] = allocate(bytes)
+      regionBase[name] = try allocate(bytes)
       regionBytes[name] = bytes
     }
     placements = BufferPlacement.all(graph, layout: layout)
     for (index, placement) in placements.enumerated() { placementIndex[placement.name] = index }
     dino_set_num_threads(Int32(clamping: threads))
-    collectInputs()
+    try collectInputs()
     let constants = try fillConstants()
-    let dummy = allocate(arenaAlignment)
+    let dummy = try allocate(arenaAlignment)
     var scratchBytes = 0
     for program in graph.programs {
-      let arena = allocate(program.arenaBytes ?? 0)
+      let arena = try allocate(program.arenaBytes ?? 0)
       let compiled = CompiledProgram(
         program, arena: arena, dummy: dummy, constants: constants, runtime: self)
       programIndex[program.name] = programs.count
       programs.append(compiled)
       scratchBytes = max(scratchBytes, compiled.scratchBytes())
     }
-    let scratch = allocate(scratchBytes)
+    let scratch = try allocate(scratchBytes)
     for program in programs { program.attach(scratch: scratch, bytes: scratchBytes) }
   }
 
   deinit {
-    for pointer in allocations { pointer.deallocate() }
+    for pointer in allocations { free(pointer) }
   }
 
   /// Runs the program named `program` over the current inputs and buffers.
@@ -144,10 +150,16 @@ public final class Runtime {
     return index
   }
 
-  /// A zeroed, 64-byte aligned block freed with the runtime.
-  func allocate(_ bytes: Int) -> UnsafeMutableRawPointer {
+  /// A zeroed, 64-byte aligned block freed with the runtime; a failed allocation is one
+  /// error line, never a trap.
+  func allocate(_ bytes: Int) throws(RuntimeError) -> UnsafeMutableRawPointer {
     let size = alignedToArena(max(bytes, 1))
-    let pointer = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: arenaAlignment)
+    var raw: UnsafeMutableRawPointer?
+    guard posix_memalign(&raw, arenaAlignment, size) == 0, let pointer = raw else {
+      throw RuntimeError(
+        "cannot allocate \(size) bytes for the plan's buffers: free memory or compile a "
+          + "smaller model")
+    }
     pointer.initializeMemory(as: UInt8.self, repeating: 0, count: size)
     allocations.append(pointer)
     return pointer
@@ -187,7 +199,7 @@ public final class Runtime {
   }
 
   /// Gathers the program inputs into staging stores, one per (name, type).
-  private func collectInputs() {
+  private func collectInputs() throws(RuntimeError) {
     for program in graph.programs {
       for node in program.nodes where node.op == .input {
         let name = node.attrs.string("name")
@@ -195,7 +207,8 @@ public final class Runtime {
           continue
         }
         inputsByName[name, default: []].append(inputs.count)
-        inputs.append(InputStore(name: name, type: node.type, data: allocate(node.type.byteSize)))
+        let data = try allocate(node.type.byteSize)
+        inputs.append(InputStore(name: name, type: node.type, data: data))
       }
     }
   }
@@ -209,7 +222,7 @@ public final class Runtime {
         total += alignedToArena(node.type.byteSize)
       }
     }
-    let area = allocate(total)
+    let area = try allocate(total)
     var offset = 0
     var result: [[Int: UnsafeMutableRawPointer]] = []
     for program in graph.programs {

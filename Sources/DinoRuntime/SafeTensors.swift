@@ -46,8 +46,9 @@ public struct SafeTensors: Hashable, Sendable {
   /// - Throws: a one-line error naming the first problem (and the tensor, where one is at fault).
   public static func decode(_ bytes: [UInt8]) throws(SafeTensorsError) -> SafeTensors {
     let header = try SafeTensorsHeader.decode(bytes)
-    var result = SafeTensors(metadata: header.metadata)
     let base = 8 + header.headerBytes
+    var result = SafeTensors(
+      metadata: try SafeTensorsChecksums.verify(header, file: bytes, base: base))
     let outOfRange = bytes.withUnsafeBytes { raw -> String? in
       for entry in header.entries where entry.dtype == .i64 {
         for i in stride(from: base + entry.begin, to: base + entry.end, by: 8) {
@@ -69,10 +70,14 @@ public struct SafeTensors: Hashable, Sendable {
     return result
   }
 
-  /// The file's bytes: tensors in name order, header padded to a multiple of 8.
+  /// The file's bytes: tensors in name order, header padded to a multiple of 8, with a
+  /// CRC-32 per tensor in the metadata (`SafeTensorsChecksums`).
   public func encoded() -> [UInt8] {
     let entries = sortedEntries()
-    var out = SafeTensorsWriter.header(for: entries.map { ($0.0, $0.1.type) }, metadata: metadata)
+    let checked = SafeTensorsChecksums.adding(to: metadata, names: entries.map(\.0)) {
+      name, body in tensors[name]!.withUnsafeBytes { body($0) }
+    }
+    var out = SafeTensorsWriter.header(for: entries.map { ($0.0, $0.1.type) }, metadata: checked)
     for (_, tensor) in entries {
       tensor.withUnsafeBytes { out += $0 }
     }

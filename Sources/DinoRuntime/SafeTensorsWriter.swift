@@ -23,7 +23,7 @@ public enum SafeTensorsWriter {
   /// Writes `entries` (in the given order) atomically to `path`.
   /// - Parameters:
   ///   - path: the destination; replaced if it exists.
-  ///   - metadata: the `__metadata__` map.
+  ///   - metadata: the `__metadata__` map (a CRC-32 per tensor is added).
   ///   - entries: the tensors; names must be unique and not `__metadata__`.
   public static func write(to path: String, metadata: [String: String] = [:], entries: [Entry])
     throws(SafeTensorsError)
@@ -40,7 +40,11 @@ public enum SafeTensorsWriter {
         )
       }
     }
-    let head = header(for: entries.map { ($0.name, $0.type) }, metadata: metadata)
+    let byName = Dictionary(entries.map { ($0.name, $0.bytes) }, uniquingKeysWith: { a, _ in a })
+    let checked = SafeTensorsChecksums.adding(to: metadata, names: entries.map(\.name)) {
+      name, body in body(byName[name]!)
+    }
+    let head = header(for: entries.map { ($0.name, $0.type) }, metadata: checked)
     do {
       try FileIO.writeAtomically(path) { sink in
         head.withUnsafeBytes { sink.write($0) }

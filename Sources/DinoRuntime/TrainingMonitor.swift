@@ -1,3 +1,4 @@
+import DinoFileGuard
 import Foundation
 
 /// What one training iteration reports to the monitor.
@@ -50,7 +51,6 @@ public final class TrainingMonitor {
   public let progress: ProgressLine
 
   private let trainer: DINOTrainer
-  private let file: AppendFile
   private let epochs: Int
   private let iterationsPerEpoch: Int
   private let totalIterations: Int
@@ -110,7 +110,11 @@ public final class TrainingMonitor {
     health = TeacherHealth(lnK: lnK)
     startIteration = startStep
     history = Self.readHistory(logPath, before: startIteration)
-    file = try AppendFile(logPath)
+    do {
+      try NoFollowAppend.checkAppendable(logPath)
+    } catch {
+      throw RuntimeError(error.message)
+    }
   }
 
   /// Records one iteration (after `train_step` and `ema`); at the end of a log interval
@@ -137,7 +141,11 @@ public final class TrainingMonitor {
       || global == totalIterations - 1
     progress.show(statusText(step, global: global), force: ends)
     guard ends else { return [] }
-    try file.append(line: intervalJSON(step, global: global))
+    do {
+      try NoFollowAppend.append(intervalJSON(step, global: global) + "\n", to: logPath)
+    } catch {
+      throw RuntimeError(error.message)
+    }
     let entropy = window.entropies.isEmpty ? nil : mean(window.entropies)
     history.append((global, window.loss / Double(window.steps), entropy))
     var warnings: [String] = []

@@ -26,6 +26,8 @@ public struct TrainingOptions: Sendable {
   public var initWeights: String?
   /// Continue from `<output>/checkpoint.safetensors`.
   public var resume = false
+  /// Resume even when the checkpoint's identity (plan, data, length) differs from this run.
+  public var force = false
   /// Print a line every this many iterations (and at each epoch's last).
   public var logEvery = 10
   /// Also keep `checkpoint<epoch:04d>.safetensors` when epoch % saveEvery == 0 (0: never).

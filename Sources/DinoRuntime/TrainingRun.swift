@@ -1,4 +1,5 @@
 import DinoData
+import DinoFileGuard
 import DinoIR
 import Dispatch
 import Foundation
@@ -12,12 +13,15 @@ public final class TrainingRun {
   /// The trainer (its runtime holds the weights).
   public let trainer: DINOTrainer
   let hyper: [String: Double]
+  /// The CRC-32 of the plan's encoding: the plan part of the run's identity.
+  let planChecksum: String
 
   /// Loads the plan's graph for training with `options`.
   public init(graph: Graph, options: TrainingOptions) throws(RuntimeError) {
     self.options = options
     try options.validate()
     hyper = graph.hyper
+    planChecksum = RunIdentity.checksum(of: graph)
     trainer = try DINOTrainer(graph: graph, threads: options.threads)
   }
 
@@ -49,6 +53,10 @@ public final class TrainingRun {
       throw RuntimeError(error.message)
     }
     try checkViews(config)
+    let identity = RunIdentity(planChecksum: planChecksum, datasetSize: folder.count)
+    if options.resume && !options.force {
+      try identity.checkResume(start.metadata, checkpoint: checkpointPath, options: options)
+    }
     if let saved = start.metadata["iterations_per_epoch"].flatMap({ Int($0) }), saved != perEpoch
     {
       throw RuntimeError(
@@ -91,7 +99,7 @@ public final class TrainingRun {
         "seed": "\(seed)", "epochs": "\(epochs)", "iterations_per_epoch": "\(perEpoch)",
         "total_iterations": "\(total)", "schedule_lengths": scaled ? "scaled" : "epochs",
         "train_loss": "\(loss)",
-      ]
+      ].merging(identity.metadata) { _, identity in identity }
       if let plan = budgetPlan {
         values["budget"] = plan.budget.text
         values["budget_seconds"] = "\(plan.budget.seconds)"
@@ -262,13 +270,10 @@ public final class TrainingRun {
 
   /// Appends one line to `<output>/log.txt`.
   private func appendLog(_ line: String) throws(RuntimeError) {
-    let path = options.output + "/log.txt"
-    guard let file = fopen(path, "a") else {
-      throw RuntimeError("cannot append to \(path): \(String(cString: strerror(errno)))")
-    }
-    defer { fclose(file) }
-    if fputs(line + "\n", file) < 0 || fflush(file) != 0 {
-      throw RuntimeError("cannot write \(path): \(String(cString: strerror(errno)))")
+    do {
+      try NoFollowAppend.append(line + "\n", to: options.output + "/log.txt")
+    } catch {
+      throw RuntimeError(error.message)
     }
   }
 

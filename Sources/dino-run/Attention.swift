@@ -1,4 +1,5 @@
 import ArgumentParser
+import DinoFileGuard
 import DinoData
 import DinoRuntime
 import Foundation
@@ -59,7 +60,13 @@ extension DinoRunCommand {
       if let size, !(1...4096).contains(size) {
         throw RuntimeError("--size must be in 1...4096, got \(size)")
       }
-      guard kernels.threads >= 1 else { throw RuntimeError("--threads must be at least 1") }
+      _ = try kernels.checked()
+      try checkOutputs { (outputs) throws(OutputGuardError) in
+        outputs.reads(file: plan, as: "plan")
+        outputs.reads(file: checkpoint, as: "--checkpoint")
+        for path in image { outputs.reads(file: path, as: "--image") }
+        try outputs.check(output: output, as: "-o")
+      }
       let graph = try loadPlan(plan)
       let extractor = try AttentionExtractor(graph: graph, threads: kernels.threads)
       try extractor.loadWeights(contentsOf: checkpoint, source: student ? .student : .teacher)

@@ -48,7 +48,7 @@ extension DinoRunCommand {
     static let sgemmPeakPerThread = 105.5
 
     func execute() throws(RuntimeError) {
-      let threads = kernels.threads
+      let threads = try kernels.checked()
       guard steps >= 1 else { throw RuntimeError("--steps must be at least 1, got \(steps)") }
       guard warmup >= 0 else { throw RuntimeError("--warmup must not be negative, got \(warmup)") }
       let graph = try loadPlan(plan)

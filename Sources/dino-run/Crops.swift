@@ -1,4 +1,5 @@
 import ArgumentParser
+import DinoFileGuard
 import DinoData
 
 extension DinoRunCommand {
@@ -26,12 +27,20 @@ extension DinoRunCommand {
     @Option(help: "Number of images (rows), spread evenly over the folder.")
     var count: Int = 8
 
+    @OptionGroup var pixelBudget: PixelBudgetOption
+
     @Option(help: "Epoch whose random crops to show.")
     var epoch: Int = 0
 
     func execute() throws {
       guard count >= 1, count <= 256 else { throw DataError("--count must be in 1...256") }
       guard epoch >= 0 else { throw DataError("--epoch must not be negative") }
+      try checkOutputs { (outputs) throws(OutputGuardError) in
+        outputs.reads(file: plan, as: "plan")
+        outputs.reads(folder: data, as: "--data")
+        try outputs.check(output: output, as: "-o")
+      }
+      try pixelBudget.apply()
       let config = try MultiCropConfig(hyper: try loadPlan(plan).hyper)
       let folder = try ImageFolder(path: data)
       let grid = try CropGrid(folder: folder, config: config, count: count, epoch: epoch)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DinoFileGuard
 import DinoRuntime
 
 extension DinoRunCommand {
@@ -39,7 +40,14 @@ extension DinoRunCommand {
     var seed: UInt64 = 0
 
     func execute() throws(RuntimeError) {
-      let runtime = try Runtime(graph: try loadPlan(plan), threads: kernels.threads)
+      try checkOutputs { (outputs) throws(OutputGuardError) in
+        outputs.reads(file: plan, as: "plan")
+        if let inputs { outputs.reads(file: inputs, as: "--inputs") }
+        if let params { outputs.reads(file: params, as: "--params") }
+        try outputs.check(output: output, as: "-o")
+        if let paramsOut { try outputs.check(output: paramsOut, as: "--params-out") }
+      }
+      let runtime = try Runtime(graph: try loadPlan(plan), threads: try kernels.checked())
       let used = try runtime.parameters(of: program)
       if let params {
         try runtime.loadBuffers(contentsOf: params, required: used)

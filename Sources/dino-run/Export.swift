@@ -1,4 +1,5 @@
 import ArgumentParser
+import DinoFileGuard
 import DinoRuntime
 import Foundation
 
@@ -32,6 +33,11 @@ extension DinoRunCommand {
     var student = false
 
     func execute() throws(RuntimeError) {
+      try checkOutputs { (outputs) throws(OutputGuardError) in
+        outputs.reads(file: plan, as: "plan")
+        outputs.reads(file: checkpoint, as: "--checkpoint")
+        try outputs.check(output: output, as: "-o")
+      }
       let graph = try loadPlan(plan)
       guard FileManager.default.fileExists(atPath: checkpoint) else {
         throw RuntimeError("checkpoint '\(checkpoint)' does not exist")

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DinoFileGuard
 import DinoData
 import DinoRuntime
 import Foundation
@@ -123,6 +124,16 @@ struct FeatureSources: ParsableArguments {
     }
     try Self.requireSameClasses(sets.train.classes, sets.val.classes)
     return sets
+  }
+
+  /// Declares the files and folders these sources read (for `checkOutputs`).
+  func declareReads(_ outputs: inout OutputGuard, plan: String?) {
+    if let plan { outputs.reads(file: plan, as: "plan") }
+    if let checkpoint { outputs.reads(file: checkpoint, as: "--checkpoint") }
+    if let train { outputs.reads(folder: train, as: "--train") }
+    if let val { outputs.reads(folder: val, as: "--val") }
+    if let trainFeatures { outputs.reads(file: trainFeatures, as: "--train-features") }
+    if let valFeatures { outputs.reads(file: valFeatures, as: "--val-features") }
   }
 
   /// Train and val must name the same classes in the same order.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DinoFileGuard
 import DinoData
 import DinoRuntime
 import Foundation
@@ -43,8 +44,14 @@ extension DinoRunCommand {
     var limit: Int?
 
     func execute() throws {
-      guard kernels.threads >= 1 else { throw RuntimeError("--threads must be at least 1") }
+      _ = try kernels.checked()
       if let limit, limit < 1 { throw RuntimeError("--limit must be at least 1") }
+      try checkOutputs { (outputs) throws(OutputGuardError) in
+        outputs.reads(file: plan, as: "plan")
+        outputs.reads(file: checkpoint, as: "--checkpoint")
+        outputs.reads(folder: data, as: "--data")
+        try outputs.check(output: output, as: "-o")
+      }
       let extractor = try FeatureExtractor(graph: try loadPlan(plan), threads: kernels.threads)
       let source: BackboneSource = student ? .student : .teacher
       try extractor.loadWeights(contentsOf: checkpoint, source: source)

@@ -1,14 +1,22 @@
+import DinoFileGuard
 import DinoIR
+import DinoOps
 import DinoPlan
 import DinoRuntime
 
-/// Reads the compiled plan at `path`; a missing or damaged file is the plan error's line.
+/// Reads the compiled plan at `path`; a missing or damaged file is the plan error's line,
+/// and so is a hyper-parameter outside its range (`HyperParameterRanges`).
 func loadPlan(_ path: String) throws(RuntimeError) -> Graph {
+  let graph: Graph
   do {
-    return try PlanReader.read(contentsOf: path)
+    graph = try PlanReader.read(contentsOf: path)
   } catch {
     throw RuntimeError(error.description)
   }
+  if let problem = HyperParameterRanges.problems(graph.hyper).first {
+    throw RuntimeError("\(path): hyper-parameter \(problem.message); recompile the plan")
+  }
+  return graph
 }
 
 /// Reads a safetensors file; a failure is the reader's line.
@@ -24,6 +32,19 @@ func readTensors(_ path: String) throws(RuntimeError) -> SafeTensors {
 func writeTensors(_ file: SafeTensors, to path: String) throws(RuntimeError) {
   do {
     try file.write(to: path)
+  } catch {
+    throw RuntimeError(error.message)
+  }
+}
+
+/// Checks a command's outputs against its inputs before any work (`OutputGuard`); a
+/// refusal is one `RuntimeError` line.
+func checkOutputs(
+  _ body: (inout OutputGuard) throws(OutputGuardError) -> Void
+) throws(RuntimeError) {
+  var outputs = OutputGuard()
+  do {
+    try body(&outputs)
   } catch {
     throw RuntimeError(error.message)
   }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DinoFileGuard
 import DinoData
 import DinoRuntime
 import Foundation
@@ -30,6 +31,8 @@ extension DinoRunCommand {
     @Option(help: "Temperature T of the exp(s/T) votes.")
     var temperature: Double = 0.07
 
+    @OptionGroup var pixelBudget: PixelBudgetOption
+
     @OptionGroup var kernels: ThreadsOption
 
     @Option(help: "Write trainfeat, testfeat and labels (safetensors) into this folder.")
@@ -40,6 +43,18 @@ extension DinoRunCommand {
       guard !ks.isEmpty, ks.allSatisfy({ ($0 ?? 0) >= 1 }) else {
         throw RuntimeError("--k must be positive integers separated by commas, got '\(k)'")
       }
+      _ = try kernels.checked()
+      try checkOutputs { (outputs) throws(OutputGuardError) in
+        sources.declareReads(&outputs, plan: plan)
+        if let dumpFeatures {
+          try outputs.check(outputFolder: dumpFeatures, as: "--dump-features")
+          for name in ["trainfeat", "testfeat", "labels"] {
+            try outputs.check(
+              output: "\(dumpFeatures)/\(name).safetensors", as: "--dump-features")
+          }
+        }
+      }
+      try pixelBudget.apply()
       let report: (String) -> Void = { line in
         print(line)
         fflush(nil)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DinoFileGuard
 import DinoRuntime
 import Foundation
 
@@ -57,6 +58,12 @@ extension DinoRunCommand {
 
     func execute() throws(RuntimeError) {
       guard logEvery >= 1 else { throw RuntimeError("--log-every must be at least 1") }
+      _ = try kernels.checked()
+      try checkOutputs { (outputs) throws(OutputGuardError) in
+        sources.declareReads(&outputs, plan: plan)
+        outputs.reads(file: probe, as: "--probe")
+        if let output { try outputs.check(output: output, as: "-o") }
+      }
       let report: (String) -> Void = { line in
         print(line)
         fflush(nil)

@@ -1,4 +1,6 @@
 import ArgumentParser
+import DinoFileGuard
+import DinoOps
 import DinoRuntime
 import Foundation
 
@@ -56,7 +58,18 @@ extension DinoRunCommand {
 
     func execute() throws(RuntimeError) {
       guard epoch >= 0 else { throw RuntimeError("--epoch must be at least 0, got \(epoch)") }
-      let trainer = try DINOTrainer(graph: try loadPlan(plan), threads: kernels.threads)
+      try Self.checkOverrides([
+        ("--lr", "lr", lr), ("--wd", "weight_decay", wd),
+        ("--momentum", "momentum_teacher", momentum),
+        ("--teacher-temp", "teacher_temp", teacherTemp),
+      ])
+      try checkOutputs { (outputs) throws(OutputGuardError) in
+        outputs.reads(file: plan, as: "plan")
+        if let path = `init` { outputs.reads(file: path, as: "--init") }
+        outputs.reads(file: crops, as: "--crops")
+        try outputs.check(output: output, as: "-o")
+      }
+      let trainer = try DINOTrainer(graph: try loadPlan(plan), threads: try kernels.checked())
       if let path = `init` {
         try trainer.loadWeights(contentsOf: path, seed: seed)
       } else {
@@ -85,6 +98,17 @@ extension DinoRunCommand {
           "teacher_temp": "\(scalars.teacherTemp)",
         ])
       print("loss \(loss)")
+    }
+
+    /// Refuses an override outside its hyper-parameter's range (`--lr nan`, `--momentum 7`).
+    static func checkOverrides(
+      _ overrides: [(option: String, key: String, value: Double?)]
+    ) throws(RuntimeError) {
+      for (option, key, value) in overrides {
+        guard let value, let problem = HyperParameterRanges.problem(key: key, value: value)
+        else { continue }
+        throw RuntimeError("\(option) \(value): \(problem) (the range of \(key))")
+      }
     }
   }
 }

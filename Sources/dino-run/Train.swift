@@ -1,4 +1,5 @@
 import ArgumentParser
+import DinoFileGuard
 import DinoData
 import DinoRuntime
 import Foundation
@@ -55,6 +56,8 @@ extension DinoRunCommand {
       help: "Iterations in all; schedule lengths scale with the run as for --budget.")
     var iterations: Int?
 
+    @OptionGroup var pixelBudget: PixelBudgetOption
+
     @OptionGroup var kernels: ThreadsOption
 
     @Option(help: "Data loader threads (default: one per four cores).")
@@ -72,6 +75,13 @@ extension DinoRunCommand {
     @Flag(help: "Continue from OUTPUT/checkpoint.safetensors.")
     var resume = false
 
+    @Flag(
+      help: """
+        With --resume: continue even when the checkpoint's plan, data set size or length \
+        differ from this run's.
+        """)
+    var force = false
+
     @Option(help: "Print a log line every K iterations.")
     var logEvery: Int = 10
 
@@ -82,14 +92,28 @@ extension DinoRunCommand {
     var saveEveryMinutes: Double = 10
 
     func execute() throws {
+      try checkOutputs { (outputs) throws(OutputGuardError) in
+        outputs.reads(file: plan, as: "plan")
+        if let initWeights { outputs.reads(file: initWeights, as: "--init") }
+        outputs.reads(folder: data, as: "--data")
+        try outputs.check(outputFolder: output, as: "--output")
+        try outputs.check(output: output + "/checkpoint.safetensors", as: "--output")
+        for name in ["log.txt", "log.jsonl", "curves.png"] {
+          try outputs.check(output: output + "/" + name, as: "--output")
+        }
+        try NoFollowAppend.checkAppendable(output + "/log.txt")
+        try NoFollowAppend.checkAppendable(output + "/log.jsonl")
+      }
+      try pixelBudget.apply()
       var options = TrainingOptions(data: data)
       options.output = output
       options.epochs = epochs
-      options.threads = kernels.threads
+      options.threads = try kernels.checked()
       options.workers = workers
       options.seed = seed
       options.initWeights = initWeights
       options.resume = resume
+      options.force = force
       options.logEvery = logEvery
       options.saveEvery = saveEvery
       options.saveEveryMinutes = saveEveryMinutes

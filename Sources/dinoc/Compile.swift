@@ -1,4 +1,5 @@
 import ArgumentParser
+import DinoFileGuard
 import DinoIR
 import DinoPasses
 import DinoPlan
@@ -41,6 +42,10 @@ extension DinocCommand {
     @Flag(help: "Neither reuse nor store the compiled model executable.")
     var noCache = false
 
+    /// Write plans larger than the machine's memory.
+    @Flag(help: "Write the plan even when it needs more memory than this machine has.")
+    var allowLarge = false
+
     /// The model's time limit.
     @Option(help: "Seconds model.swift may run before it is stopped.")
     var timeout: Double = 120
@@ -58,13 +63,43 @@ extension DinocCommand {
       let compiler = ModelCompiler(
         sourcePath: model, defines: defines, useCache: !noCache, timeout: timeout)
       do {
+        try checkArguments()
         let graph = try compiler.compile()
         if let emitGraphJSON { try writeGraphJSON(graph, to: emitGraphJSON) }
-        if let output { try emitPlan(graph, source: model, to: output) }
+        if let output {
+          let needs = try emitPlan(graph, source: model, to: output, allowLarge: allowLarge)
+          print("wrote \(output): memory \(needs.description)")
+        }
+        if output == nil && emitGraphJSON == nil {
+          throw DinocError("\(model) compiles, but nothing was written: give -o plan.bin")
+        }
       } catch {
         FileHandle.standardError.write(Data("\(error)\n".utf8))
         throw ExitCode.failure
       }
+    }
+  }
+}
+
+extension DinocCommand.Compile {
+  /// Refuses a repeated `-D` name, and outputs that would overwrite model.swift or each
+  /// other, or that name a folder, before anything is compiled.
+  func checkArguments() throws(DinocError) {
+    var seen: [Substring: String] = [:]
+    for define in defines {
+      let name = define.prefix { $0 != "=" }
+      if let earlier = seen[name] {
+        throw DinocError("-D \(name) is given twice (-D \(earlier), -D \(define)): keep one")
+      }
+      seen[name] = define
+    }
+    var outputs = OutputGuard()
+    outputs.reads(file: model, as: "model")
+    do {
+      if let output { try outputs.check(output: output, as: "-o") }
+      if let emitGraphJSON { try outputs.check(output: emitGraphJSON, as: "--emit-graph-json") }
+    } catch {
+      throw DinocError(error.message)
     }
   }
 }
@@ -91,8 +126,14 @@ func writeGraphJSON(_ graph: Graph, to path: String) throws(DinocError) {
 ///   - graph: the verified graph from model.swift.
 ///   - source: the model.swift path, whose bytes are hashed into the plan's metadata.
 ///   - path: where plan.bin goes.
-/// - Throws: `DinocError` carrying the pass's or writer's diagnostic.
-func emitPlan(_ graph: Graph, source: String, to path: String) throws(DinocError) {
+///   - allowLarge: write a plan that needs more than the machine's physical memory.
+/// - Returns: the memory the plan needs at run time.
+/// - Throws: `DinocError` carrying the pass's or writer's diagnostic, or refusing a plan
+///   larger than the machine's memory.
+@discardableResult
+func emitPlan(
+  _ graph: Graph, source: String, to path: String, allowLarge: Bool = false
+) throws(DinocError) -> PlanMemoryNeeds {
   var planned: Graph
   do {
     planned = try Pipeline.run(graph)
@@ -105,9 +146,17 @@ func emitPlan(_ graph: Graph, source: String, to path: String) throws(DinocError
     hash.update(bytes)
     planned.metadata[PlanFormat.sourceHashKey] = "sha256:" + hash.finalize()
   }
+  let needs = PlanMemoryNeeds(planned)
+  if !allowLarge, let physical = MachineMemory.physical, needs.total > physical {
+    throw DinocError(
+      "the plan needs \(needs.description), more than this machine's "
+        + "\(MachineMemory.text(physical)) of memory; nothing was written: shrink the model "
+        + "(-D …) or pass --allow-large to write it for a larger machine")
+  }
   do {
     try PlanWriter.write(planned, to: path)
   } catch {
     throw DinocError("\(error)")
   }
+  return needs
 }

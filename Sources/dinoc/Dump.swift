@@ -1,4 +1,5 @@
 import ArgumentParser
+import DinoFileGuard
 import DinoIR
 import DinoPasses
 import DinoPlan
@@ -80,6 +81,11 @@ extension DinocCommand {
         return try Pipeline.run(graph, stopAfter: after)
       }
       if path.hasSuffix(".ir") {
+        var info = stat()
+        if stat(path, &info) == 0, info.st_mode & S_IFMT != S_IFREG {
+          throw DinocError(
+            "\(path) is a \(FileKindName.of(mode: info.st_mode)), not an .ir file")
+        }
         guard let data = FileManager.default.contents(atPath: path),
           let text = String(data: data, encoding: .utf8)
         else { throw DinocError("cannot read \(path)") }

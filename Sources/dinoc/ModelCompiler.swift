@@ -1,3 +1,4 @@
+import DinoFileGuard
 import DinoIR
 import Foundation
 
@@ -70,6 +71,10 @@ struct ModelCompiler {
     }
     if info.st_mode & S_IFMT == S_IFDIR {
       throw DinocError("\(sourcePath) is a folder, not a model.swift file")
+    }
+    if info.st_mode & S_IFMT != S_IFREG {  // a FIFO would block, a device never end
+      throw DinocError(
+        "\(sourcePath) is a \(FileKindName.of(mode: info.st_mode)), not a model.swift file")
     }
     let fd = open(sourcePath, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { throw DinocError("cannot read \(sourcePath): \(Self.errnoText())") }

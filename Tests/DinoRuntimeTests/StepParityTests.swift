@@ -3,6 +3,7 @@ import DinoPlan
 import DinoRuntime
 import Foundation
 import XCTest
+import _DinoTestSupport
 
 /// One DINO training step against official facebookresearch/dino (the committed references
 /// of tools/make_dino_reference.py, computed in float64): Samples/fashion_mnist.swift
@@ -358,10 +359,14 @@ final class StepParityTests: XCTestCase {
   }
 
   /// Compiles Samples/fashion_mnist.swift with `defines` into `folder`; returns the plan.
+  /// `defines` may repeat a name (a test's overrides after a shared list): the last wins,
+  /// as dinoc itself refuses a repeated `-D`.
   static func compile(_ defines: [String], in folder: String) throws -> String {
     let plan = folder + "/plan.bin"
     let result = try DinoTool.run(
-      "dinoc", ["compile", packageRoot + "/Samples/fashion_mnist.swift", "-o", plan] + defines)
+      "dinoc",
+      ["compile", packageRoot + "/Samples/fashion_mnist.swift", "-o", plan]
+        + mergedDefines(defines))
     guard result.status == 0 else {
       throw DinoTool.Failure("dinoc compile failed:\n\(result.stderr)")
     }

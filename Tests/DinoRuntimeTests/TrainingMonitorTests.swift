@@ -129,7 +129,8 @@ final class TrainingMonitorTests: XCTestCase {
     XCTAssertEqual(result.status, 1, result.stderr)
     XCTAssertEqual(
       result.stderr,
-      "dino-run: error: cannot append to \(dir)/run/log.jsonl: it is a symbolic link\n")
+      "dino-run: error: \(dir)/run/log.jsonl is a symbolic link: refusing to write through "
+        + "it; remove the link\n")
     XCTAssertEqual(try String(contentsOfFile: dir + "/victim", encoding: .utf8), "keep\n")
   }
 

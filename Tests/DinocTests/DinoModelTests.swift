@@ -228,7 +228,7 @@ final class DinoModelTests: XCTestCase {
 
   func testDropPathMasksPerBlockBranchAndResolutionGroup() throws {
     let reference = try ReferenceFiles.open("step_epoch0.init")
-    // A later -D for the same key wins.
+    // A later -D for the same key wins (DinocRunner merges repeats; dinoc refuses them).
     let flags =
       try reference.defineFlags() + [
         "-D", "drop_path=0.1", "-D", "depth=3", "-D", "local_crops=3",

@@ -1,6 +1,7 @@
 import DinoIR
 import Foundation
 import XCTest
+import _DinoTestSupport
 
 /// Runs the built `dinoc` (CI runs `swift build` before `swift test`) and collects its output.
 enum DinocRunner {
@@ -89,7 +90,8 @@ enum DinocRunner {
     return path
   }
 
-  /// Compiles `model` with `--emit-graph-json` and decodes the graph it wrote.
+  /// Compiles `model` with `--emit-graph-json` and decodes the graph it wrote; a repeated
+  /// `-D` in `extra` is merged, the last value winning (dinoc itself refuses repeats).
   static func compileToWire(
     _ model: String, _ extra: [String] = [], file: StaticString = #filePath,
     line: UInt = #line
@@ -97,7 +99,7 @@ enum DinocRunner {
     let json = FileManager.default.temporaryDirectory.appendingPathComponent(
       "graph-\(UUID().uuidString).json")
     defer { try? FileManager.default.removeItem(at: json) }
-    let result = try run(["compile", model, "--emit-graph-json", json.path] + extra)
+    let result = try run(["compile", model, "--emit-graph-json", json.path] + mergedDefines(extra))
     XCTAssertEqual(result.status, 0, "dinoc failed:\n\(result.stderr)", file: file, line: line)
     let decoder = JSONDecoder()
     decoder.nonConformingFloatDecodingStrategy = .convertFromString(

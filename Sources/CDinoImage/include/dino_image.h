@@ -25,12 +25,24 @@ enum {
     DINO_IMG_ERR_CORRUPT = 3,   /* decoder reported corrupt data */
     DINO_IMG_ERR_TRUNCATED = 4, /* data ends early */
     DINO_IMG_ERR_MEMORY = 5,    /* allocation failed */
-    DINO_IMG_ERR_SIZE = 6,      /* empty, or larger than DINO_IMG_MAX_SIDE */
+    DINO_IMG_ERR_SIZE = 6,      /* empty, wider than DINO_IMG_MAX_SIDE or above the budget */
     DINO_IMG_ERR_ARG = 7        /* invalid argument */
 };
 
 /* Largest accepted width or height. */
 #define DINO_IMG_MAX_SIDE 32768
+
+/* The default pixel budget: the most pixels (width × height) a decoder accepts, checked
+ * from the header before any pixel memory is allocated: 64 Mi pixels (8192 × 8192). */
+#define DINO_IMG_DEFAULT_MAX_PIXELS ((size_t)64 * 1024 * 1024)
+
+/* The largest image file read (1 GiB): larger files are refused before reading. */
+#define DINO_IMG_MAX_FILE_BYTES ((size_t)1 << 30)
+
+/* Sets the pixel budget for every later decode in the process (0 restores the default). */
+void dino_set_max_pixels(size_t pixels);
+/* The pixel budget in force. */
+size_t dino_max_pixels(void);
 
 /* A growable byte buffer, owned by the caller (reused across calls to avoid allocation). */
 typedef struct dino_bytes {
@@ -57,7 +69,10 @@ void dino_image_free(dino_image *img);
 
 /* ---- files and decoding ---- */
 
-/* Reads a whole file into `buf` (size set). */
+/* Reads a whole regular file into `buf` (size set). Anything else — a FIFO, a socket, a
+ * device, also behind a symbolic link — is refused (DINO_IMG_ERR_IO, "not a regular file
+ * (FIFO)") without blocking; at most the size fstat reports is read, and files above
+ * DINO_IMG_MAX_FILE_BYTES are refused (DINO_IMG_ERR_SIZE). */
 int dino_read_file(const char *path, dino_bytes *buf, char *err, size_t errlen);
 
 /* Decodes JPEG (libjpeg-turbo) or PNG (libpng), chosen by the leading bytes, into `out`.

@@ -87,4 +87,8 @@ float dino_uniform01(uint64_t h);
  *  the k-NN similarity of test features (a) against training features (b). */
 void dino_sgemm_nt(int m, int n, int k, const float *a, const float *b, float *c);
 
+/** CRC-32 (IEEE 802.3, zlib's crc32) of `size` bytes, continuing from `crc` (0 to start):
+ *  the per-tensor checksums of safetensors files. */
+uint32_t dino_crc32(uint32_t crc, const void *data, size_t size);
+
 #endif
