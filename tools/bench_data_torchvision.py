@@ -3,7 +3,7 @@
 
     bench_data_torchvision.py RECIPE DIR THREADS SECONDS    (RECIPE: fmnist | tiny224)
 
-DataAugmentationDINO as in the reference main_dino.py (REFERENCE-DINO.md section 1):
+DataAugmentationDINO as in the reference main_dino.py (docs/DINO.md §1):
 RandomResizedCrop (bicubic) -> flip -> RandomApply(ColorJitter(0.4, 0.4, 0.2, 0.1), 0.8)
 -> RandomGrayscale(0.2) -> PIL GaussianBlur (p 1.0 / 0.1 / 0.5, sigma in [0.1, 2])
 -> Solarization (p 0.2, second global view) -> ToTensor + Normalize, fed by ImageFolder and

@@ -2,13 +2,15 @@
 # tools/bench_step.sh — training-step throughput of dino next to the official PyTorch DINO.
 #
 # Builds dinoc, DinoDSL and dino-run in release mode, compiles the two benchmark configs of
-# MACHINE.md (fmnist: Samples/fashion_mnist.swift defaults; tiny224:
+# docs/MACHINE.md §5 (fmnist: Samples/fashion_mnist.swift defaults; tiny224:
 # Samples/vit_tiny_dino.swift defaults, batch 8), then for each (config, threads) runs
 # `dino-run benchmark` and tools/bench_step_torch.py REPEATS times, alternating, and prints
 # the median over the repeats of each run's median images/s and matmul GFLOP/s.
 #
-# Usage: tools/bench_step.sh        (environment, with defaults:)
-#   REPEATS=3  CONFIGS="fmnist tiny224"  THREADS="1 2"  DINO_REPO=/work/dino-official
+# Usage: DINO_REPO=path/to/facebookresearch/dino tools/bench_step.sh
+#   DINO_REPO: a checkout of the official code (required unless TORCH=0). Other settings
+#   (environment, with defaults):
+#   REPEATS=3  CONFIGS="fmnist tiny224"  THREADS="1 2"
 #   FMNIST_STEPS=5  TINY_STEPS=3  WARMUP=1  TORCH=1 (0: dino only)  LOG=/tmp/bench_step.log
 #   BASE_RUN=path/to/another/dino-run (optional: also run it each repeat, on the same
 #   plans, for a before/after column; e.g. a release build of an earlier commit)
@@ -17,13 +19,18 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 REPEATS=${REPEATS:-3}
 CONFIGS=${CONFIGS:-"fmnist tiny224"}
 THREADS=${THREADS:-"1 2"}
-DINO_REPO=${DINO_REPO:-/work/dino-official}
+DINO_REPO=${DINO_REPO:-}
 FMNIST_STEPS=${FMNIST_STEPS:-5}
 TINY_STEPS=${TINY_STEPS:-3}
 WARMUP=${WARMUP:-1}
 TORCH=${TORCH:-1}
 LOG=${LOG:-${TMPDIR:-/tmp}/bench_step.log}
 plans=${TMPDIR:-/tmp}/dino_bench_step
+if [ "$TORCH" = 1 ] && [ ! -f "$DINO_REPO/main_dino.py" ]; then
+  echo "bench_step.sh: error: DINO_REPO='$DINO_REPO' is not a facebookresearch/dino checkout" \
+    "(no main_dino.py); set DINO_REPO to one, or TORCH=0 to time dino alone" >&2
+  exit 2
+fi
 mkdir -p "$plans"
 : > "$LOG"
 

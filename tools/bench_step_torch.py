@@ -5,13 +5,14 @@ The step is main_dino.train_one_epoch's iteration with fp16 off: teacher forward
 two global crops, student forward on all crops, DINOLoss (with its center update),
 zero_grad, backward, utils.clip_gradients (3.0), utils.cancel_gradients_last_layer (after
 the freeze: a no-op, as dino-run's last_layer_gate = 1), AdamW step and the teacher EMA.
-The official code is imported, not copied: --dino-repo points at a checkout of
-facebookresearch/dino (vision_transformer.py, utils.py, main_dino.py).
+The official code is imported, not copied: --dino-repo (default: the environment variable
+DINO_REPO) points at a checkout of facebookresearch/dino (vision_transformer.py, utils.py,
+main_dino.py).
 
-    python3 tools/bench_step_torch.py --dino-repo /work/dino-official --config fmnist --threads 2
+    python3 tools/bench_step_torch.py --dino-repo path/to/dino --config fmnist --threads 2
 
 Prints the same lines as `dino-run benchmark`: ms per step (median, min), images/s, and
-matmul GFLOP/s from the recipe's matmul FLOPs per image (MACHINE.md, equal to what
+matmul GFLOP/s from the recipe's matmul FLOPs per image (docs/MACHINE.md §5, equal to what
 `dino-run benchmark` counts from the plan's shapes).
 """
 import argparse
@@ -22,21 +23,22 @@ import tempfile
 import time
 
 CONFIGS = {
-    # Samples/vit_tiny_dino.swift defaults (MACHINE.md `tiny224`).
+    # Samples/vit_tiny_dino.swift defaults (docs/MACHINE.md §5 `tiny224`).
     "tiny224": dict(patch=16, dim=192, depth=12, heads=3, channels=3, global_size=224,
                     local_size=96, local_crops=8, out_dim=65536, hidden_dim=2048,
                     bottleneck_dim=256, batch=8, gflop_per_image=31.24),
-    # Samples/fashion_mnist.swift defaults (MACHINE.md `fmnist`).
+    # Samples/fashion_mnist.swift defaults (docs/MACHINE.md §5 `fmnist`).
     "fmnist": dict(patch=4, dim=192, depth=6, heads=3, channels=1, global_size=28,
                    local_size=12, local_crops=6, out_dim=4096, hidden_dim=1024,
                    bottleneck_dim=128, batch=64, gflop_per_image=3.281),
 }
-SGEMM_PEAK_PER_THREAD = 105.5  # GFLOP/s, MACHINE.md (105 on 1 thread, 211 on 2)
+SGEMM_PEAK_PER_THREAD = 105.5  # GFLOP/s, docs/MACHINE.md §4 (105 on 1 thread, 211 on 2)
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dino-repo", required=True, help="checkout of facebookresearch/dino")
+    parser.add_argument("--dino-repo", default=os.environ.get("DINO_REPO"),
+                        help="checkout of facebookresearch/dino (default: $DINO_REPO)")
     parser.add_argument("--config", choices=sorted(CONFIGS), required=True)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--steps", type=int, default=10)
@@ -45,6 +47,10 @@ def main():
     args = parser.parse_args()
     if args.steps < 1 or args.warmup < 0 or args.threads < 1:
         sys.exit("bench_step_torch.py: error: --steps and --threads must be >= 1, --warmup >= 0")
+    if not args.dino_repo or not os.path.isfile(os.path.join(args.dino_repo, "main_dino.py")):
+        sys.exit(f"bench_step_torch.py: error: --dino-repo / DINO_REPO "
+                 f"({args.dino_repo or 'not set'}) is not a facebookresearch/dino checkout "
+                 "(no main_dino.py); pass one")
     sys.path.insert(0, os.path.abspath(args.dino_repo))
 
     import torch

@@ -1,4 +1,4 @@
-/* view.c — one multi-crop view, in DINO's order of operations (REFERENCE-DINO.md §1.2):
+/* view.c — one multi-crop view, in DINO's order of operations (docs/DINO.md §1.2):
  * RandomResizedCrop → flip → colour jitter → grayscale → blur → solarize → normalise.
  *
  * A single-channel working image stands for an RGB image whose channels are equal: every

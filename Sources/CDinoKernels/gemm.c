@@ -1,6 +1,6 @@
 /* gemm.c — matmul, linear, patch_embed over OpenBLAS sgemm.
  *
- * One thread pool (MACHINE.md): OpenBLAS runs single-threaded (threads.c sets it once)
+ * One thread pool (docs/MACHINE.md §3): OpenBLAS runs single-threaded (threads.c sets it once)
  * and the OpenMP threads split the work: a batch of GEMMs (attention heads × images)
  * goes one GEMM per iteration, a single big GEMM is cut into row blocks along M (or
  * column blocks along N when N > M), with cblas_sgemm called inside the parallel loop.

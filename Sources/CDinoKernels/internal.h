@@ -25,7 +25,7 @@ static inline int dino_chunks(int64_t work) {
     return work < DINO_PAR_MIN ? 1 : dino_threads();
 }
 
-/* ---- vectorisable math: no libm calls in hot loops (MACHINE.md) ---------------------- */
+/* ---- vectorisable math: no libm calls in hot loops (docs/MACHINE.md §2) -------------- */
 
 /** exp(x) in float, Cephes polynomial (~1 ulp). Below -87.3 it returns 0, above 88 it
  *  saturates at exp(88) (so the 2^k scale stays a normal float); NaN propagates. Inline and branch-free so

@@ -1,5 +1,5 @@
 /// The crop layout, optimisation and schedule settings of a DINO run, with official DINO's
-/// defaults (`main_dino.py`'s argparse, REFERENCE-DINO.md §0). Each field is carried to the
+/// defaults (`main_dino.py`'s argparse, docs/DINO.md §0). Each field is carried to the
 /// runtime as the `Graph.hyper` key named in its documentation.
 public struct DINOTraining: Sendable, Equatable {
   /// `batch`: images per step (official `batch_size_per_gpu`).

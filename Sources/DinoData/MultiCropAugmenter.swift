@@ -1,7 +1,7 @@
 import CDinoImage
 import Foundation
 
-/// DINO's multi-crop augmentation (DataAugmentationDINO, REFERENCE-DINO.md §1).
+/// DINO's multi-crop augmentation (DataAugmentationDINO, docs/DINO.md §1).
 ///
 /// Views are [global 1, global 2, local 1 … local L]. Each view is made from the decoded
 /// image by RandomResizedCrop (bicubic), flip (p 0.5), ColorJitter(0.4, 0.4, 0.2, 0.1) in a

@@ -26,7 +26,7 @@ public struct Normalization: Sendable, Equatable {
   }
 }
 
-/// The multi-crop recipe (REFERENCE-DINO.md §1). Defaults are the official ones; the plan's
+/// The multi-crop recipe (docs/DINO.md §1). Defaults are the official ones; the plan's
 /// hyper-parameters (set by model.swift) override geometry, crop counts, batch and seed.
 public struct MultiCropConfig: Sendable, Equatable {
   /// Output size of the two global views.

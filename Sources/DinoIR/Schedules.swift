@@ -1,7 +1,7 @@
 import Foundation
 
 /// DINO's per-iteration schedules, with the official formulas and their endpoint quirks
-/// (REFERENCE-DINO.md §4.4, §5.1): the runtime feeds each step's values as scalar inputs.
+/// (docs/DINO.md §4.4, §5.1): the runtime feeds each step's values as scalar inputs.
 ///
 /// Lengths (`warmup_epochs`, `freeze_last_layer`, `warmup_teacher_temp_epochs`) may be
 /// fractions of an epoch: a length of L epochs is round(L × iterationsPerEpoch) iterations.

@@ -1,6 +1,6 @@
 import DinoIR
 
-/// Lowers DINO's optimiser step into `train_step` (REFERENCE-DINO.md §5.2–5.4).
+/// Lowers DINO's optimiser step into `train_step` (docs/DINO.md §5.2–5.4).
 ///
 /// Consumes the `grad.<name>` outputs left by `differentiate` and, per trainable student
 /// parameter, appends: DINO's per-parameter clipping (`clip_grad_coef`, then `mul`; skipped

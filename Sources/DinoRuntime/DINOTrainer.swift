@@ -2,7 +2,7 @@ import DinoIR
 import DinoPlan
 
 /// One DINO training iteration over a plan's `train_step` and `ema` programs, in official
-/// DINO's order (REFERENCE-DINO.md §5.3): student and teacher forward, loss, center update,
+/// DINO's order (docs/DINO.md §5.3): student and teacher forward, loss, center update,
 /// backward, per-parameter clipping, last-layer freeze, AdamW (all inside `train_step`),
 /// then the teacher EMA (`ema`). `dino-run step` runs one; `dino-run train` loops.
 ///

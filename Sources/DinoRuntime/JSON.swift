@@ -1,31 +1,25 @@
-/// A parsed JSON value, as strict as RFC 8259; numbers keep their text so integers
-/// can be read exactly (safetensors offsets are u64).
-enum JSON: Equatable {
-  /// `{…}`, members in file order (duplicate names are rejected by the parser).
+import Foundation
+
+/// A JSON value as the safetensors and log.jsonl readers inspect it, parsed by Foundation's
+/// `JSONSerialization` (RFC 8259, nesting up to 512 levels).
+///
+/// Foundation keeps only one of two members with the same name, silently; a safetensors
+/// header with a repeated tensor name is ambiguous (readers disagree on which one counts),
+/// so `parse` refuses it with a short scan of the already-validated text.
+enum JSON {
+  /// `{…}`, members sorted by name (JSON objects are unordered).
   case object([(String, JSON)])
   /// `[…]`.
   case array([JSON])
   /// A string.
   case string(String)
-  /// A number, as written.
+  /// A number: an integer's decimal digits (with its sign), otherwise the shortest text
+  /// that reads back as the same `Double` (`2.0`, `1e+20`).
   case number(String)
   /// `true` / `false`.
   case bool(Bool)
   /// `null`.
   case null
-
-  static func == (a: JSON, b: JSON) -> Bool {
-    switch (a, b) {
-    case (.object(let x), .object(let y)):
-      x.count == y.count && zip(x, y).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
-    case (.array(let x), .array(let y)): x == y
-    case (.string(let x), .string(let y)): x == y
-    case (.number(let x), .number(let y)): x == y
-    case (.bool(let x), .bool(let y)): x == y
-    case (.null, .null): true
-    default: false
-    }
-  }
 
   /// A non-negative integer that fits in `Int`, or `nil` (fractions, exponents, signs).
   var nonNegativeInt: Int? {
@@ -35,233 +29,123 @@ enum JSON: Equatable {
     return Int(text)
   }
 
-  /// Parses `bytes` as one JSON value, optionally followed by whitespace.
+  /// Parses `bytes` as one JSON value, optionally surrounded by whitespace.
   static func parse(_ bytes: ArraySlice<UInt8>) throws(JSONError) -> JSON {
-    var parser = JSONParser(bytes: bytes)
-    parser.skipSpace()
-    let value = try parser.value(depth: 0)
-    parser.skipSpace()
-    if parser.index != bytes.endIndex { throw parser.error("unexpected text after the value") }
-    return value
+    let object: Any
+    do {
+      object = try JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])
+    } catch {
+      throw JSONError(message: foundationReason(error))
+    }
+    if let name = JSONMemberNames.firstRepeated(in: bytes) {
+      throw JSONError(message: "duplicate member \(quote(name))")
+    }
+    return value(object)
   }
 
-  /// Renders `text` as a JSON string literal.
+  /// Renders `text` as a JSON string literal (Foundation's encoder, `/` left as is).
   static func quote(_ text: String) -> String {
-    var out = "\""
-    for scalar in text.unicodeScalars {
-      switch scalar {
-      case "\"": out += "\\\""
-      case "\\": out += "\\\\"
-      case "\n": out += "\\n"
-      case "\r": out += "\\r"
-      case "\t": out += "\\t"
-      default:
-        if scalar.value < 0x20 {
-          let hex = String(scalar.value, radix: 16)
-          out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-        } else {
-          out.unicodeScalars.append(scalar)
-        }
-      }
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.withoutEscapingSlashes]
+    // Encoding a String cannot fail: it has no non-conforming values.
+    guard let data = try? encoder.encode(text) else { return "\"\"" }
+    return String(decoding: data, as: UTF8.self)
+  }
+
+  /// Foundation's description of a parse error, one line: `invalid value around
+  /// character 8`.
+  private static func foundationReason(_ error: any Error) -> String {
+    let detail = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String
+    var reason = (detail ?? error.localizedDescription)
+      .split(whereSeparator: \.isNewline).joined(separator: " ")
+    if reason.hasSuffix(".") { reason.removeLast() }
+    guard let first = reason.first else { return "unreadable JSON" }
+    return first.lowercased() + reason.dropFirst()
+  }
+
+  /// The `JSON` form of what `JSONSerialization` returned.
+  private static func value(_ object: Any) -> JSON {
+    switch object {
+    case let dictionary as [String: Any]:
+      return .object(dictionary.keys.sorted().map { ($0, value(dictionary[$0]!)) })
+    case let array as [Any]:
+      return .array(array.map(value))
+    case let string as String:
+      return .string(string)
+    case let number as NSNumber:
+      return numberValue(number)
+    default:
+      return .null
     }
-    return out + "\""
+  }
+
+  /// Booleans, integers and floating-point numbers, told apart by the NSNumber's type code
+  /// (`c` is how JSONSerialization stores `true` and `false`).
+  private static func numberValue(_ number: NSNumber) -> JSON {
+    switch String(cString: number.objCType) {
+    case "c", "B": return .bool(number.boolValue)
+    case "d", "f": return .number("\(number.doubleValue)")
+    case "Q", "L", "I", "S": return .number(String(number.uint64Value))
+    default: return .number(String(number.int64Value))
+    }
   }
 }
 
-/// A JSON syntax error with its byte position.
+/// A JSON syntax error.
 struct JSONError: Error {
-  /// What and where.
+  /// What and where, one line.
   var message: String
 }
 
-/// A recursive-descent parser over UTF-8 bytes.
-private struct JSONParser {
-  let bytes: ArraySlice<UInt8>
-  var index: Int
-
-  init(bytes: ArraySlice<UInt8>) {
-    self.bytes = bytes
-    self.index = bytes.startIndex
-  }
-
-  func error(_ message: String) -> JSONError {
-    JSONError(message: "\(message) at byte \(index - bytes.startIndex)")
-  }
-
-  var current: UInt8? { index < bytes.endIndex ? bytes[index] : nil }
-
-  mutating func skipSpace() {
-    while let c = current, c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 { index += 1 }
-  }
-
-  mutating func expect(_ c: UInt8) throws(JSONError) {
-    guard current == c else { throw error("expected '\(Character(Unicode.Scalar(c)))'") }
-    index += 1
-  }
-
-  mutating func value(depth: Int) throws(JSONError) -> JSON {
-    if depth > 64 { throw error("nesting too deep") }
-    guard let c = current else { throw error("unexpected end of text") }
-    switch c {
-    case UInt8(ascii: "{"): return try object(depth: depth)
-    case UInt8(ascii: "["): return try array(depth: depth)
-    case UInt8(ascii: "\""): return .string(try string())
-    case UInt8(ascii: "t"):
-      try literal("true")
-      return .bool(true)
-    case UInt8(ascii: "f"):
-      try literal("false")
-      return .bool(false)
-    case UInt8(ascii: "n"):
-      try literal("null")
-      return .null
-    case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try number())
-    default: throw error("unexpected character")
-    }
-  }
-
-  mutating func literal(_ word: String) throws(JSONError) {
-    for byte in word.utf8 {
-      guard current == byte else { throw error("invalid literal") }
-      index += 1
-    }
-  }
-
-  mutating func object(depth: Int) throws(JSONError) -> JSON {
-    index += 1
-    var members: [(String, JSON)] = []
-    var names = Set<String>()
-    skipSpace()
-    if current == UInt8(ascii: "}") {
-      index += 1
-      return .object(members)
-    }
-    while true {
-      skipSpace()
-      guard current == UInt8(ascii: "\"") else { throw error("expected a member name") }
-      let name = try string()
-      if !names.insert(name).inserted { throw error("duplicate member \(JSON.quote(name))") }
-      skipSpace()
-      try expect(UInt8(ascii: ":"))
-      skipSpace()
-      members.append((name, try value(depth: depth + 1)))
-      skipSpace()
-      if current == UInt8(ascii: ",") {
-        index += 1
-        continue
-      }
-      try expect(UInt8(ascii: "}"))
-      return .object(members)
-    }
-  }
-
-  mutating func array(depth: Int) throws(JSONError) -> JSON {
-    index += 1
-    var elements: [JSON] = []
-    skipSpace()
-    if current == UInt8(ascii: "]") {
-      index += 1
-      return .array(elements)
-    }
-    while true {
-      skipSpace()
-      elements.append(try value(depth: depth + 1))
-      skipSpace()
-      if current == UInt8(ascii: ",") {
-        index += 1
-        continue
-      }
-      try expect(UInt8(ascii: "]"))
-      return .array(elements)
-    }
-  }
-
-  mutating func number() throws(JSONError) -> String {
-    let start = index
-    func digits(_ p: inout JSONParser) -> Int {
-      var n = 0
-      while let c = p.current, c >= 48 && c <= 57 {
-        p.index += 1
-        n += 1
-      }
-      return n
-    }
-    if current == UInt8(ascii: "-") { index += 1 }
-    if current == UInt8(ascii: "0") {
-      index += 1
-    } else if digits(&self) == 0 {
-      throw error("invalid number")
-    }
-    if current == UInt8(ascii: ".") {
-      index += 1
-      if digits(&self) == 0 { throw error("invalid number") }
-    }
-    if current == UInt8(ascii: "e") || current == UInt8(ascii: "E") {
-      index += 1
-      if current == UInt8(ascii: "+") || current == UInt8(ascii: "-") { index += 1 }
-      if digits(&self) == 0 { throw error("invalid number") }
-    }
-    return String(decoding: bytes[start..<index], as: UTF8.self)
-  }
-
-  mutating func hex4() throws(JSONError) -> UInt32 {
-    var v: UInt32 = 0
-    for _ in 0..<4 {
-      guard let c = current else { throw error("truncated \\u escape") }
-      let d: UInt32
-      switch c {
-      case 48...57: d = UInt32(c - 48)
-      case 65...70: d = UInt32(c - 55)
-      case 97...102: d = UInt32(c - 87)
-      default: throw error("invalid \\u escape")
-      }
-      v = v * 16 + d
-      index += 1
-    }
-    return v
-  }
-
-  mutating func string() throws(JSONError) -> String {
-    index += 1
-    var out: [UInt8] = []
-    while true {
-      guard let c = current else { throw error("unterminated string") }
-      index += 1
-      switch c {
+/// Finds member names repeated within one object of valid JSON text: the one check
+/// `JSONSerialization` does not make.
+private enum JSONMemberNames {
+  /// The first name that occurs twice in the same object, or `nil`. `bytes` must be valid
+  /// JSON (parsed by Foundation first): the scan only tracks strings and brackets.
+  static func firstRepeated(in bytes: ArraySlice<UInt8>) -> String? {
+    // One entry per open bracket: the names seen so far for an object, nil for an array.
+    var open: [Set<String>?] = []
+    var index = bytes.startIndex
+    while index < bytes.endIndex {
+      let byte = bytes[index]
+      switch byte {
+      case UInt8(ascii: "{"): open.append(Set())
+      case UInt8(ascii: "["): open.append(nil)
+      case UInt8(ascii: "}"), UInt8(ascii: "]"): _ = open.popLast()
       case UInt8(ascii: "\""):
-        guard let text = String(validating: out, as: UTF8.self) else {
-          throw error("string is not valid UTF-8")
+        let end = closingQuote(bytes, after: index)
+        if var names = open.last ?? nil, isFollowedByColon(bytes, from: end + 1) {
+          let name = decode(bytes[index...end])
+          if !names.insert(name).inserted { return name }
+          open[open.count - 1] = names
         }
-        return text
-      case UInt8(ascii: "\\"):
-        guard let e = current else { throw error("unterminated string") }
-        index += 1
-        switch e {
-        case UInt8(ascii: "\""): out.append(0x22)
-        case UInt8(ascii: "\\"): out.append(0x5C)
-        case UInt8(ascii: "/"): out.append(0x2F)
-        case UInt8(ascii: "b"): out.append(0x08)
-        case UInt8(ascii: "f"): out.append(0x0C)
-        case UInt8(ascii: "n"): out.append(0x0A)
-        case UInt8(ascii: "r"): out.append(0x0D)
-        case UInt8(ascii: "t"): out.append(0x09)
-        case UInt8(ascii: "u"):
-          var scalar = try hex4()
-          if scalar >= 0xD800 && scalar < 0xDC00 {
-            try expect(UInt8(ascii: "\\"))
-            try expect(UInt8(ascii: "u"))
-            let low = try hex4()
-            guard low >= 0xDC00 && low < 0xE000 else { throw error("invalid surrogate pair") }
-            scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-          }
-          guard let u = Unicode.Scalar(scalar) else { throw error("invalid \\u escape") }
-          out += Array(String(Character(u)).utf8)
-        default: throw error("invalid escape")
-        }
-      default:
-        if c < 0x20 { throw error("control character in string") }
-        out.append(c)
+        index = end
+      default: break
       }
+      index += 1
     }
+    return nil
+  }
+
+  /// The index of the quote that ends the string starting at `start`.
+  private static func closingQuote(_ bytes: ArraySlice<UInt8>, after start: Int) -> Int {
+    var index = start + 1
+    while index < bytes.endIndex && bytes[index] != UInt8(ascii: "\"") {
+      index += bytes[index] == UInt8(ascii: "\\") ? 2 : 1
+    }
+    return min(index, bytes.endIndex - 1)
+  }
+
+  /// Whether the next non-space byte from `index` is `:` (the string was a member name).
+  private static func isFollowedByColon(_ bytes: ArraySlice<UInt8>, from index: Int) -> Bool {
+    var index = index
+    while index < bytes.endIndex, [0x20, 0x0A, 0x0D, 0x09].contains(bytes[index]) { index += 1 }
+    return index < bytes.endIndex && bytes[index] == UInt8(ascii: ":")
+  }
+
+  /// A string literal's text with its escapes resolved (`"\u0061"` and `"a"` are one name).
+  private static func decode(_ literal: ArraySlice<UInt8>) -> String {
+    let text = try? JSONSerialization.jsonObject(with: Data(literal), options: .fragmentsAllowed)
+    return text as? String ?? String(decoding: literal, as: UTF8.self)
   }
 }

@@ -1,7 +1,7 @@
 import CDinoKernels
 import Foundation
 
-/// The weighted k-NN classifier of official DINO's eval_knn.py (REFERENCE-DINO.md §6.1):
+/// The weighted k-NN classifier of official DINO's eval_knn.py (docs/DINO.md §6.1):
 /// cosine similarity of L2-normalised features, the k most similar training samples vote
 /// for their class with weight exp(s/T), classes ranked by total vote.
 ///

@@ -43,8 +43,8 @@ extension DinoRunCommand {
     @Option(help: "Only list instructions of this op in the --profile slowest list (e.g. pad).")
     var topOp: String?
 
-    /// OpenBLAS sgemm on this machine kind, GFLOP/s per thread (MACHINE.md: 105 on one
-    /// thread, 211 on two).
+    /// OpenBLAS sgemm on the measured machine kind, GFLOP/s per thread (docs/MACHINE.md §4:
+    /// 105 on one thread, 211 on two).
     static let sgemmPeakPerThread = 105.5
 
     func execute() throws(RuntimeError) {

@@ -1,3 +1,15 @@
+// Why dinoc keeps its own ~40-line process runner instead of swiftlang/swift-subprocess
+// (1.0.2, the version available here): the model writes its graph on a dedicated
+// descriptor (`-fileno N`, inherited without O_CLOEXEC) while its standard output and error
+// go to the user unchanged. swift-subprocess cannot pass such a descriptor: every spawn
+// closes all descriptors from 3 up in the child (Subprocess+Spawn.swift adds
+// `posix_spawn_file_actions_addclosefrom_np(3)`, or sets POSIX_SPAWN_CLOEXEC_DEFAULT; the
+// fork/exec fallback closes them too), and neither `Configuration` nor `PlatformOptions`
+// has a way to keep one open. Its only channels are standard input, output and error, which
+// dinoc leaves to the user. Checked here: a child started by swift-subprocess 1.0.2 and told
+// to write to an inherited descriptor 3 (opened without O_CLOEXEC) failed with "Bad file
+// descriptor". Its API is also async-only (a time limit means a task group, cancellation
+// and its `teardownSequence`), where dinoc runs synchronously.
 import Foundation
 
 /// How a child process ended.

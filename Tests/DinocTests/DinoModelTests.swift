@@ -75,7 +75,7 @@ final class DinoModelTests: XCTestCase {
     }
   }
 
-  /// Official DINO's initialisation of a student parameter at `path` (REFERENCE-DINO §2.4, §3)
+  /// Official DINO's initialisation of a student parameter at `path` (docs/DINO.md §2.4, §3)
   /// for the parity sizes: patch 4, 1 channel, bottleneck 16.
   private func expectedInit(_ path: String) -> String {
     if path.hasPrefix("backbone.patch_embed.proj.") { return "uniform(-0.25,0.25)" }  // 1/√(1·4²)

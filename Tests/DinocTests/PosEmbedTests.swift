@@ -53,7 +53,7 @@ final class PosEmbedTests: XCTestCase {
   }
 
   /// The +0.1 offset: torch maps output index o to source (o + 0.5)·M/(h0 + 0.1) − 0.5, so the
-  /// 14 → 6 resampling reads around 0.6475, 2.9426, … (REFERENCE-DINO.md §2.3), not 0.667, 3.
+  /// 14 → 6 resampling reads around 0.6475, 2.9426, … (docs/DINO.md §2.3), not 0.667, 3.
   func testScaleFactorSetsTheSourceCoordinates() {
     let weights = bicubicInterpolationWeights(
       inputSize: 14, outputSize: 6, scaleFactor: 6.1 / 14)

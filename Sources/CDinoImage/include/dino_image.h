@@ -3,7 +3,7 @@
  *
  * Images are uint8, height×width×channels (HWC), rows packed, channels 1 (L) or 3 (RGB).
  * Every operation reproduces the arithmetic of the Pillow function torchvision applies
- * (see REFERENCE-DINO.md §1.3), including its 8-bit rounding, so that crops match a
+ * (see docs/DINO.md §1.3), including its 8-bit rounding, so that crops match a
  * PIL-based pipeline pixel for pixel. Functions never abort: failures return a
  * DINO_IMG_* code and, where an `err` buffer is given, one line of text.
  */

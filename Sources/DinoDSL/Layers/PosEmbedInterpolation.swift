@@ -1,5 +1,5 @@
 // Position-embedding interpolation as a compile-time constant linear map: official DINO's
-// `VisionTransformer.interpolate_pos_encoding` (REFERENCE-DINO.md §2.3), which calls
+// `VisionTransformer.interpolate_pos_encoding` (docs/DINO.md §2.3), which calls
 // `F.interpolate(mode='bicubic', align_corners=False, scale_factor=(h0 + 0.1)/M)`.
 
 /// The weights of PyTorch's 1-D bicubic resampling (`upsample_bicubic2d` along one axis,
