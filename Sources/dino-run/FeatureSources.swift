@@ -32,7 +32,7 @@ struct FeatureSources: ParsableArguments {
   var pixels = false
 
   @Option(help: "Seed of the --untrained network's init (default: the plan's seed).")
-  var seed: UInt64?
+  var untrainedSeed: UInt64?
 
   @Option(help: "Data loader threads.")
   var workers: Int = BatchLoader.defaultWorkers
@@ -99,7 +99,7 @@ struct FeatureSources: ParsableArguments {
         try extractor.loadWeights(contentsOf: checkpoint, source: source)
         info["checkpoint"] = checkpoint
       } else if untrained {
-        let initSeed = seed ?? UInt64(max(0, graph.hyper["seed"] ?? 0))
+        let initSeed = untrainedSeed ?? UInt64(max(0, graph.hyper["seed"] ?? 0))
         try extractor.loadUntrainedTeacher(graph: graph, seed: initSeed)
         info = ["source": "untrained", "seed": "\(initSeed)"]
       } else {

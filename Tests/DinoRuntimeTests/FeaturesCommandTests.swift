@@ -83,7 +83,7 @@ final class FeaturesCommandTests: XCTestCase {
     let val = try writeGreyFolder(dir + "/val", classes: classes, perClass: 2, seed: 4)
     let graph = try loadPlanGraph(plan)
     let planSeed = UInt64(graph.hyper["seed"] ?? 0)
-    for (seed, flags) in [(planSeed, [String]()), (UInt64(5), ["--seed", "5"])] {
+    for (seed, flags) in [(planSeed, [String]()), (UInt64(5), ["--untrained-seed", "5"])] {
       let trainer = try DINOTrainer(plan: plan)
       try trainer.initialize(seed: seed)
       let checkpoint = dir + "/init\(seed).safetensors"
