@@ -12,7 +12,7 @@ public struct BudgetPlan: Sendable, Hashable {
   /// The per-step estimate: the trimmed mean of the pilot steps after the first two (data
   /// wait included).
   public var secondsPerStep: Double
-  /// Seconds one checkpoint write took.
+  /// Seconds one epoch end took: a checkpoint write and a curves.png rewrite.
   public var checkpointSeconds: Double
   /// The iterations chosen.
   public var totalIterations: Int
@@ -60,7 +60,9 @@ public struct BudgetPlan: Sendable, Hashable {
   /// The line `dino-run train` prints: what was measured and what was chosen.
   public func line(_ schedules: TrainingSchedules) -> String {
     "budget \(budget.text) (\(Int(budget.seconds.rounded())) s): pilot \(pilotSteps) steps, "
-      + String(format: "%.4f s/step, checkpoint %.3f s", secondsPerStep, checkpointSeconds)
+      + String(
+        format: "%.4f s/step, epoch end (checkpoint, curves) %.3f s", secondsPerStep,
+        checkpointSeconds)
       + " → \(totalIterations) iterations = \(TrainingSchedules.epochText(schedules)) epochs "
       + "of \(schedules.iterationsPerEpoch); lr warm-up \(schedules.warmupIterations), "
       + "last layer frozen \(schedules.freezeIterations), teacher temperature warm-up "
@@ -82,14 +84,15 @@ extension TrainingRun {
     let saved = try RegionSnapshot(runtime, regions: runtime.layout.regions)
     try saved.save()
     var times: [Double] = []
-    defer { try? saved.restore() }  // the same regions, sizes checked at init: cannot fail
+    defer { try? saved.restore() }
+    let stepGuard = try StepGuard(trainer: trainer)  // its per-step copy is part of a step  // the same regions, sizes checked at init: cannot fail
     for step in 0..<BudgetPlan.maximumPilotSteps {
       let started = Self.now()
       try loadBatch(
         loader, epoch: step / loader.batchesPerEpoch, iteration: step % loader.batchesPerEpoch)
       let scalars = DINOTrainer.scalars(
         provisional, step: step, seed: Self.dropPathSeed(seed: seed, step: step))
-      _ = try trainer.trainStep(scalars)
+      _ = try stepGuard.trainStep(scalars, label: "stopping the budget's pilot at step \(step)")
       try trainer.updateTeacher(momentum: scalars.momentum)
       times.append(Self.now() - started)
       if StopSignals.pending != nil { break }

@@ -86,8 +86,11 @@ extension TrainingRun {
     let probe = options.output + "/.checkpoint-probe.safetensors.tmp.budget"
     let saveStart = Self.now()
     try trainer.saveCheckpoint(to: probe, epoch: 0, step: 0)
-    let checkpointSeconds = Self.now() - saveStart
     try? FileManager.default.removeItem(atPath: probe)
+    // An epoch end also redraws curves.png: on small folders epochs are short and add up.
+    let checkpointSeconds =
+      Self.now() - saveStart
+      + (try TrainingMonitor.timeCurves(at: options.output + "/.curves-probe.png.tmp.budget"))
     let total = BudgetPlan.iterations(
       budget: budget.seconds, elapsed: Self.now() - runStart, secondsPerStep: secondsPerStep,
       checkpointSeconds: checkpointSeconds, oneOff: max(0, times[0] - secondsPerStep),
