@@ -26,7 +26,14 @@
 //   steps, the centred teacher goes flat (entropy within a few % of ln K) and its targets
 //   carry almost no information; Sinkhorn-Knopp keeps each target sharp while spreading
 //   the batch over the prototypes. `-D centering=center` gives official v1 centering.
-// - Grey images: 1 input channel, normalised with the luma-weighted ImageNet statistics.
+// - Peak learning rate 0.002 for a batch of 256 (0.0005 at batch 64) instead of 0.0005: at a
+//   few thousand steps the official rate leaves the network near its initialisation
+//   (BENCHMARKS.md "Learning": +2.1 points of k-NN at 2000 steps).
+// - Grey images as 3 identical channels with ImageNet's per-channel normalisation, which is
+//   what the official pipeline does (ImageFolder converts every image to RGB), not 1 channel:
+//   the three patch-embedding weights of a pixel then move together, three times as fast as
+//   one 1-channel weight under AdamW; that was dino's systematic ~1.5-point lag behind the
+//   official code on grey data (BENCHMARKS.md "Learning": +2.1 points at 2000 steps).
 //
 //   dinoc compile Samples/fashion_mnist_cpu.swift -o fmnist_cpu.plan.bin
 //   dino-run train fmnist_cpu.plan.bin --data data/fashion-mnist/train --budget 15m
@@ -34,7 +41,7 @@ import DinoDSL
 
 var defaults = DINOTraining()
 defaults.batch = 64
-defaults.channels = 1
+defaults.channels = 3
 defaults.globalSize = 28
 defaults.localSize = 12
 defaults.localCrops = 4
@@ -48,6 +55,7 @@ defaults.teacherTemp = 0.07
 defaults.warmupTeacherTempEpochs = 0.9
 defaults.momentumTeacher = 0.99
 defaults.weightDecayEnd = 0.1
+defaults.lr = 0.002
 let training = defaults.withOptions()  // -D batch=…, lr=…, local_crops=…, every key
 
 let imageSize = Option("image_size", default: training.globalSize)  // position table side

@@ -7,22 +7,24 @@
 #      k-NN (k=20) of the trained teacher, of the same network untrained and of the raw
 #      pixels on the 10000 validation images, a linear probe, attention maps of a few
 #      validation images, and the backbone exported under the official names.
-# It ends with one table. Everything lands in runs/demo/. DEMO_BUDGET=0 stops after the
-# crops.
+# It ends with one table. Everything lands in runs/demo/ (DEMO_OUT). DEMO_BUDGET=0 stops
+# after the crops; DEMO_DATA=DIR (with DIR/train and DIR/val) uses another image folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 budget=${DEMO_BUDGET:-15m}
 threads=${DEMO_THREADS:-$(nproc)}
-out=runs/demo
-data=data/fashion-mnist
+out=${DEMO_OUT:-runs/demo}
+data=${DEMO_DATA:-data/fashion-mnist}
 bin=.build/release
 demo_start=$(date +%s)
 
 bash tools/install-packages.sh
 echo "== build (release)"
 swift build -c release
-echo "== data: Fashion-MNIST as PNG folders"
-python3 tools/prepare_fashion_mnist.py --out "$data"
+if [ -z "${DEMO_DATA:-}" ]; then
+  echo "== data: Fashion-MNIST as PNG folders"
+  python3 tools/prepare_fashion_mnist.py --out "$data"
+fi
 mkdir -p "$out"
 
 echo "== Samples/mlp.swift: compile, dump, exec"
@@ -72,9 +74,14 @@ echo "== baselines: the same network untrained, and raw pixels"
 "$bin/dino-run" knn "$plan" --pixels --train "$data/train" --val "$data/val" --k 20 \
   --threads "$threads" | tee "$out/knn.pixels.txt"
 echo "== attention maps and export"
+images=()  # the first validation image of each of the first four classes
+for class in "$data"/val/*/; do
+  first=$(find "$class" -maxdepth 1 -type f | sort | head -n 1)
+  [ -n "$first" ] && images+=("$first")
+  [ "${#images[@]}" -ge 4 ] && break
+done
 "$bin/dino-run" attention "$plan" --checkpoint "$ck" --threshold 0.6 -o "$out/attention.png" \
-  --threads "$threads" --image "$data/val/Ankle_boot/00000.png" "$data/val/Bag/00018.png" \
-  "$data/val/T-shirt_top/00019.png" "$data/val/Trouser/00002.png"
+  --threads "$threads" --image "${images[@]}"
 "$bin/dino-run" export "$plan" --checkpoint "$ck" -o "$out/backbone.safetensors"
 
 python3 - "$out" "$(($(date +%s) - demo_start))" <<'EOF'
