@@ -76,9 +76,9 @@ echo "== baselines: the same network untrained, and raw pixels"
 echo "== attention maps and export"
 images=()  # the first validation image of each of the first four classes
 for class in "$data"/val/*/; do
-  first=$(find "$class" -maxdepth 1 -type f | sort | head -n 1)
-  [ -n "$first" ] && images+=("$first")
-  [ "${#images[@]}" -ge 4 ] && break
+  files=("$class"*)  # sorted by the glob; no pipe (pipefail would see head's SIGPIPE)
+  if [ -f "${files[0]}" ]; then images+=("${files[0]}"); fi
+  if [ "${#images[@]}" -ge 4 ]; then break; fi
 done
 "$bin/dino-run" attention "$plan" --checkpoint "$ck" --threshold 0.6 -o "$out/attention.png" \
   --threads "$threads" --image "${images[@]}"
