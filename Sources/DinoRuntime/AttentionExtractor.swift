@@ -19,12 +19,7 @@ public final class AttentionExtractor {
   /// - Throws: one line when the plan has no usable `attention` program.
   public init(graph: Graph, threads: Int = 1) throws(RuntimeError) {
     runtime = try singleProgramRuntime(graph, program: "attention", threads: threads)
-    let inputs = try runtime.inputs(of: "attention")
-    guard let image = inputs.first(where: { $0.name == "image" }), inputs.count == 1,
-      image.type.dtype == .f32, image.type.rank == 4, image.type.shape[2] == image.type.shape[3]
-    else {
-      throw RuntimeError("@attention must take one input 'image' f32[B,C,G,G]")
-    }
+    let image = try squareImageInput(runtime, program: "attention")
     guard
       let out = try runtime.outputs(of: "attention").first(where: { $0.name == "attention" }),
       out.type.rank == 3, out.type.shape[0] == image.type.shape[0]

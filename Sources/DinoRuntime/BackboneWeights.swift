@@ -73,3 +73,17 @@ func loadBackboneWeights(
   for name in needed { tensors[name] = file.tensors[fileName(name)] }
   try runtime.loadBuffers(SafeTensors(tensors: tensors), required: needed, source: path)
 }
+
+/// The one input `image` `f32[B,C,G,G]` (square) of `program`, or one line saying what the
+/// program must take.
+func squareImageInput(_ runtime: Runtime, program: String) throws(RuntimeError)
+  -> (name: String, type: TensorType)
+{
+  let inputs = try runtime.inputs(of: program)
+  guard let image = inputs.first(where: { $0.name == "image" }), inputs.count == 1,
+    image.type.dtype == .f32, image.type.rank == 4, image.type.shape[2] == image.type.shape[3]
+  else {
+    throw RuntimeError("@\(program) must take one input 'image' f32[B,C,G,G]")
+  }
+  return image
+}

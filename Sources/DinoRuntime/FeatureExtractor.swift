@@ -26,12 +26,7 @@ public final class FeatureExtractor {
   /// - Throws: one line when the plan has no usable `features` program.
   public init(graph: Graph, threads: Int = 1) throws(RuntimeError) {
     runtime = try singleProgramRuntime(graph, program: "features", threads: threads)
-    let inputs = try runtime.inputs(of: "features")
-    guard let image = inputs.first(where: { $0.name == "image" }), inputs.count == 1,
-      image.type.dtype == .f32, image.type.rank == 4, image.type.shape[2] == image.type.shape[3]
-    else {
-      throw RuntimeError("@features must take one input 'image' f32[B,C,G,G]")
-    }
+    let image = try squareImageInput(runtime, program: "features")
     guard let out = try runtime.outputs(of: "features").first(where: { $0.name == "features" }),
       out.type.rank == 2, out.type.shape[0] == image.type.shape[0]
     else {
