@@ -20,6 +20,12 @@ public struct DINOTraining: Sendable, Equatable {
   public var localScaleMin = 0.05
   /// `local_scale_max`: largest area fraction of a local crop.
   public var localScaleMax = 0.4
+  /// `blur_sigma_min`: smallest standard deviation of the Gaussian blur, in pixels of the crop
+  /// (official: radius 0.1 on 224-pixel crops).
+  public var blurSigmaMin = 0.1
+  /// `blur_sigma_max`: largest standard deviation of the Gaussian blur, in pixels of the crop
+  /// (official: radius 2 on 224-pixel crops; the same radius is 8 times stronger at 28 pixels).
+  public var blurSigmaMax = 2.0
   /// `epochs`.
   public var epochs = 100
   /// `warmup_epochs`: linear learning-rate warm-up, in epochs (fractions allowed: 0.15 is
@@ -63,6 +69,7 @@ public struct DINOTraining: Sendable, Equatable {
       "local_size": Double(localSize), "local_crops": Double(localCrops),
       "global_scale_min": globalScaleMin, "global_scale_max": globalScaleMax,
       "local_scale_min": localScaleMin, "local_scale_max": localScaleMax,
+      "blur_sigma_min": blurSigmaMin, "blur_sigma_max": blurSigmaMax,
       "epochs": Double(epochs), "warmup_epochs": warmupEpochs, "lr": lr,
       "min_lr": minLR, "weight_decay": weightDecay, "weight_decay_end": weightDecayEnd,
       "momentum_teacher": momentumTeacher, "teacher_temp": teacherTemp,
@@ -92,6 +99,8 @@ public struct DINOTraining: Sendable, Equatable {
     t.globalScaleMax = option("global_scale_max", globalScaleMax)
     t.localScaleMin = option("local_scale_min", localScaleMin)
     t.localScaleMax = option("local_scale_max", localScaleMax)
+    t.blurSigmaMin = option("blur_sigma_min", blurSigmaMin)
+    t.blurSigmaMax = option("blur_sigma_max", blurSigmaMax)
     t.epochs = option("epochs", epochs)
     t.warmupEpochs = option("warmup_epochs", warmupEpochs)
     t.lr = option("lr", lr)

@@ -75,7 +75,8 @@ public struct MultiCropConfig: Sendable, Equatable {
 
   /// Reads the data hyper-parameters of a plan (IR/CONTRACT.md keys): `batch`, `channels`,
   /// `global_size`, `local_size`, `local_crops`, `global_scale_min`, `global_scale_max`,
-  /// `local_scale_min`, `local_scale_max`, `seed`. Missing keys keep the defaults.
+  /// `local_scale_min`, `local_scale_max`, `blur_sigma_min`, `blur_sigma_max`, `seed`. Missing
+  /// keys keep the defaults.
   public init(hyper: [String: Double]) throws(DataError) {
     func integer(_ key: String, _ fallback: Int, min: Int) throws(DataError) -> Int {
       guard let value = hyper[key] else { return fallback }
@@ -88,6 +89,13 @@ public struct MultiCropConfig: Sendable, Equatable {
       guard let value = hyper[key] else { return fallback }
       guard value.isFinite, value > 0, value <= 1 else {
         throw DataError("hyper-parameter \(key) = \(value) must be in (0, 1]")
+      }
+      return value
+    }
+    func sigma(_ key: String, _ fallback: Double) throws(DataError) -> Double {
+      guard let value = hyper[key] else { return fallback }
+      guard value.isFinite, value > 0, value <= 1000 else {
+        throw DataError("hyper-parameter \(key) = \(value) must be in (0, 1000] pixels")
       }
       return value
     }
@@ -109,6 +117,12 @@ public struct MultiCropConfig: Sendable, Equatable {
     }
     globalScale = gmin...gmax
     localScale = lmin...lmax
+    let smin = try sigma("blur_sigma_min", blurSigma.lowerBound)
+    let smax = try sigma("blur_sigma_max", blurSigma.upperBound)
+    guard smin <= smax else {
+      throw DataError("blur_sigma_min \(smin) is larger than blur_sigma_max \(smax)")
+    }
+    blurSigma = smin...smax
     try validate()
   }
 

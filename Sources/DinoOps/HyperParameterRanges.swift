@@ -30,6 +30,7 @@ public enum HyperParameterRanges {
     integer("local_crops", 0, maxLocalCrops),
     fraction("global_scale_min"), fraction("global_scale_max"),
     fraction("local_scale_min"), fraction("local_scale_max"),
+    blurSigma("blur_sigma_min"), blurSigma("blur_sigma_max"),
     integer("epochs", 1, maxEpochs),
     nonNegative("warmup_epochs"), nonNegative("lr"), nonNegative("min_lr"),
     nonNegative("weight_decay"), nonNegative("weight_decay_end"),
@@ -43,17 +44,18 @@ public enum HyperParameterRanges {
   ]
 
   /// The problems with `hyper`, one message per bad value (`lr = -1: lr must be ≥ 0 and
-  /// finite`), plus the pairs that must be ordered (scale minimum ≤ maximum). Keys without a
-  /// rule are not checked.
+  /// finite`), plus the pairs that must be ordered (scale and blur minimum ≤ maximum). Keys
+  /// without a rule are not checked.
   public static func problems(_ hyper: [String: Double]) -> [(key: String, message: String)] {
     var found: [(String, String)] = []
     for rule in rules {
       guard let value = hyper[rule.key], !rule.accepts(value) else { continue }
       found.append((rule.key, "\(rule.key) = \(text(value)): must be \(rule.range)"))
     }
-    for kind in ["global", "local"] {
-      let low = "\(kind)_scale_min"
-      let high = "\(kind)_scale_max"
+    for (low, high) in [
+      ("global_scale_min", "global_scale_max"), ("local_scale_min", "local_scale_max"),
+      ("blur_sigma_min", "blur_sigma_max"),
+    ] {
       let bad = Set(found.map(\.0))
       guard !bad.contains(low), !bad.contains(high) else { continue }
       if let a = hyper[low], let b = hyper[high], a > b {
@@ -84,6 +86,12 @@ public enum HyperParameterRanges {
 
   private static func fraction(_ key: String) -> Rule {
     Rule(key: key, range: "in (0, 1]") { $0 > 0 && $0 <= 1 }
+  }
+
+  /// The Gaussian blur's standard deviation, in pixels of the crop (the image pipeline's
+  /// kernel is bounded, so is the value).
+  private static func blurSigma(_ key: String) -> Rule {
+    Rule(key: key, range: "in (0, 1000] pixels") { $0 > 0 && $0 <= 1000 }
   }
 
   private static func nonNegative(_ key: String) -> Rule {

@@ -12,6 +12,7 @@ final class ConfigTests: XCTestCase {
       [c.brightness, c.contrast, c.saturation, c.hue, c.jitterProbability],
       [0.4, 0.4, 0.2, 0.1, 0.8])
     XCTAssertTrue(c.blurProbabilities == (1.0, 0.1, 0.5))
+    XCTAssertEqual(c.blurSigma, 0.1...2.0)
     XCTAssertEqual(c.normalization, .imageNet)
     XCTAssertEqual(c.viewCount, 10)
   }
@@ -20,12 +21,14 @@ final class ConfigTests: XCTestCase {
     let c = try MultiCropConfig(hyper: [
       "global_size": 28, "local_size": 12, "local_crops": 6, "channels": 1, "batch": 64,
       "global_scale_min": 0.5, "global_scale_max": 1, "local_scale_min": 0.1,
-      "local_scale_max": 0.45, "seed": 5, "lr": 0.1,
+      "local_scale_max": 0.45, "seed": 5, "lr": 0.1, "blur_sigma_min": 0.05,
+      "blur_sigma_max": 0.5,
     ])
     XCTAssertEqual([c.globalSize, c.localSize, c.localCrops, c.channels], [28, 12, 6, 1])
     XCTAssertEqual(c.globalScale, 0.5...1.0)
     XCTAssertEqual(c.localScale, 0.1...0.45)
     XCTAssertEqual(c.seed, 5)
+    XCTAssertEqual(c.blurSigma, 0.05...0.5)
     XCTAssertEqual(c.normalization, .luma)
     XCTAssertEqual(c.size(ofView: 1), 28)
     XCTAssertEqual(c.size(ofView: 2), 12)
@@ -45,5 +48,11 @@ final class ConfigTests: XCTestCase {
     XCTAssertEqual(
       message(["global_scale_min": 0.9, "global_scale_max": 0.5]),
       "global_scale_min 0.9 is larger than global_scale_max 0.5")
+    XCTAssertEqual(
+      message(["blur_sigma_max": -1]),
+      "hyper-parameter blur_sigma_max = -1.0 must be in (0, 1000] pixels")
+    XCTAssertEqual(
+      message(["blur_sigma_min": 1, "blur_sigma_max": 0.5]),
+      "blur_sigma_min 1.0 is larger than blur_sigma_max 0.5")
   }
 }

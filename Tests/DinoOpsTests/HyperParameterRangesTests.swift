@@ -7,7 +7,7 @@ final class HyperParameterRangesTests: XCTestCase {
     let defaults: [String: Double] = [
       "batch": 64, "channels": 3, "global_size": 224, "local_size": 96, "local_crops": 8,
       "global_scale_min": 0.4, "global_scale_max": 1, "local_scale_min": 0.05,
-      "local_scale_max": 0.4, "epochs": 100, "warmup_epochs": 10, "lr": 0.0005,
+      "local_scale_max": 0.4, "blur_sigma_min": 0.1, "blur_sigma_max": 2, "epochs": 100, "warmup_epochs": 10, "lr": 0.0005,
       "min_lr": 1e-6, "weight_decay": 0.04, "weight_decay_end": 0.4, "momentum_teacher": 0.996,
       "teacher_temp": 0.04, "warmup_teacher_temp": 0.04, "warmup_teacher_temp_epochs": 0,
       "clip_grad": 3, "freeze_last_layer": 1, "seed": 0, "drop_path": 0.1, "student_temp": 0.1,
@@ -21,6 +21,7 @@ final class HyperParameterRangesTests: XCTestCase {
       "lr": -1, "momentum_teacher": 7, "teacher_temp": 0, "global_scale_min": 2,
       "batch": 0.5, "epochs": 1e9, "clip_grad": .infinity, "min_lr": .nan,
       "local_scale_min": 0.5, "local_scale_max": 0.3, "channels": 0, "drop_path": 1,
+      "blur_sigma_min": 1, "blur_sigma_max": 0.5,
     ])
     XCTAssertEqual(
       problems.map(\.message),
@@ -33,7 +34,11 @@ final class HyperParameterRangesTests: XCTestCase {
         "momentum_teacher = 7: must be in [0, 1]", "teacher_temp = 0: must be > 0 and finite",
         "clip_grad = inf: must be ≥ 0 and finite", "drop_path = 1: must be in [0, 1)",
         "local_scale_min = 0.5 is above local_scale_max = 0.3: must be at most it",
+        "blur_sigma_min = 1 is above blur_sigma_max = 0.5: must be at most it",
       ])
+    XCTAssertEqual(
+      HyperParameterRanges.problems(["blur_sigma_max": 0]).map(\.message),
+      ["blur_sigma_max = 0: must be in (0, 1000] pixels"])
     XCTAssertEqual(
       HyperParameterRanges.problem(key: "lr", value: .nan), "nan must be ≥ 0 and finite")
     XCTAssertNil(HyperParameterRanges.problem(key: "lr", value: 1e30))
