@@ -5,10 +5,13 @@
 # docs/MACHINE.md §5 (fmnist: Samples/fashion_mnist.swift defaults; tiny224:
 # Samples/vit_tiny_dino.swift defaults, batch 8), then for each (config, threads) runs
 # `dino-run benchmark` and tools/bench_step_torch.py REPEATS times, alternating, and prints
-# the median over the repeats of each run's median images/s and matmul GFLOP/s.
+# the median over the repeats of each run's median images/s and matmul GFLOP/s, the peak
+# resident memory of each whole process (GNU time's maximum RSS; the largest over the
+# repeats), and the ratios dino/PyTorch of speed and of memory.
 #
-# Usage: DINO_REPO=path/to/facebookresearch/dino tools/bench_step.sh
-#   DINO_REPO: a checkout of the official code (required unless TORCH=0). Other settings
+# Usage: tools/bench_step.sh [path/to/facebookresearch/dino]
+#   The official code's checkout: the argument, else $DINO_REPO (required unless TORCH=0).
+#   Needs GNU time (/usr/bin/time, Debian package `time`). Other settings
 #   (environment, with defaults):
 #   REPEATS=3  CONFIGS="fmnist tiny224"  THREADS="1 2"
 #   FMNIST_STEPS=5  TINY_STEPS=3  WARMUP=1  TORCH=1 (0: dino only)  LOG=/tmp/bench_step.log
@@ -19,7 +22,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 REPEATS=${REPEATS:-3}
 CONFIGS=${CONFIGS:-"fmnist tiny224"}
 THREADS=${THREADS:-"1 2"}
-DINO_REPO=${DINO_REPO:-}
+DINO_REPO=${1:-${DINO_REPO:-}}
 FMNIST_STEPS=${FMNIST_STEPS:-5}
 TINY_STEPS=${TINY_STEPS:-3}
 WARMUP=${WARMUP:-1}
@@ -29,6 +32,11 @@ plans=${TMPDIR:-/tmp}/dino_bench_step
 if [ "$TORCH" = 1 ] && [ ! -f "$DINO_REPO/main_dino.py" ]; then
   echo "bench_step.sh: error: DINO_REPO='$DINO_REPO' is not a facebookresearch/dino checkout" \
     "(no main_dino.py); set DINO_REPO to one, or TORCH=0 to time dino alone" >&2
+  exit 2
+fi
+if ! /usr/bin/time -f '%M' true 2>/dev/null; then
+  echo "bench_step.sh: error: GNU time (/usr/bin/time) is missing; install it:" \
+    "apt-get install time (or tools/install-packages.sh)" >&2
   exit 2
 fi
 mkdir -p "$plans"
@@ -47,23 +55,32 @@ median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] 
 # field after "images/s: " / before " GFLOP/s (median)" of a run's output
 ips() { sed -n 's/^images\/s: \([0-9.]*\) (median).*/\1/p'; }
 gfs() { sed -n 's/.*GFLOP\/step; \([0-9.]*\) GFLOP\/s (median).*/\1/p'; }
+# largest number on stdin
+largest() { sort -g | tail -n 1; }
+# ratio a/b with two decimals and an x, "-" when either is missing
+ratio() { if [ "$1" = - ] || [ "$2" = - ]; then echo -; else awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2fx", a / b }'; fi; }
+# runs "$@" under GNU time: its stdout to stdout, its peak RSS in MiB appended to file $rss
+timed() { /usr/bin/time -f '%M' -o "$plans/rss.kib" "$@"; awk '{ printf "%.0f\n", $1 / 1024 }' "$plans/rss.kib" >> "$rss"; }
 
 echo "uptime at start: $(uptime)" | tee -a "$LOG"
-printf '%-8s %-7s %-12s %-14s %-12s %-14s %-12s\n' config threads dino_img/s dino_GFLOP/s torch_img/s torch_GFLOP/s base_img/s
+row() { printf '%-8s %-7s %-11s %-13s %-12s %-14s %-8s %-10s %-11s %-10s %-10s\n' "$@"; }
+row config threads dino_img/s dino_GFLOP/s torch_img/s torch_GFLOP/s speed dino_MiB torch_MiB memory base_img/s
 for config in $CONFIGS; do
   steps=$FMNIST_STEPS
   [ "$config" = tiny224 ] && steps=$TINY_STEPS
   for t in $THREADS; do
     : > "$plans/d.txt"; : > "$plans/t.txt"; : > "$plans/b.txt"
+    : > "$plans/dm.txt"; : > "$plans/tm.txt"
     r=1
     while [ "$r" -le "$REPEATS" ]; do
-      out=$("$bin/dino-run" benchmark "$plans/$config.plan.bin" --threads "$t" \
-        --steps "$steps" --warmup "$WARMUP")
+      out=$(rss="$plans/dm.txt" timed "$bin/dino-run" benchmark "$plans/$config.plan.bin" \
+        --threads "$t" --steps "$steps" --warmup "$WARMUP")
       printf '== dino %s threads %s repeat %s\n%s\n' "$config" "$t" "$r" "$out" >> "$LOG"
       echo "$out" | ips >> "$plans/d.txt"; echo "$out" | gfs >> "$plans/dg.txt.$config.$t"
       if [ "$TORCH" = 1 ]; then
-        out=$(python3 tools/bench_step_torch.py --dino-repo "$DINO_REPO" --config "$config" \
-          --threads "$t" --steps "$steps" --warmup "$WARMUP" 2>/dev/null)
+        out=$(rss="$plans/tm.txt" timed python3 tools/bench_step_torch.py \
+          --dino-repo "$DINO_REPO" --config "$config" --threads "$t" --steps "$steps" \
+          --warmup "$WARMUP" 2>/dev/null)
         printf '== torch %s threads %s repeat %s\n%s\n' "$config" "$t" "$r" "$out" >> "$LOG"
         echo "$out" | ips >> "$plans/t.txt"; echo "$out" | gfs >> "$plans/tg.txt.$config.$t"
       fi
@@ -76,11 +93,16 @@ for config in $CONFIGS; do
       r=$((r + 1))
     done
     di=$(median < "$plans/d.txt"); dg=$(median < "$plans/dg.txt.$config.$t")
-    ti=-; tg=-; bi=-
+    dm=$(largest < "$plans/dm.txt")
+    ti=-; tg=-; bi=-; tm=-
     [ -n "$BASE_RUN" ] && bi=$(median < "$plans/b.txt")
-    if [ "$TORCH" = 1 ]; then ti=$(median < "$plans/t.txt"); tg=$(median < "$plans/tg.txt.$config.$t"); fi
+    if [ "$TORCH" = 1 ]; then
+      ti=$(median < "$plans/t.txt"); tg=$(median < "$plans/tg.txt.$config.$t")
+      tm=$(largest < "$plans/tm.txt")
+    fi
     rm -f "$plans/dg.txt.$config.$t" "$plans/tg.txt.$config.$t"
-    printf '%-8s %-7s %-12s %-14s %-12s %-14s %-12s\n' "$config" "$t" "$di" "$dg" "$ti" "$tg" "$bi"
+    row "$config" "$t" "$di" "$dg" "$ti" "$tg" "$(ratio "$di" "$ti")" "$dm" "$tm" \
+      "$(ratio "$dm" "$tm")" "$bi"
   done
 done
 echo "uptime at end: $(uptime)" | tee -a "$LOG"

@@ -2,7 +2,7 @@
 # Installs the Debian packages dino needs (OpenBLAS, LLVM OpenMP, libjpeg-turbo, libpng,
 # Fashion-MNIST). Skips apt when everything is already there; needs root otherwise.
 set -euo pipefail
-packages=(libopenblas-dev libomp-dev libjpeg62-turbo-dev libpng-dev dataset-fashion-mnist python3)
+packages=(libopenblas-dev libomp-dev libjpeg62-turbo-dev libpng-dev dataset-fashion-mnist python3 time)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
