@@ -171,7 +171,8 @@ public final class Runtime {
   }
 
   /// Checks what execution needs beyond the verifier: slots on every computed value,
-  /// inside the arena and aligned to the element size; ranks within the kernels' limit.
+  /// inside the arena and aligned to the element size; ranks and element counts within the
+  /// kernels' limits (the C executor trusts the plan and re-checks nothing per step).
   static func checkPlanned(_ program: Program) throws(RuntimeError) {
     for (index, node) in program.nodes.enumerated() {
       func fail(_ message: String) -> RuntimeError {
@@ -179,6 +180,9 @@ public final class Runtime {
       }
       if node.type.rank > Int(DINO_MAX_RANK) {
         throw fail("rank \(node.type.rank) exceeds the kernels' limit of \(DINO_MAX_RANK)")
+      }
+      if node.type.count > Int(Int32.max) {  // GEMM and image kernels take int extents
+        throw fail("\(node.type) has \(node.type.count) elements, the kernels' limit is 2^31 - 1")
       }
       if node.op.isLeaf || node.op.isEffect { continue }
       guard let slot = node.slot else {
