@@ -22,7 +22,7 @@ typedef size_t (*dino_scratch_fn)(const struct dino_instr *ins, const struct din
 #define OUT (&ctx->tensors[ins->out])
 #define F(t) ((float *)(t)->data)
 /** The op's attributes by name: `ATTRS(matmul).trans_a`. */
-#define ATTRS(name) dino_attrs_##name(ins->iattr, ins->fattr)
+#define ATTRS(name) dino_decode_attrs_##name(ins->iattr, ins->fattr)
 /** The optimised or reference kernel of a forward-named op. */
 #define KERNEL(name) (ref ? dino_##name##_ref : dino_##name##_fwd)
 /** The same for backward ops (whose optimised kernel has no _fwd suffix). */

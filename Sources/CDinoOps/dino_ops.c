@@ -48,7 +48,7 @@ double dino_op_gemm_flops(int32_t op, const struct dino_shape *operands, int32_t
 #define DINO_OP(name, swift, family, arity, grad, inplace, mutates, bw, i32_in, scratch, \
                 flops, attrs)                                                              \
     case DINO_OP_##name: {                                                                 \
-        const struct dino_attrs_##name A = dino_attrs_##name(iattr, fattr);                \
+        const struct dino_attrs_##name A = dino_decode_attrs_##name(iattr, fattr);              \
         (void)A;                                                                           \
         return (double)(flops);                                                            \
     }
@@ -79,7 +79,7 @@ int dino_op_attr_value(int32_t op, const char *attr, const int64_t *iattr, const
 #define DINO_OP(name, swift, family, arity, grad, inplace, mutates, bw, i32_in, scratch, \
                 flops, attrs)                                                              \
     case DINO_OP_##name: {                                                                 \
-        const struct dino_attrs_##name a = dino_attrs_##name(iattr, fattr);                \
+        const struct dino_attrs_##name a = dino_decode_attrs_##name(iattr, fattr);              \
         (void)a;                                                                           \
         attrs return 0;                                                                    \
     }

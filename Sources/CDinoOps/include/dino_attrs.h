@@ -2,7 +2,7 @@
  *
  * For op X, `struct dino_attrs_X` has one field per kernel attribute of its `attrs`
  * column (AI: int64_t, AF: float, AIL: const int64_t * to the list's first slot), and
- * `dino_attrs_X(iattr, fattr)` fills it from an instruction's slots in schema order.
+ * `dino_decode_attrs_X(iattr, fattr)` fills it from an instruction's slots in schema order.
  * C code says `A.trans_a`: renaming or removing an attribute in ops.def fails the C
  * build wherever a kernel shim still reads the old name, and the slot order is
  * generated, never written by hand. Strings and float lists stay in the compiler. */
@@ -42,8 +42,8 @@
 #define DINO_ATTR(kind, n) DINO_FILL_##kind(n)
 #define DINO_OP(name, swift, family, arity, grad, inplace, mutates, bw, i32_in, scratch, \
                 flops, attrs)                                                              \
-    static inline struct dino_attrs_##name dino_attrs_##name(const int64_t *iattr,         \
-                                                             const float *fattr) {         \
+    static inline struct dino_attrs_##name dino_decode_attrs_##name(                        \
+        const int64_t *iattr, const float *fattr) {                                         \
         struct dino_attrs_##name a;                                                         \
         int ni = 0, nf = 0;                                                                 \
         a.op = DINO_OP_##name;                                                              \
