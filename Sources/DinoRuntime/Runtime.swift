@@ -75,6 +75,7 @@ public final class Runtime {
     self.layout = PersistentLayout(graph)
     for program in graph.programs { try Self.checkPlanned(program) }
     try Self.checkMemory(PlanMemoryNeeds(graph))
+    for program in graph.programs { try Self.checkKernelLimits(program) }
 
     for name in layout.regions {
       let bytes = layout.regionBytes[name] ?? 0
@@ -171,8 +172,7 @@ public final class Runtime {
   }
 
   /// Checks what execution needs beyond the verifier: slots on every computed value,
-  /// inside the arena and aligned to the element size; ranks and element counts within the
-  /// kernels' limits (the C executor trusts the plan and re-checks nothing per step).
+  /// inside the arena and aligned to the element size; ranks within the kernels' limit.
   static func checkPlanned(_ program: Program) throws(RuntimeError) {
     for (index, node) in program.nodes.enumerated() {
       func fail(_ message: String) -> RuntimeError {
@@ -180,9 +180,6 @@ public final class Runtime {
       }
       if node.type.rank > Int(DINO_MAX_RANK) {
         throw fail("rank \(node.type.rank) exceeds the kernels' limit of \(DINO_MAX_RANK)")
-      }
-      if node.type.count > Int(Int32.max) {  // GEMM and image kernels take int extents
-        throw fail("\(node.type) has \(node.type.count) elements, the kernels' limit is 2^31 - 1")
       }
       if node.op.isLeaf || node.op.isEffect { continue }
       guard let slot = node.slot else {
@@ -199,6 +196,17 @@ public final class Runtime {
             + "inside the \(arena)-byte arena"
         )
       }
+    }
+  }
+
+  /// Refuses a value of 2^31 elements or more: the GEMM and image kernels take int
+  /// extents, and the C executor trusts the plan, re-checking nothing per step. Runs after
+  /// the memory check, which refuses such plans first on machines without the memory.
+  static func checkKernelLimits(_ program: Program) throws(RuntimeError) {
+    for (index, node) in program.nodes.enumerated() where node.type.count > Int(Int32.max) {
+      throw RuntimeError(
+        "@\(program.name): %\(index) \(node.op.name): \(node.type) has \(node.type.count) "
+          + "elements, the kernels' limit is 2^31 - 1")
     }
   }
 
