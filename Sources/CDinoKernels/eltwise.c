@@ -7,6 +7,7 @@
  * whatever the thread count. GELU uses the vectorisable dino_erff (internal.h). */
 #include "internal.h"
 #include "kernels.h"
+#include "shim.h"
 
 enum dino_binary_op { DINO_BIN_ADD, DINO_BIN_SUB, DINO_BIN_MUL, DINO_BIN_DIV };
 
@@ -157,4 +158,39 @@ void dino_gelu_bwd(float *dx, const float *dy, const float *x, int64_t n) {
         float pdf = 0.39894228040143268f * dino_expf(-0.5f * v * v);
         dx[i] = dy[i] * (cdf + v * pdf);
     }
+}
+
+/* ---- dispatch shims: instruction to kernel call (shim.h) ---------------------------- */
+
+static void run_binary(const struct dino_instr *ins, struct dino_exec_ctx *ctx, dino_binary_fn fn) {
+    const struct dino_tensor *a = IN(0), *b = IN(1);
+    fn(F(OUT), F(a), F(b), a->shape, a->rank, b->shape, b->rank);
+}
+
+void dino_run_add(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+    run_binary(ins, ctx, KERNEL(add));
+}
+
+void dino_run_sub(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+    run_binary(ins, ctx, KERNEL(sub));
+}
+
+void dino_run_mul(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+    run_binary(ins, ctx, KERNEL(mul));
+}
+
+void dino_run_div(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+    run_binary(ins, ctx, KERNEL(div));
+}
+
+void dino_run_scale(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+    KERNEL(scale)(F(OUT), F(IN(0)), numel(IN(0)), ATTRS(scale).factor);
+}
+
+void dino_run_gelu(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+    KERNEL(gelu)(F(OUT), F(IN(0)), numel(IN(0)));
+}
+
+void dino_run_gelu_bwd(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+    KERNEL_BWD(gelu_bwd)(F(OUT), F(IN(0)), F(IN(1)), numel(IN(0)));
 }

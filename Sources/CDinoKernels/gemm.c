@@ -10,6 +10,7 @@
 
 #include "internal.h"
 #include "kernels.h"
+#include "shim.h"
 
 /** GEMMs below this many flops run on the calling thread. */
 static const double dino_gemm_serial_flops = 1 << 20;
@@ -116,4 +117,38 @@ void dino_patch_embed_fwd(float *restrict y, float *restrict scratch, const floa
     int cols = channels * patch * patch;
     dino_patchify_fwd(scratch, x, batch, channels, height, width, patch);
     dino_gemm(y, scratch, w, bias, 1, batch * tokens, dim, cols, 0, 1, 0, 0, 0);
+}
+
+/* ---- dispatch shims: instruction to kernel call (shim.h) ---------------------------- */
+
+void dino_run_matmul(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+    const struct dino_attrs_matmul A = ATTRS(matmul);
+    const struct dino_tensor *a = IN(0), *b = IN(1);
+    int ra = a->rank, rb = b->rank, ta = A.trans_a != 0, tb = A.trans_b != 0;
+    int64_t m = ta ? a->shape[ra - 1] : a->shape[ra - 2];
+    int64_t k = ta ? a->shape[ra - 2] : a->shape[ra - 1];
+    int64_t n = tb ? b->shape[rb - 2] : b->shape[rb - 1], batch = 1;
+    for (int d = 0; d < ra - 2; d++) batch *= a->shape[d];
+    KERNEL(matmul)(F(OUT), F(a), F(b), batch, (int)m, (int)n, (int)k, ta, tb, rb == 2);
+}
+
+void dino_run_linear(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+    const struct dino_tensor *x = IN(0), *w = IN(1);
+    int64_t rows, in;
+    rows_cols(x, &rows, &in);
+    KERNEL(linear)(F(OUT), F(x), F(w), F(IN(2)), rows, (int)in, (int)w->shape[0]);
+}
+
+void dino_run_patch_embed(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+    const struct dino_tensor *x = IN(0), *w = IN(1);
+    int p = (int)ATTRS(patch_embed).patch;
+    KERNEL(patch_embed)(F(OUT), ctx->scratch, F(x), F(w), F(IN(2)), (int)x->shape[0],
+                        (int)x->shape[1], (int)x->shape[2], (int)x->shape[3], p,
+                        (int)w->shape[0]);
+}
+
+size_t dino_scratch_patch_embed(const struct dino_instr *ins, const struct dino_tensor *t) {
+    const struct dino_tensor *x = &t[ins->in[0]];
+    return dino_patch_embed_scratch_bytes((int)x->shape[0], (int)x->shape[1], (int)x->shape[2],
+                                          (int)x->shape[3], (int)ATTRS(patch_embed).patch);
 }

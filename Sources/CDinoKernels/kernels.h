@@ -1,5 +1,6 @@
 /* kernels.h — the typed kernels, one optimised (<family>.c) and one reference
- * (ref/<family>_ref.c) per op of IR/ops.def. dispatch.c is the only caller.
+ * (ref/<family>_ref.c) per op of IR/ops.def. The shims dino_run_<op> (shim.h) are the
+ * only callers.
  *
  * Naming: the optimised kernel of op X is dino_X_fwd, except ops that are themselves
  * backward ops (X contains "_bwd"), whose kernel is dino_X; the reference kernel of

@@ -5,6 +5,7 @@
  * depend on the thread count. */
 #include "internal.h"
 #include "kernels.h"
+#include "shim.h"
 
 /* Σ (x[j] − mean)² in a fixed order. */
 static inline float sum_sq_dev(const float *x, float mean, int64_t n) {
@@ -175,4 +176,62 @@ void dino_weight_norm_bwd_g(float *restrict dg, const float *restrict dw, const 
         const float *vk = v + k * cols, *dwk = dw + k * cols;
         dg[k] = dino_dot(vk, dwk, cols) / sqrtf(dino_dot(vk, vk, cols));
     }
+}
+
+/* ---- dispatch shims: instruction to kernel call (shim.h) ---------------------------- */
+
+void dino_run_layer_norm(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+    int64_t rows, cols;
+    rows_cols(IN(0), &rows, &cols);
+    KERNEL(layer_norm)(F(OUT), F(IN(0)), F(IN(1)), F(IN(2)), rows, cols, ATTRS(layer_norm).eps);
+}
+
+void dino_run_layer_norm_bwd(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+    int64_t rows, cols;
+    rows_cols(IN(1), &rows, &cols);
+    KERNEL_BWD(layer_norm_bwd)(F(OUT), F(IN(0)), F(IN(1)), F(IN(2)), rows, cols,
+                               ATTRS(layer_norm_bwd).eps);
+}
+
+void dino_run_layer_norm_bwd_gamma(const struct dino_instr *ins, struct dino_exec_ctx *ctx,
+                                   int ref) {
+    int64_t rows, cols;
+    rows_cols(IN(1), &rows, &cols);
+    KERNEL_BWD(layer_norm_bwd_gamma)(F(OUT), ctx->scratch, F(IN(0)), F(IN(1)), rows, cols,
+                                     ATTRS(layer_norm_bwd_gamma).eps);
+}
+
+size_t dino_scratch_layer_norm_bwd_gamma(const struct dino_instr *ins,
+                                         const struct dino_tensor *t) {
+    int64_t rows, cols;
+    rows_cols(&t[ins->in[1]], &rows, &cols);
+    return dino_layer_norm_bwd_gamma_scratch_bytes(rows, cols);
+}
+
+void dino_run_l2_normalize(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+    int64_t rows, cols;
+    rows_cols(IN(0), &rows, &cols);
+    KERNEL(l2_normalize)(F(OUT), F(IN(0)), rows, cols, ATTRS(l2_normalize).eps);
+}
+
+void dino_run_l2_normalize_bwd(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+    int64_t rows, cols;
+    rows_cols(IN(1), &rows, &cols);
+    KERNEL_BWD(l2_normalize_bwd)(F(OUT), F(IN(0)), F(IN(1)), rows, cols,
+                                 ATTRS(l2_normalize_bwd).eps);
+}
+
+void dino_run_weight_norm(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+    const struct dino_tensor *v = IN(0);
+    KERNEL(weight_norm)(F(OUT), F(v), F(IN(1)), v->shape[0], v->shape[1]);
+}
+
+void dino_run_weight_norm_bwd_v(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+    const struct dino_tensor *v = IN(1);
+    KERNEL_BWD(weight_norm_bwd_v)(F(OUT), F(IN(0)), F(v), F(IN(2)), v->shape[0], v->shape[1]);
+}
+
+void dino_run_weight_norm_bwd_g(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+    const struct dino_tensor *v = IN(1);
+    KERNEL_BWD(weight_norm_bwd_g)(F(OUT), F(IN(0)), F(v), v->shape[0], v->shape[1]);
 }

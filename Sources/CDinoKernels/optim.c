@@ -6,6 +6,7 @@
 
 #include "internal.h"
 #include "kernels.h"
+#include "shim.h"
 
 void dino_clip_grad_coef_fwd(float *restrict coef, const float *restrict g, int64_t n,
                              float max_norm) {
@@ -52,4 +53,25 @@ void dino_ema_update_fwd(float *restrict t, const float *restrict s, int64_t n, 
 void dino_assign_fwd(float *dst, const float *src, int64_t n) {
     // dst and src are (n); dst ← src (nothing to do when they are one buffer).
     if (dst != src) dino_copy(dst, src, n);
+}
+
+/* ---- dispatch shims: instruction to kernel call (shim.h) ---------------------------- */
+
+void dino_run_clip_grad_coef(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+    KERNEL(clip_grad_coef)(F(OUT), F(IN(0)), numel(IN(0)), ATTRS(clip_grad_coef).max_norm);
+}
+
+void dino_run_adamw_update(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+    const struct dino_attrs_adamw_update A = ATTRS(adamw_update);
+    KERNEL(adamw_update)(F(IN(0)), F(IN(1)), F(IN(2)), F(IN(3)), F(IN(4)), numel(IN(0)),
+                         F(IN(5))[0], F(IN(6))[0], F(IN(7))[0], A.beta1, A.beta2, A.eps,
+                         (int)A.decay);
+}
+
+void dino_run_ema_update(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+    KERNEL(ema_update)(F(IN(0)), F(IN(1)), numel(IN(0)), F(IN(2))[0]);
+}
+
+void dino_run_assign(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+    KERNEL(assign)(F(IN(0)), F(IN(1)), numel(IN(0)));
 }

@@ -3,6 +3,7 @@
 #include "dino_kernels.h"
 #include "internal.h"
 #include "kernels.h"
+#include "shim.h"
 
 uint64_t dino_splitmix64(uint64_t z) {
     z += 0x9E3779B97F4A7C15ull;
@@ -27,4 +28,11 @@ void dino_drop_path_mask_fwd(float *restrict mask, int32_t seed, int64_t stream,
         uint64_t h = dino_hash(key, (uint64_t)stream, (uint64_t)b, 0);
         mask[b] = dino_uniform01(h) < keep ? scale : 0.0f;
     }
+}
+
+/* ---- dispatch shims: instruction to kernel call (shim.h) ---------------------------- */
+
+void dino_run_drop_path_mask(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+    const struct dino_attrs_drop_path_mask A = ATTRS(drop_path_mask);
+    KERNEL(drop_path_mask)(F(OUT), *(const int32_t *)IN(0)->data, A.stream, A.batch, A.rate);
 }

@@ -6,6 +6,7 @@
 
 #include "internal.h"
 #include "kernels.h"
+#include "shim.h"
 
 /** Columns per work unit when a reduction runs across columns. */
 enum { DINO_COL_CHUNK = 256 };
@@ -138,4 +139,28 @@ void dino_sum_to_fwd(float *restrict y, float *restrict scratch, const float *re
             }
         }
     }
+}
+
+/* ---- dispatch shims: instruction to kernel call (shim.h) ---------------------------- */
+
+void dino_run_reduce_sum(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+    int64_t outer, len, inner;
+    around_axis(IN(0), ATTRS(reduce_sum).axis, &outer, &len, &inner);
+    KERNEL(reduce_sum)(F(OUT), F(IN(0)), outer, len, inner);
+}
+
+void dino_run_reduce_mean(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+    int64_t outer, len, inner;
+    around_axis(IN(0), ATTRS(reduce_mean).axis, &outer, &len, &inner);
+    KERNEL(reduce_mean)(F(OUT), F(IN(0)), outer, len, inner);
+}
+
+void dino_run_sum_to(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+    const struct dino_tensor *x = IN(0), *y = OUT;
+    KERNEL(sum_to)(F(y), ctx->scratch, F(x), x->shape, x->rank, y->shape, y->rank);
+}
+
+size_t dino_scratch_sum_to(const struct dino_instr *ins, const struct dino_tensor *t) {
+    const struct dino_tensor *x = &t[ins->in[0]], *y = &t[ins->out];
+    return dino_sum_to_scratch_bytes(x->shape, x->rank, y->shape, y->rank);
 }

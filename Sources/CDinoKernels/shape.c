@@ -5,6 +5,7 @@
 
 #include "internal.h"
 #include "kernels.h"
+#include "shim.h"
 
 void dino_copy(float *dst, const float *src, int64_t n) {
     // dst and src are (n) and do not overlap.
@@ -226,4 +227,51 @@ void dino_patchify_fwd(float *restrict y, const float *restrict x, int batch, in
                 }
         }
     }
+}
+
+/* ---- dispatch shims: instruction to kernel call (shim.h) ---------------------------- */
+
+void dino_run_reshape(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+    KERNEL(reshape)(F(OUT), F(IN(0)), numel(IN(0)));
+}
+
+void dino_run_permute(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+    const struct dino_tensor *x = IN(0);
+    KERNEL(permute)(F(OUT), F(x), x->shape, ATTRS(permute).perm, x->rank);
+}
+
+void dino_run_concat(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+    int64_t axis = ATTRS(concat).axis, sizes[DINO_MAX_OPERANDS], outer, len, inner;
+    const float *xs[DINO_MAX_OPERANDS];
+    for (int i = 0; i < ins->n_in; i++) {
+        sizes[i] = IN(i)->shape[axis];
+        xs[i] = F(IN(i));
+    }
+    around_axis(IN(0), axis, &outer, &len, &inner);
+    KERNEL(concat)(F(OUT), xs, sizes, ins->n_in, outer, inner);
+}
+
+void dino_run_slice(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+    const struct dino_attrs_slice A = ATTRS(slice);
+    int64_t outer, len, inner;
+    around_axis(IN(0), A.axis, &outer, &len, &inner);
+    KERNEL(slice)(F(OUT), F(IN(0)), outer, len, inner, A.start, A.end);
+}
+
+void dino_run_pad(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+    const struct dino_attrs_pad A = ATTRS(pad);
+    int64_t outer, len, inner;
+    around_axis(IN(0), A.axis, &outer, &len, &inner);
+    KERNEL(pad)(F(OUT), F(IN(0)), outer, len, inner, A.before, A.after);
+}
+
+void dino_run_broadcast_to(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+    const struct dino_tensor *x = IN(0), *y = OUT;
+    KERNEL(broadcast_to)(F(y), F(x), y->shape, y->rank, x->shape, x->rank);
+}
+
+void dino_run_patchify(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+    const struct dino_tensor *x = IN(0);
+    KERNEL(patchify)(F(OUT), F(x), (int)x->shape[0], (int)x->shape[1], (int)x->shape[2],
+                     (int)x->shape[3], (int)ATTRS(patchify).patch);
 }

@@ -5,6 +5,7 @@
  * check would otherwise send them down the scalar path (scalar dino_expf). */
 #include "internal.h"
 #include "kernels.h"
+#include "shim.h"
 
 void dino_softmax_fwd(float *y, const float *x, int64_t rows, int64_t cols) {
     // x and y are (rows, cols); y may be x.
@@ -65,4 +66,30 @@ void dino_log_softmax_bwd(float *dx, const float *dy, const float *y, int64_t ro
 #pragma omp simd
         for (int64_t j = 0; j < cols; j++) dxr[j] = dyr[j] - dino_expf(yr[j]) * s;
     }
+}
+
+/* ---- dispatch shims: instruction to kernel call (shim.h) ---------------------------- */
+
+void dino_run_softmax(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+    int64_t rows, cols;
+    rows_cols(IN(0), &rows, &cols);
+    KERNEL(softmax)(F(OUT), F(IN(0)), rows, cols);
+}
+
+void dino_run_log_softmax(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+    int64_t rows, cols;
+    rows_cols(IN(0), &rows, &cols);
+    KERNEL(log_softmax)(F(OUT), F(IN(0)), rows, cols);
+}
+
+void dino_run_softmax_bwd(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+    int64_t rows, cols;
+    rows_cols(IN(0), &rows, &cols);
+    KERNEL_BWD(softmax_bwd)(F(OUT), F(IN(0)), F(IN(1)), rows, cols);
+}
+
+void dino_run_log_softmax_bwd(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+    int64_t rows, cols;
+    rows_cols(IN(0), &rows, &cols);
+    KERNEL_BWD(log_softmax_bwd)(F(OUT), F(IN(0)), F(IN(1)), rows, cols);
 }

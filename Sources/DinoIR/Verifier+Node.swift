@@ -70,12 +70,13 @@ extension Verifier {
     return true
   }
 
-  /// Names, element types and init specs of `input`, `parameter` and `constant` nodes.
+  /// Names, element types and init specs of `input`, `parameter` and `constant` nodes
+  /// (`nil` for every other op).
   private static func leafProblem(_ node: Node) -> String? {
-    switch node.op {
-    case .input:
-      if node.attrs.string("name").isEmpty { return "input: name must not be empty" }
-    case .parameter:
+    if node.op == .input && node.attrs.string("name").isEmpty {
+      return "input: name must not be empty"
+    }
+    if node.op == .parameter {
       let name = node.attrs.string("name")
       if !name.contains(".") && name != "center" {
         return "parameter: name '\(name)' must be <region>.<path>"
@@ -86,9 +87,9 @@ extension Verifier {
           "parameter: '\(name)' has bad init '\(node.attrs.string("init"))' (expected zeros, ones, "
           + "const(v), normal(std), trunc_normal(std,a,b), uniform(lo,hi) or copy(<buffer>))"
       }
-    case .constant:
-      if node.type.dtype != .f32 { return "constant: type must be f32, got \(node.type)" }
-    default: break
+    }
+    if node.op == .constant && node.type.dtype != .f32 {
+      return "constant: type must be f32, got \(node.type)"
     }
     return nil
   }

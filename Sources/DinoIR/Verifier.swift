@@ -73,12 +73,10 @@ public enum Verifier {
         fail("\(node.op.name): %\(index) has no source location")
         continue
       }
-      switch node.op {
-      case .input:
-        if !inputNames.insert(node.attrs.string("name")).inserted {
-          fail("duplicate input '\(node.attrs.string("name"))' in @\(program.name)")
-        }
-      case .parameter:
+      if node.op == .input && !inputNames.insert(node.attrs.string("name")).inserted {
+        fail("duplicate input '\(node.attrs.string("name"))' in @\(program.name)")
+      }
+      if node.op == .parameter {
         let name = node.attrs.string("name")
         if let first = buffers[name] {
           if first.type != node.type || first.attrs != node.attrs {
@@ -90,7 +88,6 @@ public enum Verifier {
         } else {
           buffers[name] = node
         }
-      default: break
       }
     }
     var outputNames = Set<String>()

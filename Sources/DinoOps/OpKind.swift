@@ -74,10 +74,23 @@ extension OpKind: @retroactive CustomStringConvertible, @unchecked @retroactive 
   public var isEffect: Bool { traits.mutates != 0 }
   /// Whether the op has no operands and gets its value from outside the program.
   public var isLeaf: Bool { family == .leaf }
-  /// Forward tensors its VJP reads ("dy", "y" or operand names).
+  /// Forward values its VJP reads: "dy" (the incoming gradient), "y" (the result),
+  /// "xK" (operand K).
   public var backwardNeeds: [String] {
     String(cString: traits.bw_needs).split(separator: ",").map(String.init)
   }
+  /// The operands whose forward values the VJP may read (the "xK" of `backwardNeeds`).
+  public var backwardReadsOperands: Set<Int> {
+    Set(backwardNeeds.compactMap { $0.first == "x" ? Int($0.dropFirst()) : nil })
+  }
+  /// Whether the VJP may read the op's own result ("y" in `backwardNeeds`).
+  public var backwardReadsResult: Bool { backwardNeeds.contains("y") }
+  /// The element type operand `index` must have (the `i32_in` column; f32 otherwise).
+  public func operandDType(_ index: Int) -> DType {
+    index < 32 && traits.i32_in & (1 << UInt32(index)) != 0 ? .i32 : .f32
+  }
+  /// Whether the kernel needs scratch memory.
+  public var needsScratch: Bool { traits.scratch != 0 }
   /// The attribute schema, in slot order.
   public var attrSchema: [AttrSpec] {
     String(cString: traits.attrs).split(separator: ",").map { field in

@@ -31,7 +31,7 @@ extension OpKind {
     }
     if arity == nil && operands.isEmpty { throw ShapeError("\(name): expects operands") }
     let s = operands.map(\.shape)
-    func f32(_ shape: [Int]) -> TensorType { TensorType(.f32, shape) }
+    func f32(_ shape: [Int]) -> TensorType { TensorType(.f32, shape) }  // every op's result
     func same(_ i: Int, _ j: Int, _ what: String) throws(ShapeError) {
       if s[i] != s[j] {
         throw ShapeError("\(name): \(what) \(shapeText(s[j])) differs from \(shapeText(s[i]))")
@@ -47,8 +47,8 @@ extension OpKind {
       if a < 0 || a >= rank { throw ShapeError("\(name): axis \(a) out of range for rank \(rank)") }
       return a
     }
-    for (i, t) in operands.enumerated() where t.dtype != .f32 && self != .dropPathMask {
-      throw ShapeError("\(name): operand \(i) must be f32, got \(t)")
+    for (i, t) in operands.enumerated() where t.dtype != operandDType(i) {
+      throw ShapeError("\(name): operand \(i) must be \(operandDType(i)), got \(t)")
     }
     switch self {
     case .input, .parameter, .constant:
@@ -123,8 +123,11 @@ extension OpKind {
       let x = self == .layerNorm ? 0 : 1
       if self == .layerNormBwd { try same(0, 1, "x") }
       guard let d = s[x].last else { throw ShapeError("\(name): needs rank >= 1") }
-      if s[x + 1] != [d] || (self == .layerNorm && s[2] != [d]) {
-        throw ShapeError("\(name): gamma/beta must be [\(d)], got \(shapeText(s[x + 1]))")
+      if s[x + 1] != [d] {
+        throw ShapeError("\(name): gamma must be [\(d)], got \(shapeText(s[x + 1]))")
+      }
+      if self == .layerNorm && s[2] != [d] {
+        throw ShapeError("layer_norm: beta must be [\(d)], got \(shapeText(s[2]))")
       }
       return f32(s[x])
 
@@ -215,7 +218,7 @@ extension OpKind {
       return f32(out)
 
     case .dropPathMask:
-      if operands[0] != TensorType(.i32, []) {
+      if !s[0].isEmpty {
         throw ShapeError("drop_path_mask: seed must be i32[], got \(operands[0])")
       }
       let rate = attrs.float("rate")

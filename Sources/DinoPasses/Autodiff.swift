@@ -82,7 +82,11 @@ public func differentiate(
     let wanted = node.operands.indices.map {
       node.op.isDifferentiable(operand: $0) && onPath[node.operands[$0].index]
     }
+    let emitted = emitter.program.nodes.count
     let contributions = try emitter.vjp(of: node, result: ValueID(index), dy: dy, wanted: wanted)
+    try checkBackwardReads(
+      of: node, at: index, emitted: emitter.program.nodes[emitted...],
+      forwardCount: forward.nodes.count)
     for (operand, gradient) in contributions {
       guard wanted[operand] else {
         throw CompileError(
@@ -119,6 +123,32 @@ public func differentiate(
   result.programs[programIndex] = differentiated
   result.stage = "autodiff"
   return result
+}
+
+/// Refuses a VJP rule that reads a forward value its op's `bw_needs` column (ops.def)
+/// does not name: `xK` allows operand K, `y` the node's own result.
+///
+/// - Parameters:
+///   - node: the forward node whose rule ran.
+///   - index: its value index.
+///   - emitted: the backward nodes the rule appended.
+///   - forwardCount: the number of forward nodes (lower indices are forward values).
+func checkBackwardReads(
+  of node: Node, at index: Int, emitted: ArraySlice<Node>, forwardCount: Int
+) throws(CompileError) {
+  var allowed = Set(node.op.backwardReadsOperands.compactMap { k in
+    k < node.operands.count ? node.operands[k].index : nil
+  })
+  if node.op.backwardReadsResult { allowed.insert(index) }
+  for backward in emitted {
+    for operand in backward.operands
+    where operand.index < forwardCount && !allowed.contains(operand.index) {
+      throw CompileError(
+        "autodiff: internal error: the \(node.op) rule reads \(operand), which bw_needs "
+          + "\"\(node.op.backwardNeeds.joined(separator: ","))\" in IR/ops.def does not name",
+        at: node.loc)
+    }
+  }
 }
 
 /// Backward nodes come after every forward node, so a persistent buffer that a forward

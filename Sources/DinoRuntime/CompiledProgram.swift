@@ -45,20 +45,19 @@ final class CompiledProgram {
     var nodes: [Int] = []
     for (index, node) in program.nodes.enumerated() {
       let data: UnsafeMutableRawPointer
-      switch node.op {
-      case .input:
+      if node.op == .input {
         let store = runtime.inputsByName[node.attrs.string("name")]!.first {
           runtime.inputs[$0].type == node.type
         }!
         data = runtime.inputs[store].data
         storeOfNode[index] = store
         if !stores.contains(store) { stores.append(store) }
-      case .parameter:
+      } else if node.op == .parameter {
         let placement = runtime.placements[runtime.placementIndex[node.attrs.string("name")]!]
         data = runtime.regionBase[placement.region]! + placement.offset
-      case .constant:
+      } else if node.op == .constant {
         data = constants[programIndex][index]!
-      default:
+      } else {
         if node.op.isEffect {
           data = dummy
         } else {

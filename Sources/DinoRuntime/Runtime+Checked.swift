@@ -103,11 +103,9 @@ extension Runtime {
         }
         let leaf = program.nodes[operand]
         let source: NonFiniteValue.Source =
-          switch leaf.op {
-          case .input: .input(leaf.attrs.string("name"))
-          case .parameter: .parameter(leaf.attrs.string("name"))
-          default: .constant
-          }
+          leaf.op == .input
+          ? .input(leaf.attrs.string("name"))
+          : leaf.op == .parameter ? .parameter(leaf.attrs.string("name")) : .constant
         return report(source, operand, found)
       }
       let status =

@@ -75,6 +75,7 @@ public final class Runtime {
     self.layout = PersistentLayout(graph)
     for program in graph.programs { try Self.checkPlanned(program) }
     try Self.checkMemory(PlanMemoryNeeds(graph))
+    for program in graph.programs { try Self.checkKernelLimits(program) }
 
     for name in layout.regions {
       let bytes = layout.regionBytes[name] ?? 0
@@ -195,6 +196,17 @@ public final class Runtime {
             + "inside the \(arena)-byte arena"
         )
       }
+    }
+  }
+
+  /// Refuses a value of 2^31 elements or more: the GEMM and image kernels take int
+  /// extents, and the C executor trusts the plan, re-checking nothing per step. Runs after
+  /// the memory check, which refuses such plans first on machines without the memory.
+  static func checkKernelLimits(_ program: Program) throws(RuntimeError) {
+    for (index, node) in program.nodes.enumerated() where node.type.count > Int(Int32.max) {
+      throw RuntimeError(
+        "@\(program.name): %\(index) \(node.op.name): \(node.type) has \(node.type.count) "
+          + "elements, the kernels' limit is 2^31 - 1")
     }
   }
 

@@ -151,7 +151,7 @@ extension DinoRunCommand {
           + "median of 3 runs): \(Self.fixed(total * 1e3, 1)) ms in all")
       var byOp: [OpKind: (seconds: Double, count: Int, flops: Double)] = [:]
       for timing in timings {
-        let flops = Self.flops(program.nodes[timing.node], in: program)
+        let flops = program.gemmFlops(of: timing.node)
         byOp[timing.op, default: (0, 0, 0)].seconds += timing.seconds
         byOp[timing.op, default: (0, 0, 0)].count += 1
         byOp[timing.op, default: (0, 0, 0)].flops += flops
@@ -190,30 +190,9 @@ extension DinoRunCommand {
       return String(repeating: "0", count: 16 - hex.count) + hex
     }
 
-    /// The matmul FLOPs of `program`: 2·M·N·K summed over matmul, linear and patch_embed.
-    static func matmulFlops(_ program: Program) -> Double {
-      program.nodes.reduce(0) { $0 + flops($1, in: program) }
-    }
-
-    /// 2·(result elements)·K for a GEMM node, 0 for any other.
-    static func flops(_ node: Node, in program: Program) -> Double {
-      func operand(_ i: Int) -> TensorType { program.nodes[node.operands[i].index].type }
-      let out = Double(node.type.count)
-      switch node.op {
-      case .matmul:
-        let a = operand(0).shape
-        guard a.count >= 2 else { return 0 }
-        let k = node.attrs.int("trans_a") != 0 ? a[a.count - 2] : a[a.count - 1]
-        return 2 * out * Double(k)
-      case .linear:
-        return 2 * out * Double(operand(1).shape.last ?? 0)
-      case .patchEmbed:
-        let w = operand(1).shape
-        return 2 * out * Double(w.dropFirst().reduce(1, *))
-      default:
-        return 0
-      }
-    }
+    /// The matmul FLOPs of `program`: 2·M·N·K summed over matmul, linear and patch_embed
+    /// (the `gemm_flops` column of IR/ops.def).
+    static func matmulFlops(_ program: Program) -> Double { program.gemmFlops }
 
     /// `count` standard normal floats (Box–Muller over splitmix64).
     static func normals(_ count: Int, state: inout UInt64) -> [Float] {

@@ -3,7 +3,7 @@ import Foundation
 import XCTest
 
 /// Checks of kernel semantics against values computed independently of the C code:
-/// the RNG, drop-path statistics, AdamW by hand, GELU accuracy, and the error paths.
+/// the RNG, drop-path statistics, AdamW by hand, GELU accuracy, and the executor's one guard.
 final class KernelSemanticsTests: XCTestCase {
   /// IR/CONTRACT.md's RNG, written out again in Swift.
   private func splitmix(_ x: UInt64) -> UInt64 {
@@ -114,57 +114,10 @@ final class KernelSemanticsTests: XCTestCase {
     XCTAssertLessThan(worst, 2e-7, "GELU error per unit |x| (erf error ≤ ~1e-7)")
   }
 
-  /// Runs one instruction over `shapes` and returns (rc, message).
-  private func failing(
-    _ op: dino_op, _ shapes: [[Int]], out: [Int], iattr: [Int64] = [], fattr: [Float] = [],
-    scratch: Bool = true, alias: Bool = false
-  ) -> (Int32, String) {
-    var storage = (shapes + [out]).map { [Float](repeating: 1, count: max(1, $0.reduce(1, *))) }
-    return storage.withUnsafeMutableBufferPointer { bufs -> (Int32, String) in
-      var tensors: [dino_tensor] = []
-      for (i, s) in (shapes + [out]).enumerated() {
-        let index = alias && i == shapes.count ? 0 : i
-        tensors.append(makeTensor(bufs[index].withUnsafeMutableBytes { $0.baseAddress }, s, int32: false))
-      }
-      var ins = makeInstr(op, inputs: Array(shapes.indices), out: shapes.count, iattr: iattr, fattr: fattr)
-      var ctx = dino_exec_ctx()
-      return tensors.withUnsafeMutableBufferPointer { t in
-        ctx.tensors = t.baseAddress
-        ctx.n_tensors = Int32(t.count)
-        let rc = dino_exec(&ins, 1, &ctx)
-        return (rc, errorText(ctx))
-      }
-    }
-  }
-
-  func testBadInstructionsReturnAnErrorAndNeverCrash() {
-    var (rc, msg) = failing(.matmul, [[4, 3], [5, 6]], out: [4, 6], iattr: [0, 0])
-    XCTAssertEqual(rc, 1)
-    XCTAssertEqual(msg, "instruction 0 (matmul): [4,3] x [5,6] — inner dimensions differ")
-    (rc, msg) = failing(.add, [[4, 3], [4]], out: [4, 3])
-    XCTAssertEqual(msg, "instruction 0 (add): [4] does not broadcast to [4,3]")
-    (rc, msg) = failing(.gelu, [[4, 3]], out: [4, 4])
-    XCTAssertEqual(msg, "instruction 0 (gelu): result is [4,4], expected [4,3]")
-    (rc, msg) = failing(.layerNorm, [[2, 8], [8], [7]], out: [2, 8], fattr: [1e-6])
-    XCTAssertEqual(msg, "instruction 0 (layer_norm): beta must be [8], got [7]")
-    (rc, msg) = failing(.patchEmbed, [[1, 3, 8, 8], [4, 3, 4, 4], [4]], out: [1, 4, 4], iattr: [4])
-    XCTAssertEqual(rc, 1)
-    XCTAssert(msg.contains("scratch bytes"), msg)
-    (rc, msg) = failing(.gelu, [[4, 3]], out: [4, 3], alias: true)
-    XCTAssertEqual(msg, "instruction 0 (gelu): result shares operand 0's buffer, which ops.def does not allow")
-    (rc, msg) = failing(.permute, [[2, 3]], out: [3, 2], iattr: [1, 1])
-    XCTAssertEqual(msg, "instruction 0 (permute): perm is not a permutation of rank 2")
-    (rc, msg) = failing(.reshape, [[2, 3]], out: [5], iattr: [5])
-    XCTAssertEqual(msg, "instruction 0 (reshape): cannot reshape [2,3] to [5]")
-    (rc, msg) = failing(.adamwUpdate, [[2], [2], [2], [3], [], [], [], []], out: [], fattr: [0.9, 0.999, 1e-8])
-    XCTAssertEqual(msg, "instruction 0 (adamw_update): operand 3 [3] differs from operand 0 [2]")
-    (rc, msg) = failing(.dropPathMask, [[]], out: [4], iattr: [0, 4], fattr: [0.1])
-    XCTAssertEqual(msg, "instruction 0 (drop_path_mask): operand 0 must be i32")
-    (rc, msg) = failing(.slice, [[4, 5]], out: [4, 2], iattr: [1, 4, 6])
-    XCTAssertEqual(msg, "instruction 0 (slice): [4, 6) out of range for axis 1 of [4,5]")
-  }
-
-  func testProgramErrorsNameTheInstructionAndLeavesAreSkipped() {
+  /// Shape, index and buffer errors are refused when a plan is loaded
+  /// (DinoRuntimeTests.LoadValidationTests); the executor itself skips leaves and names an
+  /// op outside the table, its one guard.
+  func testLeavesAreSkippedAndAnUnknownOpIsNamed() {
     var tensors = [Float](repeating: 0.5, count: 12)
     tensors.withUnsafeMutableBytes { raw in
       let base = raw.baseAddress!
@@ -172,21 +125,18 @@ final class KernelSemanticsTests: XCTestCase {
       var prog = [
         makeInstr(.input, inputs: [], out: 0),
         makeInstr(.gelu, inputs: [0], out: 1),
-        makeInstr(.matmul, inputs: [0, 1], out: 1),
       ]
       var ctx = dino_exec_ctx()
       table.withUnsafeMutableBufferPointer { t in
         ctx.tensors = t.baseAddress
         ctx.n_tensors = 2
         XCTAssertEqual(dino_exec(&prog, 2, &ctx), 0, errorText(ctx))
-        XCTAssertEqual(dino_exec(&prog, 3, &ctx), 3)
-        XCTAssert(errorText(ctx).hasPrefix("instruction 2 (matmul): "), errorText(ctx))
-        prog[1].out = 9
-        XCTAssertEqual(dino_exec_ref(&prog, 3, &ctx), 2)
-        XCTAssertEqual(errorText(ctx), "instruction 1 (gelu): result tensor 9 out of range")
+        let gelu = 0.25 * (1 + erf(0.5 / 2.0.squareRoot()))  // GELU(0.5)
+        XCTAssertEqual(Double(t[1].data!.load(as: Float.self)), gelu, accuracy: 1e-6)
         prog[1].op = 999
-        XCTAssertEqual(dino_exec(&prog, 3, &ctx), 2)
+        XCTAssertEqual(dino_exec(&prog, 2, &ctx), 2)
         XCTAssertEqual(errorText(ctx), "instruction 1: unknown op 999")
+        XCTAssertEqual(dino_exec_ref(&prog, 2, &ctx), 2)
       }
     }
   }

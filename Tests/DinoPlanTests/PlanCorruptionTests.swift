@@ -154,6 +154,18 @@ final class PlanCorruptionTests: XCTestCase {
     try expect("section 'metadata' at byte") { p, _ in p.set32(12345, at: p.section(.metadata).lowerBound) }
   }
 
+  /// Resealed files whose bytes parse but whose shapes, slots or operands are wrong: the
+  /// executor re-checks nothing per step, so the reader must refuse each in one line.
+  func testValidBytesWithWrongShapesOrOffsetsAreRefusedAtLoad() throws {
+    var text = try refusedAfter { p, s in p.set64(5, at: s + 61) }  // gelu's f32[4] -> f32[5]
+    XCTAssertTrue(text.contains("invalid program: "), text)
+    XCTAssertTrue(text.contains("f32[5]"), text)
+    text = try refusedAfter { p, s in p.set64(2, at: s + 20) }  // the input's f32[4] -> f32[2]
+    XCTAssertTrue(text.contains("invalid program: "), text)
+    XCTAssertTrue(text.contains("f32[2]"), text)
+    XCTAssertFalse(text.contains("\n"), text)
+  }
+
   func testSectionTableDamageIsNamed() throws {
     let entry = { (k: Int) in PlanFormat.headerSize + PlanFormat.sectionEntrySize * k }
     var text = try refusedAfter { p, _ in p.set64(p.u64(at: entry(1) + 8) + 1, at: entry(1) + 8) }

@@ -4,16 +4,15 @@
  * over a table of `dino_tensor`s whose data pointers are fixed at load time; a step is
  * one `dino_exec` call: no allocation, hashing or string work per step.
  * Kernels follow IR/OPS.md; attribute slots follow the `attrs` column of IR/ops.def
- * (ints and int lists fill `iattr` in schema order, floats fill `fattr`). */
+ * (ints and int lists fill `iattr` in schema order, floats fill `fattr`), which C reads
+ * by name through dino_attrs.h. The executor trusts its instructions: the plan is
+ * validated once when loaded (DinoPlan's reader, DinoRuntime's Runtime), never per step. */
 #ifndef DINO_KERNELS_H
 #define DINO_KERNELS_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include "../../CDinoOps/include/dino_ops.h"
-
-/** Element types, matching DinoOps.DType. */
-enum { DINO_F32 = 0, DINO_I32 = 1 };
 
 /** Most operands one instruction can name (concat of all crops included). */
 enum { DINO_MAX_OPERANDS = 16 };
@@ -52,9 +51,10 @@ size_t dino_instr_scratch_bytes(const struct dino_instr *ins, const struct dino_
 
 /** Runs `n` instructions in order with the optimised kernels. Leaf ops are skipped;
  *  effect ops update their operands in place and leave their f32[] result untouched.
- *  Every instruction's shapes are checked first; a result may share operand 0's buffer
- *  only for ops with inplace=1. Returns 0, or 1 + the index of the instruction that
- *  failed, with "instruction K (op): message" in ctx->error. */
+ *  The instructions must come from a validated plan (shapes, element types, attribute
+ *  ranges, tensor indices, buffers and scratch as the loader checks them): nothing is
+ *  re-checked here. Returns 0, or 1 + the index of an instruction whose op is outside
+ *  the table, with "instruction K: unknown op N" in ctx->error. */
 int dino_exec(const struct dino_instr *prog, int32_t n, struct dino_exec_ctx *ctx);
 
 /** The same with the naive reference kernels of ref/ (single-threaded), for tests. */
