@@ -47,10 +47,15 @@ let package = Package(
       linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png"), .linkedLibrary("m")]),
     // Image folders, multi-crop augmentation, prefetching batches.
     .target(name: "DinoData", dependencies: ["CDinoImage"], exclude: ["README.md"]),
-    // Buffers, executor, schedules, checkpoints, safetensors.
+    // The executor: plan loading, buffers, execution, checked runs, safetensors, init values.
+    // It must not depend on DinoData (ModuleGraphTests checks the manifest).
     .target(
-      name: "DinoRuntime",
-      dependencies: ["DinoPlan", "CDinoKernels", "DinoData", "DinoFileGuard"],
+      name: "DinoRuntime", dependencies: ["DinoPlan", "CDinoKernels"], exclude: ["README.md"]),
+    // Jobs that use an executor: the DINO trainer and training loop, k-NN, linear probe,
+    // features, attention, backbone export.
+    .target(
+      name: "DinoTraining",
+      dependencies: ["DinoRuntime", "DinoData", "DinoPlan", "CDinoKernels", "DinoFileGuard"],
       exclude: ["README.md"]),
     .executableTarget(
       name: "dinoc",
@@ -62,7 +67,7 @@ let package = Package(
     .executableTarget(
       name: "dino-run",
       dependencies: [
-        "DinoRuntime", "DinoData", "DinoFileGuard",
+        "DinoRuntime", "DinoTraining", "DinoData", "DinoFileGuard",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       exclude: ["README.md"]),
@@ -75,9 +80,12 @@ let package = Package(
     .testTarget(name: "DinoPassesTests", dependencies: ["DinoPasses", "_DinoTestSupport"]),
     .testTarget(name: "DinoPlanTests", dependencies: ["DinoPlan", "DinoPasses", "_DinoTestSupport"]),
     .testTarget(name: "CDinoKernelsTests", dependencies: ["CDinoKernels"]),
-    .testTarget(name: "DinoRuntimeTests",
-                dependencies: ["DinoRuntime", "DinoPasses", "_DinoTestSupport"],
-                exclude: ["Reference"]),
+    // The executor's tests and the training module's: one target, because their helpers
+    // (DinoTool, TrainTests.makeImages, assertRefused) are shared.
+    .testTarget(
+      name: "DinoRuntimeTests",
+      dependencies: ["DinoRuntime", "DinoTraining", "DinoPasses", "_DinoTestSupport"],
+      exclude: ["Reference"]),
     .testTarget(name: "DinoDataTests", dependencies: ["DinoData", "_DinoTestSupport"]),
     .testTarget(name: "DinoFileGuardTests", dependencies: ["DinoFileGuard"]),
     .testTarget(name: "DinocTests", dependencies: ["DinoIR", "DinoDSL", "DinoRuntime", "_DinoTestSupport"]),

@@ -1,6 +1,7 @@
 import DinoData
 import DinoPlan
 import DinoRuntime
+import DinoTraining
 import Foundation
 import XCTest
 

@@ -1,5 +1,6 @@
 import DinoPlan
 import DinoRuntime
+import DinoTraining
 import Foundation
 import XCTest
 

@@ -2,6 +2,7 @@ import DinoData
 import DinoIR
 import DinoPlan
 import DinoRuntime
+import DinoTraining
 import Foundation
 import XCTest
 

@@ -4,7 +4,8 @@ import DinoPlan
 import Foundation
 import XCTest
 
-@testable import DinoRuntime
+import DinoRuntime
+@testable import DinoTraining
 
 /// `TrainingMonitor`: log.jsonl with every field finite, curves.png a readable PNG, the
 /// teacher warnings, plans without the statistics, and log files that refuse symlinks.

@@ -1,3 +1,4 @@
+import DinoRuntime
 import Dispatch
 
 /// Runs `train_step` so that a step going non-finite is caught and explained: before each

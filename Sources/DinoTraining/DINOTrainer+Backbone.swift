@@ -1,3 +1,5 @@
+import DinoRuntime
+
 extension DINOTrainer {
   /// Starts from a backbone file (`BackboneFile`): the student's and the teacher's
   /// backbones both take its tensors, the heads come from their init specs with `seed`

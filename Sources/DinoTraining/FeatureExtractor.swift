@@ -1,6 +1,7 @@
 import DinoData
 import DinoIR
 import DinoOps
+import DinoRuntime
 import Foundation
 
 /// The teacher backbone's CLS features of a folder of images: the plan's `features`

@@ -1,4 +1,5 @@
 import DinoIR
+import DinoRuntime
 import Foundation
 
 /// Which network's weights an evaluation program (`features`, `attention`) runs with.

@@ -1,3 +1,4 @@
+import DinoRuntime
 import Foundation
 
 /// When and where a training run saves: `checkpoint.safetensors` at each epoch end, every

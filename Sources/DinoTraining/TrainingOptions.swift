@@ -1,5 +1,6 @@
 import DinoData
 import DinoIR
+import DinoRuntime
 
 /// What `dino-run train` was asked to do.
 public struct TrainingOptions: Sendable {

@@ -1,5 +1,6 @@
 import DinoIR
 import DinoPlan
+import DinoRuntime
 
 /// One DINO training iteration over a plan's `train_step` and `ema` programs, in official
 /// DINO's order (docs/DINO.md §5.3): student and teacher forward, loss, center update,

@@ -1,6 +1,7 @@
 import DinoData
 import DinoFileGuard
 import DinoIR
+import DinoRuntime
 import Dispatch
 import Foundation
 

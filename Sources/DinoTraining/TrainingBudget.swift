@@ -1,5 +1,6 @@
 import DinoData
 import DinoIR
+import DinoRuntime
 import Foundation
 
 /// How `dino-run train --budget` sized a run: the pilot's measurements and the iteration

@@ -1,3 +1,5 @@
+import DinoRuntime
+
 extension DINOTrainer {
   /// Where each part of the weights came from after `loadWeights`.
   public struct WeightSources: Hashable, Sendable {

@@ -1,3 +1,5 @@
+import DinoRuntime
+
 /// A wall-clock budget for `dino-run train --budget`: `90s`, `15m`, `1h`, `1h30m`,
 /// `1h30m15s`, or plain seconds (`900`, `12.5`).
 public struct TimeBudget: Sendable, Hashable, CustomStringConvertible {

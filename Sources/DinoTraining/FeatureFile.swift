@@ -1,4 +1,5 @@
 import DinoData
+import DinoRuntime
 import Foundation
 
 /// Features of a folder of images with their labels and files, as `dino-run features`

@@ -1,5 +1,6 @@
 import DinoIR
 import DinoOps
+import DinoRuntime
 
 /// The teacher's last-block attention of the CLS query over the patches, per head: the
 /// plan's `attention` program (input `image` [B,C,G,G], output `attention`

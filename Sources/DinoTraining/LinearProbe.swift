@@ -1,4 +1,5 @@
 import DinoIR
+import DinoRuntime
 import Foundation
 
 /// Official DINO's linear evaluation (eval_linear.py) on precomputed, frozen features: a

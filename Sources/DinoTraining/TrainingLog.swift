@@ -1,3 +1,4 @@
+import DinoRuntime
 import Foundation
 
 /// A series with a sliding-window median and a global average, as official DINO's

@@ -1,4 +1,5 @@
 import CDinoKernels
+import DinoRuntime
 import Foundation
 
 /// The weighted k-NN classifier of official DINO's eval_knn.py (docs/DINO.md §6.1):

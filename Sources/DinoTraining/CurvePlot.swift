@@ -1,4 +1,5 @@
 import DinoData
+import DinoRuntime
 import Foundation
 
 /// A small line chart drawn into an RGB buffer: series of (x, y) points, dashed

@@ -1,5 +1,6 @@
 import DinoData
 import DinoIR
+import DinoRuntime
 import Foundation
 
 /// How a training run begins: from a checkpoint, --init weights or the init specs, with

@@ -1,4 +1,5 @@
 import DinoFileGuard
+import DinoRuntime
 import Foundation
 
 /// What one training iteration reports to the monitor.

@@ -1,3 +1,5 @@
+import DinoRuntime
+
 extension DINOTrainer {
   /// Where a checkpoint left training.
   public struct CheckpointState: Hashable, Sendable {

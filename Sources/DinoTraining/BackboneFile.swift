@@ -1,4 +1,5 @@
 import DinoIR
+import DinoRuntime
 import Foundation
 
 /// A ViT backbone under official DINO / timm state-dict names (`cls_token`, `pos_embed`,

@@ -1,5 +1,6 @@
 import DinoIR
 import DinoPlan
+import DinoRuntime
 
 /// What makes a checkpoint belong to a run: the plan (a CRC-32 of its encoding), the data
 /// set's size, and the length recorded beside it (iterations per epoch, epochs or total
