@@ -1,4 +1,5 @@
 import DinoIR
+import DinoRandom
 import DinoRuntime
 import Foundation
 
@@ -194,16 +195,10 @@ public final class LinearProbe {
   /// A permutation of 0..<n drawn from (seed, epoch): Fisher–Yates over splitmix64.
   static func permutation(_ n: Int, seed: UInt64, epoch: Int) -> [Int] {
     var order = Array(0..<n)
-    var state = seed ^ (UInt64(epoch) &* 0x9E37_79B9_7F4A_7C15) ^ 0x6C69_6E65_6172
-    func next() -> UInt64 {
-      state &+= 0x9E37_79B9_7F4A_7C15
-      var z = state
-      z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-      z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-      return z ^ (z >> 31)
-    }
+    var stream = SplitMix64(
+      seed: seed ^ (UInt64(epoch) &* CounterRandom.gamma) ^ 0x6C69_6E65_6172)
     for i in stride(from: n - 1, to: 0, by: -1) {
-      let j = Int(next() % UInt64(i + 1))
+      let j = Int(stream.next() % UInt64(i + 1))
       order.swapAt(i, j)
     }
     return order

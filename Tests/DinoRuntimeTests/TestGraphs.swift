@@ -1,4 +1,5 @@
 import DinoIR
+import DinoRandom
 import DinoRuntime
 import XCTest
 import _DinoTestSupport
@@ -24,7 +25,7 @@ func planEachValueApart(_ graph: Graph) -> Graph {
 
 /// Deterministic pseudo-random floats in [-scale, scale].
 func randomFloats(_ count: Int, seed: UInt64, scale: Float = 1) -> [Float] {
-  var state = seed &* 0x9E37_79B9_7F4A_7C15 | 1
+  var state = seed &* CounterRandom.gamma | 1
   return (0..<count).map { _ in
     state ^= state << 13
     state ^= state >> 7
