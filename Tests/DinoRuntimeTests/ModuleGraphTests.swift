@@ -10,6 +10,7 @@ final class ModuleGraphTests: XCTestCase {
     "Glibc", "Darwin",
   ]
 
+  /// The package root, three folders above this file.
   static var packageRoot: String {
     URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
       .deletingLastPathComponent().path
