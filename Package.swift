@@ -86,12 +86,15 @@ let package = Package(
       name: "DinoPassesTests", dependencies: ["DinoPasses", "DinoRandom", "_DinoTestSupport"]),
     .testTarget(name: "DinoPlanTests", dependencies: ["DinoPlan", "DinoPasses", "_DinoTestSupport"]),
     .testTarget(name: "CDinoKernelsTests", dependencies: ["CDinoKernels", "DinoRandom"]),
-    // The executor's tests and the training module's: one target, because their helpers
-    // (DinoTool, TrainTests.makeImages, assertRefused) are shared.
     .testTarget(
       name: "DinoRuntimeTests",
+      dependencies: ["DinoRuntime", "DinoPasses", "DinoRandom", "_DinoTestSupport"]),
+    // Training, evaluation and export, and the end-to-end runs of dinoc and dino-run.
+    .testTarget(
+      name: "DinoTrainingTests",
       dependencies: [
-        "DinoRuntime", "DinoTraining", "DinoPasses", "DinoRandom", "_DinoTestSupport",
+        "DinoTraining", "DinoRuntime", "DinoData", "DinoPasses", "DinoPlan", "DinoRandom",
+        "_DinoTestSupport",
       ],
       exclude: ["Reference"]),
     .testTarget(

@@ -3,6 +3,7 @@ import DinoRuntime
 import DinoTraining
 import Foundation
 import XCTest
+import _DinoTestSupport
 
 /// Stopping and resuming `dino-run train`: a mid-epoch stop resumes bit for bit, SIGINT
 /// and SIGTERM save and exit 130/143 with the command that resumes, and a kill in the

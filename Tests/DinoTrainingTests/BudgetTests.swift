@@ -3,6 +3,7 @@ import DinoRuntime
 import DinoTraining
 import Foundation
 import XCTest
+import _DinoTestSupport
 
 /// `dino-run train --budget`: durations, the sizing arithmetic, and a real budget run that
 /// ends within its budget with every schedule at its end, equal to a run of the chosen

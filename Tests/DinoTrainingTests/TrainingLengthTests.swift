@@ -3,6 +3,7 @@ import DinoRuntime
 import DinoTraining
 import Foundation
 import XCTest
+import _DinoTestSupport
 
 /// `dino-run train --epochs N` and `--iterations T`: the schedules span the run asked for,
 /// not the plan's length.

@@ -2,6 +2,7 @@ import DinoPlan
 import DinoRuntime
 import Foundation
 import XCTest
+import _DinoTestSupport
 
 /// `dinoc compile` with hostile arguments: outputs over inputs, folders, repeated and
 /// out-of-range options, models without programs, plans larger than the machine.

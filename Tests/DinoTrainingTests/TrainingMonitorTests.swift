@@ -5,6 +5,7 @@ import Foundation
 import XCTest
 
 import DinoRuntime
+import _DinoTestSupport
 @testable import DinoTraining
 
 /// `TrainingMonitor`: log.jsonl with every field finite, curves.png a readable PNG, the

@@ -5,6 +5,7 @@ import DinoRuntime
 import DinoTraining
 import Foundation
 import XCTest
+import _DinoTestSupport
 
 /// `dino-run features` and the feature files `knn` reads.
 final class FeaturesCommandTests: XCTestCase {

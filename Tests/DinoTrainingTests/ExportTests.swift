@@ -3,6 +3,7 @@ import DinoRuntime
 import DinoTraining
 import Foundation
 import XCTest
+import _DinoTestSupport
 
 /// `dino-run export` (official state-dict names and shapes) and the way back (`--init`).
 final class ExportTests: XCTestCase {
@@ -13,7 +14,7 @@ final class ExportTests: XCTestCase {
   func officialKeys() throws -> [String: [Int]] {
     let text = try String(
       contentsOfFile: StepParityTests.packageRoot
-        + "/Tests/DinoRuntimeTests/Reference/vit_keys.txt", encoding: .utf8)
+        + "/Tests/DinoTrainingTests/Reference/vit_keys.txt", encoding: .utf8)
     var keys: [String: [Int]] = [:]
     for line in text.split(separator: "\n") where !line.hasPrefix("#") {
       let parts = line.split(separator: " ")

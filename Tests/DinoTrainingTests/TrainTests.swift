@@ -4,6 +4,7 @@ import DinoRuntime
 import DinoTraining
 import Foundation
 import XCTest
+import _DinoTestSupport
 
 /// `dino-run train` on a tiny ViT (Samples/fashion_mnist.swift, small `-D` sizes) and a
 /// tiny generated image folder: finite losses, log lines and log.txt, checkpoints, resume.

@@ -4,6 +4,7 @@ import DinoRuntime
 import DinoTraining
 import Foundation
 import XCTest
+import _DinoTestSupport
 
 /// The weighted k-NN classifier on hand-made features, and `dino-run knn` end to end on a
 /// tiny ViT and a generated two-class folder.

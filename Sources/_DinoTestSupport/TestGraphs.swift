@@ -1,12 +1,10 @@
 import DinoIR
 import DinoRandom
-import DinoRuntime
 import XCTest
-import _DinoTestSupport
 
 /// The simplest correct memory plan: every computed value gets its own 64-byte aligned
 /// slot, so nothing overlaps (inputs, constants, parameters and effect results get none).
-func planEachValueApart(_ graph: Graph) -> Graph {
+public func planEachValueApart(_ graph: Graph) -> Graph {
   var graph = graph
   for p in graph.programs.indices {
     var offset = 0
@@ -24,7 +22,7 @@ func planEachValueApart(_ graph: Graph) -> Graph {
 }
 
 /// Deterministic pseudo-random floats in [-scale, scale].
-func randomFloats(_ count: Int, seed: UInt64, scale: Float = 1) -> [Float] {
+public func randomFloats(_ count: Int, seed: UInt64, scale: Float = 1) -> [Float] {
   var state = seed &* CounterRandom.gamma | 1
   return (0..<count).map { _ in
     state ^= state << 13
@@ -35,7 +33,7 @@ func randomFloats(_ count: Int, seed: UInt64, scale: Float = 1) -> [Float] {
 }
 
 /// Asserts element-wise `|a − b| ≤ atol + rtol·|b|`.
-func assertClose(
+public func assertClose(
   _ a: [Float], _ b: [Double], atol: Double = 1e-5, rtol: Double = 1e-4, _ what: String = "",
   file: StaticString = #filePath, line: UInt = #line
 ) {

@@ -3,6 +3,7 @@ import DinoRuntime
 import DinoTraining
 import Foundation
 import XCTest
+import _DinoTestSupport
 
 /// The linear probe: the probe plan compiled from Samples/linear_probe.swift (gradients by
 /// the compiler's autodiff) and dino-run's SGD on it.

@@ -1,6 +1,7 @@
 import DinoRuntime
 import Foundation
 import XCTest
+import _DinoTestSupport
 
 /// Checkpoints and weight files that cannot be trusted: a flipped byte, a resume on other
 /// data, another plan or another length.

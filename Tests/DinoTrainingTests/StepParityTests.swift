@@ -328,7 +328,7 @@ final class StepParityTests: XCTestCase {
   static let packageRoot = URL(fileURLWithPath: #filePath)
     .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
 
-  static let referenceFolder = packageRoot + "/Tests/DinoRuntimeTests/Reference"
+  static let referenceFolder = packageRoot + "/Tests/DinoTrainingTests/Reference"
 
   /// Reads case `name`: its three files and the metadata.
   static func load(_ name: String) throws -> Case {

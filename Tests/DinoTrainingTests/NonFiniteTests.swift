@@ -3,6 +3,7 @@ import DinoRuntime
 import DinoTraining
 import Foundation
 import XCTest
+import _DinoTestSupport
 
 /// A NaN or infinity stops `dino-run step`, `exec` and `train` with one line naming the
 /// first instruction that produced one, its op and its model.swift location; the weights

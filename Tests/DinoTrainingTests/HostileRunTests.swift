@@ -1,8 +1,10 @@
 import DinoData
+import DinoPasses
 import DinoPlan
 import DinoRuntime
 import Foundation
 import XCTest
+import _DinoTestSupport
 
 /// `dino-run` with hostile arguments and files: outputs over inputs or inside data folders,
 /// log files behind symbolic links, out-of-range overrides, non-finite tensors, absurd
@@ -94,12 +96,12 @@ final class HostileRunTests: XCTestCase {
   func testExecNeverWritesOverItsInputs() throws {
     let dir = try temporaryDirectory()
     let plan = dir + "/plan.bin"
-    try PlanWriter.write(try MLPTests.graph(), to: plan)
+    try PlanWriter.write(try Pipeline.run(try MLPFixture.graph()), to: plan)
     let inputs = dir + "/in.safetensors"
-    let count = MLPTests.batch * MLPTests.tokens * MLPTests.dim
+    let count = MLPFixture.sizes.batch * MLPFixture.sizes.tokens * MLPFixture.sizes.dim
     try SafeTensors(tensors: [
       "x": HostTensor(
-        shape: [MLPTests.batch, MLPTests.tokens, MLPTests.dim],
+        shape: [MLPFixture.sizes.batch, MLPFixture.sizes.tokens, MLPFixture.sizes.dim],
         floats: randomFloats(count, seed: 1))
     ]).write(to: inputs)
     let base = ["exec", plan, "--program", "forward", "--inputs", inputs]
@@ -126,7 +128,7 @@ final class HostileRunTests: XCTestCase {
       "tensor 'x' holds nan at element 3", unchanged: [dir + "/out.safetensors"])
 
     // A plan whose hyper-parameters were never checked by the DSL (written directly).
-    var graph = try MLPTests.graph()
+    var graph = try Pipeline.run(try MLPFixture.graph())
     graph.hyper["momentum_teacher"] = 7
     try PlanWriter.write(graph, to: dir + "/odd.bin")
     try assertRefused(

@@ -4,6 +4,7 @@ import DinoRuntime
 import DinoTraining
 import Foundation
 import XCTest
+import _DinoTestSupport
 
 /// `dino-run attention` and its extractor on the tiny one-block ViT of `TrainTests.tiny`
 /// (dim 16, 2 heads, patch 4, 16×16 grey images: 16 patches).

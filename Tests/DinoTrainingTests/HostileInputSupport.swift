@@ -1,6 +1,7 @@
 import DinoRuntime
 import Foundation
 import XCTest
+import _DinoTestSupport
 
 /// Helpers of the hostile-input tests: run a tool, expect one refusal line, and check that
 /// nothing the command read or wrote before changed.
