@@ -25,6 +25,8 @@ let package = Package(
     .target(name: "CDinoOps"),
     // OpKind, traits, attribute schemas, shape rules, the DSL→compiler wire format.
     .target(name: "DinoOps", dependencies: ["CDinoOps"], exclude: ["README.md"]),
+    // The counter-based generator and the SplitMix64 stream: the one Swift definition.
+    .target(name: "DinoRandom", exclude: ["README.md"]),
     // Output checks shared by every command: never write over an input, no symlink appends.
     .target(name: "DinoFileGuard", exclude: ["README.md"]),
     // What model.swift imports.
@@ -46,11 +48,18 @@ let package = Package(
       cSettings: [.unsafeFlags(["-O3", "-march=native"])],
       linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png"), .linkedLibrary("m")]),
     // Image folders, multi-crop augmentation, prefetching batches.
-    .target(name: "DinoData", dependencies: ["CDinoImage"], exclude: ["README.md"]),
-    // Buffers, executor, schedules, checkpoints, safetensors.
+    .target(name: "DinoData", dependencies: ["CDinoImage", "DinoRandom"], exclude: ["README.md"]),
+    // The executor: plan loading, buffers, execution, checked runs, safetensors, init values.
+    // It must not depend on DinoData (ModuleGraphTests checks the manifest).
     .target(
-      name: "DinoRuntime",
-      dependencies: ["DinoPlan", "CDinoKernels", "DinoData", "DinoFileGuard"],
+      name: "DinoRuntime", dependencies: ["DinoPlan", "CDinoKernels"], exclude: ["README.md"]),
+    // Jobs that use an executor: the DINO trainer and training loop, k-NN, linear probe,
+    // features, attention, backbone export.
+    .target(
+      name: "DinoTraining",
+      dependencies: [
+        "DinoRuntime", "DinoData", "DinoPlan", "CDinoKernels", "DinoFileGuard", "DinoRandom",
+      ],
       exclude: ["README.md"]),
     .executableTarget(
       name: "dinoc",
@@ -62,24 +71,37 @@ let package = Package(
     .executableTarget(
       name: "dino-run",
       dependencies: [
-        "DinoRuntime", "DinoData", "DinoFileGuard",
+        "DinoRuntime", "DinoTraining", "DinoData", "DinoFileGuard", "DinoRandom",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
       ],
       exclude: ["README.md"]),
     // Test helpers: approximate equality, a Double reference interpreter, random tensors.
-    .target(name: "_DinoTestSupport", dependencies: ["DinoIR"]),
+    .target(name: "_DinoTestSupport", dependencies: ["DinoIR", "DinoRandom"]),
 
+    .testTarget(name: "DinoRandomTests", dependencies: ["DinoRandom", "CDinoKernels"]),
     .testTarget(name: "DinoOpsTests", dependencies: ["DinoOps"]),
     .testTarget(name: "DinoIRTests", dependencies: ["DinoIR", "_DinoTestSupport"],
                 resources: [.copy("Golden")]),
-    .testTarget(name: "DinoPassesTests", dependencies: ["DinoPasses", "_DinoTestSupport"]),
+    .testTarget(
+      name: "DinoPassesTests", dependencies: ["DinoPasses", "DinoRandom", "_DinoTestSupport"]),
     .testTarget(name: "DinoPlanTests", dependencies: ["DinoPlan", "DinoPasses", "_DinoTestSupport"]),
-    .testTarget(name: "CDinoKernelsTests", dependencies: ["CDinoKernels"]),
-    .testTarget(name: "DinoRuntimeTests",
-                dependencies: ["DinoRuntime", "DinoPasses", "_DinoTestSupport"],
-                exclude: ["Reference"]),
-    .testTarget(name: "DinoDataTests", dependencies: ["DinoData", "_DinoTestSupport"]),
+    .testTarget(name: "CDinoKernelsTests", dependencies: ["CDinoKernels", "DinoRandom"]),
+    .testTarget(
+      name: "DinoRuntimeTests",
+      dependencies: ["DinoRuntime", "DinoPasses", "DinoRandom", "_DinoTestSupport"]),
+    // Training, evaluation and export, and the end-to-end runs of dinoc and dino-run.
+    .testTarget(
+      name: "DinoTrainingTests",
+      dependencies: [
+        "DinoTraining", "DinoRuntime", "DinoData", "DinoPasses", "DinoPlan", "DinoRandom",
+        "_DinoTestSupport",
+      ],
+      exclude: ["Reference"]),
+    .testTarget(
+      name: "DinoDataTests", dependencies: ["DinoData", "DinoRandom", "_DinoTestSupport"]),
     .testTarget(name: "DinoFileGuardTests", dependencies: ["DinoFileGuard"]),
-    .testTarget(name: "DinocTests", dependencies: ["DinoIR", "DinoDSL", "DinoRuntime", "_DinoTestSupport"]),
+    .testTarget(
+      name: "DinocTests",
+      dependencies: ["DinoIR", "DinoDSL", "DinoRuntime", "DinoRandom", "_DinoTestSupport"]),
   ]
 )

@@ -4,7 +4,7 @@
 // 6 local crops of 12, a ViT with patch 4, dim 192, depth 6, heads 3, and a 1024/1024/128 →
 // 4096 head; batch 64; official DINO's optimiser and schedule defaults otherwise.
 //   dinoc compile Samples/fashion_mnist.swift -o fmnist.plan.bin -D depth=4 -D epochs=50
-// The one-step parity references (Tests/DinoRuntimeTests/Reference) are this file compiled
+// The one-step parity references (Tests/DinoTrainingTests/Reference) are this file compiled
 // with the small sizes in their `defines` metadata.
 import DinoDSL
 

@@ -19,7 +19,8 @@ swift build -c release --target DinoData >/dev/null
 swiftc -O -module-name bench_data tools/bench_data.swift -o "$WORK/bench_data" \
   -I "$BUILD/Modules" -Xcc -fmodule-map-file="$BUILD/CDinoImage.build/module.modulemap" \
   -Xcc -I -Xcc Sources/CDinoImage/include \
-  "$BUILD"/DinoData.build/*.swift.o "$BUILD"/CDinoImage.build/*.c.o -ljpeg -lpng -lm
+  "$BUILD"/DinoData.build/*.swift.o "$BUILD"/DinoRandom.build/*.swift.o \
+  "$BUILD"/CDinoImage.build/*.c.o -ljpeg -lpng -lm
 
 FMNIST=${FMNIST_DIR:-data/fashion-mnist}
 python3 tools/prepare_fashion_mnist.py --out "$FMNIST" >/dev/null

@@ -8,6 +8,7 @@
 //                                                  RATE images/s: wait time and compute loss
 // Prints one line per measurement.
 import DinoData
+import DinoRandom
 import Foundation
 
 func fail(_ message: String) -> Never {

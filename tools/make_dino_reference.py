@@ -8,7 +8,7 @@ utils.py, main_dino.py are imported from it).
 
     pip install torch safetensors          # only for this script
     python3 tools/make_dino_reference.py --dino-repo ~/src/dino \
-        --out Tests/DinoRuntimeTests/Reference
+        --out Tests/DinoTrainingTests/Reference
 
 Writes, per case (`step_epoch0`: frozen last layer, `step_epoch1`: after the freeze,
 `step_epoch1_nll0`: trainable weight_g), `<case>.init.safetensors` (student.*, teacher.*,

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the state-dict keys and shapes of a small ViT backbone, the fixture that
-`dino-run export` is checked against (Tests/DinoRuntimeTests/Reference/vit_keys.txt).
+`dino-run export` is checked against (Tests/DinoTrainingTests/Reference/vit_keys.txt).
 
 The keys come from timm's VisionTransformer(img_size, patch_size, in_chans, embed_dim,
 depth, num_heads, qkv_bias=True, num_classes=0) and, with --dino-repo, from official DINO's
@@ -8,7 +8,7 @@ vision_transformer.VisionTransformer of the same size; the script fails if the t
 Needs torch and timm (`pip install torch timm`); the tests do not.
 
   python3 tools/make_vit_keys.py --dino-repo ../dino \
-      --out Tests/DinoRuntimeTests/Reference/vit_keys.txt
+      --out Tests/DinoTrainingTests/Reference/vit_keys.txt
 """
 import argparse
 import sys
@@ -50,7 +50,7 @@ def main():
                 f"patch_size={args.patch}, in_chans={args.in_chans}, embed_dim={args.dim}, "
                 f"depth={args.depth}, num_heads={args.heads}, qkv_bias=True, num_classes=0)\n")
         f.write("# written by: python3 tools/make_vit_keys.py --dino-repo <dino checkout> "
-                "--out Tests/DinoRuntimeTests/Reference/vit_keys.txt\n")
+                "--out Tests/DinoTrainingTests/Reference/vit_keys.txt\n")
         f.write("# (timm and official DINO vision_transformer.py agree on every key and shape)\n"
                 if args.dino_repo else "# (timm only)\n")
         for key, shape in keys:

@@ -1,3 +1,5 @@
+import DinoRandom
+
 /// The per-epoch sample order, as `DistributedSampler(shuffle=True, seed)` with
 /// `set_epoch(epoch)` and a `drop_last=True` loader: a fresh permutation each epoch, padded by
 /// repeating its start to a multiple of the world size, rank r taking positions r, r+W, …,

@@ -1,4 +1,5 @@
-/// Liveness of the transient values of a program, and the proof that a memory plan is sound.
+/// Liveness of the transient values of a program (the memory proof, `memoryProblems`, is in
+/// MemoryPlanCheck.swift).
 ///
 /// A value is *transient* when it lives in its program's arena: every node except leaves
 /// (`input`, `parameter` and `constant` live in their own regions, filled by the runtime)
@@ -161,66 +162,4 @@ public func memoryStatistics(_ program: Program) -> MemoryStatistics {
     arenaBytes: program.arenaBytes, lowerBound: liveness.lowerBound,
     naiveBytes: transient.reduce(0) { $0 + $1.bytes }, transientCount: transient.count,
     inPlaceCount: inPlace)
-}
-
-/// Proves a program's memory plan sound, or lists why not (empty when sound).
-///
-/// Checks: the arena size is set, non-negative and a multiple of `arenaAlignment`; every
-/// transient value has a slot at an aligned offset, at least as large as its type, inside
-/// the arena; leaves and effect results have none; and no two values live at a common
-/// position share a byte (half-open ranges), except a value computed in place, which must
-/// take exactly the slot of its `Liveness.inPlaceSource`.
-/// - Parameter program: the planned program.
-/// - Returns: one line per problem, each naming the program and the values.
-public func memoryProblems(_ program: Program) -> [String] {
-  let name = "@\(program.name)"
-  guard let arena = program.arenaBytes else { return ["\(name) has no arena size (memory is not planned)"] }
-  var problems: [String] = []
-  if arena < 0 || arena % arenaAlignment != 0 {
-    problems.append("\(name): arena size \(arena) is not a non-negative multiple of \(arenaAlignment)")
-  }
-  let liveness = Liveness(program)
-  func text(_ slot: MemorySlot) -> String { "[\(slot.offset), \(slot.offset &+ slot.size))" }
-  var placed: [LiveInterval] = []
-  for (index, node) in program.nodes.enumerated() {
-    guard let interval = liveness.intervals[index] else {
-      if node.slot != nil {
-        let why = node.op.isLeaf ? "a leaf lives in its own region" : "an effect result is a dummy"
-        problems.append("\(name): %\(index) (\(node.op.name)) has an arena slot, but \(why)")
-      }
-      continue
-    }
-    guard let slot = node.slot else {
-      problems.append("\(name): %\(index) (\(node.op.name), \(node.type)) has no arena slot")
-      continue
-    }
-    if slot.size < interval.bytes {
-      problems.append("\(name): slot of %\(index) holds \(slot.size) bytes but \(node.type) needs \(interval.bytes)")
-    } else if slot.offset < 0 || slot.offset % arenaAlignment != 0 {
-      problems.append("\(name): slot of %\(index) starts at \(slot.offset), not a multiple of \(arenaAlignment)")
-    } else if slot.offset > arena || slot.size > arena - slot.offset {
-      problems.append("\(name): slot of %\(index) \(text(slot)) lies outside the arena of \(arena) bytes")
-    } else {
-      placed.append(interval)
-    }
-  }
-  var active: [LiveInterval] = []
-  for interval in placed {
-    let j = interval.value.index
-    let a = program.nodes[j].slot!
-    active.removeAll { $0.end < interval.start }
-    for other in active {
-      let i = other.value.index
-      let b = program.nodes[i].slot!
-      guard a.offset < b.offset + b.size && b.offset < a.offset + a.size else { continue }
-      if liveness.inPlaceSource[j]?.index == i && a == b { continue }
-      let detail =
-        liveness.inPlaceSource[j]?.index == i
-        ? "in place must reuse the exact slot" : "both are live at position \(interval.start)"
-      problems.append(
-        "\(name): %\(j) \(text(a)) overlaps %\(i) \(text(b)) (\(program.nodes[j].op.name) at \(j), \(detail))")
-    }
-    active.append(interval)
-  }
-  return problems
 }

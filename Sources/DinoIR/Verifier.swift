@@ -6,9 +6,10 @@
 /// types; leaves take no operands, parameters are f32 named `<region>.<path>` with a valid init
 /// spec, inputs are named; effect ops mutate only `parameter` values and their dummy results are
 /// never read. Per program: unique input and output names, outputs name defined values that are
-/// not effect results; after `planMemory`, slots fit the arena and no two live values overlap.
-/// Per graph: unique program names; a persistent buffer has one type, init and trainability;
-/// `copy(…)` inits name a buffer of the same type.
+/// not effect results. Per graph: unique program names; a persistent buffer has one type,
+/// init and trainability; `copy(…)` inits name a buffer of the same type. Memory slots are
+/// not its business: the memory proof (`memoryProblems`) runs once at the end of
+/// compilation and once at load.
 public enum Verifier {
   /// Verifies `graph`, throwing the first problem found with its model.swift location.
   /// - Parameters:
@@ -106,7 +107,6 @@ public enum Verifier {
         fail("output '\(output.name)' of @\(program.name) is \(what)")
       }
     }
-    errors += memoryProblems(of: program)
     return errors
   }
 

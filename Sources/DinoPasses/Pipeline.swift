@@ -46,28 +46,33 @@ public enum Pipeline {
     var graph = graph
     for pass in passes {
       graph = try pass.run(graph)
-      try check(graph, after: pass.name)
+      let last = pass.name == stopAfter || pass.name == passes.last?.name
+      try check(graph, after: pass.name, proveMemory: last)
       observe?(pass.name, graph)
       if pass.name == stopAfter { break }
     }
     return graph
   }
 
-  /// The checks run between passes: the verifier, then (after a pass) the memory proof of
-  /// every planned program. The pipeline's input only gets the verifier: the passes drop
-  /// any plan it carries before planning again.
+  /// The checks run between passes: the verifier, then (after the last pass run) the memory
+  /// proof of every planned program, once per compilation; the plan reader runs it again
+  /// at load. The pipeline's input only gets the verifier: the passes drop any plan it
+  /// carries before planning again.
   /// - Parameters:
   ///   - graph: the graph to check.
   ///   - pass: the pass that produced it; `nil` for the pipeline's input.
+  ///   - proveMemory: whether to run the memory proof (`run` asks for it after its last pass).
   /// - Throws: the first problem, with a note `after pass NAME` (or `in the pipeline's input`).
-  public static func check(_ graph: Graph, after pass: String?) throws(CompileError) {
+  public static func check(
+    _ graph: Graph, after pass: String?, proveMemory: Bool = true
+  ) throws(CompileError) {
     let note = pass.map { "after pass \($0)" } ?? "in the pipeline's input"
     do {
       try Verifier.verify(graph)
     } catch {
       throw CompileError(error.message, at: error.loc, notes: error.notes + [note])
     }
-    guard pass != nil else { return }
+    guard pass != nil, proveMemory else { return }
     for program in graph.programs where program.arenaBytes != nil {
       let problems = memoryProblems(program)
       if let first = problems.first {

@@ -91,8 +91,10 @@ public enum PlanWriter {
     for (key, value) in graph.hyper where !value.isFinite {
       throw PlanError("cannot write: hyper-parameter '\(key)' is \(value)", hint: PlanError.writeHint)
     }
+    // The memory proof ran at the end of compilation (Pipeline) and runs again at load
+    // (PlanReader); the writer only refuses a program that was never planned.
     for program in graph.programs {
-      if let problem = memoryProblems(program).first {
+      if let problem = unplannedProblem(program) {
         throw PlanError("cannot write: \(problem)", hint: PlanError.writeHint)
       }
       for (index, node) in program.nodes.enumerated() {

@@ -13,14 +13,14 @@ import DinoPlan
 /// Element `i` of buffer `name` under seed `s` draws from `dino_hash(s, fnv1a(name), i, 0)`,
 /// so a buffer's initial values depend only on the seed, its name and its shape: not on
 /// the order of buffers, the layout or the thread count.
-enum InitRandom {
+package enum InitRandom {
   /// `dino_hash` of the kernels (IR/CONTRACT.md): one implementation of the generator.
-  static func hash(_ k0: UInt64, _ k1: UInt64, _ k2: UInt64, _ k3: UInt64) -> UInt64 {
+  package static func hash(_ k0: UInt64, _ k1: UInt64, _ k2: UInt64, _ k3: UInt64) -> UInt64 {
     dino_hash(k0, k1, k2, k3)
   }
 
   /// 64-bit FNV-1a of the UTF-8 bytes: a buffer's stream key (the plan format's hash).
-  static func fnv1a(_ text: String) -> UInt64 { PlanFormat.fnv1a64(Array(text.utf8)) }
+  package static func fnv1a(_ text: String) -> UInt64 { PlanFormat.fnv1a64(Array(text.utf8)) }
 
   /// A double strictly inside (0, 1) from the top 53 bits of `h`.
   static func open01(_ h: UInt64) -> Double { (Double(h >> 11) + 0.5) * 0x1p-53 }

@@ -6,7 +6,7 @@ import Foundation
 /// Foundation keeps only one of two members with the same name, silently; a safetensors
 /// header with a repeated tensor name is ambiguous (readers disagree on which one counts),
 /// so `parse` refuses it with a short scan of the already-validated text.
-enum JSON {
+package enum JSON {
   /// `{…}`, members sorted by name (JSON objects are unordered).
   case object([(String, JSON)])
   /// `[…]`.
@@ -22,7 +22,7 @@ enum JSON {
   case null
 
   /// A non-negative integer that fits in `Int`, or `nil` (fractions, exponents, signs).
-  var nonNegativeInt: Int? {
+  package var nonNegativeInt: Int? {
     guard case .number(let text) = self, !text.isEmpty,
       text.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 })
     else { return nil }
@@ -30,7 +30,7 @@ enum JSON {
   }
 
   /// Parses `bytes` as one JSON value, optionally surrounded by whitespace.
-  static func parse(_ bytes: ArraySlice<UInt8>) throws(JSONError) -> JSON {
+  package static func parse(_ bytes: ArraySlice<UInt8>) throws(JSONError) -> JSON {
     let object: Any
     do {
       object = try JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed])
@@ -44,7 +44,7 @@ enum JSON {
   }
 
   /// Renders `text` as a JSON string literal (Foundation's encoder, `/` left as is).
-  static func quote(_ text: String) -> String {
+  package static func quote(_ text: String) -> String {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.withoutEscapingSlashes]
     // Encoding a String cannot fail: it has no non-conforming values.
@@ -92,9 +92,9 @@ enum JSON {
 }
 
 /// A JSON syntax error.
-struct JSONError: Error {
+package struct JSONError: Error {
   /// What and where, one line.
-  var message: String
+  package var message: String
 }
 
 /// Finds member names repeated within one object of valid JSON text: the one check

@@ -173,10 +173,13 @@ public final class Runtime {
 
   /// Checks what execution needs beyond the verifier: slots on every computed value,
   /// inside the arena and aligned to the element size; ranks within the kernels' limit.
+  /// These bounds keep the kernels inside their buffers for any graph handed to `Runtime`;
+  /// that live values do not overlap is the memory proof's (`memoryProblems`), which ran at
+  /// the end of compilation and, for a plan file, at load.
   static func checkPlanned(_ program: Program) throws(RuntimeError) {
     for (index, node) in program.nodes.enumerated() {
       func fail(_ message: String) -> RuntimeError {
-        RuntimeError("@\(program.name): %\(index) \(node.op.name): \(message)")
+        RuntimeError("invalid graph: @\(program.name): %\(index) \(node.op.name): \(message)")
       }
       if node.type.rank > Int(DINO_MAX_RANK) {
         throw fail("rank \(node.type.rank) exceeds the kernels' limit of \(DINO_MAX_RANK)")

@@ -4,12 +4,12 @@ import CDinoKernels
 /// writes records `crc32:<tensor name>` = 8 lowercase hex digits of the CRC-32 (zlib's) of
 /// the tensor's stored bytes; reading verifies each recorded checksum and removes the keys
 /// from `metadata`. Files without them (written by PyTorch's `safetensors`) are accepted.
-enum SafeTensorsChecksums {
+package enum SafeTensorsChecksums {
   /// The metadata key prefix.
   static let prefix = "crc32:"
 
   /// The CRC-32 of `bytes` as 8 lowercase hex digits.
-  static func text(_ bytes: UnsafeRawBufferPointer) -> String {
+  package static func text(_ bytes: UnsafeRawBufferPointer) -> String {
     let crc = dino_crc32(0, bytes.baseAddress, bytes.count)
     let digits = String(crc, radix: 16)
     return String(repeating: "0", count: 8 - digits.count) + digits

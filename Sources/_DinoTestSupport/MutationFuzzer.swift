@@ -1,3 +1,4 @@
+import DinoRandom
 import Dispatch
 import Foundation
 import XCTest
@@ -38,12 +39,12 @@ public struct MutationFuzzer {
   public var perInputLimit = 5.0
   /// The most peak-memory growth allowed over the run, in bytes.
   public var memoryLimit = 1 << 30
-  private var state: UInt64
+  private var stream: SplitMix64
 
   /// A fuzzer whose inputs are a function of `seed` (and the corpus) only.
   public init(seed: UInt64) {
     self.seed = seed
-    state = seed &+ 0x9E37_79B9_7F4A_7C15
+    stream = SplitMix64(seed: seed &+ CounterRandom.gamma)
   }
 
   /// The run's length: `DINO_FUZZ_SECONDS` from the environment (set by tools/fuzz.sh),
@@ -59,13 +60,7 @@ public struct MutationFuzzer {
   }
 
   /// A pseudo-random number (splitmix64).
-  public mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
+  public mutating func next() -> UInt64 { stream.next() }
 
   /// A number in 0..<bound (0 for bound 0).
   public mutating func below(_ bound: Int) -> Int {

@@ -1,4 +1,5 @@
 import DinoIR
+import DinoRandom
 import Foundation
 
 extension ReferenceInterpreter {
@@ -11,9 +12,9 @@ extension ReferenceInterpreter {
   {
     let keep = Double(Float(1) - Float(rate))
     return ReferenceTensor(shape: [batch]) { i in
-      let h = CounterRNG.hash(
+      let h = CounterRandom.hash(
         UInt64(UInt32(bitPattern: seed)), UInt64(bitPattern: Int64(stream)), UInt64(i), 0)
-      return CounterRNG.uniform01(h) < keep ? 1 / (1 - rate) : 0
+      return CounterRandom.kernelUniform01(h) < keep ? 1 / (1 - rate) : 0
     }
   }
 

@@ -1,4 +1,5 @@
 import DinoIR
+import DinoRandom
 
 extension ReferenceInterpreter {
   /// Fresh persistent buffers for every `parameter` of `graph`, drawn from their init specs
@@ -15,7 +16,7 @@ extension ReferenceInterpreter {
       guard let spec = InitSpec(parsing: info.initSpec) else {
         throw ReferenceError("buffer '\(info.name)': init '\(info.initSpec)' does not parse")
       }
-      var rng = SeededRNG(seed: CounterRNG.hash(seed, nameKey(info.name), 0, 0))
+      var rng = SplitMix64(seed: CounterRandom.hash(seed, nameKey(info.name), 0, 0))
       let shape = info.type.shape
       switch spec {
       case .zeros: buffers[info.name] = ReferenceTensor(shape: shape)

@@ -2,6 +2,7 @@ import ArgumentParser
 import DinoIR
 import DinoOps
 import DinoPlan
+import DinoRandom
 import DinoRuntime
 import Foundation
 
@@ -196,13 +197,9 @@ extension DinoRunCommand {
 
     /// `count` standard normal floats (Box–Muller over splitmix64).
     static func normals(_ count: Int, state: inout UInt64) -> [Float] {
-      func next() -> Double {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return (Double((z ^ (z >> 31)) >> 11) + 0.5) * 0x1p-53
-      }
+      var stream = SplitMix64(seed: state)
+      defer { state = stream.state }
+      func next() -> Double { (Double(stream.next() >> 11) + 0.5) * 0x1p-53 }
       var values = [Float](repeating: 0, count: count)
       var i = 0
       while i < count {

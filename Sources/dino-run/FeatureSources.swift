@@ -2,6 +2,7 @@ import ArgumentParser
 import DinoFileGuard
 import DinoData
 import DinoRuntime
+import DinoTraining
 import Foundation
 
 /// Where `knn` and `linear` get their train and val features: computed from a plan, a

@@ -2,6 +2,7 @@ import ArgumentParser
 import DinoFileGuard
 import DinoData
 import DinoRuntime
+import DinoTraining
 import Foundation
 
 extension DinoRunCommand {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import DinoFileGuard
 import DinoRuntime
+import DinoTraining
 import Foundation
 
 extension DinoRunCommand {

@@ -2,6 +2,7 @@ import ArgumentParser
 import DinoFileGuard
 import DinoOps
 import DinoRuntime
+import DinoTraining
 import Foundation
 
 extension DinoRunCommand {

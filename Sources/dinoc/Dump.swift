@@ -92,6 +92,11 @@ extension DinocCommand {
         let graph = try parseIR(text, fileName: path)
         if let after { return try Pipeline.run(graph, stopAfter: after) }
         try Verifier.verify(graph)
+        for program in graph.programs where program.arenaBytes != nil {
+          if let problem = memoryProblems(program).first {
+            throw DinocError("\(path): unsound memory plan: \(problem)")
+          }
+        }
         return graph
       }
       return try PlanReader.read(contentsOf: path)

@@ -1,19 +1,14 @@
 import CDinoKernels
+import DinoRandom
 import XCTest
 
 /// A deterministic random source (SplitMix64) for test shapes and data.
 struct TestRNG {
-  var state: UInt64
+  var stream: SplitMix64
 
-  init(seed: UInt64) { state = seed }
+  init(seed: UInt64) { stream = SplitMix64(seed: seed) }
 
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
+  mutating func next() -> UInt64 { stream.next() }
 
   /// A uniform integer in `range`.
   mutating func int(_ range: ClosedRange<Int>) -> Int {

@@ -1,20 +1,14 @@
 import CDinoKernels
+import DinoRandom
 import Foundation
 import XCTest
 
 /// Checks of kernel semantics against values computed independently of the C code:
 /// the RNG, drop-path statistics, AdamW by hand, GELU accuracy, and the executor's one guard.
 final class KernelSemanticsTests: XCTestCase {
-  /// IR/CONTRACT.md's RNG, written out again in Swift.
-  private func splitmix(_ x: UInt64) -> UInt64 {
-    var z = x &+ 0x9E37_79B9_7F4A_7C15
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
-
+  /// IR/CONTRACT.md's RNG in Swift: DinoRandom's definition.
   private func hash(_ k0: UInt64, _ k1: UInt64, _ k2: UInt64, _ k3: UInt64) -> UInt64 {
-    splitmix(splitmix(splitmix(splitmix(k0) ^ k1) ^ k2) ^ k3)
+    CounterRandom.hash(k0, k1, k2, k3)
   }
 
   func testHashMatchesTheDefinition() {

@@ -1,4 +1,5 @@
 import DinoData
+import DinoRandom
 import Foundation
 import XCTest
 
@@ -9,7 +10,7 @@ final class CropGeometryTests: XCTestCase {
   /// torchvision's get_params driven by an independent generator (the reference law).
   func referenceCrop(
     width: Int, height: Int, scale: ClosedRange<Double>,
-    rng: inout SplitMixGenerator
+    rng: inout SplitMix64
   ) -> CropBox {
     let area = Double(width * height)
     for _ in 0..<10 {
@@ -61,7 +62,7 @@ final class CropGeometryTests: XCTestCase {
     for (w, h) in [(1000, 1000), (500, 375)] {
       let n = 20000
       let crops = ours(width: w, height: h, scale: 0.4...1.0, n: n)
-      var rng = SplitMixGenerator(seed: 12345)
+      var rng = SplitMix64(seed: 12345)
       let reference = (0..<n).map { _ in
         referenceCrop(width: w, height: h, scale: 0.4...1.0, rng: &rng)
       }
@@ -163,19 +164,6 @@ final class CropGeometryTests: XCTestCase {
     XCTAssertEqual(rate(flip), 0.5, accuracy: 0.03)
     XCTAssertEqual(rate(jitter), 0.8, accuracy: 0.025)
     XCTAssertEqual(rate(gray), 0.2, accuracy: 0.025)
-  }
-}
-
-/// SplitMix64 as a `RandomNumberGenerator` (an independent stream for reference laws).
-struct SplitMixGenerator: RandomNumberGenerator {
-  var state: UInt64
-  init(seed: UInt64) { state = seed }
-  mutating func next() -> UInt64 {
-    state &+= 0x9E37_79B9_7F4A_7C15
-    var z = state
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
   }
 }
 

@@ -179,46 +179,14 @@ final class VerifierTests: XCTestCase {
       requireLocations: true)
   }
 
-  func testMemorySlots() {
-    let a = "  %0 = input {name=\"x\"} : f32[2,3] [arena+0x00000000 24B 24B]  @ :1:5\n"
-    assertError(
-      a
-        + "  %1 = gelu(%0) : f32[2,3] [arena+0x00000010 24B 24B]  @ :2:5\n  return y=%1\n  arena 64B 64B",
-      "model.swift:2:5: error: slots of %0 [0x00000000, 0x00000018) and %1 [0x00000010, 0x00000028) overlap "
-        + "while both are live\nnote: in %1 of @p")
-    assertError(
-      a
-        + "  %1 = gelu(%0) : f32[2,3] [arena+0x00000000 24B 24B]  @ :2:5\n  return y=%1\n  arena 64B 64B",
-      "model.swift:2:5: error: slots of %0 [0x00000000, 0x00000018) and %1 [0x00000000, 0x00000018) overlap "
-        + "while both are live\nnote: in %1 of @p")
-    assertError(
-      a
-        + "  %1 = gelu(%0) : f32[2,3] [arena+0x00000030 24B 24B]  @ :2:5\n  return y=%1\n  arena 64B 64B",
-      "model.swift:2:5: error: slot of %1 [0x00000030, 0x00000048) lies outside the arena of 64 bytes\nnote: in %1 of @p"
-    )
-    assertError(
-      a
-        + "  %1 = gelu(%0) : f32[2,3] [arena+0x00000020 16B 16B]  @ :2:5\n  return y=%1\n  arena 64B 64B",
-      "model.swift:2:5: error: slot of %1 holds 16 bytes but f32[2,3] needs 24\nnote: in %1 of @p")
-    assertError(
-      a + "  return y=%0",
-      "model.swift:1:5: error: %0 has a slot but @p has no arena size\nnote: in %0 of @p")
-  }
-
-  func testInPlaceSlotsAreAllowedOnlyWhereOpsDefSaysSo() throws {
-    let a = "  %0 = input {name=\"x\"} : f32[2,3] [arena+0x00000000 24B 24B]  @ :1:5\n"
-    let scaled = try graph(
-      a
-        + "  %1 = scale(%0) {factor=2.0} : f32[2,3] [arena+0x00000000 24B 24B]  @ :2:5\n  return y=%1\n  arena 24B 24B"
-    )
-    XCTAssertEqual(Verifier.verifyAll(scaled), [])
-    XCTAssertEqual(Verifier.liveIntervals(of: scaled.programs[0]), [0...1, 1...2])
-    let reused = try graph(
-      a
-        + "  %1 = scale(%0) {factor=2.0} : f32[2,3] [arena+0x00000000 24B 24B]  @ :2:5\n  return y=%1, x=%0\n  arena 24B 24B"
-    )
-    XCTAssertEqual(
-      Verifier.verifyAll(reused).count, 1, "operand 0 is still live: no in-place write")
+  func testMemorySlotsAreLeftToTheMemoryProof() throws {
+    // Overlapping slots: the verifier accepts them; MemoryPlanCheckTests refuses them.
+    let g = try graph(
+      "  %0 = input {name=\"x\"} : f32[2,3] [arena+0x00000000 24B 24B]  @ :1:5\n"
+        + "  %1 = gelu(%0) : f32[2,3] [arena+0x00000010 24B 24B]  @ :2:5\n  return y=%1\n"
+        + "  arena 64B 64B")
+    XCTAssertEqual(Verifier.verifyAll(g), [])
+    XCTAssertFalse(memoryProblems(g.programs[0]).isEmpty)
   }
 
   func testVerifyAllReportsEveryBrokenNode() throws {

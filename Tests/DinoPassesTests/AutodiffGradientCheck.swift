@@ -1,5 +1,6 @@
 import DinoIR
 import DinoPasses
+import DinoRandom
 import XCTest
 import _DinoTestSupport
 
@@ -12,10 +13,10 @@ struct GradientCheckBuilder {
   var inputs: [String: ReferenceTensor] = [:]
   /// The value of every `parameter` leaf, by buffer name.
   var buffers: [String: ReferenceTensor] = [:]
-  private var rng: SeededRNG
+  private var rng: SplitMix64
   private var count = 0
 
-  init(seed: UInt64) { rng = SeededRNG(seed: seed) }
+  init(seed: UInt64) { rng = SplitMix64(seed: seed) }
 
   /// How many leaves have a recorded value (names the next anonymous one).
   private var leafCount: Int { inputs.count + buffers.count }

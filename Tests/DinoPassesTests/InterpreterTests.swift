@@ -1,4 +1,5 @@
 import DinoIR
+import DinoRandom
 import Foundation
 import XCTest
 import _DinoTestSupport
@@ -263,13 +264,11 @@ final class InterpreterTests: XCTestCase {
 
   func testCounterRNGMatchesSplitMix64() {
     // The published first output of SplitMix64 from state 0.
-    XCTAssertEqual(CounterRNG.splitmix64(0), 0xE220_A839_7B1D_CDAF)
-    let h = CounterRNG.hash(7, 1, 2, 0)
-    XCTAssertEqual(
-      h,
-      CounterRNG.splitmix64(
-        CounterRNG.splitmix64(CounterRNG.splitmix64(CounterRNG.splitmix64(7) ^ 1) ^ 2) ^ 0))
-    XCTAssertEqual(CounterRNG.uniform01(UInt64.max), 1 - 0x1p-24)
+    XCTAssertEqual(CounterRandom.splitmix64(0), 0xE220_A839_7B1D_CDAF)
+    let h = CounterRandom.hash(7, 1, 2, 0)
+    let mix = CounterRandom.splitmix64
+    XCTAssertEqual(h, mix(mix(mix(mix(7) ^ 1) ^ 2) ^ 0))
+    XCTAssertEqual(CounterRandom.kernelUniform01(UInt64.max), 1 - 0x1p-24)
   }
 
   func testDropPathMaskStatistics() throws {
@@ -291,7 +290,7 @@ final class InterpreterTests: XCTestCase {
     XCTAssertNotEqual(try eval(.dropPathMask, ReferenceTensor(scalar: 12345), attrs: other), mask)
     XCTAssertNotEqual(try eval(.dropPathMask, ReferenceTensor(scalar: -1), attrs: attrs), mask)
     for i in [0, 17, 3999] {
-      let u = CounterRNG.uniform01(CounterRNG.hash(12345, 3, UInt64(i), 0))
+      let u = CounterRandom.kernelUniform01(CounterRandom.hash(12345, 3, UInt64(i), 0))
       XCTAssertEqual(mask.data[i] != 0, u < 0.75, "entry \(i)")
     }
     XCTAssertThrowsError(try eval(.dropPathMask, ReferenceTensor(scalar: 0.5), attrs: attrs))

@@ -195,7 +195,10 @@ final class PlanCorruptionTests: XCTestCase {
     let p = graph.programIndex("features")!
     graph.programs[p].nodes[4].slot = graph.programs[p].nodes[3].slot
     let text = refusal(try PlanWriter.encode(graph, validating: false)) ?? ""
-    XCTAssertTrue(text.hasPrefix("plan.bin: invalid program: slots of %3 "), text)
+    // The memory proof, not the verifier, refuses the overlap (one checker).
+    XCTAssertTrue(
+      text.hasPrefix("plan.bin: unsound memory plan: @features: %4 ")
+        && text.contains(" overlaps %3 "), text)
 
     var unplanned = try parseIR(PlanFixtures.text)
     unplanned.stage = "captured"

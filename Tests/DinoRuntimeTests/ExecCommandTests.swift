@@ -3,6 +3,7 @@ import DinoPlan
 import DinoRuntime
 import Foundation
 import XCTest
+import _DinoTestSupport
 
 /// `dino-run exec`, run as a process on plans written by `PlanWriter`.
 final class ExecCommandTests: XCTestCase {

@@ -1,4 +1,5 @@
 import DinoIR
+import DinoRandom
 import DinoRuntime
 import XCTest
 import _DinoTestSupport
@@ -221,12 +222,6 @@ final class ExecutorTests: XCTestCase {
 
 /// IR/CONTRACT.md's drop-path decision, computed here independently of the kernels.
 func referenceKeep(seed: UInt64, stream: UInt64, index: UInt64, rate: Double) -> Bool {
-  func splitmix(_ x: UInt64) -> UInt64 {
-    var z = x &+ 0x9E37_79B9_7F4A_7C15
-    z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-    z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-    return z ^ (z >> 31)
-  }
-  let h = splitmix(splitmix(splitmix(splitmix(seed) ^ stream) ^ index) ^ 0)
+  let h = CounterRandom.hash(seed, stream, index, 0)
   return Double(h >> 40) * 0x1p-24 < 1 - rate
 }

@@ -1,6 +1,7 @@
 import DinoRuntime
 import Foundation
 import XCTest
+import _DinoTestSupport
 
 /// Reading files written by the reference implementation, round trips, and refusal of
 /// corrupt files with one clear line.
@@ -257,15 +258,5 @@ func assertError<T>(
       message.contains(text), "\"\(message)\" does not contain \"\(text)\"", file: file, line: line)
     XCTAssertFalse(
       message.contains("\n"), "error is not one line: \(message)", file: file, line: line)
-  }
-}
-
-extension XCTestCase {
-  /// A fresh empty folder under the temporary directory, removed when the test ends.
-  func temporaryDirectory() throws -> String {
-    let path = NSTemporaryDirectory() + "dino-runtime-tests-" + UUID().uuidString
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
-    return path
   }
 }

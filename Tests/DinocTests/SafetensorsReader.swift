@@ -35,9 +35,9 @@ struct SafetensorsReader {
 
 /// The committed official-DINO reference files (`tools/make_dino_reference.py`).
 enum ReferenceFiles {
-  /// `Tests/DinoRuntimeTests/Reference`.
+  /// `Tests/DinoTrainingTests/Reference`.
   static let folder = DinocRunner.packageRoot.appendingPathComponent(
-    "Tests/DinoRuntimeTests/Reference")
+    "Tests/DinoTrainingTests/Reference")
 
   /// Opens `<name>.safetensors` there.
   static func open(_ name: String) throws -> SafetensorsReader {

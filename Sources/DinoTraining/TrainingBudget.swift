@@ -1,0 +1,112 @@
+import DinoData
+import DinoIR
+import DinoRuntime
+import Foundation
+
+/// How `dino-run train --budget` sized a run: the pilot's measurements and the iteration
+/// count chosen from them.
+public struct BudgetPlan: Sendable, Hashable {
+  /// The budget.
+  public var budget: TimeBudget
+  /// Pilot steps run (then undone).
+  public var pilotSteps: Int
+  /// The per-step estimate: the trimmed mean of the pilot steps after the first two (data
+  /// wait included).
+  public var secondsPerStep: Double
+  /// Seconds one epoch end took: a checkpoint write and a curves.png rewrite.
+  public var checkpointSeconds: Double
+  /// The iterations chosen.
+  public var totalIterations: Int
+
+  /// The fraction of the budget the run aims at (the rest absorbs timing noise).
+  public static let target = 0.985
+  /// Pilot steps at least (when they fit in a tenth of the budget).
+  public static let minimumPilotSteps = 8
+  /// Pilot steps at most.
+  public static let maximumPilotSteps = 256
+  /// The pilot runs at least this long (a fraction of the budget, at most 5 s), so short
+  /// steps are timed over many samples.
+  public static func pilotSeconds(budget: Double) -> Double { min(0.025 * budget, 5) }
+  /// Pilot steps whose time is not used (caches, the loader's first batches).
+  public static let warmupSteps = 2
+  /// The shortest run a budget may choose.
+  public static let minimumIterations = 10
+
+  /// The iterations that fit in the budget after `elapsed` seconds.
+  ///
+  /// Each step costs `secondsPerStep`, each epoch end one checkpoint, each `saveMinutes`
+  /// one more, and the run a final checkpoint and `oneOff` seconds (the loader's restart).
+  public static func iterations(
+    budget: Double, elapsed: Double, secondsPerStep: Double, checkpointSeconds: Double,
+    oneOff: Double, iterationsPerEpoch: Int, saveMinutes: Double
+  ) -> Int {
+    var remaining = budget * target - elapsed - oneOff - checkpointSeconds
+    if saveMinutes > 0 {
+      remaining -= (remaining / (saveMinutes * 60)).rounded(.down) * checkpointSeconds
+    }
+    let perStep = secondsPerStep + checkpointSeconds / Double(iterationsPerEpoch)
+    guard remaining > 0, perStep > 0 else { return 0 }
+    return Int(min(remaining / perStep, Double(TrainingSchedules.maximumIterations)))
+  }
+
+  /// The mean of `values` without the slowest tenth: robust to a rare stall (a page
+  /// fault, another process), yet unlike the median it keeps the usual right skew of step
+  /// times on a shared machine, which the run's total pays.
+  public static func trimmedMean(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    let kept = sorted.prefix(max(1, sorted.count - sorted.count / 10))
+    return kept.reduce(0, +) / Double(kept.count)
+  }
+
+  /// The line `dino-run train` prints: what was measured and what was chosen.
+  public func line(_ schedules: TrainingSchedules) -> String {
+    "budget \(budget.text) (\(Int(budget.seconds.rounded())) s): pilot \(pilotSteps) steps, "
+      + String(
+        format: "%.4f s/step, epoch end (checkpoint, curves) %.3f s", secondsPerStep,
+        checkpointSeconds)
+      + " → \(totalIterations) iterations = \(TrainingSchedules.epochText(schedules)) epochs "
+      + "of \(schedules.iterationsPerEpoch); lr warm-up \(schedules.warmupIterations), "
+      + "last layer frozen \(schedules.freezeIterations), teacher temperature warm-up "
+      + "\(schedules.teacherTempWarmupIterations) iterations"
+  }
+}
+
+extension TrainingRun {
+  /// Times real steps (`train_step` + `ema` on the loader's batches from epoch 0 batch 0,
+  /// with the plan's schedules) until at least `minimumPilotSteps` steps and
+  /// `pilotSeconds` have passed (at most `maximumPilotSteps`; stopping early once a tenth
+  /// of the budget is spent), then puts every persistent buffer back as it was.
+  /// - Returns: the wall time of each step, data wait included.
+  func pilot(
+    budget: TimeBudget, loader: BatchLoader, seed: UInt64, runStart: Double
+  ) throws(RuntimeError) -> [Double] {
+    let provisional = try trainer.schedules(iterationsPerEpoch: loader.batchesPerEpoch)
+    let runtime = trainer.runtime
+    let saved = try RegionSnapshot(runtime, regions: runtime.layout.regions)
+    try saved.save()
+    var times: [Double] = []
+    defer { try? saved.restore() }
+    let stepGuard = try StepGuard(trainer: trainer)  // its per-step copy is part of a step  // the same regions, sizes checked at init: cannot fail
+    for step in 0..<BudgetPlan.maximumPilotSteps {
+      let started = Self.now()
+      try loadBatch(
+        loader, epoch: step / loader.batchesPerEpoch, iteration: step % loader.batchesPerEpoch)
+      let scalars = DINOTrainer.scalars(
+        provisional, step: step, seed: Self.dropPathSeed(seed: seed, step: step))
+      _ = try stepGuard.trainStep(scalars, label: "stopping the budget's pilot at step \(step)")
+      try trainer.updateTeacher(momentum: scalars.momentum)
+      times.append(Self.now() - started)
+      if StopSignals.pending != nil { break }
+      let spent = times.reduce(0, +)
+      if times.count >= BudgetPlan.minimumPilotSteps
+        && spent >= BudgetPlan.pilotSeconds(budget: budget.seconds)
+      {
+        break
+      }
+      if times.count > BudgetPlan.warmupSteps && Self.now() - runStart > budget.seconds * 0.1 {
+        break
+      }
+    }
+    return times
+  }
+}

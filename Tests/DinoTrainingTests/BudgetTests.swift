@@ -1,0 +1,131 @@
+import DinoPlan
+import DinoRuntime
+import DinoTraining
+import Foundation
+import XCTest
+import _DinoTestSupport
+
+/// `dino-run train --budget`: durations, the sizing arithmetic, and a real budget run that
+/// ends within its budget with every schedule at its end, equal to a run of the chosen
+/// length without a pilot.
+final class BudgetTests: XCTestCase {
+  /// Durations as users write them; anything else is one line.
+  func testParsesDurations() throws {
+    for (text, seconds) in [
+      ("900", 900.0), ("12.5", 12.5), ("90s", 90), ("15m", 900), ("1h", 3600),
+      ("1h30m", 5400), ("1h30m15s", 5415), ("2m30s", 150), ("0.5h", 1800),
+    ] {
+      XCTAssertEqual(try TimeBudget(parsing: text).seconds, seconds, text)
+    }
+    for text in ["", "0", "-5", "1x", "m", "1m1h", "1h1h", "15 m", "inf", "1.2.3s", "nan"] {
+      XCTAssertThrowsError(try TimeBudget(parsing: text), text) { error in
+        XCTAssertTrue("\(error)".hasPrefix("--budget '\(text)' is not a duration"), "\(error)")
+      }
+    }
+  }
+
+  /// The iterations fill the budget's target after the elapsed time, one-off costs and
+  /// the checkpoints (one per epoch, one per timed interval, one at the end).
+  func testSizingArithmetic() {
+    XCTAssertEqual(
+      BudgetPlan.iterations(
+        budget: 100, elapsed: 8.5, secondsPerStep: 0.1, checkpointSeconds: 0,
+        oneOff: 0, iterationsPerEpoch: 10, saveMinutes: 0),
+      900)  // (98.5 − 8.5) / 0.1
+    XCTAssertEqual(
+      BudgetPlan.iterations(
+        budget: 100, elapsed: 8.5, secondsPerStep: 0.1, checkpointSeconds: 1,
+        oneOff: 1, iterationsPerEpoch: 10, saveMinutes: 0),
+      440)  // (90 − 1 − 1) / (0.1 + 0.1)
+    XCTAssertEqual(
+      BudgetPlan.iterations(
+        budget: 1000, elapsed: 5, secondsPerStep: 1, checkpointSeconds: 2,
+        oneOff: 0, iterationsPerEpoch: 1_000_000, saveMinutes: 1),
+      945)  // (985 − 5 − 2 final − 16 timed saves × 2) / (1 + 2e-6)
+    XCTAssertEqual(
+      BudgetPlan.iterations(
+        budget: 10, elapsed: 20, secondsPerStep: 0.1, checkpointSeconds: 0,
+        oneOff: 0, iterationsPerEpoch: 10, saveMinutes: 0),
+      0)
+    XCTAssertEqual(BudgetPlan.trimmedMean([1, 2, 3, 4, 5, 6, 7, 8, 9, 100]), 5)
+  }
+
+  /// A ViT small enough for a test but large enough that steps, not per-epoch overheads,
+  /// take the time: 4 epochs of 10 iterations with 1-epoch warm-ups and freeze.
+  static let defines = [
+    "batch=4", "dim=32", "depth=2", "heads=2", "patch=4", "global_size=16", "local_size=8",
+    "local_crops=2", "out_dim=64", "hidden_dim=32", "bottleneck_dim=16", "epochs=4",
+    "warmup_epochs=1", "freeze_last_layer=1", "warmup_teacher_temp_epochs=1",
+    "warmup_teacher_temp=0.04", "teacher_temp=0.06",
+  ].flatMap { ["-D", $0] }
+
+  /// A 12 s budget: the run ends within it (generously: the machine is shared), its
+  /// printed plan is the iteration count it ran, and lr, weight decay, momentum, teacher
+  /// temperature and the freeze reached their ends. The same length given as
+  /// --iterations, without a pilot, ends bitwise equal (the pilot was undone). A budget
+  /// too short for a few steps is one line.
+  func testBudgetRunEndsWithinItsBudget() throws {
+    let dir = try temporaryDirectory()
+    let plan = try StepParityTests.compile(Self.defines, in: dir)
+    let images = try TrainTests.makeImages(in: dir, perClass: 20)
+    let graph = try PlanReader.read(contentsOf: plan)
+    var options = TrainingOptions(data: images)
+    options.output = dir + "/budget"
+    options.budget = try TimeBudget(parsing: "12s")
+    options.logEvery = 1000
+    options.workers = 1
+    var lines: [String] = []
+    let run = try TrainingRun(graph: graph, options: options)
+    let started = Date()
+    let summary = try run.run { lines.append($0) }
+    let seconds = Date().timeIntervalSince(started)
+
+    let plan0 = try XCTUnwrap(lines.first)
+    XCTAssertTrue(plan0.hasPrefix("budget 12s (12 s): pilot "), plan0)
+    let chosen = try XCTUnwrap(summary.budget)
+    XCTAssertTrue(plan0.contains("→ \(chosen.totalIterations) iterations = "), plan0)
+    XCTAssertEqual(summary.steps, chosen.totalIterations)
+    XCTAssertEqual(summary.totalIterations, chosen.totalIterations)
+    XCTAssertGreaterThan(chosen.totalIterations, 100, plan0)
+    XCTAssertGreaterThanOrEqual(chosen.pilotSteps, BudgetPlan.minimumPilotSteps)
+    XCTAssertLessThan(seconds, 12 * 1.5, "a 12 s budget took \(seconds) s: \(plan0)")
+    XCTAssertGreaterThan(seconds, 12 * 0.5, "a 12 s budget took \(seconds) s: \(plan0)")
+
+    let last = try XCTUnwrap(summary.lastScalars)
+    let peak = 0.0005 * 4 / 256
+    XCTAssertEqual(last.lr, 1e-6, accuracy: peak * 1e-3)
+    XCTAssertEqual(last.weightDecay, 0.4, accuracy: 1e-3)
+    XCTAssertEqual(last.momentum, 1, accuracy: 1e-5)
+    XCTAssertEqual(last.teacherTemp, 0.06)
+    XCTAssertEqual(last.lastLayerGate, 1)
+    let saved = try SafeTensors.read(contentsOf: dir + "/budget/checkpoint.safetensors")
+    XCTAssertEqual(saved.metadata["step"], "\(chosen.totalIterations)")
+    XCTAssertEqual(saved.metadata["total_iterations"], "\(chosen.totalIterations)")
+    XCTAssertEqual(saved.metadata["budget"], "12s")
+    // The last layer trained for all but the first quarter of the run (1 of 4 epochs).
+    let frozen = (Double(chosen.totalIterations) / 4).rounded()
+    XCTAssertEqual(
+      saved.tensors["adam_step.student.head.last_layer.weight_v"]?.floats,
+      [Float(Double(chosen.totalIterations) - frozen)])
+
+    let plain = try DinoTool.run(
+      "dino-run",
+      [
+        "train", plan, "--data", images, "--output", dir + "/plain", "--iterations",
+        "\(chosen.totalIterations)", "--threads", "1", "--log-every", "100000",
+      ])
+    XCTAssertEqual(plain.status, 0, plain.stderr)
+    let same = try SafeTensors.read(contentsOf: dir + "/plain/checkpoint.safetensors")
+    XCTAssertTrue(same.tensors == saved.tensors, "the pilot left a trace in the weights")
+
+    let short = try DinoTool.run(
+      "dino-run",
+      ["train", plan, "--data", images, "--output", dir + "/short", "--budget", "0.05"])
+    XCTAssertEqual(short.status, 1, short.stderr)
+    XCTAssertTrue(
+      short.stderr.hasPrefix("dino-run: error: --budget 0.05 is too short: the pilot measured"),
+      short.stderr)
+    XCTAssertEqual(short.stderr.filter { $0 == "\n" }.count, 1, short.stderr)
+    XCTAssertFalse(FileManager.default.fileExists(atPath: dir + "/short/checkpoint.safetensors"))
+  }
+}
