@@ -131,6 +131,30 @@ extension OpKind {
       }
       return f32(s[x])
 
+    case .layerNormTrain:
+      guard let d = s[0].last else { throw ShapeError("\(name): needs rank >= 1") }
+      if s[1] != [d] || s[2] != [d] {
+        throw ShapeError("\(name): gamma and beta must be [\(d)], got \(shapeText(s[1])), \(shapeText(s[2]))")
+      }
+      return f32(s[0])
+
+    case .layerNormGrad:
+      try same(0, 1, "x")
+      guard let d = s[1].last else { throw ShapeError("\(name): needs rank >= 1") }
+      if s[2] != Array(s[1].dropLast()) + [2] {
+        throw ShapeError("\(name): stats must be \(shapeText(Array(s[1].dropLast()) + [2])), got \(shapeText(s[2]))")
+      }
+      if s[3] != [d] { throw ShapeError("\(name): gamma must be [\(d)], got \(shapeText(s[3]))") }
+      return f32(s[1])
+
+    case .result:
+      // The type comes from the producer (`extraResultTypes`), which the verifier checks.
+      guard let declared, declared.dtype == .f32 else {
+        throw ShapeError("result: needs a declared f32 type")
+      }
+      if attrs.int("index") < 1 { throw ShapeError("result: index must be at least 1") }
+      return declared
+
     case .layerNormBwdGamma:
       try same(0, 1, "x")
       guard let d = s[0].last else { throw ShapeError("\(name): needs rank >= 1") }
