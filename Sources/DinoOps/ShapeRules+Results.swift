@@ -1,8 +1,8 @@
 extension OpKind {
   /// Whether only the compiler's `fuse` pass makes this op (the DSL has no call for it, and
-  /// autodiff never sees it): `layer_norm_train`, `layer_norm_grad`, `result`.
+  /// autodiff never sees it): `layer_norm_train`, `layer_norm_grad`, `linear_gelu`, `result`.
   public var isMadeByFusion: Bool {
-    self == .layerNormTrain || self == .layerNormGrad || self == .result
+    self == .layerNormTrain || self == .layerNormGrad || self == .result || self == .linearGelu
   }
 
   /// The types of the results after the first of an op with several results (empty for
@@ -20,6 +20,10 @@ extension OpKind {
     case .layerNormTrain:
       // The mean and 1/√(var + eps) of every row, interleaved.
       return [TensorType(.f32, Array(operands[0].shape.dropLast()) + [2])]
+    case .linearGelu:
+      // The pre-activation x·wᵀ + b, which gelu_bwd reads.
+      let out = operands[1].shape.first ?? 0
+      return [TensorType(.f32, Array(operands[0].shape.dropLast()) + [out])]
     case .layerNormGrad:
       // dgamma and dbeta.
       let d = operands[1].shape.last ?? 1

@@ -76,7 +76,7 @@ extension OpKind {
       }
       return f32(batchA + [m, n])
 
-    case .linear:
+    case .linear, .linearGelu:
       guard let inDim = s[0].last, s[1].count == 2, s[2].count == 1 else {
         throw ShapeError("linear: expects x [...,in], weight [out,in], bias [out]")
       }

@@ -3,13 +3,16 @@ import DinoIR
 /// Fuses groups of nodes into single kernels; a pure `Graph -> Graph` run after the
 /// optimiser and EMA lowering and before scheduling (`Pipeline`).
 ///
-/// Today's fusion, per program (`fuseLayerNorms`): a `layer_norm` whose three backward
+/// Two fusions, per program. `fuseLayerNorms`: a `layer_norm` whose three backward
 /// nodes are all present — `layer_norm_bwd(dy, x, gamma)`, `layer_norm_bwd_gamma(dy, x)` and
 /// `sum_to(dy) {shape=[D]}` over one `dy` — becomes `layer_norm_train`, which also saves
 /// every row's mean and rstd (its `result` 1), and the three backward nodes become one
 /// `layer_norm_grad(dy, x, stats, gamma)` with results dx, dgamma (`result` 1) and dbeta
 /// (`result` 2). Its kernels sum in the unfused kernels' order, so the step is bitwise the
-/// same. A fused node keeps its first node's location and lists the others' in `absorbed`.
+/// same. `fuseLinearGelu`: `gelu(linear(x, w, b))` becomes `linear_gelu(x, w, b)`, GELU
+/// applied in the GEMM's epilogue, the pre-activation kept as its `result` 1 for `gelu_bwd`
+/// (bitwise the same too). A fused node keeps its first node's location and lists the
+/// others' in `absorbed`.
 /// Layer norms without the whole backward (the teacher's, evaluation programs) stay as they
 /// are. Memory plans are dropped; sets `graph.stage = "fuse"`.
 /// - Parameter graph: a verified graph; it is not modified.
@@ -21,7 +24,7 @@ public func fuse(_ graph: Graph) throws(CompileError) -> Graph {
     for index in program.nodes.indices {
       _ = try program.checkedOperands(of: index, pass: "fuse")
     }
-    result.programs[p] = fuseLayerNorms(program)
+    result.programs[p] = fuseLinearGelu(fuseLayerNorms(program))
   }
   result.stage = "fuse"
   return result

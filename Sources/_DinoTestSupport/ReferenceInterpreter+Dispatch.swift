@@ -22,6 +22,10 @@ extension ReferenceInterpreter.Environment {
       return R.matmul(x[0], x[1], transA: a.int("trans_a") != 0, transB: a.int("trans_b") != 0)
     case .linear:
       return R.linear(x[0], x[1], x[2])
+    case .linearGelu:
+      let h = R.linear(x[0], x[1], x[2])
+      extraResults[index] = [h]
+      return R.map(h, R.gelu)
     case .patchEmbed:
       return R.patchEmbed(x[0], x[1], x[2], patch: a.int("patch"))
 

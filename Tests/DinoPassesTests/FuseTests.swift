@@ -119,6 +119,36 @@ final class FuseTests: XCTestCase {
     }
   }
 
+  func testLinearThenGeluBecomesOneGemmWithAnEpilogue() throws {
+    let graph = try PassFixtures.mlp()
+    let fused = try Pipeline.run(graph)
+    let unfused = try Pipeline.run(graph, fusing: false)
+    let program = try XCTUnwrap(fused.program("train_step"))
+    let index = try XCTUnwrap(program.nodes.firstIndex { $0.op == .linearGelu })
+    let node = program.nodes[index]
+    XCTAssertEqual(node.loc, SourceLoc(file: "mlp.swift", line: 5, column: 3))
+    XCTAssertEqual(node.absorbed, [SourceLoc(file: "mlp.swift", line: 6, column: 3)])
+    XCTAssertEqual(program.nodes[index + 1].op, .result, "the pre-activation")
+    XCTAssertFalse(program.nodes.contains { $0.op == .gelu })
+    XCTAssertTrue(program.nodes.contains { $0.op == .geluBwd && $0.operands[1].index == index + 1 })
+    // The same step in the reference interpreter: every buffer after AdamW.
+    var inputs: [String: ReferenceTensor] = [:]
+    for node in graph.programs[0].nodes where node.op == .input {
+      inputs[node.attrs.string("name")] = ReferenceTensor(shape: node.type.shape) {
+        Double(($0 * 7) % 11) / 10 - 0.4
+      }
+    }
+    var buffers: [String: ReferenceTensor] = [:]
+    for buffer in fused.buffers() {
+      buffers[buffer.name] = ReferenceTensor(shape: buffer.type.shape) { Double(($0 * 5) % 13) / 20 }
+    }
+    var copy = buffers
+    let a = try ReferenceInterpreter.run(fused, program: "train_step", inputs: inputs, buffers: &buffers)
+    let b = try ReferenceInterpreter.run(unfused, program: "train_step", inputs: inputs, buffers: &copy)
+    XCTAssertEqual(a, b)
+    XCTAssertEqual(buffers, copy)
+  }
+
   func testNoFuseOnlyMarksTheStage() throws {
     let graph = try Pipeline.run(try parseIR(Self.text, fileName: "ln.ir"), stopAfter: "dead_code")
     let kept = try Pipeline.run(graph, stopAfter: "fuse", fusing: false)

@@ -1,9 +1,9 @@
 import CDinoKernels
 import XCTest
 
-/// The fused layer norm kernels against the unfused ones they replace, bit for bit, on odd
-/// shapes on both sides of sum_to's blocked threshold (128 rows), at 1 and 2 threads.
-final class FusedNormKernelTests: XCTestCase {
+/// The fused kernels against the unfused ones they replace, bit for bit, on odd shapes (for
+/// layer norm on both sides of sum_to's blocked threshold, 128 rows), at 1 and 2 threads.
+final class FusedKernelTests: XCTestCase {
   /// Row counts and widths: tiny, odd, one short of and past the 128-row threshold.
   private let shapes: [[Int]] = [[1, 3], [3, 5, 7], [127, 33], [2, 65, 49], [301, 193]]
 
@@ -63,6 +63,26 @@ final class FusedNormKernelTests: XCTestCase {
           bits(run.extras[0]), bits(try runKernel(dgamma, threads: threads).out), "\(label): dgamma")
         XCTAssertEqual(
           bits(run.extras[1]), bits(try runKernel(dbeta, threads: threads).out), "\(label): dbeta")
+      }
+    }
+  }
+
+  func testLinearGeluIsLinearThenGelu() throws {
+    var rng = TestRNG(seed: 9_004)
+    // Small (serial) and large enough for the split GEMM (by rows and by columns).
+    for (rows, inDim, outDim) in [(3, 5, 7), (301, 33, 97), (17, 65, 769)] {
+      let linear = KernelCase(.linear, [[rows, inDim], [outDim, inDim], [outDim]], out: [rows, outDim], rng: &rng)
+      var fused = KernelCase(.linearGelu, linear.shapes, out: [rows, outDim], rng: &rng)
+      fused.data = linear.data
+      fused.extraOuts = [[rows, outDim]]
+      for threads in [1, 2] {
+        let h = try runKernel(linear, threads: threads).out
+        var gelu = KernelCase(.gelu, [[rows, outDim]], out: [rows, outDim], rng: &rng)
+        gelu.data = [h]
+        let run = try runKernel(fused, threads: threads)
+        let label = "\(rows)x\(inDim)x\(outDim) \(threads) threads"
+        XCTAssertEqual(bits(run.extras[0]), bits(h), "\(label): pre-activation")
+        XCTAssertEqual(bits(run.out), bits(try runKernel(gelu, threads: threads).out), "\(label): gelu")
       }
     }
   }
