@@ -86,9 +86,10 @@ public struct Liveness: Sendable {
       {
         start = producer.index
       }
+      let bytes = node.type.byteSize
       intervals.append(
         node.isTransient
-          ? LiveInterval(value: ValueID(index), start: start, end: end[index], bytes: node.type.byteSize)
+          ? LiveInterval(value: ValueID(index), start: start, end: end[index], bytes: bytes)
           : nil)
     }
     var sources: [ValueID?] = Array(repeating: nil, count: count)

@@ -134,15 +134,17 @@ extension OpKind {
     case .layerNormTrain:
       guard let d = s[0].last else { throw ShapeError("\(name): needs rank >= 1") }
       if s[1] != [d] || s[2] != [d] {
-        throw ShapeError("\(name): gamma and beta must be [\(d)], got \(shapeText(s[1])), \(shapeText(s[2]))")
+        throw ShapeError(
+          "\(name): gamma and beta must be [\(d)], got \(shapeText(s[1])), \(shapeText(s[2]))")
       }
       return f32(s[0])
 
     case .layerNormGrad:
       try same(0, 1, "x")
       guard let d = s[1].last else { throw ShapeError("\(name): needs rank >= 1") }
-      if s[2] != Array(s[1].dropLast()) + [2] {
-        throw ShapeError("\(name): stats must be \(shapeText(Array(s[1].dropLast()) + [2])), got \(shapeText(s[2]))")
+      let stats = Array(s[1].dropLast()) + [2]
+      if s[2] != stats {
+        throw ShapeError("\(name): stats must be \(shapeText(stats)), got \(shapeText(s[2]))")
       }
       if s[3] != [d] { throw ShapeError("\(name): gamma must be [\(d)], got \(shapeText(s[3]))") }
       return f32(s[1])

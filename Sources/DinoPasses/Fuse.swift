@@ -11,10 +11,10 @@ import DinoIR
 /// (`result` 2). Its kernels sum in the unfused kernels' order, so the step is bitwise the
 /// same. `fuseLinearGelu`: `gelu(linear(x, w, b))` becomes `linear_gelu(x, w, b)`, GELU
 /// applied in the GEMM's epilogue, the pre-activation kept as its `result` 1 for `gelu_bwd`
-/// (bitwise the same too). A fused node keeps its first node's location and lists the
-/// others' in `absorbed`.
-/// Layer norms without the whole backward (the teacher's, evaluation programs) stay as they
-/// are. Memory plans are dropped; sets `graph.stage = "fuse"`.
+/// (bitwise the same too; only where the backward reads the pre-activation). A fused node
+/// keeps its first node's location and lists the others' in `absorbed`. Layer norms without
+/// the whole backward (the teacher's, evaluation programs) stay as they are. Memory plans
+/// are dropped; sets `graph.stage = "fuse"`.
 /// - Parameter graph: a verified graph; it is not modified.
 /// - Returns: the fused graph.
 /// - Throws: `CompileError` when an operand names an undefined value.

@@ -89,7 +89,15 @@ private func greedyOrder(_ program: Program) throws(CompileError) -> [Int] {
     where nodes[operand].isTransient && readers[operand] == 1 && !isOutput[operand] {
       freed += nodes[operand].type.byteSize
     }
-    return freed - (nodes[index].isTransient ? nodes[index].type.byteSize : 0)
+    var allocated = nodes[index].isTransient ? nodes[index].type.byteSize : 0
+    var next = index + 1
+    while next < nodes.count, nodes[next].op == .result,
+      nodes[next].operands.first?.index == index
+    {
+      allocated += nodes[next].type.byteSize  // results written by the same kernel
+      next += 1
+    }
+    return freed - allocated
   }
 
   while !ready.isEmpty {

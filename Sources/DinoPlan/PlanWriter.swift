@@ -103,8 +103,9 @@ public enum PlanWriter {
         }
         let lineRange = 0...Int(UInt32.max)
         if node.absorbed.count > PlanFormat.maxAbsorbed {
+          let most = PlanFormat.maxAbsorbed
           throw PlanError(
-            "cannot write: %\(index) of @\(program.name) absorbed more than \(PlanFormat.maxAbsorbed) locations",
+            "cannot write: %\(index) of @\(program.name) absorbed more than \(most) locations",
             hint: PlanError.writeHint)
         }
         if ([node.loc] + node.absorbed).contains(where: {

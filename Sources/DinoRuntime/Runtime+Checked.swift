@@ -49,7 +49,9 @@ public struct NonFiniteValue: Sendable, Hashable, CustomStringConvertible {
     let notes = (isBackward ? ["backward"] : []) + (scope.isEmpty ? [] : [scope])
     if !notes.isEmpty { site += " (\(notes.joined(separator: ", ")))" }
     site += " at \(loc)"
-    if !absorbed.isEmpty { site += " (fused with \(absorbed.map(\.description).joined(separator: ", ")))" }
+    if !absorbed.isEmpty {
+      site += " (fused with \(absorbed.map(\.description).joined(separator: ", ")))"
+    }
     let at = "element \(element) of \(type)"
     switch source {
     case .computed:
