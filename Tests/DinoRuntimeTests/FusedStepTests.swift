@@ -7,8 +7,8 @@ import _DinoTestSupport
 
 /// The fused pipeline (the default) against `dinoc compile --no-fuse`: one DINO step of
 /// Samples/fashion_mnist.swift from the official reference's weights and crops. The fused
-/// layer norm kernels sum in the unfused kernels' order, so loss and every weight are
-/// bitwise equal, at 1 and at 2 threads.
+/// kernels (layer norm, linear with GELU) sum and round in the unfused kernels' order, so
+/// loss and every weight are bitwise equal, at 1 and at 2 threads.
 final class FusedStepTests: XCTestCase {
   /// Compiles the sample with the reference case's flags, fused or not.
   private func compile(_ defines: [String], fused: Bool, in folder: String) throws -> String {
@@ -47,6 +47,7 @@ final class FusedStepTests: XCTestCase {
     XCTAssertGreaterThan(fusedCount, 0)
     XCTAssertEqual(fusedCount, unfusedOps.filter { $0 == .layerNormBwd }.count, "every one fuses")
     XCTAssertFalse(fusedOps.contains(.layerNormBwd))
+    XCTAssertTrue(fusedOps.contains(.linearGelu), "the MLPs' fc1 and GELU fuse")
     XCTAssertFalse(unfusedOps.contains(.layerNormGrad))
     for threads in [1, 2] {
       let (fusedLoss, fused) = try step(fusedPlan, c, threads: threads)
