@@ -22,6 +22,10 @@ void dino_matmul_fwd(float *restrict c, const float *restrict a, const float *re
 /** y = x·wᵀ + bias. */
 void dino_linear_fwd(float *restrict y, const float *restrict x, const float *restrict w,
                      const float *restrict bias, int64_t rows, int in, int out);
+/** y = (x·wᵀ + bias) + residual, the residual added per GEMM block. */
+void dino_linear_residual_fwd(float *restrict y, const float *restrict x,
+                              const float *restrict w, const float *restrict bias,
+                              const float *restrict residual, int64_t rows, int in, int out);
 /** h = x·wᵀ + bias (as dino_linear_fwd) and y = gelu(h), applied per GEMM block. */
 void dino_linear_gelu_fwd(float *restrict y, float *restrict h, const float *restrict x,
                           const float *restrict w, const float *restrict bias, int64_t rows,
@@ -35,6 +39,9 @@ size_t dino_patch_embed_scratch_bytes(int batch, int channels, int height, int w
 
 void dino_matmul_ref(float *restrict c, const float *restrict a, const float *restrict b,
                      int64_t batch, int m, int n, int k, int trans_a, int trans_b, int b_shared);
+void dino_linear_residual_ref(float *restrict y, const float *restrict x,
+                              const float *restrict w, const float *restrict bias,
+                              const float *restrict residual, int64_t rows, int in, int out);
 void dino_linear_gelu_ref(float *restrict y, float *restrict h, const float *restrict x,
                           const float *restrict w, const float *restrict bias, int64_t rows,
                           int in, int out);

@@ -76,7 +76,7 @@ extension OpKind {
       }
       return f32(batchA + [m, n])
 
-    case .linear, .linearGelu:
+    case .linear, .linearGelu, .linearResidual:
       guard let inDim = s[0].last, s[1].count == 2, s[2].count == 1 else {
         throw ShapeError("linear: expects x [...,in], weight [out,in], bias [out]")
       }
@@ -86,7 +86,11 @@ extension OpKind {
       if s[2][0] != s[1][0] {
         throw ShapeError("linear: bias \(shapeText(s[2])) does not match weight \(shapeText(s[1]))")
       }
-      return f32(s[0].dropLast() + [s[1][0]])
+      let out = Array(s[0].dropLast()) + [s[1][0]]
+      if self == .linearResidual && s[3] != out {
+        throw ShapeError("linear_residual: residual \(shapeText(s[3])) differs from \(shapeText(out))")
+      }
+      return f32(out)
 
     case .patchEmbed:
       let p = attrs.int("patch")

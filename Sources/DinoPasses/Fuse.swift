@@ -3,7 +3,7 @@ import DinoIR
 /// Fuses groups of nodes into single kernels; a pure `Graph -> Graph` run after the
 /// optimiser and EMA lowering and before scheduling (`Pipeline`).
 ///
-/// Two fusions, per program. `fuseLayerNorms`: a `layer_norm` whose three backward
+/// Three fusions, per program. `fuseLayerNorms`: a `layer_norm` whose three backward
 /// nodes are all present — `layer_norm_bwd(dy, x, gamma)`, `layer_norm_bwd_gamma(dy, x)` and
 /// `sum_to(dy) {shape=[D]}` over one `dy` — becomes `layer_norm_train`, which also saves
 /// every row's mean and rstd (its `result` 1), and the three backward nodes become one
@@ -11,7 +11,9 @@ import DinoIR
 /// (`result` 2). Its kernels sum in the unfused kernels' order, so the step is bitwise the
 /// same. `fuseLinearGelu`: `gelu(linear(x, w, b))` becomes `linear_gelu(x, w, b)`, GELU
 /// applied in the GEMM's epilogue, the pre-activation kept as its `result` 1 for `gelu_bwd`
-/// (bitwise the same too; only where the backward reads the pre-activation). A fused node
+/// (bitwise the same too; only where the backward reads the pre-activation).
+/// `fuseLinearResidual`: `add(r, linear(x, w, b))` becomes `linear_residual(x, w, b, r)`,
+/// the residual added in the GEMM's epilogue (bitwise the same). A fused node
 /// keeps its first node's location and lists the others' in `absorbed`. Layer norms without
 /// the whole backward (the teacher's, evaluation programs) stay as they are. Memory plans
 /// are dropped; sets `graph.stage = "fuse"`.
@@ -24,7 +26,7 @@ public func fuse(_ graph: Graph) throws(CompileError) -> Graph {
     for index in program.nodes.indices {
       _ = try program.checkedOperands(of: index, pass: "fuse")
     }
-    result.programs[p] = fuseLinearGelu(fuseLayerNorms(program))
+    result.programs[p] = fuseLinearResidual(fuseLinearGelu(fuseLayerNorms(program)))
   }
   result.stage = "fuse"
   return result

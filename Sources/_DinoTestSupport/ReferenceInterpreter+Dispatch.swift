@@ -26,6 +26,8 @@ extension ReferenceInterpreter.Environment {
       let h = R.linear(x[0], x[1], x[2])
       extraResults[index] = [h]
       return R.map(h, R.gelu)
+    case .linearResidual:
+      return R.broadcastBinary(R.linear(x[0], x[1], x[2]), x[3], +)
     case .patchEmbed:
       return R.patchEmbed(x[0], x[1], x[2], patch: a.int("patch"))
 

@@ -87,6 +87,26 @@ final class FusedKernelTests: XCTestCase {
     }
   }
 
+  func testLinearResidualIsLinearThenAdd() throws {
+    var rng = TestRNG(seed: 9_005)
+    for (rows, inDim, outDim) in [(3, 5, 7), (301, 33, 97), (17, 65, 769)] {
+      let linear = KernelCase(
+        .linear, [[rows, inDim], [outDim, inDim], [outDim]], out: [rows, outDim], rng: &rng)
+      let residual = (0..<rows * outDim).map { _ in rng.float(-3, 3) }
+      var fused = KernelCase(
+        .linearResidual, linear.shapes + [[rows, outDim]], out: [rows, outDim], rng: &rng)
+      fused.data = linear.data + [residual]
+      for threads in [1, 2] {
+        var add = KernelCase(.add, [[rows, outDim], [rows, outDim]], out: [rows, outDim], rng: &rng)
+        add.data = [residual, try runKernel(linear, threads: threads).out]
+        let label = "\(rows)x\(inDim)x\(outDim) \(threads) threads"
+        XCTAssertEqual(
+          bits(try runKernel(fused, threads: threads).out),
+          bits(try runKernel(add, threads: threads).out), label)
+      }
+    }
+  }
+
   func testResultInstructionLeavesItsTensorAlone() throws {
     var rng = TestRNG(seed: 9_003)
     let c = KernelCase(.result, [[4]], out: [4], iattr: [1], rng: &rng)

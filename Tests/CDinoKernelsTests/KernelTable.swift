@@ -124,6 +124,12 @@ let kernelTable: [KernelRow] = [
     c.extraOuts = [lead + [outDim]]
     return c
   },
+  KernelRow(op: .linearResidual, atol: 1e-4, rtol: 1e-4) { rng, size in
+    let lead = size == .large ? [rng.int(2...3), rng.int(100...200) | 1] : [size.extent(&rng)]
+    let inDim = size.extent(&rng), outDim = size.extent(&rng)
+    let shapes = [lead + [inDim], [outDim, inDim], [outDim], lead + [outDim]]
+    return KernelCase(.linearResidual, shapes, out: lead + [outDim], rng: &rng)
+  },
   KernelRow(op: .patchEmbed, atol: 1e-4, rtol: 1e-4) { rng, size in
     let p = rng.int(1...5), c = rng.int(1...3)
     let b = size == .large ? 3 : rng.int(1...2)

@@ -119,7 +119,7 @@ final class FuseTests: XCTestCase {
     }
   }
 
-  func testLinearThenGeluBecomesOneGemmWithAnEpilogue() throws {
+  func testLinearGeluAndLinearResidualAreGemmEpilogues() throws {
     let graph = try PassFixtures.mlp()
     let fused = try Pipeline.run(graph)
     let unfused = try Pipeline.run(graph, fusing: false)
@@ -131,6 +131,11 @@ final class FuseTests: XCTestCase {
     XCTAssertEqual(program.nodes[index + 1].op, .result, "the pre-activation")
     XCTAssertFalse(program.nodes.contains { $0.op == .gelu })
     XCTAssertTrue(program.nodes.contains { $0.op == .geluBwd && $0.operands[1].index == index + 1 })
+    // fc2 and the residual add: one linear_residual over fc1's pre-activation.
+    let residual = try XCTUnwrap(program.nodes.first { $0.op == .linearResidual })
+    XCTAssertEqual(residual.operands[0].index, index, "x: the GELU of the first fused node")
+    XCTAssertEqual(residual.operands[3].index, index + 1, "r: the pre-activation")
+    XCTAssertEqual(residual.absorbed, [SourceLoc(file: "mlp.swift", line: 7, column: 3, inferred: true)])
     // The same step in the reference interpreter: every buffer after AdamW.
     var inputs: [String: ReferenceTensor] = [:]
     for node in graph.programs[0].nodes where node.op == .input {

@@ -36,6 +36,18 @@ void dino_linear_ref(float *restrict y, const float *restrict x, const float *re
         }
 }
 
+void dino_linear_residual_ref(float *restrict y, const float *restrict x,
+                              const float *restrict w, const float *restrict bias,
+                              const float *restrict residual, int64_t rows, int in, int out) {
+    // y = residual + x·wᵀ + bias, summed in double.
+    for (int64_t r = 0; r < rows; r++)
+        for (int o = 0; o < out; o++) {
+            double s = (double)bias[o] + residual[r * out + o];
+            for (int i = 0; i < in; i++) s += (double)x[r * in + i] * w[(int64_t)o * in + i];
+            y[r * out + o] = (float)s;
+        }
+}
+
 void dino_linear_gelu_ref(float *restrict y, float *restrict h, const float *restrict x,
                           const float *restrict w, const float *restrict bias, int64_t rows,
                           int in, int out) {
