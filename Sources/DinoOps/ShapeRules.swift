@@ -88,7 +88,8 @@ extension OpKind {
       }
       let out = Array(s[0].dropLast()) + [s[1][0]]
       if self == .linearResidual && s[3] != out {
-        throw ShapeError("linear_residual: residual \(shapeText(s[3])) differs from \(shapeText(out))")
+        throw ShapeError(
+          "linear_residual: residual \(shapeText(s[3])) differs from \(shapeText(out))")
       }
       return f32(out)
 

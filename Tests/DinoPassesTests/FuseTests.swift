@@ -135,7 +135,8 @@ final class FuseTests: XCTestCase {
     let residual = try XCTUnwrap(program.nodes.first { $0.op == .linearResidual })
     XCTAssertEqual(residual.operands[0].index, index, "x: the GELU of the first fused node")
     XCTAssertEqual(residual.operands[3].index, index + 1, "r: the pre-activation")
-    XCTAssertEqual(residual.absorbed, [SourceLoc(file: "mlp.swift", line: 7, column: 3, inferred: true)])
+    XCTAssertEqual(
+      residual.absorbed, [SourceLoc(file: "mlp.swift", line: 7, column: 3, inferred: true)])
     // The same step in the reference interpreter: every buffer after AdamW.
     var inputs: [String: ReferenceTensor] = [:]
     for node in graph.programs[0].nodes where node.op == .input {
