@@ -140,10 +140,7 @@ void dino_scale_fwd(float *y, const float *x, int64_t n, float factor) {
 void dino_gelu_fwd(float *restrict y, const float *restrict x, int64_t n) {
     // x and y are (n); y = ½x(1 + erf(x/√2)), the exact GELU (torch's default).
 #pragma omp parallel for schedule(static) if (n >= DINO_PAR_MIN)
-    for (int64_t i = 0; i < n; i++) {
-        float v = x[i];
-        y[i] = 0.5f * v * (1.0f + dino_erff(v * 0.70710678118654752f));
-    }
+    for (int64_t i = 0; i < n; i++) y[i] = dino_gelu1(x[i]);
 }
 
 void dino_gelu_bwd(float *dx, const float *dy, const float *x, int64_t n) {

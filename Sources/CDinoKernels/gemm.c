@@ -1,4 +1,5 @@
-/* gemm.c — matmul, linear, patch_embed over OpenBLAS sgemm.
+/* gemm.c — matmul, linear, patch_embed, linear_gelu and linear_residual (linear with a GELU
+ * or a residual-add epilogue) over OpenBLAS sgemm.
  *
  * One thread pool (docs/MACHINE.md §3): OpenBLAS runs single-threaded (threads.c sets it once)
  * and the OpenMP threads split the work: a batch of GEMMs (attention heads × images)
@@ -24,9 +25,13 @@ static int split_point(int len, int p, int parts) {
 }
 
 /* One block of C = op(A)·op(B) (+ bias): rows [m0, m1), columns [n0, n1).
- * A is (m, k) or, transposed, (k, m); B is (k, n) or, transposed, (n, k); C is (m, n). */
+ * A is (m, k) or, transposed, (k, m); B is (k, n) or, transposed, (n, k); C is (m, n).
+ * With `gelu` (m, n) non-NULL, the epilogue also writes gelu(C) there for the block while
+ * it is in cache (linear_gelu); with `residual` (m, n) non-NULL, it adds the residual to
+ * C after the bias (linear_residual). */
 static void gemm_block(float *restrict c, const float *restrict a, const float *restrict b,
-                       const float *restrict bias, int m, int n, int k, int trans_a,
+                       const float *restrict bias, float *restrict gelu,
+                       const float *restrict residual, int m, int n, int k, int trans_a,
                        int trans_b, int m0, int m1, int n0, int n1) {
     int mm = m1 - m0, nn = n1 - n0;
     if (mm <= 0 || nn <= 0) return;
@@ -46,13 +51,28 @@ static void gemm_block(float *restrict c, const float *restrict a, const float *
             for (int j = 0; j < nn; j++) row[j] += bias[n0 + j];
         }
     }
+    if (residual) {
+        for (int i = 0; i < mm; i++) {
+            float *row = cb + (int64_t)i * n;
+            const float *res = residual + (int64_t)(m0 + i) * n + n0;
+            for (int j = 0; j < nn; j++) row[j] += res[j];
+        }
+    }
+    if (gelu) {
+        for (int i = 0; i < mm; i++) {
+            const float *row = cb + (int64_t)i * n;
+            float *out = gelu + (int64_t)(m0 + i) * n + n0;
+            for (int j = 0; j < nn; j++) out[j] = dino_gelu1(row[j]);
+        }
+    }
 }
 
 /* c[bi] = op(a[bi])·op(b[bi]) (+ bias) for bi < batch; the strides are in elements
  * (stride_b = 0 shares one B). Threads take whole GEMMs when the batch divides evenly
  * among them (or is large), else each GEMM is split into one block per thread. */
 static void dino_gemm(float *restrict c, const float *restrict a, const float *restrict b,
-                      const float *restrict bias, int64_t batch, int m, int n, int k,
+                      const float *restrict bias, float *restrict gelu,
+                      const float *restrict residual, int64_t batch, int m, int n, int k,
                       int trans_a, int trans_b, int64_t stride_a, int64_t stride_b,
                       int64_t stride_c) {
     if (batch <= 0 || m <= 0 || n <= 0) return;
@@ -60,8 +80,10 @@ static void dino_gemm(float *restrict c, const float *restrict a, const float *r
     double flops = 2.0 * (double)batch * m * n * k;
     if (nt == 1 || flops < dino_gemm_serial_flops) {
         for (int64_t bi = 0; bi < batch; bi++)
-            gemm_block(c + bi * stride_c, a + bi * stride_a, b + bi * stride_b, bias, m, n, k,
-                       trans_a, trans_b, 0, m, 0, n);
+            gemm_block(c + bi * stride_c, a + bi * stride_a, b + bi * stride_b, bias,
+                       gelu ? gelu + bi * stride_c : NULL,
+                       residual ? residual + bi * stride_c : NULL, m, n, k, trans_a, trans_b,
+                       0, m, 0, n);
         return;
     }
     int parts = (batch % nt == 0 || batch >= 8 * (int64_t)nt) ? 1 : nt;
@@ -73,12 +95,13 @@ static void dino_gemm(float *restrict c, const float *restrict a, const float *r
         int p = (int)(u % parts);
         int lo = split_point(split_n ? n : m, p, parts);
         int hi = split_point(split_n ? n : m, p + 1, parts);
-        float *cb = c + bi * stride_c;
+        float *cb = c + bi * stride_c, *gb = gelu ? gelu + bi * stride_c : NULL;
+        const float *rb = residual ? residual + bi * stride_c : NULL;
         const float *ab = a + bi * stride_a, *bb = b + bi * stride_b;
         if (split_n)
-            gemm_block(cb, ab, bb, bias, m, n, k, trans_a, trans_b, 0, m, lo, hi);
+            gemm_block(cb, ab, bb, bias, gb, rb, m, n, k, trans_a, trans_b, 0, m, lo, hi);
         else
-            gemm_block(cb, ab, bb, bias, m, n, k, trans_a, trans_b, lo, hi, 0, n);
+            gemm_block(cb, ab, bb, bias, gb, rb, m, n, k, trans_a, trans_b, lo, hi, 0, n);
     }
 }
 
@@ -88,17 +111,35 @@ void dino_matmul_fwd(float *restrict c, const float *restrict a, const float *re
     // when trans_b, or 2-D and shared when b_shared; c is (batch, m, n).
     if (b_shared && !trans_a && batch * (int64_t)m <= 0x7fffffff) {
         // One tall GEMM: the batch folds into M.
-        dino_gemm(c, a, b, NULL, 1, (int)(batch * m), n, k, 0, trans_b, 0, 0, 0);
+        dino_gemm(c, a, b, NULL, NULL, NULL, 1, (int)(batch * m), n, k, 0, trans_b, 0, 0, 0);
         return;
     }
-    dino_gemm(c, a, b, NULL, batch, m, n, k, trans_a, trans_b, (int64_t)m * k,
+    dino_gemm(c, a, b, NULL, NULL, NULL, batch, m, n, k, trans_a, trans_b, (int64_t)m * k,
               b_shared ? 0 : (int64_t)k * n, (int64_t)m * n);
 }
 
 void dino_linear_fwd(float *restrict y, const float *restrict x, const float *restrict w,
                      const float *restrict bias, int64_t rows, int in, int out) {
     // x is (rows, in), w is (out, in), bias is (out), y is (rows, out).
-    dino_gemm(y, x, w, bias, 1, (int)rows, out, in, 0, 1, 0, 0, 0);
+    dino_gemm(y, x, w, bias, NULL, NULL, 1, (int)rows, out, in, 0, 1, 0, 0, 0);
+}
+
+void dino_linear_gelu_fwd(float *restrict y, float *restrict h, const float *restrict x,
+                          const float *restrict w, const float *restrict bias, int64_t rows,
+                          int in, int out) {
+    // As dino_linear_fwd into h (the pre-activation, rows × out), and y = gelu(h) written by
+    // each block's epilogue while the block is in cache: the same blocks and the same
+    // rounding as linear then gelu.
+    dino_gemm(h, x, w, bias, y, NULL, 1, (int)rows, out, in, 0, 1, 0, 0, 0);
+}
+
+void dino_linear_residual_fwd(float *restrict y, const float *restrict x,
+                              const float *restrict w, const float *restrict bias,
+                              const float *restrict residual, int64_t rows, int in, int out) {
+    // y = (x·wᵀ + bias) + residual, the residual added by each block's epilogue while the
+    // block is in cache: the same blocks and the same rounding as linear then add, without
+    // the linear's own (rows, out) result.
+    dino_gemm(y, x, w, bias, NULL, residual, 1, (int)rows, out, in, 0, 1, 0, 0, 0);
 }
 
 size_t dino_patch_embed_scratch_bytes(int batch, int channels, int height, int width, int patch) {
@@ -116,7 +157,7 @@ void dino_patch_embed_fwd(float *restrict y, float *restrict scratch, const floa
     int tokens = (height / patch) * (width / patch);
     int cols = channels * patch * patch;
     dino_patchify_fwd(scratch, x, batch, channels, height, width, patch);
-    dino_gemm(y, scratch, w, bias, 1, batch * tokens, dim, cols, 0, 1, 0, 0, 0);
+    dino_gemm(y, scratch, w, bias, NULL, NULL, 1, batch * tokens, dim, cols, 0, 1, 0, 0, 0);
 }
 
 /* ---- dispatch shims: instruction to kernel call (shim.h) ---------------------------- */
@@ -137,6 +178,23 @@ void dino_run_linear(const struct dino_instr *ins, struct dino_exec_ctx *ctx, in
     int64_t rows, in;
     rows_cols(x, &rows, &in);
     KERNEL(linear)(F(OUT), F(x), F(w), F(IN(2)), rows, (int)in, (int)w->shape[0]);
+}
+
+void dino_run_linear_gelu(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+    const struct dino_tensor *x = IN(0), *w = IN(1);
+    int64_t rows, in;
+    rows_cols(x, &rows, &in);
+    KERNEL(linear_gelu)(F(OUT), F(RESULT(1)), F(x), F(w), F(IN(2)), rows, (int)in,
+                        (int)w->shape[0]);
+}
+
+void dino_run_linear_residual(const struct dino_instr *ins, struct dino_exec_ctx *ctx,
+                              int ref) {
+    const struct dino_tensor *x = IN(0), *w = IN(1);
+    int64_t rows, in;
+    rows_cols(x, &rows, &in);
+    KERNEL(linear_residual)(F(OUT), F(x), F(w), F(IN(2)), F(IN(3)), rows, (int)in,
+                            (int)w->shape[0]);
 }
 
 void dino_run_patch_embed(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {

@@ -75,6 +75,12 @@ static inline float dino_erff(float x) {
     return a < 0.875f ? small : large;
 }
 
+/** The exact GELU ½v(1 + erf(v/√2)) of one value: gelu and the linear_gelu epilogue share
+ *  it, so both round alike. */
+static inline float dino_gelu1(float v) {
+    return 0.5f * v * (1.0f + dino_erff(v * 0.70710678118654752f));
+}
+
 /* ---- fixed-order reductions: 16 interleaved float partial sums ---------------------- */
 
 /** Σ x[i], summed in a fixed order (independent of threads), vectorised. */

@@ -22,6 +22,14 @@ void dino_matmul_fwd(float *restrict c, const float *restrict a, const float *re
 /** y = x·wᵀ + bias. */
 void dino_linear_fwd(float *restrict y, const float *restrict x, const float *restrict w,
                      const float *restrict bias, int64_t rows, int in, int out);
+/** y = (x·wᵀ + bias) + residual, the residual added per GEMM block. */
+void dino_linear_residual_fwd(float *restrict y, const float *restrict x,
+                              const float *restrict w, const float *restrict bias,
+                              const float *restrict residual, int64_t rows, int in, int out);
+/** h = x·wᵀ + bias (as dino_linear_fwd) and y = gelu(h), applied per GEMM block. */
+void dino_linear_gelu_fwd(float *restrict y, float *restrict h, const float *restrict x,
+                          const float *restrict w, const float *restrict bias, int64_t rows,
+                          int in, int out);
 /** Convolution with stride = kernel = patch, as im2col into `scratch` plus one GEMM. */
 void dino_patch_embed_fwd(float *restrict y, float *restrict scratch, const float *restrict x,
                           const float *restrict w, const float *restrict bias, int batch,
@@ -31,6 +39,12 @@ size_t dino_patch_embed_scratch_bytes(int batch, int channels, int height, int w
 
 void dino_matmul_ref(float *restrict c, const float *restrict a, const float *restrict b,
                      int64_t batch, int m, int n, int k, int trans_a, int trans_b, int b_shared);
+void dino_linear_residual_ref(float *restrict y, const float *restrict x,
+                              const float *restrict w, const float *restrict bias,
+                              const float *restrict residual, int64_t rows, int in, int out);
+void dino_linear_gelu_ref(float *restrict y, float *restrict h, const float *restrict x,
+                          const float *restrict w, const float *restrict bias, int64_t rows,
+                          int in, int out);
 void dino_linear_ref(float *restrict y, const float *restrict x, const float *restrict w,
                      const float *restrict bias, int64_t rows, int in, int out);
 void dino_patch_embed_ref(float *restrict y, float *restrict scratch, const float *restrict x,
@@ -83,6 +97,17 @@ void dino_layer_norm_bwd_gamma(float *restrict dgamma, float *restrict scratch,
                                int64_t cols, float eps);
 /** Scratch bytes dino_layer_norm_bwd_gamma needs. */
 size_t dino_layer_norm_bwd_gamma_scratch_bytes(int64_t rows, int64_t cols);
+/** layer_norm's y, and stats (rows, 2): each row's mean and rstd (the fused forward). */
+void dino_layer_norm_train_fwd(float *restrict y, float *restrict stats, const float *restrict x,
+                               const float *restrict gamma, const float *restrict beta,
+                               int64_t rows, int64_t cols, float eps);
+/** dx, dgamma = Σ_rows dy·x̂ and dbeta = Σ_rows dy in one pass, from the saved stats. */
+void dino_layer_norm_grad(float *restrict dx, float *restrict dgamma, float *restrict dbeta,
+                          float *restrict scratch, const float *restrict dy,
+                          const float *restrict x, const float *restrict stats,
+                          const float *restrict gamma, int64_t rows, int64_t cols);
+/** Scratch bytes dino_layer_norm_grad needs (row-block partials of dgamma and dbeta). */
+size_t dino_layer_norm_grad_scratch_bytes(int64_t rows, int64_t cols);
 /** y = x / max(‖x‖₂, eps) per row. */
 void dino_l2_normalize_fwd(float *restrict y, const float *restrict x, int64_t rows, int64_t cols,
                            float eps);
@@ -106,6 +131,13 @@ void dino_layer_norm_bwd_ref(float *restrict dx, const float *restrict dy, const
 void dino_layer_norm_bwd_gamma_ref(float *restrict dgamma, float *restrict scratch,
                                    const float *restrict dy, const float *restrict x,
                                    int64_t rows, int64_t cols, float eps);
+void dino_layer_norm_train_ref(float *restrict y, float *restrict stats, const float *restrict x,
+                               const float *restrict gamma, const float *restrict beta,
+                               int64_t rows, int64_t cols, float eps);
+void dino_layer_norm_grad_ref(float *restrict dx, float *restrict dgamma, float *restrict dbeta,
+                              float *restrict scratch, const float *restrict dy,
+                              const float *restrict x, const float *restrict stats,
+                              const float *restrict gamma, int64_t rows, int64_t cols);
 void dino_l2_normalize_ref(float *restrict y, const float *restrict x, int64_t rows, int64_t cols,
                            float eps);
 void dino_l2_normalize_bwd_ref(float *restrict dx, const float *restrict dy,

@@ -1,4 +1,5 @@
-/* norm.c — layer_norm (+ backward for x and gamma), l2_normalize (+ backward),
+/* norm.c — layer_norm (+ backward for x and gamma; the fused layer_norm_train saving the
+ * row statistics and layer_norm_grad for x, gamma and beta), l2_normalize (+ backward),
  * weight_norm (+ backward for v and g). All act on rows of the last axis; each row is
  * one thread's work, summed in a fixed order (internal.h), and the one reduction across
  * rows (layer_norm_bwd_gamma) uses a fixed partition into row blocks, so results do not
@@ -109,6 +110,85 @@ void dino_layer_norm_bwd_gamma(float *restrict dgamma, float *restrict scratch,
         for (int64_t j = 0; j < cols; j++) dgamma[j] += scratch[b * cols + j];
 }
 
+void dino_layer_norm_train_fwd(float *restrict y, float *restrict stats, const float *restrict x,
+                               const float *restrict gamma, const float *restrict beta,
+                               int64_t rows, int64_t cols, float eps) {
+    // As dino_layer_norm_fwd, and stats (rows, 2) keeps each row's mean and rstd.
+#pragma omp parallel for schedule(static) if (rows * cols >= DINO_PAR_MIN)
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * cols;
+        float *yr = y + r * cols;
+        float mean, rstd;
+        row_stats(xr, cols, eps, &mean, &rstd);
+        stats[2 * r] = mean;
+        stats[2 * r + 1] = rstd;
+        for (int64_t j = 0; j < cols; j++) yr[j] = (xr[j] - mean) * rstd * gamma[j] + beta[j];
+    }
+}
+
+/* Whether layer_norm_grad sums dbeta over row blocks: exactly when sum_to would (a tall
+ * matrix, reduce.c), so the fused dbeta equals the unfused one bit for bit. */
+static int grad_beta_blocked(int64_t rows, int64_t cols) { return cols > 1 && rows >= 128; }
+
+size_t dino_layer_norm_grad_scratch_bytes(int64_t rows, int64_t cols) {
+    return 2 * (size_t)dino_row_blocks(rows) * (size_t)cols * sizeof(float);
+}
+
+void dino_layer_norm_grad(float *restrict dx, float *restrict dgamma, float *restrict dbeta,
+                          float *restrict scratch, const float *restrict dy,
+                          const float *restrict x, const float *restrict stats,
+                          const float *restrict gamma, int64_t rows, int64_t cols) {
+    // One pass over dy and x per row block: dx as dino_layer_norm_bwd with the saved mean
+    // and rstd, and the block's partial sums of dy·x̂ (dgamma) and dy (dbeta) in scratch,
+    // added in block order afterwards. The partitions and orders are those of
+    // layer_norm_bwd_gamma and sum_to, so the results equal the unfused ones bit for bit.
+    int64_t blocks = dino_row_blocks(rows);
+    if (blocks == 0) {
+        for (int64_t j = 0; j < cols; j++) dgamma[j] = dbeta[j] = 0.0f;
+        return;
+    }
+    int beta_blocked = grad_beta_blocked(rows, cols);
+    float *gpart = scratch, *bpart = scratch + blocks * cols;
+#pragma omp parallel for schedule(static) if (rows * cols >= DINO_PAR_MIN)
+    for (int64_t b = 0; b < blocks; b++) {
+        float *gacc = gpart + b * cols, *bacc = bpart + b * cols;
+        int64_t r0 = rows * b / blocks, r1 = rows * (b + 1) / blocks;
+        for (int64_t j = 0; j < cols; j++) gacc[j] = 0.0f;
+        for (int64_t r = r0; r < r1; r++) {
+            const float *xr = x + r * cols, *dyr = dy + r * cols;
+            float *dxr = dx + r * cols;
+            float mean = stats[2 * r], rstd = stats[2 * r + 1];
+            float g_mean = dino_dot(dyr, gamma, cols) / (float)cols;
+            float gx_mean = dot3_dev(dyr, gamma, xr, mean, cols) * rstd / (float)cols;
+            for (int64_t j = 0; j < cols; j++) {
+                float xhat = (xr[j] - mean) * rstd;
+                dxr[j] = rstd * (dyr[j] * gamma[j] - g_mean - xhat * gx_mean);
+                gacc[j] += dyr[j] * ((xr[j] - mean) * rstd);
+            }
+            if (!beta_blocked) continue;
+            if (r == r0) {
+                for (int64_t j = 0; j < cols; j++) bacc[j] = dyr[j];
+            } else {
+                for (int64_t j = 0; j < cols; j++) bacc[j] += dyr[j];
+            }
+        }
+    }
+    for (int64_t j = 0; j < cols; j++) dgamma[j] = gpart[j];
+    for (int64_t b = 1; b < blocks; b++)
+        for (int64_t j = 0; j < cols; j++) dgamma[j] += gpart[b * cols + j];
+    if (beta_blocked) {
+        for (int64_t j = 0; j < cols; j++) dbeta[j] = bpart[j];
+        for (int64_t b = 1; b < blocks; b++)
+            for (int64_t j = 0; j < cols; j++) dbeta[j] += bpart[b * cols + j];
+    } else if (cols == 1) {
+        dbeta[0] = (float)dino_sum_blocked(dy, rows, 0);
+    } else {
+        for (int64_t j = 0; j < cols; j++) dbeta[j] = dy[j];
+        for (int64_t r = 1; r < rows; r++)
+            for (int64_t j = 0; j < cols; j++) dbeta[j] += dy[r * cols + j];
+    }
+}
+
 void dino_l2_normalize_fwd(float *restrict y, const float *restrict x, int64_t rows, int64_t cols,
                            float eps) {
     // x and y are (rows, cols); y = x / max(‖x‖₂, eps) per row (torch F.normalize).
@@ -206,6 +286,26 @@ size_t dino_scratch_layer_norm_bwd_gamma(const struct dino_instr *ins,
     int64_t rows, cols;
     rows_cols(&t[ins->in[1]], &rows, &cols);
     return dino_layer_norm_bwd_gamma_scratch_bytes(rows, cols);
+}
+
+void dino_run_layer_norm_train(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+    int64_t rows, cols;
+    rows_cols(IN(0), &rows, &cols);
+    KERNEL(layer_norm_train)(F(OUT), F(RESULT(1)), F(IN(0)), F(IN(1)), F(IN(2)), rows, cols,
+                             ATTRS(layer_norm_train).eps);
+}
+
+void dino_run_layer_norm_grad(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+    int64_t rows, cols;
+    rows_cols(IN(1), &rows, &cols);
+    KERNEL_BWD(layer_norm_grad)(F(OUT), F(RESULT(1)), F(RESULT(2)), ctx->scratch, F(IN(0)),
+                                F(IN(1)), F(IN(2)), F(IN(3)), rows, cols);
+}
+
+size_t dino_scratch_layer_norm_grad(const struct dino_instr *ins, const struct dino_tensor *t) {
+    int64_t rows, cols;
+    rows_cols(&t[ins->in[1]], &rows, &cols);
+    return dino_layer_norm_grad_scratch_bytes(rows, cols);
 }
 
 void dino_run_l2_normalize(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {

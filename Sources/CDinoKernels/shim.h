@@ -16,6 +16,9 @@
 
 #define IN(i) (&ctx->tensors[ins->in[(i)]])
 #define OUT (&ctx->tensors[ins->out])
+/** Result k ≥ 1 of an op with several results: the tensor of the `result {index=k}` node,
+ *  which the verifier keeps k places after the op's own node. */
+#define RESULT(k) (&ctx->tensors[ins->out + (k)])
 #define F(t) ((float *)(t)->data)
 /** The op's attributes by name: `ATTRS(matmul).trans_a`. */
 #define ATTRS(name) dino_decode_attrs_##name(ins->iattr, ins->fattr)

@@ -25,7 +25,8 @@ public struct MemorySlot: Hashable, Sendable {
   }
 }
 
-/// One op application; defines exactly one value.
+/// One op application; defines one value (an op with several results defines the others
+/// through the `result` nodes that follow it).
 public struct Node: Hashable, Sendable {
   /// The op.
   public var op: OpKind
@@ -37,6 +38,10 @@ public struct Node: Hashable, Sendable {
   public var type: TensorType
   /// The model.swift location (backward nodes keep their forward node's).
   public var loc: SourceLoc
+  /// The model.swift locations of the nodes a fused node absorbed besides its own `loc`
+  /// (distinct, in graph order; empty for nodes the `fuse` pass did not make). Printed
+  /// `@ :9:12 + :10:8`, carried in plan.bin, named by the non-finite check.
+  public var absorbed: [SourceLoc]
   /// Layer scope path, empty at top level.
   public var scope: String
   /// True for nodes made by `differentiate` (printed `bw`).
@@ -47,9 +52,10 @@ public struct Node: Hashable, Sendable {
   /// Creates a node.
   public init(
     _ op: OpKind, _ operands: [ValueID] = [], attrs: Attributes = [:], type: TensorType,
-    loc: SourceLoc = .unknown, scope: String = "", isBackward: Bool = false,
-    slot: MemorySlot? = nil
+    loc: SourceLoc = .unknown, absorbed: [SourceLoc] = [], scope: String = "",
+    isBackward: Bool = false, slot: MemorySlot? = nil
   ) {
+    self.absorbed = absorbed
     self.op = op
     self.operands = operands
     self.attrs = attrs
@@ -59,6 +65,9 @@ public struct Node: Hashable, Sendable {
     self.isBackward = isBackward
     self.slot = slot
   }
+
+  /// Its own location, then the absorbed ones: every model.swift line it computes.
+  public var locations: [SourceLoc] { loc == .unknown ? absorbed : [loc] + absorbed }
 
   /// The persistent buffer a `parameter` node names, else `nil`.
   public var bufferName: String? { op == .parameter ? attrs.string("name") : nil }

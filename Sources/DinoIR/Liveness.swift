@@ -7,7 +7,9 @@
 /// position of its definition to its last use, inclusive; a program output stays live to
 /// the end (position `nodes.count`). An op reads its operands while it writes its result,
 /// so a value and the operands of its defining node are live at the same time; the one
-/// exception is in-place reuse (see `Liveness.inPlaceSource`).
+/// exception is in-place reuse (see `Liveness.inPlaceSource`). A `result` node's value (result
+/// k of an op with several results) is written by the node it projects, so it is live from
+/// that node's position on.
 
 /// The alignment, in bytes, of every arena offset and of every arena size.
 public let arenaAlignment = 64
@@ -78,9 +80,17 @@ public struct Liveness: Sendable {
     var intervals: [LiveInterval?] = []
     intervals.reserveCapacity(count)
     for (index, node) in program.nodes.enumerated() {
+      // Result k of a node with several results is written when that node runs.
+      var start = index
+      if node.op == .result, let producer = node.operands.first, producer.index >= 0,
+        producer.index < index
+      {
+        start = producer.index
+      }
+      let bytes = node.type.byteSize
       intervals.append(
         node.isTransient
-          ? LiveInterval(value: ValueID(index), start: index, end: end[index], bytes: node.type.byteSize)
+          ? LiveInterval(value: ValueID(index), start: start, end: end[index], bytes: bytes)
           : nil)
     }
     var sources: [ValueID?] = Array(repeating: nil, count: count)

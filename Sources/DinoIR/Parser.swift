@@ -217,6 +217,10 @@ struct IRParser {
     if isPunct("@") {
       advance()
       node.loc = try parseLoc()
+      while isPunct("+") {
+        advance()
+        node.absorbed.append(try parseLoc())
+      }
     }
     if peek.kind == .word && peek.text == "bw" {
       advance()

@@ -125,16 +125,24 @@ struct IRPrinter {
     return pad(node.type.description, width) + " [arena+\(IRText.hex(slot.offset)) \(size)]"
   }
 
-  /// `@ :58:31`, `@ ~"other.swift":3:9`, then ` bw` for backward nodes.
+  /// `@ :58:31`, `@ ~"other.swift":3:9` (then ` + :60:2` per absorbed location of a fused
+  /// node), then ` bw` for backward nodes.
   private func trailer(_ node: Node) -> String {
     var parts: [String] = []
     if node.loc != .unknown {
       let loc = node.loc
-      let file = loc.file == mainFile ? "" : IRText.quote(loc.file)
-      parts.append("@ \(loc.inferred ? "~" : "")\(file):\(loc.line):\(loc.column)")
+      var text = "@ " + locText(loc)
+      for other in node.absorbed { text += " + " + locText(other) }
+      parts.append(text)
     }
     if node.isBackward { parts.append("bw") }
     return parts.joined(separator: " ")
+  }
+
+  /// `:58:31`, `~"other.swift":3:9`.
+  private func locText(_ loc: SourceLoc) -> String {
+    let file = loc.file == mainFile ? "" : IRText.quote(loc.file)
+    return "\(loc.inferred ? "~" : "")\(file):\(loc.line):\(loc.column)"
   }
 
   private func pad(_ s: String, _ width: Int) -> String {

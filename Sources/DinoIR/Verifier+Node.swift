@@ -54,7 +54,7 @@ extension Verifier {
     where m < node.operands.count && program[node.operands[m]].op != .parameter {
       return "\(op.name): operand \(m) must be a parameter (it is updated in place)"
     }
-    return nil
+    return resultProblem(of: node, index: index, in: program)
   }
 
   /// Whether every dim is non-negative and the element count stays below 2⁴⁰ (so shape

@@ -76,7 +76,7 @@ extension OpKind {
       }
       return f32(batchA + [m, n])
 
-    case .linear:
+    case .linear, .linearGelu, .linearResidual:
       guard let inDim = s[0].last, s[1].count == 2, s[2].count == 1 else {
         throw ShapeError("linear: expects x [...,in], weight [out,in], bias [out]")
       }
@@ -86,7 +86,12 @@ extension OpKind {
       if s[2][0] != s[1][0] {
         throw ShapeError("linear: bias \(shapeText(s[2])) does not match weight \(shapeText(s[1]))")
       }
-      return f32(s[0].dropLast() + [s[1][0]])
+      let out = Array(s[0].dropLast()) + [s[1][0]]
+      if self == .linearResidual && s[3] != out {
+        throw ShapeError(
+          "linear_residual: residual \(shapeText(s[3])) differs from \(shapeText(out))")
+      }
+      return f32(out)
 
     case .patchEmbed:
       let p = attrs.int("patch")
@@ -130,6 +135,32 @@ extension OpKind {
         throw ShapeError("layer_norm: beta must be [\(d)], got \(shapeText(s[2]))")
       }
       return f32(s[x])
+
+    case .layerNormTrain:
+      guard let d = s[0].last else { throw ShapeError("\(name): needs rank >= 1") }
+      if s[1] != [d] || s[2] != [d] {
+        throw ShapeError(
+          "\(name): gamma and beta must be [\(d)], got \(shapeText(s[1])), \(shapeText(s[2]))")
+      }
+      return f32(s[0])
+
+    case .layerNormGrad:
+      try same(0, 1, "x")
+      guard let d = s[1].last else { throw ShapeError("\(name): needs rank >= 1") }
+      let stats = Array(s[1].dropLast()) + [2]
+      if s[2] != stats {
+        throw ShapeError("\(name): stats must be \(shapeText(stats)), got \(shapeText(s[2]))")
+      }
+      if s[3] != [d] { throw ShapeError("\(name): gamma must be [\(d)], got \(shapeText(s[3]))") }
+      return f32(s[1])
+
+    case .result:
+      // The type comes from the producer (`extraResultTypes`), which the verifier checks.
+      guard let declared, declared.dtype == .f32 else {
+        throw ShapeError("result: needs a declared f32 type")
+      }
+      if attrs.int("index") < 1 { throw ShapeError("result: index must be at least 1") }
+      return declared
 
     case .layerNormBwdGamma:
       try same(0, 1, "x")

@@ -21,6 +21,7 @@ extension BackwardEmitter {
     }
     switch node.op {
     case .input, .parameter, .constant, .geluBwd, .layerNormBwd, .layerNormBwdGamma,
+      .layerNormTrain, .layerNormGrad, .linearGelu, .linearResidual, .result,
       .l2NormalizeBwd, .weightNormBwdV, .weightNormBwdG, .softmaxBwd, .logSoftmaxBwd,
       .patchify, .dropPathMask, .clipGradCoef, .adamwUpdate, .emaUpdate, .assign:
       break

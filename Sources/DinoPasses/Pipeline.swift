@@ -5,9 +5,14 @@ public enum Pipeline {
   /// One compiler pass: a pure function from graph to graph.
   public typealias Pass = @Sendable (Graph) throws(CompileError) -> Graph
 
+  /// The passes, in order, with fusion (the default).
+  public static let passes: [(name: String, run: Pass)] = passes(fusing: true)
+
   /// The passes, in order. Inserting a pass is one line: `("name", function)`, where the
   /// function takes a `Graph` and returns a `Graph` (wrap extra parameters in a closure).
-  public static let passes: [(name: String, run: Pass)] = [
+  /// - Parameter fusing: whether `fuse` fuses; `false` (`dinoc compile --no-fuse`) keeps the
+  ///   pass in the list but makes it only mark the stage, so `--after fuse` still works.
+  public static func passes(fusing: Bool) -> [(name: String, run: Pass)] { [
     ("verify", { graph in staged(graph, "verify") }),
     ("autodiff", { graph throws(CompileError) in
       let trained = needsGradients(graph) ? try differentiate(graph) : graph
@@ -16,9 +21,10 @@ public enum Pipeline {
       hasGradients(graph) ? try appendOptimizer(graph) : staged(graph, "optimizer") }),
     ("ema", { graph throws(CompileError) in staged(try buildEMA(graph), "ema") }),
     ("dead_code", eliminateDeadCode),
+    ("fuse", { graph throws(CompileError) in fusing ? try fuse(graph) : staged(graph, "fuse") }),
     ("schedule", schedule),
     ("plan_memory", planMemory),
-  ]
+  ] }
 
   /// The pass names, in order (what `--stop-after` and `--after` accept).
   public static var passNames: [String] { passes.map(\.name) }
@@ -31,12 +37,14 @@ public enum Pipeline {
   /// - Parameters:
   ///   - graph: the captured graph.
   ///   - stopAfter: the name of the last pass to run; `nil` runs them all.
+  ///   - fusing: whether the `fuse` pass fuses (`false`: the unfused pipeline).
   ///   - observe: called with each pass's name and output, after its checks passed.
   /// - Returns: the graph after the last pass run.
   /// - Throws: `CompileError` for an unknown pass name (listing the names), a pass's own
   ///   error, or the first verifier or memory problem, with a note naming the pass.
   public static func run(
-    _ graph: Graph, stopAfter: String? = nil, observe: ((String, Graph) -> Void)? = nil
+    _ graph: Graph, stopAfter: String? = nil, fusing: Bool = true,
+    observe: ((String, Graph) -> Void)? = nil
   ) throws(CompileError) -> Graph {
     if let stopAfter, !passNames.contains(stopAfter) {
       throw CompileError(
@@ -44,7 +52,7 @@ public enum Pipeline {
     }
     try check(graph, after: nil)
     var graph = graph
-    for pass in passes {
+    for pass in passes(fusing: fusing) {
       graph = try pass.run(graph)
       let last = pass.name == stopAfter || pass.name == passes.last?.name
       try check(graph, after: pass.name, proveMemory: last)

@@ -9,7 +9,8 @@ import DinoIR
 /// (unread leaves first). Effect ops keep their order against every other access to the
 /// buffers they mutate: a write stays after the reads and writes before it and before the
 /// reads and writes after it, by buffer name. If the greedy order's liveness lower bound is
-/// higher than the original order's, the original order is kept. Values are renumbered
+/// higher than the original order's, the original order is kept. The `result` nodes of a
+/// node with several results stay right after it, in order. Values are renumbered
 /// densely, outputs remapped, memory plans dropped. Sets `graph.stage = "schedule"`.
 /// - Parameter graph: a verified graph; it is not modified.
 /// - Returns: the graph with each program in its new order.
@@ -88,7 +89,15 @@ private func greedyOrder(_ program: Program) throws(CompileError) -> [Int] {
     where nodes[operand].isTransient && readers[operand] == 1 && !isOutput[operand] {
       freed += nodes[operand].type.byteSize
     }
-    return freed - (nodes[index].isTransient ? nodes[index].type.byteSize : 0)
+    var allocated = nodes[index].isTransient ? nodes[index].type.byteSize : 0
+    var next = index + 1
+    while next < nodes.count, nodes[next].op == .result,
+      nodes[next].operands.first?.index == index
+    {
+      allocated += nodes[next].type.byteSize  // results written by the same kernel
+      next += 1
+    }
+    return freed - allocated
   }
 
   while !ready.isEmpty {
@@ -101,17 +110,25 @@ private func greedyOrder(_ program: Program) throws(CompileError) -> [Int] {
         bestScore = s
       }
     }
-    let index = ready.remove(at: best)
-    for operand in nodes[index].operands.map(\.index) where !placed[operand] {
-      placed[operand] = true
-      order.append(operand)
+    var run = [ready.remove(at: best)]
+    // A node with several results is followed at once by its `result` nodes, in order.
+    while let last = run.last, last + 1 < nodes.count, nodes[last + 1].op == .result,
+      nodes[last + 1].operands.first?.index == run[0]
+    {
+      run.append(last + 1)
     }
-    placed[index] = true
-    order.append(index)
-    for operand in distinct[index] { readers[operand] -= 1 }
-    for next in successors[index] {
-      waiting[next] -= 1
-      if waiting[next] == 0 { ready.append(next) }
+    for index in run {
+      for operand in nodes[index].operands.map(\.index) where !placed[operand] {
+        placed[operand] = true
+        order.append(operand)
+      }
+      placed[index] = true
+      order.append(index)
+      for operand in distinct[index] { readers[operand] -= 1 }
+      for next in successors[index] {
+        waiting[next] -= 1
+        if waiting[next] == 0 && !run.contains(next) { ready.append(next) }
+      }
     }
   }
   return order

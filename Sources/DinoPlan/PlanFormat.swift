@@ -4,7 +4,9 @@ import DinoIR
 public enum PlanFormat {
   /// The first eight bytes of every plan.
   public static let magic: [UInt8] = Array("DINOPLAN".utf8)
-  /// The format version this module writes and the newest it reads.
+  /// The most absorbed locations one fused node carries.
+  public static let maxAbsorbed = 4096
+    /// The format version this module writes and the newest it reads.
   public static let version: UInt32 = 1
   /// Written as a little-endian u32: the bytes `04 03 02 01`.
   public static let byteOrderMark: UInt32 = 0x0102_0304

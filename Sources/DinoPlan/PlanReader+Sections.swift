@@ -88,7 +88,7 @@ struct SectionParser {
     }
     let op = OpKind.allOps[code]
     let flags = try r.u8("flags of \(what())")
-    guard flags & ~7 == 0 else { throw r.error("\(what()) has unknown flag bits 0x\(String(flags, radix: 16))") }
+    guard flags & ~15 == 0 else { throw r.error("\(what()) has unknown flag bits 0x\(String(flags, radix: 16))") }
     let attrCount = Int(try r.u8("attribute count of \(what())"))
     let operandCount = Int(try r.u16("operand count of \(what())"))
     let dtype = try r.u8("dtype of \(what())")
@@ -140,6 +140,21 @@ struct SectionParser {
     let line = Int(try r.u32("location line of \(what())"))
     let column = Int(try r.u32("location column of \(what())"))
     let scope = try string(&r, "scope of \(what())")
+    var absorbed: [SourceLoc] = []
+    if flags & 8 != 0 {
+      let count = Int(try r.u32("absorbed location count of \(what())"))
+      guard (1...PlanFormat.maxAbsorbed).contains(count) else {
+        throw r.error("\(what()) has \(count) absorbed locations (1...\(PlanFormat.maxAbsorbed))")
+      }
+      for _ in 0..<count {
+        let file = try string(&r, "absorbed location file of \(what())")
+        let line = Int(try r.u32("absorbed location line of \(what())"))
+        let column = Int(try r.u32("absorbed location column of \(what())"))
+        let inferred = try r.u8("absorbed location flag of \(what())")
+        guard inferred <= 1 else { throw r.error("\(what()) has a bad absorbed location flag") }
+        absorbed.append(SourceLoc(file: file, line: line, column: column, inferred: inferred == 1))
+      }
+    }
     var slot: MemorySlot?
     if flags & 2 != 0 {
       let offset = try r.size("slot offset of \(what())", limit: Self.arenaLimit)
@@ -149,7 +164,7 @@ struct SectionParser {
     return Node(
       op, operands, attrs: attrs, type: type,
       loc: SourceLoc(file: file, line: line, column: column, inferred: flags & 4 != 0),
-      scope: scope, isBackward: flags & 1 != 0, slot: slot)
+      absorbed: absorbed, scope: scope, isBackward: flags & 1 != 0, slot: slot)
   }
 
   /// The outputs section, into the programs already read.

@@ -104,7 +104,15 @@ public enum PlanWriter {
             hint: PlanError.writeHint)
         }
         let lineRange = 0...Int(UInt32.max)
-        if !lineRange.contains(node.loc.line) || !lineRange.contains(node.loc.column) {
+        if node.absorbed.count > PlanFormat.maxAbsorbed {
+          let most = PlanFormat.maxAbsorbed
+          throw PlanError(
+            "cannot write: %\(index) of @\(program.name) absorbed more than \(most) locations",
+            hint: PlanError.writeHint)
+        }
+        if ([node.loc] + node.absorbed).contains(where: {
+          !lineRange.contains($0.line) || !lineRange.contains($0.column)
+        }) {
           throw PlanError(
             "cannot write: %\(index) of @\(program.name) has location \(node.loc) outside 0...2^32-1",
             hint: PlanError.writeHint)
@@ -134,6 +142,7 @@ public enum PlanWriter {
         if node.isBackward { flags |= 1 }
         if node.slot != nil { flags |= 2 }
         if node.loc.inferred { flags |= 4 }
+        if !node.absorbed.isEmpty { flags |= 8 }
         w.u8(flags)
         w.u8(UInt8(node.attrs.count))
         w.u16(UInt16(node.operands.count))
@@ -161,6 +170,15 @@ public enum PlanWriter {
         w.u32(UInt32(node.loc.line))
         w.u32(UInt32(node.loc.column))
         w.u32(strings[node.scope])
+        if !node.absorbed.isEmpty {
+          w.u32(UInt32(node.absorbed.count))
+          for loc in node.absorbed {
+            w.u32(strings[loc.file])
+            w.u32(UInt32(loc.line))
+            w.u32(UInt32(loc.column))
+            w.u8(loc.inferred ? 1 : 0)
+          }
+        }
         if let slot = node.slot {
           w.u64(UInt64(slot.offset))
           w.u64(UInt64(slot.size))

@@ -24,6 +24,8 @@ public struct NonFiniteValue: Sendable, Hashable, CustomStringConvertible {
   public var op: String
   /// Its `model.swift:line:column`.
   public var loc: SourceLoc
+  /// The locations of the nodes a fused instruction absorbed (empty when not fused).
+  public var absorbed: [SourceLoc] = []
   /// Its layer scope (may be empty).
   public var scope: String
   /// Whether the instruction belongs to the backward pass.
@@ -47,6 +49,9 @@ public struct NonFiniteValue: Sendable, Hashable, CustomStringConvertible {
     let notes = (isBackward ? ["backward"] : []) + (scope.isEmpty ? [] : [scope])
     if !notes.isEmpty { site += " (\(notes.joined(separator: ", ")))" }
     site += " at \(loc)"
+    if !absorbed.isEmpty {
+      site += " (fused with \(absorbed.map(\.description).joined(separator: ", ")))"
+    }
     let at = "element \(element) of \(type)"
     switch source {
     case .computed:
@@ -88,12 +93,16 @@ extension Runtime {
     }
     for i in 0..<compiled.instrCount {
       let nodeIndex = compiled.nodeOfInstr[i]
-      let node = program.nodes[nodeIndex]
+      // A `result` node's value was computed by the node it projects: report that one.
+      let site = program.nodes[nodeIndex].op == .result
+        ? program.nodes[nodeIndex].operands[0].index : nodeIndex
+      let node = program.nodes[site]
       func report(_ source: NonFiniteValue.Source, _ tensor: Int, _ found: (Int, Float))
         -> NonFiniteValue
       {
         NonFiniteValue(
-          program: name, node: nodeIndex, op: node.op.name, loc: node.loc, scope: node.scope,
+          program: name, node: site, op: node.op.name, loc: node.loc, absorbed: node.absorbed,
+          scope: node.scope,
           isBackward: node.isBackward, source: source, type: program.nodes[tensor].type,
           element: found.0, value: found.1)
       }

@@ -22,6 +22,12 @@ extension ReferenceInterpreter.Environment {
       return R.matmul(x[0], x[1], transA: a.int("trans_a") != 0, transB: a.int("trans_b") != 0)
     case .linear:
       return R.linear(x[0], x[1], x[2])
+    case .linearGelu:
+      let h = R.linear(x[0], x[1], x[2])
+      extraResults[index] = [h]
+      return R.map(h, R.gelu)
+    case .linearResidual:
+      return R.broadcastBinary(R.linear(x[0], x[1], x[2]), x[3], +)
     case .patchEmbed:
       return R.patchEmbed(x[0], x[1], x[2], patch: a.int("patch"))
 
@@ -47,6 +53,14 @@ extension ReferenceInterpreter.Environment {
       return R.layerNormBwd(x[0], x[1], x[2], eps: a.float("eps"))
     case .layerNormBwdGamma:
       return R.layerNormBwdGamma(x[0], x[1], eps: a.float("eps"))
+    case .layerNormTrain:
+      let (y, stats) = R.layerNormTrain(x[0], x[1], x[2], eps: a.float("eps"))
+      extraResults[index] = [stats]
+      return y
+    case .layerNormGrad:
+      let (dx, dgamma, dbeta) = R.layerNormGrad(x[0], x[1], x[2], x[3])
+      extraResults[index] = [dgamma, dbeta]
+      return dx
     case .l2Normalize:
       return R.l2Normalize(x[0], eps: a.float("eps"))
     case .l2NormalizeBwd:
@@ -86,6 +100,12 @@ extension ReferenceInterpreter.Environment {
       return R.reduce(x[0], axis: a.int("axis"), keepdims: a.int("keepdims") != 0, mean: false)
     case .reduceMean:
       return R.reduce(x[0], axis: a.int("axis"), keepdims: a.int("keepdims") != 0, mean: true)
+    case .result:
+      let k = a.int("index")
+      guard let producer = node.operands.first,
+        let results = extraResults[producer.index], k >= 1, k <= results.count
+      else { throw fail("operand has no result \(k)") }
+      return results[k - 1]
     case .sumTo:
       return R.sum(x[0], to: a.ints("shape"))
 

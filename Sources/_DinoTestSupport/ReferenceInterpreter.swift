@@ -103,6 +103,9 @@ extension ReferenceInterpreter {
     var buffers: [String: ReferenceTensor]
     var values: [ReferenceTensor] = []
     var index = 0
+    /// Results 1, 2, … of the nodes with several results, by node index (read by the
+    /// `result` nodes that follow them).
+    var extraResults: [Int: [ReferenceTensor]] = [:]
 
     init(program: Program, inputs: [String: ReferenceTensor], buffers: [String: ReferenceTensor]) {
       self.program = program

@@ -46,6 +46,10 @@ extension DinocCommand {
     @Flag(help: "Write the plan even when it needs more memory than this machine has.")
     var allowLarge = false
 
+    /// Keep the unfused pipeline.
+    @Flag(help: "Skip fusion: the fuse pass leaves the graph as it is (to compare plans).")
+    var noFuse = false
+
     /// The model's time limit.
     @Option(help: "Seconds model.swift may run before it is stopped.")
     var timeout: Double = 120
@@ -67,7 +71,8 @@ extension DinocCommand {
         let graph = try compiler.compile()
         if let emitGraphJSON { try writeGraphJSON(graph, to: emitGraphJSON) }
         if let output {
-          let needs = try emitPlan(graph, source: model, to: output, allowLarge: allowLarge)
+          let needs = try emitPlan(
+            graph, source: model, to: output, allowLarge: allowLarge, fusing: !noFuse)
           print("wrote \(output): memory \(needs.description)")
         }
         if output == nil && emitGraphJSON == nil {
@@ -127,16 +132,17 @@ func writeGraphJSON(_ graph: Graph, to path: String) throws(DinocError) {
 ///   - source: the model.swift path, whose bytes are hashed into the plan's metadata.
 ///   - path: where plan.bin goes.
 ///   - allowLarge: write a plan that needs more than the machine's physical memory.
+///   - fusing: run the `fuse` pass (`false`: `--no-fuse`).
 /// - Returns: the memory the plan needs at run time.
 /// - Throws: `DinocError` carrying the pass's or writer's diagnostic, or refusing a plan
 ///   larger than the machine's memory.
 @discardableResult
 func emitPlan(
-  _ graph: Graph, source: String, to path: String, allowLarge: Bool = false
+  _ graph: Graph, source: String, to path: String, allowLarge: Bool = false, fusing: Bool = true
 ) throws(DinocError) -> PlanMemoryNeeds {
   var planned: Graph
   do {
-    planned = try Pipeline.run(graph)
+    planned = try Pipeline.run(graph, fusing: fusing)
   } catch {
     throw DinocError(lines: error.description.split(separator: "\n").map(String.init))
   }

@@ -25,6 +25,10 @@ extension DinocCommand {
     @Option(help: ArgumentHelp("Stop after this pass (model.swift and .ir).", valueName: "pass"))
     var after: String?
 
+    /// Keep the unfused pipeline.
+    @Flag(help: "Skip fusion (as dinoc compile --no-fuse).")
+    var noFuse = false
+
     /// Append the memory report.
     @Flag(help: "Append arena bytes, the liveness lower bound and the largest lifetimes.")
     var memory = false
@@ -78,7 +82,7 @@ extension DinocCommand {
     private func load() throws -> Graph {
       if path.hasSuffix(".swift") {
         let graph = try ModelCompiler(sourcePath: path, defines: defines).compile()
-        return try Pipeline.run(graph, stopAfter: after)
+        return try Pipeline.run(graph, stopAfter: after, fusing: !noFuse)
       }
       if path.hasSuffix(".ir") {
         var info = stat()
@@ -90,7 +94,7 @@ extension DinocCommand {
           let text = String(data: data, encoding: .utf8)
         else { throw DinocError("cannot read \(path)") }
         let graph = try parseIR(text, fileName: path)
-        if let after { return try Pipeline.run(graph, stopAfter: after) }
+        if let after { return try Pipeline.run(graph, stopAfter: after, fusing: !noFuse) }
         try Verifier.verify(graph)
         for program in graph.programs where program.arenaBytes != nil {
           if let problem = memoryProblems(program).first {

@@ -52,6 +52,9 @@ struct KernelCase {
   var out: [Int]
   /// Operands holding i32 data (their Float arrays carry the i32 bit patterns).
   var int32Operands: Set<Int> = []
+  /// The shapes of results 1, 2, … of an op with several results (their tensors follow
+  /// the result's in the table, as the `result` nodes follow their producer).
+  var extraOuts: [[Int]] = []
 
   /// Makes a case whose operand data comes from `fill(operand, &rng)` per element.
   init(
@@ -76,6 +79,8 @@ struct KernelCase {
 struct KernelRun {
   var out: [Float]
   var operands: [[Float]]
+  /// Results 1, 2, … of an op with several results.
+  var extras: [[Float]] = []
 }
 
 /// The exec failure of a case that should have run.
@@ -108,6 +113,15 @@ func runKernel(
     buffers.append(outData)
   }
   tensors.append(makeTensor(outData, c.out, int32: false))
+  var extraData: [UnsafeMutableRawPointer] = []
+  for shape in c.extraOuts {
+    let count = shape.reduce(1, *)
+    let p = UnsafeMutableRawPointer.allocate(byteCount: max(4, count * 4), alignment: 64)
+    p.initializeMemory(as: Float.self, repeating: .nan, count: count)
+    buffers.append(p)
+    extraData.append(p)
+    tensors.append(makeTensor(p, shape, int32: false))
+  }
 
   var ins = makeInstr(c.op, inputs: Array(0..<c.shapes.count), out: c.shapes.count,
                       iattr: c.iattr, fattr: c.fattr)
@@ -130,7 +144,10 @@ func runKernel(
   let operands = c.shapes.indices.map { i in
     Array(UnsafeBufferPointer(start: buffers[i]!.assumingMemoryBound(to: Float.self), count: c.data[i].count))
   }
-  return KernelRun(out: out, operands: operands)
+  let extras = zip(extraData, c.extraOuts).map { p, shape in
+    Array(UnsafeBufferPointer(start: p.assumingMemoryBound(to: Float.self), count: shape.reduce(1, *)))
+  }
+  return KernelRun(out: out, operands: operands, extras: extras)
 }
 
 /// A tensor record over `data` with `shape`.

@@ -87,6 +87,18 @@ func weightNormRow(_ op: dino_op, hasDW: Bool, hasG: Bool, outIsG: Bool) -> Kern
   }
 }
 
+/// Each row's mean and 1/√(var + eps), interleaved: the stats operand of layer_norm_grad.
+func layerNormStats(_ x: [Float], cols d: Int, eps: Double) -> [Float] {
+  var stats: [Float] = []
+  for r in 0..<(d == 0 ? 0 : x.count / d) {
+    let row = x[r * d..<(r + 1) * d].map(Double.init)
+    let mean = row.reduce(0, +) / Double(d)
+    let variance = row.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(d)
+    stats += [Float(mean), Float(1 / (variance + eps).squareRoot())]
+  }
+  return stats
+}
+
 /// Every op of IR/ops.def except the leaves.
 let kernelTable: [KernelRow] = [
   KernelRow(op: .matmul, atol: 1e-4, rtol: 1e-4) { rng, size in
@@ -104,6 +116,19 @@ let kernelTable: [KernelRow] = [
     let lead = size == .large ? [rng.int(2...3), rng.int(100...200) | 1] : [size.extent(&rng)]
     let inDim = size.extent(&rng), outDim = size.extent(&rng)
     return KernelCase(.linear, [lead + [inDim], [outDim, inDim], [outDim]], out: lead + [outDim], rng: &rng)
+  },
+  KernelRow(op: .linearGelu, atol: 1e-4, rtol: 1e-4) { rng, size in
+    let lead = size == .large ? [rng.int(2...3), rng.int(100...200) | 1] : [size.extent(&rng)]
+    let inDim = size.extent(&rng), outDim = size.extent(&rng)
+    var c = KernelCase(.linearGelu, [lead + [inDim], [outDim, inDim], [outDim]], out: lead + [outDim], rng: &rng)
+    c.extraOuts = [lead + [outDim]]
+    return c
+  },
+  KernelRow(op: .linearResidual, atol: 1e-4, rtol: 1e-4) { rng, size in
+    let lead = size == .large ? [rng.int(2...3), rng.int(100...200) | 1] : [size.extent(&rng)]
+    let inDim = size.extent(&rng), outDim = size.extent(&rng)
+    let shapes = [lead + [inDim], [outDim, inDim], [outDim], lead + [outDim]]
+    return KernelCase(.linearResidual, shapes, out: lead + [outDim], rng: &rng)
   },
   KernelRow(op: .patchEmbed, atol: 1e-4, rtol: 1e-4) { rng, size in
     let p = rng.int(1...5), c = rng.int(1...3)
@@ -129,6 +154,24 @@ let kernelTable: [KernelRow] = [
   rowsRow(.layerNorm, operands: 1, vectors: 2, fattr: [1e-6], atol: 2e-5) { _, r in r.float(-1, 1) + 0.5 },
   rowsRow(.layerNormBwd, operands: 2, vectors: 1, fattr: [1e-2], atol: 2e-5) { _, r in r.float(-1, 1) + 0.5 },
   rowsRow(.layerNormBwdGamma, operands: 2, fattr: [1e-2], atol: 1e-4, outIsVector: true) { _, r in r.float(-1, 1) + 0.5 },
+  KernelRow(op: .layerNormTrain, atol: 2e-5) { rng, size in
+    let x = lastAxisShape(&rng, size)
+    var c = KernelCase(.layerNormTrain, [x, [x.last!], [x.last!]], out: x, fattr: [1e-6], rng: &rng) { _, r in
+      r.float(-1, 1) + 0.5
+    }
+    c.extraOuts = [Array(x.dropLast()) + [2]]
+    return c
+  },
+  KernelRow(op: .layerNormGrad, atol: 1e-4) { rng, size in
+    let x = lastAxisShape(&rng, size)
+    let d = x.last!
+    var c = KernelCase(.layerNormGrad, [x, x, Array(x.dropLast()) + [2], [d]], out: x, rng: &rng) { _, r in
+      r.float(-1, 1) + 0.5
+    }
+    c.data[2] = layerNormStats(c.data[1], cols: d, eps: 1e-2)
+    c.extraOuts = [[d], [d]]
+    return c
+  },
   KernelRow(op: .l2Normalize) { rng, size in
     let x = lastAxisShape(&rng, size)
     let zeroRow = rng.int(0...x.dropLast().reduce(1, *) - 1)

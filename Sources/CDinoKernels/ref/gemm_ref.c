@@ -1,5 +1,7 @@
 /* gemm_ref.c — naive matmul, linear and patch_embed (a direct convolution), with double
  * accumulators: the reference the optimised kernels of gemm.c are tested against. */
+#include <math.h>
+
 #include "../kernels.h"
 
 void dino_matmul_ref(float *restrict c, const float *restrict a, const float *restrict b,
@@ -32,6 +34,29 @@ void dino_linear_ref(float *restrict y, const float *restrict x, const float *re
             for (int i = 0; i < in; i++) s += (double)x[r * in + i] * w[(int64_t)o * in + i];
             y[r * out + o] = (float)s;
         }
+}
+
+void dino_linear_residual_ref(float *restrict y, const float *restrict x,
+                              const float *restrict w, const float *restrict bias,
+                              const float *restrict residual, int64_t rows, int in, int out) {
+    // y = residual + x·wᵀ + bias, summed in double.
+    for (int64_t r = 0; r < rows; r++)
+        for (int o = 0; o < out; o++) {
+            double s = (double)bias[o] + residual[r * out + o];
+            for (int i = 0; i < in; i++) s += (double)x[r * in + i] * w[(int64_t)o * in + i];
+            y[r * out + o] = (float)s;
+        }
+}
+
+void dino_linear_gelu_ref(float *restrict y, float *restrict h, const float *restrict x,
+                          const float *restrict w, const float *restrict bias, int64_t rows,
+                          int in, int out) {
+    // h = x·wᵀ + bias in double, y = gelu(h).
+    dino_linear_ref(h, x, w, bias, rows, in, out);
+    for (int64_t i = 0; i < rows * out; i++) {
+        double v = h[i];
+        y[i] = (float)(0.5 * v * (1.0 + erf(v / sqrt(2.0))));
+    }
 }
 
 void dino_patch_embed_ref(float *restrict y, float *restrict scratch, const float *restrict x,

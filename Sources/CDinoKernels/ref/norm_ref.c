@@ -62,6 +62,52 @@ void dino_layer_norm_bwd_gamma_ref(float *restrict dgamma, float *restrict scrat
     }
 }
 
+void dino_layer_norm_train_ref(float *restrict y, float *restrict st, const float *restrict x,
+                               const float *restrict gamma, const float *restrict beta,
+                               int64_t rows, int64_t cols, float eps) {
+    // layer_norm's y, and each row's mean and rstd in st (rows, 2).
+    dino_layer_norm_ref(y, x, gamma, beta, rows, cols, eps);
+    for (int64_t r = 0; r < rows; r++) {
+        double mean, rstd;
+        stats(x + r * cols, cols, eps, &mean, &rstd);
+        st[2 * r] = (float)mean;
+        st[2 * r + 1] = (float)rstd;
+    }
+}
+
+void dino_layer_norm_grad_ref(float *restrict dx, float *restrict dgamma, float *restrict dbeta,
+                              float *restrict scratch, const float *restrict dy,
+                              const float *restrict x, const float *restrict st,
+                              const float *restrict gamma, int64_t rows, int64_t cols) {
+    // dx as layer_norm_bwd, dgamma_j = Σ_r dy·x̂, dbeta_j = Σ_r dy, with the saved
+    // mean and rstd of st (rows, 2); sums in double.
+    (void)scratch;
+    for (int64_t j = 0; j < cols; j++) {
+        double g = 0.0, b = 0.0;
+        for (int64_t r = 0; r < rows; r++) {
+            double d = dy[r * cols + j];
+            g += d * (x[r * cols + j] - (double)st[2 * r]) * st[2 * r + 1];
+            b += d;
+        }
+        dgamma[j] = (float)g;
+        dbeta[j] = (float)b;
+    }
+    for (int64_t r = 0; r < rows; r++) {
+        const float *xr = x + r * cols, *dyr = dy + r * cols;
+        double mean = st[2 * r], rstd = st[2 * r + 1], g_sum = 0.0, gx_sum = 0.0;
+        for (int64_t j = 0; j < cols; j++) {
+            double g = (double)dyr[j] * gamma[j];
+            g_sum += g;
+            gx_sum += g * (xr[j] - mean) * rstd;
+        }
+        for (int64_t j = 0; j < cols; j++) {
+            double xhat = (xr[j] - mean) * rstd;
+            double g = (double)dyr[j] * gamma[j];
+            dx[r * cols + j] = (float)(rstd * (g - g_sum / cols - xhat * gx_sum / cols));
+        }
+    }
+}
+
 /* ‖row‖₂ in double. */
 static double norm2(const float *x, int64_t cols) {
     double s = 0.0;

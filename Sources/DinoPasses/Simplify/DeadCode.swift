@@ -4,7 +4,8 @@ import DinoIR
 ///
 /// A node is kept when it is a program output, an effect op (`adamw_update`, `ema_update`,
 /// `assign`: its purpose is its side effect), an `input` (the program's interface stays what
-/// the runtime feeds, even when a value goes unused), or an operand of a kept node. Kept nodes
+/// the runtime feeds, even when a value goes unused), an operand of a kept node, or a `result`
+/// of a kept node with several results (its kernel writes them all). Kept nodes
 /// keep their relative order and are renumbered densely; outputs are remapped. Memory plans
 /// are dropped (set again by `planMemory`). Sets `graph.stage = "dead_code"`.
 /// - Parameter graph: a verified graph; it is not modified.
@@ -27,6 +28,11 @@ public func eliminateDeadCode(_ graph: Graph) throws(CompileError) -> Graph {
       for operand in try program.checkedOperands(of: index, pass: "dead_code") {
         live[operand] = true
       }
+    }
+    // A kept node with several results keeps all of them: its kernel writes each one.
+    for (index, node) in program.nodes.enumerated()
+    where node.op == .result && node.operands.count == 1 && live[node.operands[0].index] {
+      live[index] = true
     }
     result.programs[p] = program.reordered(program.nodes.indices.filter { live[$0] })
   }

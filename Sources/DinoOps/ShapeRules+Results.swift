@@ -1,0 +1,37 @@
+extension OpKind {
+  /// Whether only the compiler's `fuse` pass makes this op (the DSL has no call for it, and
+  /// autodiff never sees it): `layer_norm_train`, `layer_norm_grad`, `linear_gelu`,
+  /// `linear_residual`, `result`.
+  public var isMadeByFusion: Bool {
+    self == .layerNormTrain || self == .layerNormGrad || self == .result || self == .linearGelu
+      || self == .linearResidual
+  }
+
+  /// The types of the results after the first of an op with several results (empty for
+  /// every op with one result).
+  ///
+  /// Result k ≥ 1 of node `%i` is the value of a `result(%i) {index=k}` node, and the
+  /// verifier keeps those nodes directly after `%i`, in order: the kernel writes result k
+  /// into the tensor of value `%(i+k)`.
+  /// - Parameters:
+  ///   - operands: the operand types (already checked by `resultType`).
+  ///   - attrs: the node's attributes.
+  /// - Returns: the types of results 1, 2, … in order.
+  public func extraResultTypes(_ operands: [TensorType], _ attrs: Attributes) -> [TensorType] {
+    switch self {
+    case .layerNormTrain:
+      // The mean and 1/√(var + eps) of every row, interleaved.
+      return [TensorType(.f32, Array(operands[0].shape.dropLast()) + [2])]
+    case .linearGelu:
+      // The pre-activation x·wᵀ + b, which gelu_bwd reads.
+      let out = operands[1].shape.first ?? 0
+      return [TensorType(.f32, Array(operands[0].shape.dropLast()) + [out])]
+    case .layerNormGrad:
+      // dgamma and dbeta.
+      let d = operands[1].shape.last ?? 1
+      return [TensorType(.f32, [d]), TensorType(.f32, [d])]
+    default:
+      return []
+    }
+  }
+}

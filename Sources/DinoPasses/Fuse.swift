@@ -1,0 +1,133 @@
+import DinoIR
+
+/// Fuses groups of nodes into single kernels; a pure `Graph -> Graph` run after the
+/// optimiser and EMA lowering and before scheduling (`Pipeline`).
+///
+/// Three fusions, per program. `fuseLayerNorms`: a `layer_norm` whose three backward
+/// nodes are all present — `layer_norm_bwd(dy, x, gamma)`, `layer_norm_bwd_gamma(dy, x)` and
+/// `sum_to(dy) {shape=[D]}` over one `dy` — becomes `layer_norm_train`, which also saves
+/// every row's mean and rstd (its `result` 1), and the three backward nodes become one
+/// `layer_norm_grad(dy, x, stats, gamma)` with results dx, dgamma (`result` 1) and dbeta
+/// (`result` 2). Its kernels sum in the unfused kernels' order, so the step is bitwise the
+/// same. `fuseLinearGelu`: `gelu(linear(x, w, b))` becomes `linear_gelu(x, w, b)`, GELU
+/// applied in the GEMM's epilogue, the pre-activation kept as its `result` 1 for `gelu_bwd`
+/// (bitwise the same too; only where the backward reads the pre-activation).
+/// `fuseLinearResidual`: `add(r, linear(x, w, b))` becomes `linear_residual(x, w, b, r)`,
+/// the residual added in the GEMM's epilogue (bitwise the same). A fused node
+/// keeps its first node's location and lists the others' in `absorbed`. Layer norms without
+/// the whole backward (the teacher's, evaluation programs) stay as they are. Memory plans
+/// are dropped; sets `graph.stage = "fuse"`.
+/// - Parameter graph: a verified graph; it is not modified.
+/// - Returns: the fused graph.
+/// - Throws: `CompileError` when an operand names an undefined value.
+public func fuse(_ graph: Graph) throws(CompileError) -> Graph {
+  var result = graph
+  for (p, program) in graph.programs.enumerated() {
+    for index in program.nodes.indices {
+      _ = try program.checkedOperands(of: index, pass: "fuse")
+    }
+    result.programs[p] = fuseLinearResidual(fuseLinearGelu(fuseLayerNorms(program)))
+  }
+  result.stage = "fuse"
+  return result
+}
+
+/// One layer norm whose forward and whole backward fuse.
+struct LayerNormGroup {
+  /// The `layer_norm` node.
+  var forward: Int
+  /// `layer_norm_bwd` (dx), `layer_norm_bwd_gamma` (dgamma), `sum_to` (dbeta).
+  var backward: [Int]
+}
+
+/// The layer norms of `program` that fuse, keyed by their `layer_norm` node.
+func layerNormGroups(_ program: Program) -> [LayerNormGroup] {
+  let users = program.users()
+  var groups: [LayerNormGroup] = []
+  var taken = Set<Int>()
+  for (l, node) in program.nodes.enumerated() where node.op == .layerNorm {
+    let x = node.operands[0], gamma = node.operands[1]
+    let shape = program[x].type.shape
+    guard shape.count >= 2, let d = shape.last, d > 1 else { continue }
+    let eps = node.attrs["eps"]
+    for b in users[x.index].map(\.index) where !taken.contains(b) {
+      let dx = program.nodes[b]
+      guard dx.op == .layerNormBwd, dx.operands[1] == x, dx.operands[2] == gamma,
+        dx.attrs["eps"] == eps
+      else { continue }
+      let dy = dx.operands[0]
+      let gammaGrad = users[x.index].map(\.index).first { g in
+        !taken.contains(g) && program.nodes[g].op == .layerNormBwdGamma
+          && program.nodes[g].operands == [dy, x] && program.nodes[g].attrs["eps"] == eps
+      }
+      let betaGrad = users[dy.index].map(\.index).first { s in
+        !taken.contains(s) && program.nodes[s].op == .sumTo
+          && program.nodes[s].attrs.ints("shape") == [d]
+      }
+      guard let g = gammaGrad, let s = betaGrad, l < min(b, g, s) else { continue }
+      groups.append(LayerNormGroup(forward: l, backward: [b, g, s]))
+      taken.formUnion([b, g, s])
+      break
+    }
+  }
+  return groups
+}
+
+/// `program` with every `LayerNormGroup` fused (see `fuse`).
+func fuseLayerNorms(_ program: Program) -> Program {
+  let groups = layerNormGroups(program)
+  if groups.isEmpty { return program }
+  var groupOfForward: [Int: Int] = [:]
+  var groupOfBackward: [Int: Int] = [:]
+  for (k, group) in groups.enumerated() {
+    groupOfForward[group.forward] = k
+    for b in group.backward { groupOfBackward[b] = k }
+  }
+  var map = Array(repeating: ValueID(-1), count: program.nodes.count)
+  var stats = Array(repeating: ValueID(-1), count: groups.count)
+  var result = Program(name: program.name)
+  func mapped(_ ids: [ValueID]) -> [ValueID] { ids.map { map[$0.index] } }
+  func appendResults(of producer: ValueID) {
+    let node = result[producer]
+    let types = node.op.extraResultTypes(node.operands.map { result[$0].type }, node.attrs)
+    for (k, type) in types.enumerated() {
+      result.append(
+        Node(
+          .result, [producer], attrs: ["index": .int(k + 1)], type: type, loc: node.loc,
+          scope: node.scope, isBackward: node.isBackward))
+    }
+  }
+  for (index, original) in program.nodes.enumerated() {
+    var node = original
+    node.operands = mapped(node.operands)
+    node.slot = nil
+    if let k = groupOfForward[index] {
+      node.op = .layerNormTrain
+      let id = result.append(node)
+      appendResults(of: id)
+      map[index] = id
+      stats[k] = ValueID(id.index + 1)
+    } else if let k = groupOfBackward[index] {
+      let members = groups[k].backward
+      guard index == members.min() else { continue }
+      let (dx, dgamma, dbeta) = (program.nodes[members[0]], members[1], members[2])
+      let locs = members.map { program.nodes[$0].loc }.filter { $0 != .unknown }
+      let own = locs.first ?? .unknown
+      var absorbed: [SourceLoc] = []
+      for loc in locs where loc != own && !absorbed.contains(loc) { absorbed.append(loc) }
+      let x = map[dx.operands[1].index], gamma = map[dx.operands[2].index]
+      let id = result.append(
+        Node(
+          .layerNormGrad, [map[dx.operands[0].index], x, stats[k], gamma], type: dx.type,
+          loc: own, absorbed: absorbed, scope: dx.scope, isBackward: dx.isBackward))
+      appendResults(of: id)
+      map[members[0]] = id
+      map[dgamma] = ValueID(id.index + 1)
+      map[dbeta] = ValueID(id.index + 2)
+    } else {
+      map[index] = result.append(node)
+    }
+  }
+  result.outputs = program.outputs.map { ProgramOutput(name: $0.name, value: map[$0.value.index]) }
+  return result
+}
