@@ -1,6 +1,7 @@
 import DinoIR
 import DinoPlan
 import DinoRuntime
+import DinoTraining
 import Foundation
 import XCTest
 import _DinoTestSupport
