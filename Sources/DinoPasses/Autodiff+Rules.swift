@@ -22,7 +22,8 @@ extension BackwardEmitter {
     switch node.op {
     case .input, .parameter, .constant, .geluBwd, .layerNormBwd, .layerNormBwdGamma,
       .l2NormalizeBwd, .weightNormBwdV, .weightNormBwdG, .softmaxBwd, .logSoftmaxBwd,
-      .patchify, .dropPathMask, .clipGradCoef, .adamwUpdate, .emaUpdate, .assign:
+      .patchify, .dropPathMask, .clipGradCoef, .adamwUpdate, .emaUpdate, .assign,
+      .region, .adamwFlat, .emaFlat:
       break
 
     case .matmul:

@@ -17,6 +17,7 @@ public enum Pipeline {
     ("ema", { graph throws(CompileError) in staged(try buildEMA(graph), "ema") }),
     ("dead_code", eliminateDeadCode),
     ("schedule", schedule),
+    ("flatten", flatten),
     ("plan_memory", planMemory),
   ]
 
@@ -88,7 +89,7 @@ public enum Pipeline {
     guard let program = graph.program("train_step") else { return false }
     return program.outputs.contains { $0.name == "loss" }
       && !program.outputs.contains { $0.name.hasPrefix("grad.") }
-      && !program.nodes.contains { $0.op == .adamwUpdate }
+      && !program.nodes.contains { $0.op == .adamwUpdate || $0.op == .adamwFlat }
   }
 
   /// Appends to a program named `gradients` that returns a `loss` (and no gradients yet)
