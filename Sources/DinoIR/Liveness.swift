@@ -102,7 +102,11 @@ public struct Liveness: Sendable {
 
   /// The transient values' intervals, in value order (without those in persistent buffers).
   public var transient: [LiveInterval] {
-    intervals.compactMap { $0 }.filter { !inBuffers.contains($0.value.index) }
+    var result: [LiveInterval] = []
+    for case let interval? in intervals where !inBuffers.contains(interval.value.index) {
+      result.append(interval)
+    }
+    return result
   }
 
   /// The sum of all transient sizes: the arena of a plan that never reuses memory.
