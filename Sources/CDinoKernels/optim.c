@@ -37,11 +37,11 @@ void dino_adamw_update_fwd(float *restrict p, const float *restrict g, float *re
 #pragma omp parallel for schedule(static) if (n >= DINO_PAR_MIN)
     for (int64_t i = 0; i < n; i++) {
         float gi = g[i];
-        float mi = beta1 * m[i] + c1 * gi;
-        float vi = beta2 * v[i] + c2 * gi * gi;
+        float mi = fmaf(beta1, m[i], c1 * gi);
+        float vi = fmaf(beta2, v[i], c2 * gi * gi);
         m[i] = mi;
         v[i] = vi;
-        p[i] = p[i] * shrink - step_size * mi / (sqrtf(vi) * inv_sqrt_bc2 + eps);
+        p[i] = fmaf(p[i], shrink, -(step_size * mi / fmaf(dino_sqrtf(vi), inv_sqrt_bc2, eps)));
     }
 }
 
@@ -49,7 +49,7 @@ void dino_ema_update_fwd(float *restrict t, const float *restrict s, int64_t n, 
     // t and s are (n); t ← momentum·t + (1 − momentum)·s.
     float c = 1.0f - momentum;
 #pragma omp parallel for schedule(static) if (n >= DINO_PAR_MIN)
-    for (int64_t i = 0; i < n; i++) t[i] = momentum * t[i] + c * s[i];
+    for (int64_t i = 0; i < n; i++) t[i] = fmaf(momentum, t[i], c * s[i]);
 }
 
 void dino_assign_fwd(float *dst, const float *src, int64_t n) {
@@ -58,6 +58,10 @@ void dino_assign_fwd(float *dst, const float *src, int64_t n) {
 }
 
 /* ---- flat optimiser and EMA over segment tables ------------------------------------- */
+/* Every addition in the AdamW and EMA loops is an explicit fmaf (a vfmadd, no libm) and
+ * the square root dino_sqrtf (vsqrtps): with -ffp-contract=fast the compiler would otherwise
+ * fuse differently in vectorised and scalar code, and the flat kernels must give the same
+ * bits as the per-tensor ones (FlatOptimizerTests). */
 
 /** One segment of a table row with its element offset, count, place in the flat index
  *  space and the per-segment coefficients of the step. */
@@ -145,11 +149,12 @@ void dino_adamw_flat_fwd(float *restrict p, const float *restrict g, float *rest
 #pragma omp simd
             for (int64_t i = a; i < b; i++) {
                 float gi = clip ? gk[i] * coef : gk[i];
-                float mi = beta1 * mk[i] + c1 * gi;
-                float vi = beta2 * vk[i] + c2 * gi * gi;
+                float mi = fmaf(beta1, mk[i], c1 * gi);
+                float vi = fmaf(beta2, vk[i], c2 * gi * gi);
                 mk[i] = mi;
                 vk[i] = vi;
-                pk[i] = pk[i] * shrink - step_size * mi / (sqrtf(vi) * inv_sqrt_bc2 + eps);
+                pk[i] = fmaf(pk[i], shrink,
+                             -(step_size * mi / fmaf(dino_sqrtf(vi), inv_sqrt_bc2, eps)));
             }
         }
     }
@@ -173,7 +178,7 @@ void dino_ema_flat_fwd(float *restrict t, const float *restrict s, const float *
             float *restrict tk = t + seg[k].offset;
             const float *restrict sk = s + seg[k].offset;
 #pragma omp simd
-            for (int64_t i = a; i < b; i++) tk[i] = momentum * tk[i] + c * sk[i];
+            for (int64_t i = a; i < b; i++) tk[i] = fmaf(momentum, tk[i], c * sk[i]);
         }
     }
 }

@@ -32,13 +32,18 @@ public enum Pipeline {
   /// - Parameters:
   ///   - graph: the captured graph.
   ///   - stopAfter: the name of the last pass to run; `nil` runs them all.
+  ///   - skipping: passes not to run (only `flatten` may be skipped: the others are needed).
   ///   - observe: called with each pass's name and output, after its checks passed.
   /// - Returns: the graph after the last pass run.
   /// - Throws: `CompileError` for an unknown pass name (listing the names), a pass's own
   ///   error, or the first verifier or memory problem, with a note naming the pass.
   public static func run(
-    _ graph: Graph, stopAfter: String? = nil, observe: ((String, Graph) -> Void)? = nil
+    _ graph: Graph, stopAfter: String? = nil, skipping: Set<String> = [],
+    observe: ((String, Graph) -> Void)? = nil
   ) throws(CompileError) -> Graph {
+    if let other = skipping.first(where: { $0 != "flatten" }) {
+      throw CompileError("pass '\(other)' cannot be skipped (only flatten can)")
+    }
     if let stopAfter, !passNames.contains(stopAfter) {
       throw CompileError(
         "unknown pass '\(stopAfter)' (passes: \(passNames.joined(separator: ", ")))")
@@ -46,6 +51,11 @@ public enum Pipeline {
     try check(graph, after: nil)
     var graph = graph
     for pass in passes {
+      if skipping.contains(pass.name) {
+        graph = staged(graph, pass.name)
+        if pass.name == stopAfter { break }
+        continue
+      }
       graph = try pass.run(graph)
       let last = pass.name == stopAfter || pass.name == passes.last?.name
       try check(graph, after: pass.name, proveMemory: last)

@@ -34,9 +34,9 @@ final class FlatOptimizerTests: XCTestCase {
     return Graph(programs: [p.program], hyper: ["clip_grad": clip])
   }
 
-  /// The per-tensor plan: every pass but `flatten`.
+  /// The per-tensor plan: every pass but `flatten` (`dinoc compile --per-tensor-optimizer`).
   static func perTensor(_ graph: Graph) throws -> Graph {
-    try planMemory(try Pipeline.run(graph, stopAfter: "schedule"))
+    try Pipeline.run(graph, skipping: ["flatten"])
   }
 
   /// Runs `steps` train steps, each followed by the EMA, and returns every saved buffer.
@@ -76,6 +76,12 @@ final class FlatOptimizerTests: XCTestCase {
       .program("train_step")?.arenaBytes)
     XCTAssertLessThanOrEqual(try XCTUnwrap(train.arenaBytes), before)
     XCTAssertEqual(memoryProblems(train), [])
+    let perTensor = try XCTUnwrap(try Self.perTensor(try Self.model(clip: 0.05))
+      .program("train_step"))
+    XCTAssertEqual(perTensor.nodes.filter { $0.op == .adamwUpdate }.count, 4)
+    XCTAssertThrowsError(try Pipeline.run(try Self.model(clip: 1), skipping: ["schedule"])) {
+      XCTAssertEqual("\($0)", "error: pass 'schedule' cannot be skipped (only flatten can)")
+    }
   }
 
   /// Five steps across the freeze boundary (gate 0, 0, then 1) with clipping active: every
