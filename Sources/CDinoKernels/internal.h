@@ -27,6 +27,16 @@ static inline int dino_chunks(int64_t work) {
 
 /* ---- vectorisable math: no libm calls in hot loops (docs/MACHINE.md §2) -------------- */
 
+/** √x in float, correctly rounded like sqrtf but without errno, so loops calling it
+ *  vectorise (vsqrtps); same bits as sqrtf for every x ≥ 0. */
+static inline float dino_sqrtf(float x) {
+#if __has_builtin(__builtin_elementwise_sqrt)
+    return __builtin_elementwise_sqrt(x);
+#else
+    return sqrtf(x);
+#endif
+}
+
 /** exp(x) in float, Cephes polynomial (~1 ulp). Below -87.3 it returns 0, above 88 it
  *  saturates at exp(88) (so the 2^k scale stays a normal float); NaN propagates. Inline and branch-free so
  *  that clang vectorises loops that call it. */

@@ -256,4 +256,27 @@ void dino_adamw_update_ref(float *restrict p, const float *restrict g, float *re
 void dino_ema_update_ref(float *restrict t, const float *restrict s, int64_t n, float momentum);
 void dino_assign_ref(float *dst, const float *src, int64_t n);
 
+/** A segment table entry's integer: hi·2^24 + lo (both whole floats below 2^24). */
+static inline int64_t dino_flat_table_int(float hi, float lo) {
+    return (int64_t)hi * (1 << 24) + (int64_t)lo;
+}
+/** Scratch bytes of adamw_flat and ema_flat over `segments` table rows. */
+size_t dino_flat_scratch_bytes(int64_t segments);
+/** Per segment of the table (IR/OPS.md `adamw_flat`): per-parameter clipping when
+ *  max_norm > 0, then the gated AdamW step of adamw_update, over the mirrored regions
+ *  p, g, m, v and the step counts `steps`; one parallel pass over all segments. */
+void dino_adamw_flat_fwd(float *restrict p, const float *restrict g, float *restrict m,
+                         float *restrict v, float *restrict steps, const float *restrict table,
+                         int64_t segments, float lr, float wd, float gate, float max_norm,
+                         float beta1, float beta2, float eps, void *scratch);
+/** t = momentum·t + (1 − momentum)·s over every segment of the table, one pass. */
+void dino_ema_flat_fwd(float *restrict t, const float *restrict s, const float *restrict table,
+                       int64_t segments, float momentum, void *scratch);
+void dino_adamw_flat_ref(float *restrict p, const float *restrict g, float *restrict m,
+                         float *restrict v, float *restrict steps, const float *restrict table,
+                         int64_t segments, float lr, float wd, float gate, float max_norm,
+                         float beta1, float beta2, float eps, void *scratch);
+void dino_ema_flat_ref(float *restrict t, const float *restrict s, const float *restrict table,
+                       int64_t segments, float momentum, void *scratch);
+
 #endif

@@ -14,14 +14,18 @@ public struct ValueID: Hashable, Comparable, Sendable, CustomStringConvertible {
 
 /// Where a transient value lives in its program's arena, after `planMemory`.
 public struct MemorySlot: Hashable, Sendable {
-  /// Byte offset in the arena.
+  /// Byte offset in the arena (0 when the value lives in `buffer`).
   public var offset: Int
   /// Byte size reserved.
   public var size: Int
+  /// The persistent buffer the value is computed into instead of the arena (a gradient's
+  /// `grad.<name>` buffer, placed by `planMemory`); `nil` for an arena slot.
+  public var buffer: String?
   /// Creates a slot.
-  public init(offset: Int, size: Int) {
+  public init(offset: Int, size: Int, buffer: String? = nil) {
     self.offset = offset
     self.size = size
+    self.buffer = buffer
   }
 }
 

@@ -103,10 +103,21 @@ public struct Liveness: Sendable {
     }
     self.intervals = intervals
     self.inPlaceSource = sources
+    self.inBuffers = Set(program.nodes.indices.filter { program.nodes[$0].slot?.buffer != nil })
   }
 
-  /// The transient values' intervals, in value order.
-  public var transient: [LiveInterval] { intervals.compactMap { $0 } }
+  /// The values a memory plan computes into persistent buffers (`MemorySlot.buffer`): they
+  /// take no arena bytes, so `transient`, `lowerBound` and `naiveBytes` leave them out.
+  public let inBuffers: Set<Int>
+
+  /// The transient values' intervals, in value order (without those in persistent buffers).
+  public var transient: [LiveInterval] {
+    var result: [LiveInterval] = []
+    for case let interval? in intervals where !inBuffers.contains(interval.value.index) {
+      result.append(interval)
+    }
+    return result
+  }
 
   /// The sum of all transient sizes: the arena of a plan that never reuses memory.
   public var naiveBytes: Int { transient.reduce(0) { $0 + $1.bytes } }
@@ -124,7 +135,9 @@ public struct Liveness: Sendable {
     for position in 0...count {
       live += delta[position]
       var saved = 0
-      if position < count, inPlaceSource[position] != nil, let own = intervals[position] {
+      if position < count, inPlaceSource[position] != nil, !inBuffers.contains(position),
+        let own = intervals[position]
+      {
         saved = own.bytes
       }
       peak = max(peak, live - saved)

@@ -17,7 +17,10 @@ public func unplannedProblem(_ program: Program) -> String? {
 /// transient value has a slot at an aligned offset, at least as large as its type, inside
 /// the arena; leaves and effect results have none; and no two values live at a common
 /// position share a byte (half-open ranges), except a value computed in place, which must
-/// take exactly the slot of its `Liveness.inPlaceSource`.
+/// take exactly the slot of its `Liveness.inPlaceSource`. A value placed in a persistent
+/// buffer (`MemorySlot.buffer`, a gradient computed into its `grad.<name>` buffer) must be
+/// read by exactly one node, an `assign` of it to that buffer, the only write of the buffer
+/// in the program; it must have the buffer's type and not be a program output.
 /// - Parameter program: the planned program.
 /// - Returns: one line per problem, each naming the program and the values.
 public func memoryProblems(_ program: Program) -> [String] {
@@ -42,6 +45,13 @@ public func memoryProblems(_ program: Program) -> [String] {
     }
     guard let slot = node.slot else {
       problems.append("\(name): %\(index) (\(node.op.name), \(node.type)) has no arena slot")
+      continue
+    }
+    if let buffer = slot.buffer {
+      if let problem = bufferSlotProblem(index, buffer, in: program) {
+        problems.append("\(name): %\(index) (\(node.op.name)) lives in buffer \(buffer), but "
+          + problem)
+      }
       continue
     }
     if slot.size < interval.bytes {
@@ -78,4 +88,31 @@ public func memoryProblems(_ program: Program) -> [String] {
     active.append(interval)
   }
   return problems
+}
+
+/// Why value `index` may not live in persistent buffer `buffer` (see `memoryProblems`).
+private func bufferSlotProblem(_ index: Int, _ buffer: String, in program: Program) -> String? {
+  if program.outputs.contains(where: { $0.value.index == index }) { return "it is an output" }
+  let readers = program.nodes.indices.filter { reader in
+    program.nodes[reader].operands.contains { $0.index == index }
+  }
+  guard readers.count == 1, let reader = readers.first else {
+    return "it has \(readers.count) readers (one assign expected)"
+  }
+  let assign = program.nodes[reader]
+  guard assign.op == .assign, assign.operands.count == 2, assign.operands[1].index == index,
+    assign.operands[0].index != index,
+    program[assign.operands[0]].bufferName == buffer,
+    program[assign.operands[0]].type == program.nodes[index].type
+  else {
+    return "its reader %\(reader) is not an assign of it to that buffer with its type"
+  }
+  let writes = program.nodes.filter { node in
+    node.op.isEffect
+      && node.op.mutatedOperands.contains { m in
+        m < node.operands.count && program[node.operands[m]].bufferName == buffer
+      }
+  }
+  if writes.count != 1 { return "the program writes the buffer \(writes.count) times" }
+  return nil
 }

@@ -203,15 +203,25 @@ struct IRParser {
     node.type = try parseType()
     if isPunct("[") {
       advance()
-      try expectWord("arena")
-      try expect("+")
-      let offsetToken = advance()
-      guard offsetToken.text.hasPrefix("0x"),
-        let offset = Int(offsetToken.text.dropFirst(2), radix: 16)
-      else {
-        throw error("expected a hex offset like 0x00000040, got \(offsetToken.quoted)", offsetToken)
+      if peek.kind == .word && peek.text == "buffer" {
+        advance()
+        guard peek.kind == .string else {
+          throw error("expected a quoted buffer name, got \(peek.quoted)", peek)
+        }
+        let buffer = advance().text
+        node.slot = MemorySlot(offset: 0, size: try parseSize(), buffer: buffer)
+      } else {
+        try expectWord("arena")
+        try expect("+")
+        let offsetToken = advance()
+        guard offsetToken.text.hasPrefix("0x"),
+          let offset = Int(offsetToken.text.dropFirst(2), radix: 16)
+        else {
+          throw error(
+            "expected a hex offset like 0x00000040, got \(offsetToken.quoted)", offsetToken)
+        }
+        node.slot = MemorySlot(offset: offset, size: try parseSize())
       }
-      node.slot = MemorySlot(offset: offset, size: try parseSize())
       try expect("]")
     }
     if isPunct("@") {

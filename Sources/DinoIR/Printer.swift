@@ -122,6 +122,9 @@ struct IRPrinter {
   private func typeText(_ node: Node, width: Int) -> String {
     guard memory, let slot = node.slot else { return node.type.description }
     let size = "\(slot.size)B \(IRText.bytes(slot.size))"
+    if let buffer = slot.buffer {
+      return pad(node.type.description, width) + " [buffer \(IRText.quote(buffer)) \(size)]"
+    }
     return pad(node.type.description, width) + " [arena+\(IRText.hex(slot.offset)) \(size)]"
   }
 

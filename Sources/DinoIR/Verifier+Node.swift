@@ -50,11 +50,18 @@ extension Verifier {
     if expected != node.type {
       return "\(op.name): stored type \(node.type) differs from inferred \(expected)"
     }
-    for m in op.mutatedOperands
-    where m < node.operands.count && program[node.operands[m]].op != .parameter {
-      return "\(op.name): operand \(m) must be a parameter (it is updated in place)"
+    for m in op.mutatedOperands where m < node.operands.count {
+      let target = program[node.operands[m]].op
+      if op == .adamwFlat || op == .emaFlat {
+        if target != .region {
+          return "\(op.name): operand \(m) must be a region (it is updated in place)"
+        }
+      } else if target != .parameter {
+        return "\(op.name): operand \(m) must be a parameter (it is updated in place)"
+      }
     }
-    return resultProblem(of: node, index: index, in: program)
+    if let problem = resultProblem(of: node, index: index, in: program) { return problem }
+    return segmentTableProblem(of: node, in: program)
   }
 
   /// Whether every dim is non-negative and the element count stays below 2⁴⁰ (so shape
@@ -86,6 +93,12 @@ extension Verifier {
         return
           "parameter: '\(name)' has bad init '\(node.attrs.string("init"))' (expected zeros, ones, "
           + "const(v), normal(std), trunc_normal(std,a,b), uniform(lo,hi) or copy(<buffer>))"
+      }
+    }
+    if node.op == .region {
+      let name = node.attrs.string("name")
+      if name.isEmpty || name.contains(".") {
+        return "region: name '\(name)' must be a region name (no dots, not empty)"
       }
     }
     if node.op == .constant && node.type.dtype != .f32 {

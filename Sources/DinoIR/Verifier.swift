@@ -7,7 +7,9 @@
 /// spec, inputs are named; effect ops mutate only `parameter` values and their dummy results are
 /// never read. Per program: unique input and output names, outputs name defined values that are
 /// not effect results. Per graph: unique program names; a persistent buffer has one type,
-/// init and trainability; `copy(…)` inits name a buffer of the same type. Memory slots are
+/// init and trainability; `copy(…)` inits name a buffer of the same type; `region` leaves
+/// have their region's size and flat ops' segment tables match the persistent layout
+/// (`Verifier+SegmentTable.swift`). Memory slots are
 /// not its business: the memory proof (`memoryProblems`) runs once at the end of
 /// compilation and once at load.
 public enum Verifier {
@@ -52,6 +54,7 @@ public enum Verifier {
             at: node.loc))
       }
     }
+    if errors.isEmpty { errors += layoutProblems(graph) }
     return errors
   }
 

@@ -70,6 +70,9 @@ extension OpKind: @retroactive CustomStringConvertible, @unchecked @retroactive 
   public var mutatedOperands: [Int] {
     (0..<8).filter { traits.mutates & (1 << UInt32($0)) != 0 }
   }
+  /// Whether only a compiler pass emits the op (the `flatten` pass's `region`,
+  /// `adamw_flat` and `ema_flat`): the DSL has no call for it.
+  public var isPassOnly: Bool { self == .region || self == .adamwFlat || self == .emaFlat }
   /// Whether the op's purpose is its side effect on persistent buffers.
   public var isEffect: Bool { traits.mutates != 0 }
   /// Whether the op has no operands and gets its value from outside the program.

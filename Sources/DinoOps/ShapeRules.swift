@@ -51,8 +51,11 @@ extension OpKind {
       throw ShapeError("\(name): operand \(i) must be \(operandDType(i)), got \(t)")
     }
     switch self {
-    case .input, .parameter, .constant:
+    case .input, .parameter, .constant, .region:
       guard let declared else { throw ShapeError("\(name): a leaf needs a declared type") }
+      if self == .region && (declared.rank != 1 || declared.dtype != .f32) {
+        throw ShapeError("region: a region is one flat f32[N], got \(declared)")
+      }
       if self == .constant && attrs.floats("data").count != declared.count {
         throw ShapeError(
           "constant: \(attrs.floats("data").count) values for type \(declared)")
@@ -275,6 +278,37 @@ extension OpKind {
     case .assign:
       try same(0, 1, "value")
       return .scalar
+
+    case .adamwFlat:
+      if s[0].count != 1 { throw ShapeError("adamw_flat: parameters must be one flat region") }
+      for (i, what) in [(1, "gradients"), (2, "first moments"), (3, "second moments")] {
+        try same(0, i, what)
+      }
+      if s[4].count != 1 { throw ShapeError("adamw_flat: step counts must be one flat region") }
+      for (i, what) in [(5, "lr"), (6, "weight decay"), (7, "gate")] { try scalar(i, what) }
+      try segmentTable(s[8])
+      return .scalar
+
+    case .emaFlat:
+      if s[0].count != 1 { throw ShapeError("ema_flat: the teacher must be one flat region") }
+      try same(0, 1, "student")
+      try scalar(2, "momentum")
+      try segmentTable(s[3])
+      return .scalar
+    }
+  }
+}
+
+extension OpKind {
+  /// The columns of one row of a flat op's segment table (IR/OPS.md `adamw_flat`).
+  public static let segmentTableColumns = 8
+
+  /// Checks that `shape` is a segment table's: [S, 8] with at least one segment.
+  func segmentTable(_ shape: [Int]) throws(ShapeError) {
+    if shape.count != 2 || shape[1] != Self.segmentTableColumns || shape[0] < 1 {
+      throw ShapeError(
+        "\(name): the segment table must be f32[S,\(Self.segmentTableColumns)] with S ≥ 1, "
+          + "got \(shapeText(shape))")
     }
   }
 }

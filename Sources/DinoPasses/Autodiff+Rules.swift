@@ -23,7 +23,8 @@ extension BackwardEmitter {
     case .input, .parameter, .constant, .geluBwd, .layerNormBwd, .layerNormBwdGamma,
       .layerNormTrain, .layerNormGrad, .linearGelu, .linearResidual, .result,
       .l2NormalizeBwd, .weightNormBwdV, .weightNormBwdG, .softmaxBwd, .logSoftmaxBwd,
-      .patchify, .dropPathMask, .clipGradCoef, .adamwUpdate, .emaUpdate, .assign:
+      .patchify, .dropPathMask, .clipGradCoef, .adamwUpdate, .emaUpdate, .assign,
+      .region, .adamwFlat, .emaFlat:
       break
 
     case .matmul:

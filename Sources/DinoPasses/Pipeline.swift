@@ -23,6 +23,7 @@ public enum Pipeline {
     ("dead_code", eliminateDeadCode),
     ("fuse", { graph throws(CompileError) in fusing ? try fuse(graph) : staged(graph, "fuse") }),
     ("schedule", schedule),
+    ("flatten", flatten),
     ("plan_memory", planMemory),
   ] }
 
@@ -38,14 +39,19 @@ public enum Pipeline {
   ///   - graph: the captured graph.
   ///   - stopAfter: the name of the last pass to run; `nil` runs them all.
   ///   - fusing: whether the `fuse` pass fuses (`false`: the unfused pipeline).
+  ///   - skipping: passes not to run (only `flatten` may be skipped: the others are needed).
   ///   - observe: called with each pass's name and output, after its checks passed.
   /// - Returns: the graph after the last pass run.
   /// - Throws: `CompileError` for an unknown pass name (listing the names), a pass's own
   ///   error, or the first verifier or memory problem, with a note naming the pass.
   public static func run(
     _ graph: Graph, stopAfter: String? = nil, fusing: Bool = true,
+    skipping: Set<String> = [],
     observe: ((String, Graph) -> Void)? = nil
   ) throws(CompileError) -> Graph {
+    if let other = skipping.first(where: { $0 != "flatten" }) {
+      throw CompileError("pass '\(other)' cannot be skipped (only flatten can)")
+    }
     if let stopAfter, !passNames.contains(stopAfter) {
       throw CompileError(
         "unknown pass '\(stopAfter)' (passes: \(passNames.joined(separator: ", ")))")
@@ -53,6 +59,11 @@ public enum Pipeline {
     try check(graph, after: nil)
     var graph = graph
     for pass in passes(fusing: fusing) {
+      if skipping.contains(pass.name) {
+        graph = staged(graph, pass.name)
+        if pass.name == stopAfter { break }
+        continue
+      }
       graph = try pass.run(graph)
       let last = pass.name == stopAfter || pass.name == passes.last?.name
       try check(graph, after: pass.name, proveMemory: last)
@@ -96,7 +107,7 @@ public enum Pipeline {
     guard let program = graph.program("train_step") else { return false }
     return program.outputs.contains { $0.name == "loss" }
       && !program.outputs.contains { $0.name.hasPrefix("grad.") }
-      && !program.nodes.contains { $0.op == .adamwUpdate }
+      && !program.nodes.contains { $0.op == .adamwUpdate || $0.op == .adamwFlat }
   }
 
   /// Appends to a program named `gradients` that returns a `loss` (and no gradients yet)

@@ -1,7 +1,8 @@
 import DinoIR
 
 /// Places every transient value of each program in one arena (Glow's whole-program offset
-/// allocation over live intervals).
+/// allocation over live intervals), except the gradients the flat optimiser assigns to its
+/// `grad.*` buffers: those are computed straight into their buffer (`MemorySlot.buffer`).
 ///
 /// A value computed in place (`Liveness.inPlaceSource`: ops.def allows it, operand 0 dies at
 /// that node, is transient, is not an output and has the same size) joins its operand's
@@ -39,10 +40,11 @@ private struct Block {
 /// Plans one program.
 private func plan(_ program: Program) throws(CompileError) -> Program {
   let liveness = Liveness(program)
+  let homes = gradientHomes(program, liveness)
   var blockOf = Array(repeating: -1, count: program.nodes.count)
   var blocks: [Block] = []
   for (index, interval) in liveness.intervals.enumerated() {
-    guard let interval else { continue }
+    guard let interval, homes[index] == nil else { continue }
     if let source = liveness.inPlaceSource[index], blockOf[source.index] >= 0 {
       let b = blockOf[source.index]
       blockOf[index] = b
@@ -68,6 +70,10 @@ private func plan(_ program: Program) throws(CompileError) -> Program {
 
   var result = program
   for index in result.nodes.indices { result.nodes[index].slot = nil }
+  for (index, buffer) in homes {
+    result.nodes[index].slot = MemorySlot(
+      offset: 0, size: program.nodes[index].type.byteSize, buffer: buffer)
+  }
   for (b, block) in blocks.enumerated() {
     for member in block.members {
       result.nodes[member].slot = MemorySlot(offset: best.offsets[b], size: block.bytes)
@@ -75,6 +81,37 @@ private func plan(_ program: Program) throws(CompileError) -> Program {
   }
   result.arenaBytes = best.arena
   return result
+}
+
+/// The values computed straight into a persistent `grad.*` buffer, by node index: each
+/// value `v` of an `assign(grad.<name>, v)` (the flat optimiser's gradients) that is
+/// transient, not an output, read by that assign alone, and the only value assigned to
+/// that buffer. Its assign then copies nothing (source and destination coincide).
+private func gradientHomes(_ program: Program, _ liveness: Liveness) -> [Int: String] {
+  var readers = Array(repeating: 0, count: program.nodes.count)
+  for node in program.nodes {
+    for operand in Set(node.operands.map(\.index)) { readers[operand] += 1 }
+  }
+  let outputs = Set(program.outputs.map(\.value.index))
+  var writes: [String: Int] = [:]
+  for node in program.nodes where node.op.isEffect {
+    for m in node.op.mutatedOperands where m < node.operands.count {
+      if let name = program[node.operands[m]].bufferName { writes[name, default: 0] += 1 }
+    }
+  }
+  var homes: [Int: String] = [:]
+  for node in program.nodes where node.op == .assign {
+    guard let buffer = program[node.operands[0]].bufferName, buffer.hasPrefix("grad.") else {
+      continue
+    }
+    let value = node.operands[1].index
+    if liveness.intervals[value] != nil, !outputs.contains(value), readers[value] == 1,
+      writes[buffer] == 1, program.nodes[value].type == program[node.operands[0]].type
+    {
+      homes[value] = buffer
+    }
+  }
+  return homes
 }
 
 /// Best-fit placement of `blocks` taken in `order`; returns each block's offset and the

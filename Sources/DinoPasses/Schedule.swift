@@ -8,9 +8,10 @@ import DinoIR
 /// came first. Leaves take no arena memory and are placed right before their first reader
 /// (unread leaves first). Effect ops keep their order against every other access to the
 /// buffers they mutate: a write stays after the reads and writes before it and before the
-/// reads and writes after it, by buffer name. If the greedy order's liveness lower bound is
-/// higher than the original order's, the original order is kept. The `result` nodes of a
-/// node with several results stay right after it, in order. Values are renumbered
+/// reads and writes after it, by buffer name and by region (a `region` leaf aliases every
+/// buffer of its region). If the greedy order's liveness lower bound is higher than the
+/// original order's, the original order is kept. The `result` nodes of a node with several
+/// results stay right after it, in order. Values are renumbered
 /// densely, outputs remapped, memory plans dropped. Sets `graph.stage = "schedule"`.
 /// - Parameter graph: a verified graph; it is not modified.
 /// - Returns: the graph with each program in its new order.
@@ -41,12 +42,13 @@ private func dependencies(_ program: Program) throws(CompileError) -> [[Int]] {
     let written = Set(node.op.mutatedOperands.filter { $0 < operands.count })
     var writes: [String] = []
     for (position, operand) in operands.enumerated() {
-      guard let buffer = program.nodes[operand].bufferName else { continue }
-      if let writer = lastWrite[buffer] { deps.append(writer) }
-      if written.contains(position) {
-        writes.append(buffer)
-      } else {
-        readsSinceWrite[buffer, default: []].append(index)
+      for buffer in accessKeys(program.nodes[operand]) {
+        if let writer = lastWrite[buffer] { deps.append(writer) }
+        if written.contains(position) {
+          writes.append(buffer)
+        } else {
+          readsSinceWrite[buffer, default: []].append(index)
+        }
       }
     }
     for buffer in writes {
@@ -57,6 +59,15 @@ private func dependencies(_ program: Program) throws(CompileError) -> [[Int]] {
     preds.append(Array(Set(deps)).sorted())
   }
   return preds
+}
+
+/// The names under which an access to `node` is ordered: a parameter's buffer name and
+/// its region (`#student`), a `region` leaf's region; none for other nodes. A region leaf
+/// aliases every buffer of its region, so the two meet on the region key.
+private func accessKeys(_ node: Node) -> [String] {
+  if node.op == .region { return ["#" + node.attrs.string("name")] }
+  guard let buffer = node.bufferName else { return [] }
+  return [buffer, "#" + (buffer.split(separator: ".").first.map(String.init) ?? buffer)]
 }
 
 /// The greedy order of `program` as old node indices (see `schedule`).

@@ -7,6 +7,7 @@ import DinoIR
 /// ```
 /// memory @train_step: arena 12.3MiB (12898304B), lower bound 11.0MiB (11534336B), efficiency 89.4%
 ///   naive 40.1MiB, 1234 transient values, 56 in place
+///   152 values computed into persistent buffers instead of the arena (gradients in region grad), 21.6MiB
 ///   largest lifetimes (bytes × positions live):
 ///     %212 layer_norm f32[64,197,384]  19.4MiB  live 213..871  at 0x04A00000  @ model.swift:58:31
 /// persistent regions: student 21.6MiB, teacher 21.6MiB, …
@@ -27,6 +28,13 @@ public func memoryReport(_ graph: Graph) -> String {
     }
     lines.append(
       "  naive \(byteText(stats.naiveBytes)), \(stats.transientCount) transient values, \(stats.inPlaceCount) in place")
+    let homed = program.nodes.filter { $0.slot?.buffer != nil }
+    if !homed.isEmpty {
+      let bytes = homed.reduce(0) { $0 + $1.type.byteSize }
+      lines.append(
+        "  \(homed.count) values computed into persistent buffers instead of the arena "
+          + "(gradients in region grad), \(byteText(bytes))")
+    }
     let largest = Liveness(program).transient.sorted {
       let a = $0.bytes * ($0.end - $0.start + 1), b = $1.bytes * ($1.end - $1.start + 1)
       return a != b ? a > b : $0.value < $1.value
@@ -39,7 +47,8 @@ public func memoryReport(_ graph: Graph) -> String {
       let end = interval.end == program.nodes.count ? "end" : "\(interval.end)"
       rows.append([
         "\(interval.value)", node.op.name, node.type.description, byteText(interval.bytes),
-        "live \(interval.start)..\(end)", node.slot.map { "at \(hexText($0.offset))" } ?? "unplaced",
+        "live \(interval.start)..\(end)",
+        node.slot.map { $0.buffer.map { "in \($0)" } ?? "at \(hexText($0.offset))" } ?? "unplaced",
         node.loc == .unknown ? "" : "@ \(node.loc)",
       ])
     }

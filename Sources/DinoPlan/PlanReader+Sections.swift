@@ -88,7 +88,9 @@ struct SectionParser {
     }
     let op = OpKind.allOps[code]
     let flags = try r.u8("flags of \(what())")
-    guard flags & ~15 == 0 else { throw r.error("\(what()) has unknown flag bits 0x\(String(flags, radix: 16))") }
+    guard flags & ~31 == 0, flags & 16 == 0 || flags & 2 != 0 else {
+      throw r.error("\(what()) has unknown flag bits 0x\(String(flags, radix: 16))")
+    }
     let attrCount = Int(try r.u8("attribute count of \(what())"))
     let operandCount = Int(try r.u16("operand count of \(what())"))
     let dtype = try r.u8("dtype of \(what())")
@@ -159,7 +161,8 @@ struct SectionParser {
     if flags & 2 != 0 {
       let offset = try r.size("slot offset of \(what())", limit: Self.arenaLimit)
       let size = try r.size("slot size of \(what())", limit: Self.arenaLimit)
-      slot = MemorySlot(offset: offset, size: size)
+      let buffer = flags & 16 != 0 ? try string(&r, "slot buffer of \(what())") : nil
+      slot = MemorySlot(offset: offset, size: size, buffer: buffer)
     }
     return Node(
       op, operands, attrs: attrs, type: type,

@@ -143,6 +143,7 @@ public enum PlanWriter {
         if node.slot != nil { flags |= 2 }
         if node.loc.inferred { flags |= 4 }
         if !node.absorbed.isEmpty { flags |= 8 }
+        if node.slot?.buffer != nil { flags |= 16 }
         w.u8(flags)
         w.u8(UInt8(node.attrs.count))
         w.u16(UInt16(node.operands.count))
@@ -182,6 +183,7 @@ public enum PlanWriter {
         if let slot = node.slot {
           w.u64(UInt64(slot.offset))
           w.u64(UInt64(slot.size))
+          if let buffer = slot.buffer { w.u32(strings[buffer]) }
         }
       }
     }

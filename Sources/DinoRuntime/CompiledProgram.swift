@@ -55,11 +55,16 @@ final class CompiledProgram {
       } else if node.op == .parameter {
         let placement = runtime.placements[runtime.placementIndex[node.attrs.string("name")]!]
         data = runtime.regionBase[placement.region]! + placement.offset
+      } else if node.op == .region {
+        data = runtime.regionBase[node.attrs.string("name")]!
       } else if node.op == .constant {
         data = constants[programIndex][index]!
       } else {
         if node.op.isEffect {
           data = dummy
+        } else if let buffer = node.slot!.buffer {
+          let placement = runtime.placements[runtime.placementIndex[buffer]!]
+          data = runtime.regionBase[placement.region]! + placement.offset
         } else {
           data = arena + node.slot!.offset
         }

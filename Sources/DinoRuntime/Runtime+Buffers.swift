@@ -1,8 +1,14 @@
 import DinoIR
 
 extension Runtime {
-  /// The persistent buffers' names, in graph order.
-  public var bufferNames: [String] { placements.map(\.name) }
+  /// The persistent buffers' names, in graph order, without the `grad` scratch region.
+  public var bufferNames: [String] {
+    placements.filter { $0.region != Self.scratchRegion }.map(\.name)
+  }
+
+  /// The region of the flat optimiser's gradients: rewritten by every step, so it is no
+  /// state (left out of `bufferNames`, checkpoints and weight files).
+  public static let scratchRegion = "grad"
 
   /// The persistent buffer `name` (f32), a view into its region.
   public func buffer(_ name: String) throws(RuntimeError) -> UnsafeMutableBufferPointer<Float> {

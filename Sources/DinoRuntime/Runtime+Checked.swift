@@ -114,7 +114,8 @@ extension Runtime {
         let source: NonFiniteValue.Source =
           leaf.op == .input
           ? .input(leaf.attrs.string("name"))
-          : leaf.op == .parameter ? .parameter(leaf.attrs.string("name")) : .constant
+          : leaf.op == .parameter || leaf.op == .region
+            ? .parameter(leaf.attrs.string("name")) : .constant
         return report(source, operand, found)
       }
       let status =
@@ -178,6 +179,11 @@ extension Runtime {
     for node in program.nodes where node.op.isEffect {
       for operand in node.op.mutatedOperands {
         let target = program.nodes[node.operands[operand].index]
+        if target.op == .region {
+          let region = target.attrs.string("name")
+          if !regions.contains(region) { regions.append(region) }
+          continue
+        }
         guard target.op == .parameter,
           let placement = placementIndex[target.attrs.string("name")].map({ placements[$0] }),
           !regions.contains(placement.region)

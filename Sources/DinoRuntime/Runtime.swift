@@ -188,6 +188,14 @@ public final class Runtime {
       guard let slot = node.slot else {
         throw fail("has no memory slot (the graph is not planned)")
       }
+      if let buffer = slot.buffer {
+        guard
+          program.nodes.contains(where: {
+            $0.op == .parameter && $0.attrs.string("name") == buffer && $0.type == node.type
+          })
+        else { throw fail("lives in buffer \(buffer), which is no \(node.type) of the program") }
+        continue
+      }
       guard let arena = program.arenaBytes else {
         throw fail("has a slot but the program has no arena size")
       }

@@ -15,8 +15,10 @@ public struct BudgetPlan: Sendable, Hashable {
   public var secondsPerStep: Double
   /// Seconds one epoch end took: a checkpoint write and a curves.png rewrite.
   public var checkpointSeconds: Double
-  /// The iterations chosen.
+  /// The iterations chosen (updated when the run re-sized itself).
   public var totalIterations: Int
+  /// How often the run re-sized its schedules because its pace drifted from the pilot's.
+  public var replans = 0
 
   /// The fraction of the budget the run aims at (the rest absorbs timing noise).
   public static let target = 0.985
@@ -47,6 +49,34 @@ public struct BudgetPlan: Sendable, Hashable {
     let perStep = secondsPerStep + checkpointSeconds / Double(iterationsPerEpoch)
     guard remaining > 0, perStep > 0 else { return 0 }
     return Int(min(remaining / perStep, Double(TrainingSchedules.maximumIterations)))
+  }
+
+  /// Steps between two checks of a budget run's pace.
+  public static let replanEvery = 50
+  /// How far (a fraction of the budget) the projected end may drift from the target before
+  /// the rest of the run is re-sized.
+  public static let replanTolerance = 0.02
+
+  /// The new iteration count of a budget run whose steps no longer take what the pilot
+  /// measured (the machine got busier or quieter), or nil while the projected end stays
+  /// within `replanTolerance` of the target.
+  ///
+  /// The run has done `step` of `total` iterations in `elapsed` seconds; its recent steps
+  /// took `secondsPerStep` each. The remaining time, at that pace and with the same
+  /// checkpoint costs as the first plan, decides the new count (at least `step + 1`).
+  public static func replanned(
+    total: Int, step: Int, elapsed: Double, secondsPerStep: Double, budget: Double,
+    checkpointSeconds: Double, iterationsPerEpoch: Int, saveMinutes: Double
+  ) -> Int? {
+    let perStep = secondsPerStep + checkpointSeconds / Double(iterationsPerEpoch)
+    let projected = elapsed + Double(total - step) * perStep + checkpointSeconds
+    guard abs(projected - budget * target) > replanTolerance * budget else { return nil }
+    let more = iterations(
+      budget: budget, elapsed: elapsed, secondsPerStep: secondsPerStep,
+      checkpointSeconds: checkpointSeconds, oneOff: 0, iterationsPerEpoch: iterationsPerEpoch,
+      saveMinutes: saveMinutes)
+    let resized = max(step + 1, step + more)
+    return resized == total ? nil : resized
   }
 
   /// The mean of `values` without the slowest tenth: robust to a rare stall (a page

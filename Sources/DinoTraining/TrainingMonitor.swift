@@ -52,9 +52,9 @@ public final class TrainingMonitor {
   public let progress: ProgressLine
 
   private let trainer: DINOTrainer
-  private let epochs: Int
+  private var epochs: Int
   private let iterationsPerEpoch: Int
-  private let totalIterations: Int
+  private var totalIterations: Int
   private let logEvery: Int
   private let batch: Int
   private var health: TeacherHealth
@@ -87,6 +87,12 @@ public final class TrainingMonitor {
   ///   - totalIterations: the run's iterations (the schedules' length).
   ///   - startStep: the first global iteration this invocation trains.
   ///   - logEvery: the log interval (iterations; an epoch's last iteration also ends one).
+  /// Takes the run's new length after a budget run re-sized its schedules.
+  public func resize(totalIterations: Int, epochs: Int) {
+    self.totalIterations = totalIterations
+    self.epochs = epochs
+  }
+
   public init(
     output: String, trainer: DINOTrainer, live: Bool, epochs: Int, iterationsPerEpoch: Int,
     totalIterations: Int, startStep: Int, logEvery: Int

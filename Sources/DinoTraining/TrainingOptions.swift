@@ -16,6 +16,12 @@ public struct TrainingOptions: Sendable {
   public var iterations: Int?
   /// A wall-clock budget: a pilot measures the step time and sets `iterations`.
   public var budget: TimeBudget?
+  /// With a budget: re-size the rest of the run when the steps' pace drifts from the
+  /// pilot's (`BudgetPlan.replanned`); false keeps the pilot's iteration count.
+  public var followsPace = true
+  /// Tests only: seconds slept after each step from global iteration `from` on, to
+  /// make a machine that gets busier mid-run.
+  package var testSlowdown: (from: Int, seconds: Double)?
   /// Kernel threads.
   public var threads = 1
   /// Data loader threads.

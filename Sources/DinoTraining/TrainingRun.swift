@@ -76,7 +76,7 @@ public final class TrainingRun {
       now: Self.now())
 
     var budgetPlan: BudgetPlan?
-    let schedules: TrainingSchedules
+    var schedules: TrainingSchedules
     let scaled: Bool
     if let budget = options.budget {
       let sizing = try sizeToBudget(
@@ -93,8 +93,8 @@ public final class TrainingRun {
     } else {
       (schedules, scaled) = try resolveSchedules(perEpoch: perEpoch, saved: start.metadata)
     }
-    let epochs = schedules.epochs
-    let total = schedules.totalIterations
+    var epochs = schedules.epochs
+    var total = schedules.totalIterations
     func metadata(loss: Double) -> [String: String] {
       var values = [
         "seed": "\(seed)", "epochs": "\(epochs)", "iterations_per_epoch": "\(perEpoch)",
@@ -143,10 +143,13 @@ public final class TrainingRun {
       totalIterations: total, endStep: start.step, steps: 0, losses: [], lastLoss: nil,
       lastScalars: nil, budget: budgetPlan, stoppedBy: nil, checkpoint: checkpointPath)
     var stats = EpochStats(start: Self.now(), firstIteration: start.step % perEpoch)
-    for step in start.step..<total {
+    var pace = (steps: 0, seconds: 0.0)  // budget runs: the steps since the last pace check
+    var step = start.step
+    while step < total {
+      defer { step += 1 }
       let epoch = step / perEpoch
       let iteration = step % perEpoch
-      let epochIterations = min(perEpoch, total - epoch * perEpoch)
+      var epochIterations = min(perEpoch, total - epoch * perEpoch)
       if iteration == 0 && step != start.step {
         stats = EpochStats(start: Self.now(), firstIteration: 0)
       }
@@ -160,6 +163,9 @@ public final class TrainingRun {
         scalars,
         label: "stopping training at step \(step) (epoch \(epoch), iteration \(iteration))")
       try trainer.updateTeacher(momentum: scalars.momentum)
+      if let slow = options.testSlowdown, step >= slow.from {
+        Thread.sleep(forTimeInterval: slow.seconds)
+      }
       summary.lastLoss = value
       summary.lastScalars = scalars
       summary.losses.append(value)
@@ -172,6 +178,29 @@ public final class TrainingRun {
         epoch: epoch, iteration: iteration, loss: value, scalars: scalars,
         seconds: Self.now() - started, dataWait: waited)
       for warning in try monitor.record(report) { log(warning) }
+      pace = (pace.steps + 1, pace.seconds + report.seconds)
+      if var plan = budgetPlan, options.followsPace, pace.steps >= BudgetPlan.replanEvery,
+        let resized = BudgetPlan.replanned(
+          total: total, step: step + 1, elapsed: Self.now() - runStart,
+          secondsPerStep: pace.seconds / Double(pace.steps), budget: plan.budget.seconds,
+          checkpointSeconds: plan.checkpointSeconds, iterationsPerEpoch: perEpoch,
+          saveMinutes: options.saveEveryMinutes)
+      {
+        log(
+          String(
+            format: "budget: steps now take %.4f s (the pilot: %.4f s): %ld iterations instead "
+              + "of %ld, schedules re-sized from iteration %ld",
+            pace.seconds / Double(pace.steps), plan.secondsPerStep, resized, total, step + 1))
+        schedules = try trainer.schedules(iterationsPerEpoch: perEpoch, totalIterations: resized)
+        (total, epochs) = (resized, schedules.epochs)
+        plan.totalIterations = resized
+        plan.replans += 1
+        budgetPlan = plan
+        (summary.totalIterations, summary.epochs, summary.budget) = (total, epochs, plan)
+        monitor.resize(totalIterations: total, epochs: epochs)
+        epochIterations = min(perEpoch, total - epoch * perEpoch)
+      }
+      if pace.steps >= BudgetPlan.replanEvery { pace = (0, 0) }
       if !options.live && (iteration % options.logEvery == 0 || iteration == epochIterations - 1)
       {
         let done = Double(iteration - stats.firstIteration + 1)

@@ -51,4 +51,69 @@ extension ReferenceInterpreter {
       momentum * teacher.data[i] + (1 - momentum) * student.data[i]
     }
   }
+
+  /// The rows of a flat op's segment table: element offset, count, step-count index,
+  /// decay and gate flags (integers stored as hi·2^24 + lo).
+  public static func segments(_ table: ReferenceTensor) throws(ReferenceError)
+    -> [(offset: Int, count: Int, step: Int, decay: Bool, gated: Bool)]
+  {
+    guard table.shape.count == 2, table.shape[1] == 8 else {
+      throw ReferenceError("segment table must be [S,8], got \(table.shape)")
+    }
+    return (0..<table.shape[0]).map { k in
+      let row = Array(table.data[(8 * k)..<(8 * k + 8)])
+      func int(_ c: Int) -> Int { Int(row[c]) * (1 << 24) + Int(row[c + 1]) }
+      return (int(0), int(2), int(4), row[6] != 0, row[7] != 0)
+    }
+  }
+
+  /// `adamw_flat`: per segment of `table`, clipping by the segment's own norm when
+  /// `maxNorm` > 0, then `adamw` on that segment (gate 1 for ungated segments).
+  public static func adamwFlat(
+    p: ReferenceTensor, g: ReferenceTensor, m: ReferenceTensor, v: ReferenceTensor,
+    steps: ReferenceTensor, lr: Double, wd: Double, gate: Double, table: ReferenceTensor,
+    maxNorm: Double, beta1: Double, beta2: Double, eps: Double
+  ) throws(ReferenceError)
+    -> (p: ReferenceTensor, m: ReferenceTensor, v: ReferenceTensor, steps: ReferenceTensor)
+  {
+    var (p, m, v, steps) = (p, m, v, steps)
+    for s in try segments(table) {
+      guard s.offset + s.count <= p.count, s.step < steps.count else {
+        throw ReferenceError("segment at \(s.offset) (+\(s.count)) lies outside the region")
+      }
+      func slice(_ x: ReferenceTensor) -> ReferenceTensor {
+        ReferenceTensor(shape: [s.count], data: Array(x.data[s.offset..<(s.offset + s.count)]))
+      }
+      var grad = slice(g)
+      if maxNorm > 0 {
+        let coef = clipGradCoef(grad, maxNorm: maxNorm)
+        grad = ReferenceTensor(shape: [s.count]) { i in grad.data[i] * coef }
+      }
+      let step = ReferenceTensor(shape: [], data: [steps.data[s.step]])
+      let next = adamw(
+        p: slice(p), g: grad, m: slice(m), v: slice(v), t: step, lr: lr, wd: wd,
+        gate: s.gated ? gate : 1, beta1: beta1, beta2: beta2, eps: eps, decay: s.decay ? 1 : 0)
+      p.data.replaceSubrange(s.offset..<(s.offset + s.count), with: next.p.data)
+      m.data.replaceSubrange(s.offset..<(s.offset + s.count), with: next.m.data)
+      v.data.replaceSubrange(s.offset..<(s.offset + s.count), with: next.v.data)
+      steps.data[s.step] = next.t.data[0]
+    }
+    return (p, m, v, steps)
+  }
+
+  /// `ema_flat`: `ema` on every segment of `table`; the rest of the teacher is unchanged.
+  public static func emaFlat(
+    teacher: ReferenceTensor, student: ReferenceTensor, momentum: Double, table: ReferenceTensor
+  ) throws(ReferenceError) -> ReferenceTensor {
+    var teacher = teacher
+    for s in try segments(table) {
+      guard s.offset + s.count <= teacher.count else {
+        throw ReferenceError("segment at \(s.offset) (+\(s.count)) lies outside the region")
+      }
+      for i in s.offset..<(s.offset + s.count) {
+        teacher.data[i] = momentum * teacher.data[i] + (1 - momentum) * student.data[i]
+      }
+    }
+    return teacher
+  }
 }

@@ -11,6 +11,8 @@ extension ReferenceInterpreter.Environment {
       return try input(node)
     case .parameter:
       return try parameter(node)
+    case .region:
+      return try operand(ValueID(index))
     case .constant:
       let data = a.floats("data")
       if data.count != node.type.count {
@@ -135,6 +137,21 @@ extension ReferenceInterpreter.Environment {
     case .assign:
       let name = try bufferName(ofOperand: 0)
       buffers[name] = x[1]
+      return ReferenceTensor(scalar: 0)
+    case .adamwFlat:
+      let names = try [0, 2, 3, 4].map { k throws(ReferenceError) in try bufferName(ofOperand: k) }
+      let state = try R.adamwFlat(
+        p: x[0], g: x[1], m: x[2], v: x[3], steps: x[4], lr: x[5].data[0], wd: x[6].data[0],
+        gate: x[7].data[0], table: x[8], maxNorm: a.float("max_norm"), beta1: a.float("beta1"),
+        beta2: a.float("beta2"), eps: a.float("eps"))
+      for (name, value) in zip(names, [state.p, state.m, state.v, state.steps]) {
+        buffers[name] = value
+      }
+      return ReferenceTensor(scalar: 0)
+    case .emaFlat:
+      let name = try bufferName(ofOperand: 0)
+      buffers[name] = try R.emaFlat(
+        teacher: x[0], student: x[1], momentum: x[2].data[0], table: x[3])
       return ReferenceTensor(scalar: 0)
     }
   }

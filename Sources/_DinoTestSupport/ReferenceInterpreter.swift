@@ -154,7 +154,7 @@ extension ReferenceInterpreter {
     /// The value of `id`: a `parameter` node's current buffer, else the computed value.
     func operand(_ id: ValueID) throws(ReferenceError) -> ReferenceTensor {
       let node = program.nodes[id.index]
-      if node.op == .parameter {
+      if node.op == .parameter || node.op == .region {
         let name = node.attrs.string("name")
         guard let buffer = buffers[name] else { throw fail("buffer '\(name)' is missing") }
         return buffer
@@ -165,7 +165,9 @@ extension ReferenceInterpreter {
     /// The buffer name of operand `k` of the current node, which must be a `parameter`.
     func bufferName(ofOperand k: Int) throws(ReferenceError) -> String {
       let id = program.nodes[index].operands[k]
-      guard let name = program.nodes[id.index].bufferName else {
+      let target = program.nodes[id.index]
+      guard let name = target.op == .region ? target.attrs.string("name") : target.bufferName
+      else {
         throw fail("operand \(k) (\(id)) must be a parameter: it is updated in place")
       }
       return name

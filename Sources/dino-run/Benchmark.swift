@@ -166,6 +166,7 @@ extension DinoRunCommand {
             + Self.pad(Self.fixed(100 * entry.seconds / total, 1), 7, right: true)
             + Self.pad("\(entry.count)", 7, right: true) + Self.pad(rate, 10, right: true))
       }
+      try printOptimizerTime(runtime, timings: timings, program: program)
       print("\nslowest \(topOp ?? "") instructions:")
       let listed = timings.filter { topOp == nil || $0.op.name == topOp }
       for timing in listed.sorted(by: { $0.seconds > $1.seconds }).prefix(max(0, top)) {
@@ -178,11 +179,37 @@ extension DinoRunCommand {
       }
     }
 
-    /// FNV-1a (64-bit) over the bytes of every persistent region, in name order: equal
+    /// Prints the optimiser's share of `timings` (instructions in scope `optimizer…`: the
+    /// clipping, AdamW and gradient assignments) and the `ema` program profiled the same way
+    /// (median of 3 runs), per tensor or flat alike.
+    private func printOptimizerTime(
+      _ runtime: Runtime, timings: [InstructionTiming], program: Program
+    ) throws(RuntimeError) {
+      let optimizer = timings.filter { program.nodes[$0.node].scope.hasPrefix("optimizer") }
+      let optimizerSeconds = optimizer.reduce(0) { $0 + $1.seconds }
+      var emaSeconds = 0.0, emaCount = 0
+      if runtime.graph.program("ema") != nil {
+        var totals: [Double] = []
+        for _ in 0..<3 {
+          let run = try runtime.profile("ema")
+          emaCount = run.count
+          totals.append(run.reduce(0) { $0 + $1.seconds })
+        }
+        emaSeconds = totals.sorted()[1]
+      }
+      print(
+        "\noptimiser + EMA: \(Self.fixed((optimizerSeconds + emaSeconds) * 1e3, 2)) ms = "
+          + "optimiser \(Self.fixed(optimizerSeconds * 1e3, 2)) ms (\(optimizer.count) "
+          + "instructions in scope optimizer) + @ema \(Self.fixed(emaSeconds * 1e3, 2)) ms "
+          + "(\(emaCount) instructions)")
+    }
+
+    /// FNV-1a (64-bit) over the bytes of every persistent region but the `grad` scratch
+    /// (so plans with and without the flat optimiser compare), in name order: equal
     /// checksums after the same steps mean bitwise-equal parameters, moments and center.
     static func checksum(_ runtime: Runtime) throws(RuntimeError) -> String {
       var hash: UInt64 = 0xCBF2_9CE4_8422_2325
-      for name in runtime.layout.regions.sorted() {
+      for name in runtime.layout.regions.sorted() where name != Runtime.scratchRegion {
         for byte in try runtime.region(name) {
           hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3
         }

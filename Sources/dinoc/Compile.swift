@@ -42,6 +42,10 @@ extension DinocCommand {
     @Flag(help: "Neither reuse nor store the compiled model executable.")
     var noCache = false
 
+    /// Keep the per-tensor optimiser and EMA (skip the `flatten` pass).
+    @Flag(help: "Keep one adamw_update / ema_update per tensor (skip the flatten pass).")
+    var perTensorOptimizer = false
+
     /// Write plans larger than the machine's memory.
     @Flag(help: "Write the plan even when it needs more memory than this machine has.")
     var allowLarge = false
@@ -72,7 +76,8 @@ extension DinocCommand {
         if let emitGraphJSON { try writeGraphJSON(graph, to: emitGraphJSON) }
         if let output {
           let needs = try emitPlan(
-            graph, source: model, to: output, allowLarge: allowLarge, fusing: !noFuse)
+            graph, source: model, to: output, allowLarge: allowLarge, fusing: !noFuse,
+            skipping: perTensorOptimizer ? ["flatten"] : [])
           print("wrote \(output): memory \(needs.description)")
         }
         if output == nil && emitGraphJSON == nil {
@@ -133,16 +138,18 @@ func writeGraphJSON(_ graph: Graph, to path: String) throws(DinocError) {
 ///   - path: where plan.bin goes.
 ///   - allowLarge: write a plan that needs more than the machine's physical memory.
 ///   - fusing: run the `fuse` pass (`false`: `--no-fuse`).
+///   - skipping: passes not to run (`flatten` for `--per-tensor-optimizer`).
 /// - Returns: the memory the plan needs at run time.
 /// - Throws: `DinocError` carrying the pass's or writer's diagnostic, or refusing a plan
 ///   larger than the machine's memory.
 @discardableResult
 func emitPlan(
-  _ graph: Graph, source: String, to path: String, allowLarge: Bool = false, fusing: Bool = true
+  _ graph: Graph, source: String, to path: String, allowLarge: Bool = false, fusing: Bool = true,
+  skipping: Set<String> = []
 ) throws(DinocError) -> PlanMemoryNeeds {
   var planned: Graph
   do {
-    planned = try Pipeline.run(graph, fusing: fusing)
+    planned = try Pipeline.run(graph, fusing: fusing, skipping: skipping)
   } catch {
     throw DinocError(lines: error.description.split(separator: "\n").map(String.init))
   }

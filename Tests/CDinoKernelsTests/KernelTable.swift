@@ -285,7 +285,58 @@ let kernelTable: [KernelRow] = [
     let t = randomShape(&rng, size, rank: rng.int(1...3))
     return KernelCase(.assign, [t, t], out: [], rng: &rng)
   },
+  KernelRow(op: .adamwFlat) { rng, size in
+    let segments = flatSegmentTable(&rng, size)
+    let gate: Float = rng.int(0...2) == 0 ? 0 : 1
+    let maxNorm: Float = rng.pick([Float(0), 0.05, 3])
+    var c = KernelCase(
+      .adamwFlat,
+      [[segments.elements], [segments.elements], [segments.elements], [segments.elements],
+       [segments.steps], [], [], [], [segments.rows, 8]],
+      out: [], fattr: [maxNorm, 0.9, 0.999, 1e-8], rng: &rng
+    ) { i, r in
+      switch i {
+      case 3: return r.float(0, 0.01)  // v ≥ 0
+      case 4: return Float(r.int(0...5))  // step counts
+      case 5: return 1e-3
+      case 6: return 0.04
+      case 7: return gate
+      default: return r.float(-1, 1)
+      }
+    }
+    c.data[8] = segments.table
+    return c
+  },
+  KernelRow(op: .emaFlat) { rng, size in
+    let segments = flatSegmentTable(&rng, size)
+    var c = KernelCase(
+      .emaFlat, [[segments.elements], [segments.elements], [], [segments.rows, 8]], out: [],
+      rng: &rng
+    ) { i, r in i == 2 ? 0.996 : r.float(-1, 1) }
+    c.data[3] = segments.table
+    return c
+  },
 ]
+
+/// A random segment table for `adamw_flat` / `ema_flat`: 1–6 segments in ascending order
+/// with gaps between them (elements the ops must leave alone), each with its own step
+/// count index (in shuffled order), decay and gate flags; sized by `size` so large draws
+/// run multi-threaded.
+func flatSegmentTable(_ rng: inout TestRNG, _ size: SizeClass)
+  -> (table: [Float], rows: Int, elements: Int, steps: Int)
+{
+  let rows = rng.int(1...6)
+  var table: [Float] = []
+  var offset = rng.int(0...3)
+  let steps = Array(0..<rows).shuffled(using: &rng)
+  for row in 0..<rows {
+    let count = randomShape(&rng, size, rank: 1)[0]
+    table += [0, Float(offset), 0, Float(count), 0, Float(steps[row])]
+    table += [Float(rng.int(0...1)), Float(rng.int(0...1))]
+    offset += count + rng.int(0...5)
+  }
+  return (table, rows, offset + rng.int(0...3), rows + 1)
+}
 
 /// A reduce_sum / reduce_mean row over a random axis, with and without keepdims.
 func reduceRow(_ op: dino_op) -> KernelRow {

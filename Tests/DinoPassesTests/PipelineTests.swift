@@ -13,7 +13,8 @@ final class PipelineTests: XCTestCase {
     XCTAssertEqual(seen, Pipeline.passNames)
     XCTAssertEqual(
       Pipeline.passNames,
-      ["verify", "autodiff", "optimizer", "ema", "dead_code", "fuse", "schedule", "plan_memory"])
+      ["verify", "autodiff", "optimizer", "ema", "dead_code", "fuse", "schedule", "flatten",
+       "plan_memory"])
     XCTAssertEqual(result.stage, "plan_memory")
     for program in result.programs { XCTAssertEqual(memoryProblems(program), []) }
   }
@@ -31,7 +32,7 @@ final class PipelineTests: XCTestCase {
 
   func testUnknownPassListsTheNames() {
     XCTAssertThrowsError(try Pipeline.run(Graph(), stopAfter: "inline")) {
-      XCTAssertEqual("\($0)", "error: unknown pass 'inline' (passes: verify, autodiff, optimizer, ema, dead_code, fuse, schedule, plan_memory)")
+      XCTAssertEqual("\($0)", "error: unknown pass 'inline' (passes: verify, autodiff, optimizer, ema, dead_code, fuse, schedule, flatten, plan_memory)")
     }
   }
 

@@ -17,11 +17,12 @@ final class PersistentLayoutTests: XCTestCase {
     XCTAssertEqual(Set(offsets).count, 1, "\(offsets)")
     XCTAssertEqual(layout.entries["teacher.patch_embed.weight"]?.offset, layout.entries["student.patch_embed.weight"]?.offset)
     XCTAssertEqual(layout.entries["teacher.patch_embed.bias"]?.offset, layout.entries["student.patch_embed.bias"]?.offset)
-    let mirrored = ["student", "teacher", "adam_m", "adam_v"].map { layout.regionBytes[$0] }
+    let mirrored = ["student", "teacher", "adam_m", "adam_v", "grad"].map { layout.regionBytes[$0] }
     XCTAssertEqual(Set(mirrored), [3648], "mirrored regions have one size")
     XCTAssertEqual(layout.entries["center"], PersistentLayout.Entry(region: "center", offset: 0, bytes: 64))
     XCTAssertEqual(layout.entries["adam_step.student.\(v)"]?.offset, 0)
-    XCTAssertEqual(layout.regions, ["student", "center", "adam_m", "adam_v", "adam_step", "teacher"])
+    XCTAssertEqual(
+      layout.regions, ["student", "center", "adam_m", "adam_v", "adam_step", "grad", "teacher"])
   }
 
   func testAlignedAndDisjoint() throws {

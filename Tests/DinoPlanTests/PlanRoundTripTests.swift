@@ -123,7 +123,7 @@ final class PlanRoundTripTests: XCTestCase {
     let report = memoryReport(try PlanFixtures.planned())
     XCTAssertTrue(report.contains("memory @train_step: arena "), report)
     XCTAssertEqual(report.split(separator: "\n").filter { $0.hasPrefix("    %") }.count, 10 + 2, report)
-    XCTAssertTrue(report.hasSuffix("persistent regions: student 3.6KiB, center 64B, adam_m 3.6KiB, adam_v 3.6KiB, adam_step 64B, teacher 3.6KiB\n"), report)
+    XCTAssertTrue(report.hasSuffix("persistent regions: student 3.6KiB, center 64B, adam_m 3.6KiB, adam_v 3.6KiB, adam_step 64B, grad 3.6KiB, teacher 3.6KiB\n"), report)
   }
 
 }

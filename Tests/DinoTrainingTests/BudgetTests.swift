@@ -50,6 +50,68 @@ final class BudgetTests: XCTestCase {
     XCTAssertEqual(BudgetPlan.trimmedMean([1, 2, 3, 4, 5, 6, 7, 8, 9, 100]), 5)
   }
 
+  /// A run whose steps drift from the pilot's pace is re-sized to end at the target; one
+  /// within the tolerance is left alone.
+  func testReplanningArithmetic() {
+    func replanned(total: Int, step: Int, elapsed: Double, secondsPerStep: Double) -> Int? {
+      BudgetPlan.replanned(
+        total: total, step: step, elapsed: elapsed, secondsPerStep: secondsPerStep,
+        budget: 100, checkpointSeconds: 0, iterationsPerEpoch: 10, saveMinutes: 0)
+    }
+    // On pace: 900 steps of 0.1 s end at 98.5 s.
+    XCTAssertNil(replanned(total: 900, step: 300, elapsed: 38.5, secondsPerStep: 0.1))
+    XCTAssertNil(replanned(total: 900, step: 300, elapsed: 38.5, secondsPerStep: 0.102))
+    // 25 % slower from step 300: (98.5 − 38.5) / 0.125 = 480 more steps.
+    XCTAssertEqual(replanned(total: 900, step: 300, elapsed: 38.5, secondsPerStep: 0.125), 780)
+    // Faster: (98.5 − 38.5) / 0.05 = 1200 more.
+    XCTAssertEqual(replanned(total: 900, step: 300, elapsed: 38.5, secondsPerStep: 0.05), 1500)
+    // Over budget already: the run ends after the next step.
+    XCTAssertEqual(replanned(total: 900, step: 300, elapsed: 120, secondsPerStep: 0.1), 301)
+  }
+
+  /// A machine that gets 3 times slower halfway: the run re-sizes its schedules, ends within
+  /// its budget, and lr, weight decay, momentum and teacher temperature still reach their
+  /// ends; the checkpoint records the new length.
+  func testBudgetRunFollowsItsPace() throws {
+    let dir = try temporaryDirectory()
+    let plan = try StepParityTests.compile(Self.defines, in: dir)
+    let images = try TrainTests.makeImages(in: dir, perClass: 20)
+    let graph = try PlanReader.read(contentsOf: plan)
+    var options = TrainingOptions(data: images)
+    options.output = dir + "/budget"
+    options.budget = try TimeBudget(parsing: "12s")
+    options.logEvery = 1000
+    options.workers = 1
+    // The pilot's pace first (a run that keeps its count), then the same budget with each
+    // step from a third of the way on three times as long.
+    var probe = options
+    probe.output = dir + "/probe"
+    probe.followsPace = false
+    let first = try TrainingRun(graph: graph, options: probe).run { _ in }
+    let perStep = 12.0 * BudgetPlan.target / Double(first.totalIterations)
+    options.testSlowdown = (first.totalIterations / 3, 2 * perStep)
+    let slowed = try TrainingRun(graph: graph, options: options)
+    var lines: [String] = []
+    let started = Date()
+    let summary = try slowed.run { lines.append($0) }
+    let seconds = Date().timeIntervalSince(started)
+    let chosen = try XCTUnwrap(summary.budget)
+    XCTAssertGreaterThanOrEqual(chosen.replans, 1, lines.joined(separator: "\n"))
+    XCTAssertTrue(
+      lines.contains { $0.hasPrefix("budget: steps now take ") }, lines.joined(separator: "\n"))
+    XCTAssertLessThan(chosen.totalIterations, first.totalIterations)
+    XCTAssertEqual(summary.endStep, chosen.totalIterations)
+    XCTAssertLessThan(seconds, 12 * 1.25, "a 12 s budget took \(seconds) s")
+    let last = try XCTUnwrap(summary.lastScalars)
+    XCTAssertEqual(last.lr, 1e-6, accuracy: 0.0005 * 4 / 256 * 1e-3)
+    XCTAssertEqual(last.weightDecay, 0.4, accuracy: 1e-3)
+    XCTAssertEqual(last.momentum, 1, accuracy: 1e-5)
+    XCTAssertEqual(last.teacherTemp, 0.06)
+    let saved = try SafeTensors.read(contentsOf: dir + "/budget/checkpoint.safetensors")
+    XCTAssertEqual(saved.metadata["step"], "\(chosen.totalIterations)")
+    XCTAssertEqual(saved.metadata["total_iterations"], "\(chosen.totalIterations)")
+  }
+
   /// A ViT small enough for a test but large enough that steps, not per-epoch overheads,
   /// take the time: 4 epochs of 10 iterations with 1-epoch warm-ups and freeze.
   static let defines = [
@@ -74,6 +136,7 @@ final class BudgetTests: XCTestCase {
     options.budget = try TimeBudget(parsing: "12s")
     options.logEvery = 1000
     options.workers = 1
+    options.followsPace = false  // the pilot's count, so a plain run of it is comparable
     var lines: [String] = []
     let run = try TrainingRun(graph: graph, options: options)
     let started = Date()

@@ -1,5 +1,7 @@
-/* optim_ref.c — naive clip_grad_coef, AdamW, EMA and assign, in double. */
+/* optim_ref.c — naive clip_grad_coef, AdamW, EMA and assign, in double; the flat forms
+ * segment by segment through them. */
 #include <math.h>
+#include <stdlib.h>
 
 #include "../kernels.h"
 
@@ -35,4 +37,37 @@ void dino_ema_update_ref(float *restrict t, const float *restrict s, int64_t n, 
 
 void dino_assign_ref(float *dst, const float *src, int64_t n) {
     for (int64_t i = 0; i < n; i++) dst[i] = src[i];
+}
+
+void dino_adamw_flat_ref(float *restrict p, const float *restrict g, float *restrict m,
+                         float *restrict v, float *restrict steps, const float *restrict table,
+                         int64_t segments, float lr, float wd, float gate, float max_norm,
+                         float beta1, float beta2, float eps, void *scratch) {
+    (void)scratch;
+    for (int64_t k = 0; k < segments; k++) {
+        const float *row = table + 8 * k;
+        int64_t offset = dino_flat_table_int(row[0], row[1]);
+        int64_t n = dino_flat_table_int(row[2], row[3]);
+        int64_t step = dino_flat_table_int(row[4], row[5]);
+        float coef = 1.0f;
+        if (max_norm > 0.0f) dino_clip_grad_coef_ref(&coef, g + offset, n, max_norm);
+        float *clipped = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
+        if (clipped == NULL) abort();
+        for (int64_t i = 0; i < n; i++) clipped[i] = g[offset + i] * coef;
+        dino_adamw_update_ref(p + offset, clipped, m + offset, v + offset, steps + step, n, lr,
+                              wd, row[7] != 0.0f ? gate : 1.0f, beta1, beta2, eps,
+                              row[6] != 0.0f);
+        free(clipped);
+    }
+}
+
+void dino_ema_flat_ref(float *restrict t, const float *restrict s, const float *restrict table,
+                       int64_t segments, float momentum, void *scratch) {
+    (void)scratch;
+    for (int64_t k = 0; k < segments; k++) {
+        const float *row = table + 8 * k;
+        int64_t offset = dino_flat_table_int(row[0], row[1]);
+        dino_ema_update_ref(t + offset, s + offset, dino_flat_table_int(row[2], row[3]),
+                            momentum);
+    }
 }

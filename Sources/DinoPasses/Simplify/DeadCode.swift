@@ -5,7 +5,8 @@ import DinoIR
 /// A node is kept when it is a program output, an effect op (`adamw_update`, `ema_update`,
 /// `assign`: its purpose is its side effect), an `input` (the program's interface stays what
 /// the runtime feeds, even when a value goes unused), an operand of a kept node, or a `result`
-/// of a kept node with several results (its kernel writes them all). Kept nodes
+/// of a kept node with several results (its kernel writes them all); a parameter is also
+/// kept when its program reads its whole region (a live `region` leaf). Kept nodes
 /// keep their relative order and are renumbered densely; outputs are remapped. Memory plans
 /// are dropped (set again by `planMemory`). Sets `graph.stage = "dead_code"`.
 /// - Parameter graph: a verified graph; it is not modified.
@@ -33,6 +34,15 @@ public func eliminateDeadCode(_ graph: Graph) throws(CompileError) -> Graph {
     for (index, node) in program.nodes.enumerated()
     where node.op == .result && node.operands.count == 1 && live[node.operands[0].index] {
       live[index] = true
+    }
+    // A live `region` leaf reads every buffer of its region: their parameter nodes stay,
+    // so the persistent layout the flat ops' segment tables index stays the same.
+    let regions = Set(program.nodes.indices.filter { live[$0] && program.nodes[$0].op == .region }
+      .map { program.nodes[$0].attrs.string("name") })
+    for index in program.nodes.indices
+    where !live[index] && program.nodes[index].op == .parameter {
+      let region = program.nodes[index].attrs.string("name").split(separator: ".").first
+      if let region, regions.contains(String(region)) { live[index] = true }
     }
     result.programs[p] = program.reordered(program.nodes.indices.filter { live[$0] })
   }

@@ -1,12 +1,11 @@
-import DinoIR
-
 /// Where each persistent buffer lives: one block of memory per region, carved by offsets.
 ///
 /// A buffer's region is the first component of its name (`student`, `teacher`, `adam_m`,
 /// `adam_v`, `adam_step`, `center`, …) and its *path* the rest (`backbone.blocks.0.norm1.weight`),
 /// without the `student.` that optimiser state names repeat (`adam_m.student.head.weight` has
 /// the path `head.weight`, like `student.head.weight` and `teacher.head.weight`).
-/// The mirrored regions (`student`, `teacher`, `adam_m`, `adam_v`) share one layout: a path
+/// The mirrored regions (`student`, `teacher`, `adam_m`, `adam_v`, and `grad`, where the
+/// flat optimiser's gradients are computed) share one layout: a path
 /// has the same offset in each of them, and each is as large as the whole layout (a region
 /// lacking a path, e.g. `adam_m` for a frozen parameter, leaves a zero hole), so EMA and
 /// AdamW are flat loops over equal offsets. Paths are laid out in the order of the student
@@ -31,7 +30,7 @@ public struct PersistentLayout: Hashable, Sendable {
   }
 
   /// The regions whose layouts are identical.
-  public static let mirroredRegions = ["student", "teacher", "adam_m", "adam_v"]
+  public static let mirroredRegions = ["student", "teacher", "adam_m", "adam_v", "grad"]
 
   /// Each buffer's place, by full name.
   public var entries: [String: Entry]
