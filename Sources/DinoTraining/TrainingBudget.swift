@@ -55,7 +55,12 @@ public struct BudgetPlan: Sendable, Hashable {
   public static let replanEvery = 50
   /// How far (a fraction of the budget) the projected end may drift from the target before
   /// the rest of the run is re-sized.
-  public static let replanTolerance = 0.02
+  public static let replanTolerance = 0.03
+  /// The pace is the mean step time over the last this fraction of the budget (and at
+  /// least `replanEvery` steps): long enough to average out a shared machine's minute-scale
+  /// noise (on the demo, 50-step means ranged 0.16–0.21 s and made the run re-size itself
+  /// every few hundred steps), short enough to follow a lasting change.
+  public static let paceWindow = 0.1
 
   /// The new iteration count of a budget run whose steps no longer take what the pilot
   /// measured (the machine got busier or quieter), or nil while the projected end stays
@@ -138,5 +143,40 @@ extension TrainingRun {
       }
     }
     return times
+  }
+}
+
+/// A budget run's recent step times: the mean over a sliding window of wall time.
+package struct StepPace {
+  /// The window, in seconds.
+  package let window: Double
+  /// The fewest steps a mean is taken over.
+  package let minimumSteps: Int
+  private var ends: [Double] = []
+  private var seconds: [Double] = []
+  private var first = 0
+  private var sum = 0.0
+
+  /// An empty pace for a budget of `budget` seconds.
+  package init(budget: Double) {
+    window = budget * BudgetPlan.paceWindow
+    minimumSteps = BudgetPlan.replanEvery
+  }
+
+  /// Records a step that took `duration` seconds and ended at `end`.
+  package mutating func record(_ duration: Double, endingAt end: Double) {
+    ends.append(end)
+    seconds.append(duration)
+    sum += duration
+    while ends.count - first > minimumSteps && ends[first] < end - window {
+      sum -= seconds[first]
+      first += 1
+    }
+  }
+
+  /// The mean step time of the window, or nil before `minimumSteps` steps.
+  package var secondsPerStep: Double? {
+    let count = ends.count - first
+    return count >= minimumSteps ? sum / Double(count) : nil
   }
 }

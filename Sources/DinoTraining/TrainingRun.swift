@@ -143,7 +143,7 @@ public final class TrainingRun {
       totalIterations: total, endStep: start.step, steps: 0, losses: [], lastLoss: nil,
       lastScalars: nil, budget: budgetPlan, stoppedBy: nil, checkpoint: checkpointPath)
     var stats = EpochStats(start: Self.now(), firstIteration: start.step % perEpoch)
-    var pace = (steps: 0, seconds: 0.0)  // budget runs: the steps since the last pace check
+    var pace = StepPace(budget: options.budget?.seconds ?? 0)  // budget runs only
     var step = start.step
     while step < total {
       defer { step += 1 }
@@ -178,11 +178,12 @@ public final class TrainingRun {
         epoch: epoch, iteration: iteration, loss: value, scalars: scalars,
         seconds: Self.now() - started, dataWait: waited)
       for warning in try monitor.record(report) { log(warning) }
-      pace = (pace.steps + 1, pace.seconds + report.seconds)
-      if var plan = budgetPlan, options.followsPace, pace.steps >= BudgetPlan.replanEvery,
+      pace.record(report.seconds, endingAt: Self.now())
+      if var plan = budgetPlan, options.followsPace, (step + 1) % BudgetPlan.replanEvery == 0,
+        let secondsPerStep = pace.secondsPerStep,
         let resized = BudgetPlan.replanned(
           total: total, step: step + 1, elapsed: Self.now() - runStart,
-          secondsPerStep: pace.seconds / Double(pace.steps), budget: plan.budget.seconds,
+          secondsPerStep: secondsPerStep, budget: plan.budget.seconds,
           checkpointSeconds: plan.checkpointSeconds, iterationsPerEpoch: perEpoch,
           saveMinutes: options.saveEveryMinutes)
       {
@@ -190,7 +191,7 @@ public final class TrainingRun {
           String(
             format: "budget: steps now take %.4f s (the pilot: %.4f s): %ld iterations instead "
               + "of %ld, schedules re-sized from iteration %ld",
-            pace.seconds / Double(pace.steps), plan.secondsPerStep, resized, total, step + 1))
+            secondsPerStep, plan.secondsPerStep, resized, total, step + 1))
         schedules = try trainer.schedules(iterationsPerEpoch: perEpoch, totalIterations: resized)
         (total, epochs) = (resized, schedules.epochs)
         plan.totalIterations = resized
@@ -200,7 +201,6 @@ public final class TrainingRun {
         monitor.resize(totalIterations: total, epochs: epochs)
         epochIterations = min(perEpoch, total - epoch * perEpoch)
       }
-      if pace.steps >= BudgetPlan.replanEvery { pace = (0, 0) }
       if !options.live && (iteration % options.logEvery == 0 || iteration == epochIterations - 1)
       {
         let done = Double(iteration - stats.firstIteration + 1)

@@ -69,6 +69,20 @@ final class BudgetTests: XCTestCase {
     XCTAssertEqual(replanned(total: 900, step: 300, elapsed: 120, secondsPerStep: 0.1), 301)
   }
 
+  /// The pace is the mean over the last tenth of the budget, at least 50 steps.
+  func testPaceIsASlidingMean() throws {
+    var pace = StepPace(budget: 1000)
+    for i in 1...49 { pace.record(1, endingAt: Double(i)) }
+    XCTAssertNil(pace.secondsPerStep)
+    pace.record(1, endingAt: 50)
+    XCTAssertEqual(try XCTUnwrap(pace.secondsPerStep), 1)
+    for i in 1...25 { pace.record(3, endingAt: 50 + 3 * Double(i)) }
+    // Window [25, 125]: the 1-s steps ending at 25…50 and the 25 new ones.
+    XCTAssertEqual(try XCTUnwrap(pace.secondsPerStep), (26 + 75) / 51)
+    for i in 26...200 { pace.record(3, endingAt: 50 + 3 * Double(i)) }
+    XCTAssertEqual(try XCTUnwrap(pace.secondsPerStep), 3)  // the last 50 steps: 150 s
+  }
+
   /// A machine that gets 3 times slower halfway: the run re-sizes its schedules, ends within
   /// its budget, and lr, weight decay, momentum and teacher temperature still reach their
   /// ends; the checkpoint records the new length.
