@@ -93,7 +93,8 @@ def top1(name):
 train = open(f"{out}/train.txt").read()
 budget = re.search(r"→ (\d+) iterations", train)
 batch = int(re.search(r"batch (\d+)", train).group(1))
-steps = int(budget.group(1)) if budget else 0
+resized = re.findall(r": (\d+) iterations instead of", train)  # the run followed its pace
+steps = int(resized[-1]) if resized else int(budget.group(1)) if budget else 0
 m = re.search(r"Training time (\d+):(\d+):(\d+)", train)
 seconds = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + int(m.group(3))
 entropy = None
