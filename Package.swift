@@ -7,8 +7,10 @@ import PackageDescription
 
 /// OpenMP with Swift's clang: libomp 14's omp.h sits in clang-14's builtin folder, which
 /// must come after clang-21's own headers (-idirafter, not -I).
-let openMPCFlags = ["-fopenmp", "-idirafter", "/usr/lib/llvm-14/lib/clang/14.0.6/include",
-                    "-O3", "-march=native", "-ffp-contract=fast"]
+let openMPCFlags = [
+  "-fopenmp", "-idirafter", "/usr/lib/llvm-14/lib/clang/14.0.6/include",
+  "-O3", "-march=native", "-ffp-contract=fast",
+]
 
 let package = Package(
   name: "dino",
@@ -18,7 +20,7 @@ let package = Package(
     .library(name: "DinoDSL", type: .dynamic, targets: ["DinoDSL"]),
   ],
   dependencies: [
-    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
   ],
   targets: [
     // The op table (IR/ops.def) expanded for C and Swift.
@@ -80,11 +82,13 @@ let package = Package(
 
     .testTarget(name: "DinoRandomTests", dependencies: ["DinoRandom", "CDinoKernels"]),
     .testTarget(name: "DinoOpsTests", dependencies: ["DinoOps"]),
-    .testTarget(name: "DinoIRTests", dependencies: ["DinoIR", "_DinoTestSupport"],
-                resources: [.copy("Golden")]),
+    .testTarget(
+      name: "DinoIRTests", dependencies: ["DinoIR", "_DinoTestSupport"],
+      resources: [.copy("Golden")]),
     .testTarget(
       name: "DinoPassesTests", dependencies: ["DinoPasses", "DinoRandom", "_DinoTestSupport"]),
-    .testTarget(name: "DinoPlanTests", dependencies: ["DinoPlan", "DinoPasses", "_DinoTestSupport"]),
+    .testTarget(
+      name: "DinoPlanTests", dependencies: ["DinoPlan", "DinoPasses", "_DinoTestSupport"]),
     .testTarget(name: "CDinoKernelsTests", dependencies: ["CDinoKernels", "DinoRandom"]),
     .testTarget(
       name: "DinoRuntimeTests",

@@ -102,7 +102,9 @@ public struct Program: Hashable, Sendable {
   public var arenaBytes: Int?
 
   /// Creates a program.
-  public init(name: String, nodes: [Node] = [], outputs: [ProgramOutput] = [], arenaBytes: Int? = nil) {
+  public init(
+    name: String, nodes: [Node] = [], outputs: [ProgramOutput] = [], arenaBytes: Int? = nil
+  ) {
     self.name = name
     self.nodes = nodes
     self.outputs = outputs

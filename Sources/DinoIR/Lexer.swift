@@ -52,7 +52,8 @@ func tokenizeIRLine(
   }
   func isDigit(_ i: Int) -> Bool { i < chars.count && ("0"..."9").contains(chars[i]) }
   func isHexDigit(_ i: Int) -> Bool {
-    isDigit(i) || (i < chars.count && (("a"..."f").contains(chars[i]) || ("A"..."F").contains(chars[i])))
+    isDigit(i)
+      || (i < chars.count && (("a"..."f").contains(chars[i]) || ("A"..."F").contains(chars[i])))
   }
   func word(at i: Int) -> Int {
     var j = i

@@ -94,7 +94,8 @@ public struct Liveness: Sendable {
           : nil)
     }
     var sources: [ValueID?] = Array(repeating: nil, count: count)
-    for (index, node) in program.nodes.enumerated() where node.op.allowsInPlace && node.isTransient {
+    for (index, node) in program.nodes.enumerated() where node.op.allowsInPlace && node.isTransient
+    {
       guard let first = node.operands.first, first.index >= 0, first.index < index,
         let operand = intervals[first.index], !isOutput[first.index], operand.end == index,
         operand.bytes == node.type.byteSize

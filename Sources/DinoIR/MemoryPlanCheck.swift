@@ -49,8 +49,9 @@ public func memoryProblems(_ program: Program) -> [String] {
     }
     if let buffer = slot.buffer {
       if let problem = bufferSlotProblem(index, buffer, in: program) {
-        problems.append("\(name): %\(index) (\(node.op.name)) lives in buffer \(buffer), but "
-          + problem)
+        problems.append(
+          "\(name): %\(index) (\(node.op.name)) lives in buffer \(buffer), but "
+            + problem)
       }
       continue
     }

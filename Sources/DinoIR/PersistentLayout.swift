@@ -47,7 +47,8 @@ public struct PersistentLayout: Hashable, Sendable {
       guard let dot = name.firstIndex(of: ".") else { return "" }
       let rest = name[name.index(after: dot)...]
       let isStudent = name[..<dot] == "student"
-      return String(!isStudent && rest.hasPrefix("student.") ? rest.dropFirst("student.".count) : rest)
+      return String(
+        !isStudent && rest.hasPrefix("student.") ? rest.dropFirst("student.".count) : rest)
     }
     var regions: [String] = []
     for buffer in buffers where !regions.contains(buffer.region) { regions.append(buffer.region) }
@@ -70,7 +71,8 @@ public struct PersistentLayout: Hashable, Sendable {
     for buffer in buffers {
       let bytes = buffer.type.byteSize
       if Self.mirroredRegions.contains(buffer.region) {
-        entries[buffer.name] = Entry(region: buffer.region, offset: pathOffset[path(buffer.name)] ?? 0, bytes: bytes)
+        entries[buffer.name] = Entry(
+          region: buffer.region, offset: pathOffset[path(buffer.name)] ?? 0, bytes: bytes)
         regionBytes[buffer.region] = mirroredBytes
       } else {
         let offset = regionBytes[buffer.region] ?? 0

@@ -75,8 +75,9 @@ extension Verifier {
           let name = node.attrs.string("name")
           let bytes = layout.regionBytes[name] ?? 0
           if bytes == 0 || bytes != node.type.byteSize {
-            fail("region: '\(name)' is \(bytes / 4) elements in the persistent layout, the "
-              + "leaf says \(node.type)")
+            fail(
+              "region: '\(name)' is \(bytes / 4) elements in the persistent layout, the "
+                + "leaf says \(node.type)")
           }
           continue
         }
@@ -97,14 +98,16 @@ extension Verifier {
           }
           let offset = whole(0) * 4, bytes = whole(2) * 4
           for operand in mirrored where bufferAt[regionName(operand)]?[offset] != bytes {
-            fail("\(node.op.name): segment \(row) (element \(offset / 4), \(bytes / 4) "
-              + "elements) is no buffer of region '\(regionName(operand))': the segment table "
-              + "does not match the persistent layout (recompile the plan)")
+            fail(
+              "\(node.op.name): segment \(row) (element \(offset / 4), \(bytes / 4) "
+                + "elements) is no buffer of region '\(regionName(operand))': the segment table "
+                + "does not match the persistent layout (recompile the plan)")
             break rows
           }
           if node.op == .adamwFlat && bufferAt[regionName(4)]?[whole(4) * 4] != 4 {
-            fail("adamw_flat: segment \(row): step index \(whole(4)) is no step count of "
-              + "region '\(regionName(4))' (recompile the plan)")
+            fail(
+              "adamw_flat: segment \(row): step index \(whole(4)) is no step count of "
+                + "region '\(regionName(4))' (recompile the plan)")
             break rows
           }
         }

@@ -64,7 +64,8 @@ extension OpKind {
 
     case .matmul:
       guard s[0].count >= 2, s[1].count >= 2 else {
-        throw ShapeError("matmul: operands must have rank >= 2, got \(shapeText(s[0])) x \(shapeText(s[1]))")
+        throw ShapeError(
+          "matmul: operands must have rank >= 2, got \(shapeText(s[0])) x \(shapeText(s[1]))")
       }
       let ta = attrs.int("trans_a") != 0, tb = attrs.int("trans_b") != 0
       let a = s[0], b = s[1]
@@ -84,7 +85,8 @@ extension OpKind {
         throw ShapeError("linear: expects x [...,in], weight [out,in], bias [out]")
       }
       if s[1][1] != inDim {
-        throw ShapeError("linear: weight \(shapeText(s[1])) expects last dim \(s[1][1]), got \(inDim)")
+        throw ShapeError(
+          "linear: weight \(shapeText(s[1])) expects last dim \(s[1][1]), got \(inDim)")
       }
       if s[2][0] != s[1][0] {
         throw ShapeError("linear: bias \(shapeText(s[2])) does not match weight \(shapeText(s[1]))")
@@ -103,7 +105,8 @@ extension OpKind {
       }
       if s[1][1] != s[0][1] || s[1][2] != p || s[1][3] != p || s[2][0] != s[1][0] {
         throw ShapeError(
-          "patch_embed: weight \(shapeText(s[1])) and bias \(shapeText(s[2])) do not fit input \(shapeText(s[0])) with patch \(p)")
+          "patch_embed: weight \(shapeText(s[1])) and bias \(shapeText(s[2])) do not fit input \(shapeText(s[0])) with patch \(p)"
+        )
       }
       if s[0][2] % p != 0 || s[0][3] % p != 0 {
         throw ShapeError("patch_embed: image \(s[0][2])x\(s[0][3]) is not a multiple of patch \(p)")
@@ -172,7 +175,9 @@ extension OpKind {
 
     case .weightNorm, .weightNormBwdV, .weightNormBwdG:
       let v = self == .weightNorm ? 0 : 1
-      guard s[v].count == 2 else { throw ShapeError("\(name): v must be [K,C], got \(shapeText(s[v]))") }
+      guard s[v].count == 2 else {
+        throw ShapeError("\(name): v must be [K,C], got \(shapeText(s[v]))")
+      }
       if self != .weightNorm { try same(0, 1, "v") }
       if self != .weightNormBwdG && s[v + 1] != [s[v][0], 1] {
         throw ShapeError("\(name): g must be [\(s[v][0]),1], got \(shapeText(s[v + 1]))")
@@ -200,7 +205,9 @@ extension OpKind {
         var x = s[i], y = s[0]
         if x.count == y.count { x[a] = 0; y[a] = 0 }
         if x != y {
-          throw ShapeError("concat: operand \(i) \(shapeText(s[i])) does not match \(shapeText(s[0])) outside axis \(a)")
+          throw ShapeError(
+            "concat: operand \(i) \(shapeText(s[i])) does not match \(shapeText(s[0])) outside axis \(a)"
+          )
         }
         out[a] += s[i][a]
       }
@@ -210,7 +217,8 @@ extension OpKind {
       let a = try axis("axis", rank: s[0].count)
       let start = attrs.int("start"), end = attrs.int("end")
       if start < 0 || end > s[0][a] || start >= end {
-        throw ShapeError("slice: [\(start), \(end)) out of range for axis \(a) of \(shapeText(s[0]))")
+        throw ShapeError(
+          "slice: [\(start), \(end)) out of range for axis \(a) of \(shapeText(s[0]))")
       }
       var out = s[0]
       out[a] = end - start
@@ -227,7 +235,8 @@ extension OpKind {
     case .broadcastTo:
       let shape = attrs.ints("shape")
       if !broadcasts(s[0], to: shape) {
-        throw ShapeError("broadcast_to: \(shapeText(s[0])) does not broadcast to \(shapeText(shape))")
+        throw ShapeError(
+          "broadcast_to: \(shapeText(s[0])) does not broadcast to \(shapeText(shape))")
       }
       return f32(shape)
 
@@ -241,7 +250,8 @@ extension OpKind {
     case .patchify:
       let p = attrs.int("patch")
       guard s[0].count == 4, p > 0, s[0][2] % p == 0, s[0][3] % p == 0 else {
-        throw ShapeError("patchify: input \(shapeText(s[0])) is not [B,C,H,W] with H, W multiples of \(p)")
+        throw ShapeError(
+          "patchify: input \(shapeText(s[0])) is not [B,C,H,W] with H, W multiples of \(p)")
       }
       return f32([s[0][0], (s[0][2] / p) * (s[0][3] / p), s[0][1] * p * p])
 

@@ -136,9 +136,10 @@ public func differentiate(
 func checkBackwardReads(
   of node: Node, at index: Int, emitted: ArraySlice<Node>, forwardCount: Int
 ) throws(CompileError) {
-  var allowed = Set(node.op.backwardReadsOperands.compactMap { k in
-    k < node.operands.count ? node.operands[k].index : nil
-  })
+  var allowed = Set(
+    node.op.backwardReadsOperands.compactMap { k in
+      k < node.operands.count ? node.operands[k].index : nil
+    })
   if node.op.backwardReadsResult { allowed.insert(index) }
   for backward in emitted {
     for operand in backward.operands

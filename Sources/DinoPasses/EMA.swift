@@ -28,10 +28,13 @@ public func buildEMA(_ graph: Graph) throws(CompileError) -> Graph {
     }
     func load(_ buffer: BufferInfo) -> ValueID {
       program.append(
-        Node(.parameter,
-             attrs: ["name": .string(buffer.name), "init": .string(buffer.initSpec),
-                     "trainable": .int(buffer.trainable ? 1 : 0)],
-             type: buffer.type, scope: "ema"))
+        Node(
+          .parameter,
+          attrs: [
+            "name": .string(buffer.name), "init": .string(buffer.initSpec),
+            "trainable": .int(buffer.trainable ? 1 : 0),
+          ],
+          type: buffer.type, scope: "ema"))
     }
     let t = load(teacher), s = load(student)
     program.append(Node(.emaUpdate, [t, s, momentum], type: .scalar, scope: "ema"))

@@ -92,13 +92,17 @@ private func flatOptimizer(_ program: Program, in graph: Graph, at index: Int) -
     let paramNode = program.nodes[program.nodes[update.node].operands[0].index]
     let scope = "optimizer.\(update.param)"
     let buffer = flat.append(
-      Node(.parameter,
-           attrs: ["name": .string("grad.\(update.param)"), "init": .string("zeros"),
-                   "trainable": .int(0)],
-           type: paramNode.type, loc: paramNode.loc, scope: scope))
+      Node(
+        .parameter,
+        attrs: [
+          "name": .string("grad.\(update.param)"), "init": .string("zeros"),
+          "trainable": .int(0),
+        ],
+        type: paramNode.type, loc: paramNode.loc, scope: scope))
     flat.append(
-      Node(.assign, [buffer, ValueID(newIndex[update.gradient])], type: .scalar,
-           loc: paramNode.loc, scope: scope))
+      Node(
+        .assign, [buffer, ValueID(newIndex[update.gradient])], type: .scalar,
+        loc: paramNode.loc, scope: scope))
   }
   var staged = graph
   staged.programs[index] = flat
@@ -117,10 +121,13 @@ private func flatOptimizer(_ program: Program, in graph: Graph, at index: Int) -
   let operands = [shared.operands[5], shared.operands[6], gate ?? shared.operands[7]]
   let table = flat.append(segmentTable(rows, loc: loc, scope: "optimizer"))
   flat.append(
-    Node(.adamwFlat, regions + operands.map { ValueID(newIndex[$0.index]) } + [table],
-         attrs: ["max_norm": .float(sharedClip.maxNorm), "beta1": shared.attrs["beta1"]!,
-                 "beta2": shared.attrs["beta2"]!, "eps": shared.attrs["eps"]!],
-         type: .scalar, loc: loc, scope: "optimizer"))
+    Node(
+      .adamwFlat, regions + operands.map { ValueID(newIndex[$0.index]) } + [table],
+      attrs: [
+        "max_norm": .float(sharedClip.maxNorm), "beta1": shared.attrs["beta1"]!,
+        "beta2": shared.attrs["beta2"]!, "eps": shared.attrs["eps"]!,
+      ],
+      type: .scalar, loc: loc, scope: "optimizer"))
   return flat
 }
 
@@ -169,7 +176,8 @@ private func flatEMA(_ program: Program, in graph: Graph, at index: Int) -> Prog
   }
   let table = flat.append(segmentTable(rows, loc: loc, scope: "ema"))
   let newMomentum = ValueID(keep.firstIndex(of: momentum.index)!)
-  flat.append(Node(.emaFlat, regions + [newMomentum, table], type: .scalar, loc: loc, scope: "ema"))
+  flat.append(
+    Node(.emaFlat, regions + [newMomentum, table], type: .scalar, loc: loc, scope: "ema"))
   return flat
 }
 
@@ -177,14 +185,16 @@ private func flatEMA(_ program: Program, in graph: Graph, at index: Int) -> Prog
 private func regionLeaf(_ name: String, layout: PersistentLayout, loc: SourceLoc, scope: String)
   -> Node
 {
-  Node(.region, attrs: ["name": .string(name)],
-       type: TensorType(.f32, [(layout.regionBytes[name] ?? 0) / 4]), loc: loc, scope: scope)
+  Node(
+    .region, attrs: ["name": .string(name)],
+    type: TensorType(.f32, [(layout.regionBytes[name] ?? 0) / 4]), loc: loc, scope: scope)
 }
 
 /// The segment table of `rows` as a constant f32[S,8].
 private func segmentTable(_ rows: [FlatSegmentRow], loc: SourceLoc, scope: String) -> Node {
-  Node(.constant, attrs: ["data": .floats(FlatSegmentRow.table(rows))],
-       type: TensorType(.f32, [rows.count, OpKind.segmentTableColumns]), loc: loc, scope: scope)
+  Node(
+    .constant, attrs: ["data": .floats(FlatSegmentRow.table(rows))],
+    type: TensorType(.f32, [rows.count, OpKind.segmentTableColumns]), loc: loc, scope: scope)
 }
 
 /// One row of a flat op's segment table (IR/OPS.md `adamw_flat`).

@@ -36,8 +36,9 @@ public func appendOptimizer(_ graph: Graph, program name: String = "train_step")
       return ValueID(found)
     }
     let id = program.append(
-      Node(.input, attrs: ["name": .string(inputName)], type: .scalar, loc: loc,
-           scope: "optimizer"))
+      Node(
+        .input, attrs: ["name": .string(inputName)], type: .scalar, loc: loc,
+        scope: "optimizer"))
     scalarInputs[inputName] = id
     return id
   }
@@ -59,8 +60,9 @@ public func appendOptimizer(_ graph: Graph, program name: String = "train_step")
     var grad = output.value
     if clip > 0 {
       let coef = program.append(
-        Node(.clipGradCoef, [grad], attrs: ["max_norm": .float(clip)], type: .scalar,
-             loc: paramNode.loc, scope: scope))
+        Node(
+          .clipGradCoef, [grad], attrs: ["max_norm": .float(clip)], type: .scalar,
+          loc: paramNode.loc, scope: scope))
       grad = program.append(
         Node(.mul, [grad, coef], type: paramNode.type, loc: paramNode.loc, scope: scope))
     }
@@ -70,26 +72,33 @@ public func appendOptimizer(_ graph: Graph, program name: String = "train_step")
     } else {
       if one == nil {
         one = program.append(
-          Node(.constant, attrs: ["data": .floats([1])], type: .scalar, loc: loc,
-               scope: "optimizer"))
+          Node(
+            .constant, attrs: ["data": .floats([1])], type: .scalar, loc: loc,
+            scope: "optimizer"))
       }
       gate = one!
     }
     func state(_ region: String, _ type: TensorType) -> ValueID {
       program.append(
-        Node(.parameter,
-             attrs: ["name": .string("\(region).\(paramName)"), "init": .string("zeros"),
-                     "trainable": .int(0)],
-             type: type, loc: paramNode.loc, scope: scope))
+        Node(
+          .parameter,
+          attrs: [
+            "name": .string("\(region).\(paramName)"), "init": .string("zeros"),
+            "trainable": .int(0),
+          ],
+          type: type, loc: paramNode.loc, scope: scope))
     }
     let m = state("adam_m", paramNode.type), v = state("adam_v", paramNode.type)
     let t = state("adam_step", .scalar)
     let decays = !(paramName.hasSuffix(".bias") || paramNode.type.rank == 1)
     program.append(
-      Node(.adamwUpdate, [param, grad, m, v, t, lr, wd, gate],
-           attrs: ["beta1": .float(0.9), "beta2": .float(0.999), "eps": .float(1e-8),
-                   "decay": .int(decays ? 1 : 0)],
-           type: .scalar, loc: paramNode.loc, scope: scope))
+      Node(
+        .adamwUpdate, [param, grad, m, v, t, lr, wd, gate],
+        attrs: [
+          "beta1": .float(0.9), "beta2": .float(0.999), "eps": .float(1e-8),
+          "decay": .int(decays ? 1 : 0),
+        ],
+        type: .scalar, loc: paramNode.loc, scope: scope))
   }
   graph.programs[index] = program
   graph.stage = "optimizer"

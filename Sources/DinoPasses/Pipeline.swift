@@ -12,20 +12,30 @@ public enum Pipeline {
   /// function takes a `Graph` and returns a `Graph` (wrap extra parameters in a closure).
   /// - Parameter fusing: whether `fuse` fuses; `false` (`dinoc compile --no-fuse`) keeps the
   ///   pass in the list but makes it only mark the stage, so `--after fuse` still works.
-  public static func passes(fusing: Bool) -> [(name: String, run: Pass)] { [
-    ("verify", { graph in staged(graph, "verify") }),
-    ("autodiff", { graph throws(CompileError) in
-      let trained = needsGradients(graph) ? try differentiate(graph) : graph
-      return staged(try differentiateGradientsProgram(trained), "autodiff") }),
-    ("optimizer", { graph throws(CompileError) in
-      hasGradients(graph) ? try appendOptimizer(graph) : staged(graph, "optimizer") }),
-    ("ema", { graph throws(CompileError) in staged(try buildEMA(graph), "ema") }),
-    ("dead_code", eliminateDeadCode),
-    ("fuse", { graph throws(CompileError) in fusing ? try fuse(graph) : staged(graph, "fuse") }),
-    ("schedule", schedule),
-    ("flatten", flatten),
-    ("plan_memory", planMemory),
-  ] }
+  public static func passes(fusing: Bool) -> [(name: String, run: Pass)] {
+    [
+      ("verify", { graph in staged(graph, "verify") }),
+      (
+        "autodiff",
+        { graph throws(CompileError) in
+          let trained = needsGradients(graph) ? try differentiate(graph) : graph
+          return staged(try differentiateGradientsProgram(trained), "autodiff")
+        }
+      ),
+      (
+        "optimizer",
+        { graph throws(CompileError) in
+          hasGradients(graph) ? try appendOptimizer(graph) : staged(graph, "optimizer")
+        }
+      ),
+      ("ema", { graph throws(CompileError) in staged(try buildEMA(graph), "ema") }),
+      ("dead_code", eliminateDeadCode),
+      ("fuse", { graph throws(CompileError) in fusing ? try fuse(graph) : staged(graph, "fuse") }),
+      ("schedule", schedule),
+      ("flatten", flatten),
+      ("plan_memory", planMemory),
+    ]
+  }
 
   /// The pass names, in order (what `--stop-after` and `--after` accept).
   public static var passNames: [String] { passes.map(\.name) }

@@ -52,7 +52,8 @@ private func plan(_ program: Program) throws(CompileError) -> Program {
       blocks[b].end = max(blocks[b].end, interval.end)
     } else {
       blockOf[index] = blocks.count
-      blocks.append(Block(members: [index], start: interval.start, end: interval.end, bytes: interval.bytes))
+      blocks.append(
+        Block(members: [index], start: interval.start, end: interval.end, bytes: interval.bytes))
     }
   }
   let largestFirst = blocks.indices.sorted {

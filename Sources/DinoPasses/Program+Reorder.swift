@@ -33,7 +33,9 @@ extension Program {
       node.slot = nil
       result.nodes.append(node)
     }
-    result.outputs = outputs.map { ProgramOutput(name: $0.name, value: ValueID(newIndex[$0.value.index])) }
+    result.outputs = outputs.map {
+      ProgramOutput(name: $0.name, value: ValueID(newIndex[$0.value.index]))
+    }
     return result
   }
 }

@@ -26,11 +26,14 @@ struct ByteReader {
   /// An error at the current position.
   func error(_ message: String, at offset: Int? = nil) -> PlanError {
     let at = offset ?? position
-    return PlanError("section '\(section)' at byte 0x\(String(at, radix: 16, uppercase: true)): \(message)")
+    return PlanError(
+      "section '\(section)' at byte 0x\(String(at, radix: 16, uppercase: true)): \(message)")
   }
 
   /// Reads `count` bytes as a little-endian unsigned integer.
-  private mutating func le(_ count: Int, _ what: @autoclosure () -> String) throws(PlanError) -> UInt64 {
+  private mutating func le(_ count: Int, _ what: @autoclosure () -> String) throws(PlanError)
+    -> UInt64
+  {
     guard remaining >= count else {
       throw error("\(what()) needs \(count) bytes but the section ends after \(remaining)")
     }
@@ -41,32 +44,49 @@ struct ByteReader {
   }
 
   /// Reads one byte.
-  mutating func u8(_ what: @autoclosure () -> String) throws(PlanError) -> UInt8 { UInt8(try le(1, what())) }
+  mutating func u8(_ what: @autoclosure () -> String) throws(PlanError) -> UInt8 {
+    UInt8(try le(1, what()))
+  }
   /// Reads a u16.
-  mutating func u16(_ what: @autoclosure () -> String) throws(PlanError) -> UInt16 { UInt16(try le(2, what())) }
+  mutating func u16(_ what: @autoclosure () -> String) throws(PlanError) -> UInt16 {
+    UInt16(try le(2, what()))
+  }
   /// Reads a u32.
-  mutating func u32(_ what: @autoclosure () -> String) throws(PlanError) -> UInt32 { UInt32(try le(4, what())) }
+  mutating func u32(_ what: @autoclosure () -> String) throws(PlanError) -> UInt32 {
+    UInt32(try le(4, what()))
+  }
   /// Reads a u64.
-  mutating func u64(_ what: @autoclosure () -> String) throws(PlanError) -> UInt64 { try le(8, what()) }
+  mutating func u64(_ what: @autoclosure () -> String) throws(PlanError) -> UInt64 {
+    try le(8, what())
+  }
   /// Reads an i64.
-  mutating func i64(_ what: @autoclosure () -> String) throws(PlanError) -> Int64 { Int64(bitPattern: try le(8, what())) }
+  mutating func i64(_ what: @autoclosure () -> String) throws(PlanError) -> Int64 {
+    Int64(bitPattern: try le(8, what()))
+  }
   /// Reads a double.
-  mutating func f64(_ what: @autoclosure () -> String) throws(PlanError) -> Double { Double(bitPattern: try le(8, what())) }
+  mutating func f64(_ what: @autoclosure () -> String) throws(PlanError) -> Double {
+    Double(bitPattern: try le(8, what()))
+  }
   /// Reads a float.
-  mutating func f32(_ what: @autoclosure () -> String) throws(PlanError) -> Float { Float(bitPattern: UInt32(try le(4, what()))) }
+  mutating func f32(_ what: @autoclosure () -> String) throws(PlanError) -> Float {
+    Float(bitPattern: UInt32(try le(4, what())))
+  }
 
   /// Reads a u64 that must lie in `0...limit`.
   mutating func size(_ what: @autoclosure () -> String, limit: Int) throws(PlanError) -> Int {
     let start = position
     let v = try u64(what())
-    guard v <= UInt64(limit) else { throw error("\(what()) \(v) exceeds the limit \(limit)", at: start) }
+    guard v <= UInt64(limit) else {
+      throw error("\(what()) \(v) exceeds the limit \(limit)", at: start)
+    }
     return Int(v)
   }
 
   /// Reads a u32 count of elements that each take at least `minimumBytes`, refusing a count
   /// the rest of the section cannot hold (so a corrupt count never drives a long loop or a
   /// large allocation).
-  mutating func count(_ what: @autoclosure () -> String, minimumBytes: Int) throws(PlanError) -> Int {
+  mutating func count(_ what: @autoclosure () -> String, minimumBytes: Int) throws(PlanError) -> Int
+  {
     let start = position
     let n = Int(try u32(what()))
     guard n <= remaining / max(1, minimumBytes) else {
@@ -76,7 +96,9 @@ struct ByteReader {
   }
 
   /// Reads `count` raw bytes.
-  mutating func raw(_ count: Int, _ what: @autoclosure () -> String) throws(PlanError) -> ArraySlice<UInt8> {
+  mutating func raw(_ count: Int, _ what: @autoclosure () -> String) throws(PlanError)
+    -> ArraySlice<UInt8>
+  {
     guard count >= 0, remaining >= count else {
       throw error("\(what()) needs \(count) bytes but the section ends after \(remaining)")
     }

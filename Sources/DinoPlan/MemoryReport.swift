@@ -22,12 +22,14 @@ public func memoryReport(_ graph: Graph) -> String {
     if let arena = stats.arenaBytes {
       let percent = (stats.efficiency * 1000).rounded() / 10
       lines.append(
-        "memory @\(program.name): arena \(byteText(arena)) (\(arena)B), \(bound), efficiency \(percent)%")
+        "memory @\(program.name): arena \(byteText(arena)) (\(arena)B), \(bound), efficiency \(percent)%"
+      )
     } else {
       lines.append("memory @\(program.name): not planned, \(bound)")
     }
     lines.append(
-      "  naive \(byteText(stats.naiveBytes)), \(stats.transientCount) transient values, \(stats.inPlaceCount) in place")
+      "  naive \(byteText(stats.naiveBytes)), \(stats.transientCount) transient values, \(stats.inPlaceCount) in place"
+    )
     let homed = program.nodes.filter { $0.slot?.buffer != nil }
     if !homed.isEmpty {
       let bytes = homed.reduce(0) { $0 + $1.type.byteSize }

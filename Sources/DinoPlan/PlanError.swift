@@ -20,11 +20,13 @@ public struct PlanError: Error, Hashable, Sendable, CustomStringConvertible {
   }
 
   /// The hint for damaged files.
-  public static let corruptHint = "the file is damaged or not written by dinoc: rebuild it with `dinoc compile`"
+  public static let corruptHint =
+    "the file is damaged or not written by dinoc: rebuild it with `dinoc compile`"
   /// The hint for plans built by another compiler version or op table.
   public static let rebuildHint = "rebuild the plan with the dinoc that matches this dino-run"
   /// The hint for graphs that cannot be written.
-  public static let writeHint = "write plans from the output of the full pass pipeline (`Pipeline.run`)"
+  public static let writeHint =
+    "write plans from the output of the full pass pipeline (`Pipeline.run`)"
 
   /// One line: `file: message (hint: hint)`; control characters are escaped and very long
   /// messages shortened, so that the line is always printable.
@@ -33,7 +35,9 @@ public struct PlanError: Error, Hashable, Sendable, CustomStringConvertible {
     if text.count > 600 { text = String(text.prefix(600)) + "…" }
     var line = ""
     for scalar in text.unicodeScalars {
-      if scalar.value < 0x20 || scalar.value == 0x7F || scalar == "\u{2028}" || scalar == "\u{2029}" || scalar == "\u{85}" {
+      if scalar.value < 0x20 || scalar.value == 0x7F || scalar == "\u{2028}" || scalar == "\u{2029}"
+        || scalar == "\u{85}"
+      {
         line += "\\u{\(String(scalar.value, radix: 16))}"
       } else {
         line.unicodeScalars.append(scalar)

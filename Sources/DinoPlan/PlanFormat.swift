@@ -6,7 +6,7 @@ public enum PlanFormat {
   public static let magic: [UInt8] = Array("DINOPLAN".utf8)
   /// The most absorbed locations one fused node carries.
   public static let maxAbsorbed = 4096
-    /// The format version this module writes and the newest it reads.
+  /// The format version this module writes and the newest it reads.
   public static let version: UInt32 = 1
   /// Written as a little-endian u32: the bytes `04 03 02 01`.
   public static let byteOrderMark: UInt32 = 0x0102_0304
@@ -49,7 +49,8 @@ public enum PlanFormat {
     OpKind.allOps.map { op in
       let mutates = op.mutatedOperands.reduce(0) { $0 | (1 << $1) }
       let attrs = op.attrSchema.map { "\($0.name):\($0.kind.rawValue)" }.joined(separator: ",")
-      return "\(op.name)|\(op.family.rawValue)|\(op.arity ?? -1)|\(op.allowsInPlace ? 1 : 0)|\(mutates)|\(attrs)\n"
+      return
+        "\(op.name)|\(op.family.rawValue)|\(op.arity ?? -1)|\(op.allowsInPlace ? 1 : 0)|\(mutates)|\(attrs)\n"
     }.joined()
   }
 

@@ -29,7 +29,8 @@ struct SectionParser {
   static let arenaLimit = 1 << 48
 
   /// Reads a string index and returns the string.
-  func string(_ r: inout ByteReader, _ what: @autoclosure () -> String) throws(PlanError) -> String {
+  func string(_ r: inout ByteReader, _ what: @autoclosure () -> String) throws(PlanError) -> String
+  {
     let start = r.position
     let index = Int(try r.u32(what()))
     guard index < strings.count else {
@@ -43,7 +44,9 @@ struct SectionParser {
     _ r: inout ByteReader, dtype code: UInt8, rank: UInt8, _ what: @autoclosure () -> String
   ) throws(PlanError) -> TensorType {
     let start = r.position
-    guard let dtype = PlanFormat.dtype(code) else { throw r.error("\(what()) has unknown dtype code \(code)", at: start) }
+    guard let dtype = PlanFormat.dtype(code) else {
+      throw r.error("\(what()) has unknown dtype code \(code)", at: start)
+    }
     guard Int(rank) <= PlanFormat.maxRank else {
       throw r.error("\(what()) has rank \(rank), more than \(PlanFormat.maxRank)", at: start)
     }
@@ -55,7 +58,9 @@ struct SectionParser {
         throw r.error("\(what()) has dimension \(dim) (must be 0..<2^40)")
       }
       let (product, overflow) = count.multipliedReportingOverflow(by: Int(dim))
-      if overflow || product >= Self.sizeLimit { throw r.error("\(what()) has 2^40 or more elements") }
+      if overflow || product >= Self.sizeLimit {
+        throw r.error("\(what()) has 2^40 or more elements")
+      }
       count = product
       shape.append(Int(dim))
     }
@@ -84,7 +89,8 @@ struct SectionParser {
     let start = r.position
     let code = Int(try r.u16("op code of \(what())"))
     guard code < OpKind.allOps.count else {
-      throw r.error("\(what()) has op code \(code), but the op table has \(OpKind.allOps.count) ops", at: start)
+      throw r.error(
+        "\(what()) has op code \(code), but the op table has \(OpKind.allOps.count) ops", at: start)
     }
     let op = OpKind.allOps[code]
     let flags = try r.u8("flags of \(what())")
@@ -103,7 +109,9 @@ struct SectionParser {
     for k in 0..<operandCount {
       let at = r.position
       let operand = Int(try r.u32("operand \(k) of \(what())"))
-      guard operand < index else { throw r.error("operand \(k) of \(what()) is %\(operand), not defined before it", at: at) }
+      guard operand < index else {
+        throw r.error("operand \(k) of \(what()) is %\(operand), not defined before it", at: at)
+      }
       operands.append(ValueID(operand))
     }
     var attrs: Attributes = [:]
@@ -112,14 +120,18 @@ struct SectionParser {
       let key = try string(&r, "attribute name of \(what())")
       let kindByte = try r.u8("attribute kind of \(what())")
       guard let kind = AttrKind(rawValue: Character(Unicode.Scalar(kindByte))) else {
-        throw r.error("attribute '\(key)' of \(what()) has unknown kind byte 0x\(String(kindByte, radix: 16))", at: at)
+        throw r.error(
+          "attribute '\(key)' of \(what()) has unknown kind byte 0x\(String(kindByte, radix: 16))",
+          at: at)
       }
       let value: Attr
       switch kind {
       case .int: value = .int(Int(try r.i64("attribute '\(key)'")))
       case .float:
         let v = try r.f64("attribute '\(key)'")
-        guard v.isFinite else { throw r.error("attribute '\(key)' of \(what()) is \(v), not a finite number", at: at) }
+        guard v.isFinite else {
+          throw r.error("attribute '\(key)' of \(what()) is \(v), not a finite number", at: at)
+        }
         value = .float(v)
       case .string: value = .string(try string(&r, "attribute '\(key)'"))
       case .ints:
@@ -184,7 +196,8 @@ struct SectionParser {
         let at = r.position
         let value = Int(try r.u32("output '\(outputName)'"))
         guard value < graph.programs[p].nodes.count else {
-          throw r.error("output '\(outputName)' of @\(name) names %\(value), which is not defined", at: at)
+          throw r.error(
+            "output '\(outputName)' of @\(name) names %\(value), which is not defined", at: at)
         }
         graph.programs[p].outputs.append(ProgramOutput(name: outputName, value: ValueID(value)))
       }
@@ -199,7 +212,8 @@ struct SectionParser {
       throw r.error("lists arenas for \(count) programs, the plan has \(graph.programs.count)")
     }
     for p in graph.programs.indices {
-      graph.programs[p].arenaBytes = try r.size("arena of @\(graph.programs[p].name)", limit: Self.arenaLimit)
+      graph.programs[p].arenaBytes = try r.size(
+        "arena of @\(graph.programs[p].name)", limit: Self.arenaLimit)
     }
     try r.finish()
   }
@@ -217,7 +231,8 @@ struct SectionParser {
       let trainable = try r.u8("trainable flag of buffer '\(name)'")
       let reserved = try r.u8("reserved byte of buffer '\(name)'")
       guard trainable <= 1, reserved == 0 else {
-        throw r.error("buffer '\(name)' has trainable flag \(trainable) and reserved byte \(reserved)", at: at)
+        throw r.error(
+          "buffer '\(name)' has trainable flag \(trainable) and reserved byte \(reserved)", at: at)
       }
       let type = try type(&r, dtype: dtype, rank: rank, "buffer '\(name)'")
       let initSpec = try string(&r, "init of buffer '\(name)'")
@@ -250,7 +265,9 @@ struct SectionParser {
       }
       previous = key
       let value = try r.f64("hyper-parameter '\(key)'")
-      guard value.isFinite else { throw r.error("hyper-parameter '\(key)' is \(value), not a finite number", at: at) }
+      guard value.isFinite else {
+        throw r.error("hyper-parameter '\(key)' is \(value), not a finite number", at: at)
+      }
       hyper[key] = value
     }
     try r.finish()

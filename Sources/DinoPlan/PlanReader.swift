@@ -57,13 +57,17 @@ public enum PlanReader {
       defer { try? handle.close() }
       let data = try handle.read(upToCount: maximumFileBytes + 1) ?? Data()
       if data.count > maximumFileBytes {
-        throw PlanError("is larger than \(maximumFileBytes) bytes, far beyond any plan", hint: "pass the plan.bin written by `dinoc compile`", file: path)
+        throw PlanError(
+          "is larger than \(maximumFileBytes) bytes, far beyond any plan",
+          hint: "pass the plan.bin written by `dinoc compile`", file: path)
       }
       bytes = [UInt8](data)
     } catch let error as PlanError {
       throw error
     } catch {
-      throw PlanError("cannot read: \(error.localizedDescription)", hint: "check the path and its permissions", file: path)
+      throw PlanError(
+        "cannot read: \(error.localizedDescription)", hint: "check the path and its permissions",
+        file: path)
     }
     do {
       return try decode(bytes)
@@ -81,11 +85,13 @@ public enum PlanReader {
     let notAPlan = "pass the plan.bin written by `dinoc compile`"
     guard bytes.count >= 8, Array(bytes[0..<8]) == PlanFormat.magic else {
       throw PlanError(
-        bytes.isEmpty ? "the file is empty, not a plan" : "not a plan: it does not start with \"DINOPLAN\"",
+        bytes.isEmpty
+          ? "the file is empty, not a plan" : "not a plan: it does not start with \"DINOPLAN\"",
         hint: notAPlan)
     }
     guard bytes.count >= PlanFormat.headerSize else {
-      throw PlanError("truncated: \(bytes.count) bytes, the header alone needs \(PlanFormat.headerSize)")
+      throw PlanError(
+        "truncated: \(bytes.count) bytes, the header alone needs \(PlanFormat.headerSize)")
     }
     var h = ByteReader(bytes, section: "header", range: 8..<PlanFormat.headerSize)
     let version = try h.u32("format version")
@@ -97,7 +103,8 @@ public enum PlanReader {
     if version == 0 { throw PlanError("format version 0 does not exist (the header is damaged)") }
     let mark = try h.u32("byte-order mark")
     if mark != PlanFormat.byteOrderMark {
-      throw PlanError("bad byte-order mark 0x\(String(mark, radix: 16)) (expected little-endian 0x1020304)")
+      throw PlanError(
+        "bad byte-order mark 0x\(String(mark, radix: 16)) (expected little-endian 0x1020304)")
     }
     let fingerprint = try h.u64("op table fingerprint")
     let opCount = try h.u32("op count")
@@ -107,15 +114,20 @@ public enum PlanReader {
     let storedCRC = try h.u32("header checksum")
     let sections = PlanFormat.Section.allCases
     guard sectionCount == sections.count else {
-      throw PlanError("the header lists \(sectionCount) sections; format version 1 has \(sections.count)")
+      throw PlanError(
+        "the header lists \(sectionCount) sections; format version 1 has \(sections.count)")
     }
     let tableEnd = PlanFormat.headerSize + PlanFormat.sectionEntrySize * sections.count
     guard bytes.count >= tableEnd else {
-      throw PlanError("truncated: \(bytes.count) bytes, the header and section table need \(tableEnd)")
+      throw PlanError(
+        "truncated: \(bytes.count) bytes, the header and section table need \(tableEnd)")
     }
-    let crc = PlanFormat.crc32(bytes, PlanFormat.headerSize..<tableEnd, seed: PlanFormat.crc32(bytes, 0..<44))
+    let crc = PlanFormat.crc32(
+      bytes, PlanFormat.headerSize..<tableEnd, seed: PlanFormat.crc32(bytes, 0..<44))
     if crc != storedCRC {
-      throw PlanError("the header checksum does not match (stored 0x\(hex32(storedCRC)), computed 0x\(hex32(crc)))")
+      throw PlanError(
+        "the header checksum does not match (stored 0x\(hex32(storedCRC)), computed 0x\(hex32(crc)))"
+      )
     }
     if fingerprint != PlanFormat.opTableFingerprint || opCount != UInt32(OpKind.allOps.count) {
       throw PlanError(
@@ -141,10 +153,13 @@ public enum PlanReader {
       let sectionCRC = try table.u32("section checksum")
       let reserved2 = try table.u32("reserved")
       guard kind == section.rawValue else {
-        throw table.error("entry \(extents.count) has kind \(kind), expected \(section.rawValue) (\(section.name))", at: entryStart)
+        throw table.error(
+          "entry \(extents.count) has kind \(kind), expected \(section.rawValue) (\(section.name))",
+          at: entryStart)
       }
       guard reserved == 0 && reserved2 == 0 else {
-        throw table.error("the reserved fields of section '\(section.name)' are not zero", at: entryStart)
+        throw table.error(
+          "the reserved fields of section '\(section.name)' are not zero", at: entryStart)
       }
       guard offset == UInt64(expectedOffset), length <= UInt64(bytes.count - expectedOffset) else {
         throw table.error(
@@ -155,13 +170,15 @@ public enum PlanReader {
       let actual = PlanFormat.crc32(bytes, range)
       if actual != sectionCRC {
         throw PlanError(
-          "section '\(section.name)' (bytes \(range.lowerBound)..<\(range.upperBound)) fails its checksum (stored 0x\(hex32(sectionCRC)), computed 0x\(hex32(actual)))")
+          "section '\(section.name)' (bytes \(range.lowerBound)..<\(range.upperBound)) fails its checksum (stored 0x\(hex32(sectionCRC)), computed 0x\(hex32(actual)))"
+        )
       }
       extents.append(range)
       expectedOffset = range.upperBound
     }
     if expectedOffset != bytes.count {
-      throw PlanError("the sections end at byte \(expectedOffset) but the file has \(bytes.count) bytes")
+      throw PlanError(
+        "the sections end at byte \(expectedOffset) but the file has \(bytes.count) bytes")
     }
     return extents
   }
@@ -201,17 +218,20 @@ public enum PlanReader {
     let layout = PersistentLayout(graph)
     guard buffers.count == bufferTable.records.count else {
       throw PlanError(
-        "the buffer table lists \(bufferTable.records.count) buffers but the programs use \(buffers.count)")
+        "the buffer table lists \(bufferTable.records.count) buffers but the programs use \(buffers.count)"
+      )
     }
     for (buffer, record) in zip(buffers, bufferTable.records) {
       let entry = layout.entries[buffer.name]
       guard
-        record.name == buffer.name && record.type == buffer.type && record.initSpec == buffer.initSpec
+        record.name == buffer.name && record.type == buffer.type
+          && record.initSpec == buffer.initSpec
           && record.trainable == buffer.trainable && record.region == buffer.region
           && record.offset == entry?.offset && record.bytes == entry?.bytes
       else {
         throw PlanError(
-          "buffer table entry '\(record.name)' (\(record.type), region \(record.region) +\(record.offset)) disagrees with the programs' buffer '\(buffer.name)' (\(buffer.type), region \(buffer.region) +\(entry?.offset ?? -1))")
+          "buffer table entry '\(record.name)' (\(record.type), region \(record.region) +\(record.offset)) disagrees with the programs' buffer '\(buffer.name)' (\(buffer.type), region \(buffer.region) +\(entry?.offset ?? -1))"
+        )
       }
     }
     let regions = bufferTable.regions

@@ -76,7 +76,8 @@ public enum PlanWriter {
       try Data(bytes).write(to: URL(fileURLWithPath: path), options: .atomic)
     } catch {
       throw PlanError(
-        "cannot write: \(error.localizedDescription)", hint: "check that the folder exists and is writable",
+        "cannot write: \(error.localizedDescription)",
+        hint: "check that the folder exists and is writable",
         file: path)
     }
   }
@@ -89,7 +90,8 @@ public enum PlanWriter {
       throw PlanError("cannot write an invalid graph: \(oneLine(error))", hint: PlanError.writeHint)
     }
     for (key, value) in graph.hyper where !value.isFinite {
-      throw PlanError("cannot write: hyper-parameter '\(key)' is \(value)", hint: PlanError.writeHint)
+      throw PlanError(
+        "cannot write: hyper-parameter '\(key)' is \(value)", hint: PlanError.writeHint)
     }
     // The memory proof ran at the end of compilation (Pipeline) and runs again at load
     // (PlanReader); the writer only refuses a program that was never planned.
@@ -120,17 +122,22 @@ public enum PlanWriter {
         for (key, value) in node.attrs {
           if case .float(let v) = value, !v.isFinite {
             throw PlanError(
-              "cannot write: attribute '\(key)' of %\(index) of @\(program.name) is \(v)", hint: PlanError.writeHint)
+              "cannot write: attribute '\(key)' of %\(index) of @\(program.name) is \(v)",
+              hint: PlanError.writeHint)
           }
         }
         if node.attrs.count > 255 {
-          throw PlanError("cannot write: %\(index) of @\(program.name) has more than 255 attributes", hint: PlanError.writeHint)
+          throw PlanError(
+            "cannot write: %\(index) of @\(program.name) has more than 255 attributes",
+            hint: PlanError.writeHint)
         }
       }
     }
   }
 
-  private static func programs(_ graph: Graph, _ strings: inout StringTable) throws(PlanError) -> [UInt8] {
+  private static func programs(_ graph: Graph, _ strings: inout StringTable) throws(PlanError)
+    -> [UInt8]
+  {
     var w = ByteWriter()
     w.u32(UInt32(graph.programs.count))
     for program in graph.programs {

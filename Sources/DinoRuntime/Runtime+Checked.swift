@@ -94,7 +94,8 @@ extension Runtime {
     for i in 0..<compiled.instrCount {
       let nodeIndex = compiled.nodeOfInstr[i]
       // A `result` node's value was computed by the node it projects: report that one.
-      let site = program.nodes[nodeIndex].op == .result
+      let site =
+        program.nodes[nodeIndex].op == .result
         ? program.nodes[nodeIndex].operands[0].index : nodeIndex
       let node = program.nodes[site]
       func report(_ source: NonFiniteValue.Source, _ tensor: Int, _ found: (Int, Float))

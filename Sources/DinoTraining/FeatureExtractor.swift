@@ -109,7 +109,9 @@ public final class FeatureExtractor {
         }
         return
       }
-      if count < b { input.baseAddress!.advanced(by: count * per).update(repeating: 0, count: (b - count) * per) }
+      if count < b {
+        input.baseAddress!.advanced(by: count * per).update(repeating: 0, count: (b - count) * per)
+      }
       try runtime.run("features")
       let out = try runtime.output("features", program: "features")
       for i in 0..<count where valid(i) {
@@ -139,7 +141,8 @@ public final class FeatureExtractor {
         DispatchQueue.concurrentPerform(iterations: count) { i in
           let index = chosen[first + i]
           let out = UnsafeMutableBufferPointer(rebasing: target[i * per..<(i + 1) * per])
-          if let image = try? Image(contentsOf: folder.paths[index], channels: transform.channels == 1 ? 1 : nil),
+          if let image = try? Image(
+            contentsOf: folder.paths[index], channels: transform.channels == 1 ? 1 : nil),
             let floats = try? transform.apply(image)
           {
             _ = out.update(fromContentsOf: floats)

@@ -86,7 +86,8 @@ public struct KNNClassifier: Sendable {
         }
       }
       let hits = similarity.withUnsafeBufferPointer { sims in
-        classifyRows(sims, rows: m, targets: testLabels[start..<start + m], ks: ks, maxK: maxK,
+        classifyRows(
+          sims, rows: m, targets: testLabels[start..<start + m], ks: ks, maxK: maxK,
           temperature: temperature)
       }
       for i in ks.indices {
@@ -141,7 +142,9 @@ public struct KNNClassifier: Sendable {
 
   /// The `k` largest entries of `row` (clamped to its length), most similar first; equal
   /// similarities in index order.
-  public static func nearest(_ row: UnsafeBufferPointer<Float>, k: Int) -> [(index: Int, similarity: Float)] {
+  public static func nearest(_ row: UnsafeBufferPointer<Float>, k: Int) -> [(
+    index: Int, similarity: Float
+  )] {
     let k = min(k, row.count)
     guard k > 0 else { return [] }
     // Min-heap (worst kept neighbour at the root) of (similarity, index).

@@ -191,7 +191,8 @@ public final class TrainingMonitor {
     let started = DispatchTime.now().uptimeNanoseconds
     var plot = CurvePlot()
     let xs = (0..<max(points, 2)).map(Double.init)
-    plot.series.append(.init(name: "loss", color: (31, 119, 180), points: xs.map { ($0, 7 - $0 / 1e3) }))
+    plot.series.append(
+      .init(name: "loss", color: (31, 119, 180), points: xs.map { ($0, 7 - $0 / 1e3) }))
     plot.series.append(
       .init(name: "teacher entropy", color: (255, 127, 14), points: xs.map { ($0, 6 + $0 / 1e3) }))
     plot.references.append(.init(name: "ln K", color: (214, 39, 40), y: 6.9))

@@ -58,8 +58,7 @@ public final class TrainingRun {
     if options.resume && !options.force {
       try identity.checkResume(start.metadata, checkpoint: checkpointPath, options: options)
     }
-    if let saved = start.metadata["iterations_per_epoch"].flatMap({ Int($0) }), saved != perEpoch
-    {
+    if let saved = start.metadata["iterations_per_epoch"].flatMap({ Int($0) }), saved != perEpoch {
       throw RuntimeError(
         "\(checkpointPath) was trained with \(saved) iterations per epoch, but \(options.data) "
           + "gives \(perEpoch): resume on the same data and batch")
@@ -201,8 +200,7 @@ public final class TrainingRun {
         monitor.resize(totalIterations: total, epochs: epochs)
         epochIterations = min(perEpoch, total - epoch * perEpoch)
       }
-      if !options.live && (iteration % options.logEvery == 0 || iteration == epochIterations - 1)
-      {
+      if !options.live && (iteration % options.logEvery == 0 || iteration == epochIterations - 1) {
         let done = Double(iteration - stats.firstIteration + 1)
         let eta =
           (Self.now() - stats.start) / done * Double(epochIterations - iteration - 1)

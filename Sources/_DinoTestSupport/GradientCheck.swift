@@ -16,7 +16,8 @@ public enum GradientCheck {
   /// `buffers`.
   /// - Throws: `ReferenceError` when the run fails or the output is missing or not one value.
   public static func scalarOutput(
-    program: Program, output: String, inputs: [String: ReferenceTensor], buffers: [String: ReferenceTensor]
+    program: Program, output: String, inputs: [String: ReferenceTensor],
+    buffers: [String: ReferenceTensor]
   ) throws(ReferenceError) -> Double {
     var scratch = buffers
     let outputs = try ReferenceInterpreter.run(program, inputs: inputs, buffers: &scratch)

@@ -100,7 +100,8 @@ public struct MutationFuzzer {
       bytes.insert(contentsOf: bytes[start..<end], at: below(bytes.count + 1))
     case 6:  // splice with another entry
       let other = corpus[below(corpus.count)]
-      bytes = Array(bytes.prefix(below(bytes.count + 1)))
+      bytes =
+        Array(bytes.prefix(below(bytes.count + 1)))
         + Array(other.suffix(below(other.count + 1)))
     case 7:  // random bytes inserted
       let fresh = (0..<(1 + below(32))).map { _ in UInt8(truncatingIfNeeded: next()) }
@@ -185,7 +186,8 @@ public struct MutationFuzzer {
     }
     XCTAssertLessThan(
       report.memoryGrowth, memoryLimit, "fuzz \(name): peak memory grew", file: file, line: line)
-    XCTAssertGreaterThan(report.inputs, corpusSize, "fuzz \(name) ran no mutations", file: file,
+    XCTAssertGreaterThan(
+      report.inputs, corpusSize, "fuzz \(name) ran no mutations", file: file,
       line: line)
   }
 

@@ -27,7 +27,9 @@ extension ReferenceInterpreter {
   public static func broadcastBinary(
     _ a: ReferenceTensor, _ b: ReferenceTensor, _ f: (Double, Double) -> Double
   ) -> ReferenceTensor {
-    ReferenceTensor(shape: a.shape) { i in f(a.data[i], b.data[broadcastSource(i, a.shape, b.shape)]) }
+    ReferenceTensor(shape: a.shape) { i in
+      f(a.data[i], b.data[broadcastSource(i, a.shape, b.shape)])
+    }
   }
 
   /// The exact GELU, 0.5·x·(1 + erf(x/√2)).

@@ -33,7 +33,9 @@ extension ReferenceInterpreter {
   }
 
   /// `linear(x[..., in], w[out, in], b[out])` = x·wᵀ + b.
-  public static func linear(_ x: ReferenceTensor, _ w: ReferenceTensor, _ b: ReferenceTensor) -> ReferenceTensor {
+  public static func linear(_ x: ReferenceTensor, _ w: ReferenceTensor, _ b: ReferenceTensor)
+    -> ReferenceTensor
+  {
     let outDim = w.shape[0]
     let inDim = w.shape[1]
     let rows = inDim == 0 ? 0 : x.count / inDim

@@ -64,7 +64,8 @@ extension ReferenceInterpreter {
   }
 
   /// `layer_norm_bwd_gamma(dy, x) {eps}` → `[D]`: Σ over every row of dy·x̂.
-  public static func layerNormBwdGamma(_ dy: ReferenceTensor, _ x: ReferenceTensor, eps: Double) -> ReferenceTensor
+  public static func layerNormBwdGamma(_ dy: ReferenceTensor, _ x: ReferenceTensor, eps: Double)
+    -> ReferenceTensor
   {
     let (n, d) = rows(x)
     var dgamma = ReferenceTensor(shape: [d])
@@ -96,7 +97,9 @@ extension ReferenceInterpreter {
 
   /// `l2_normalize_bwd(dy, x) {eps}`: dx = (dy − y·(y·dy))/n with n = ‖x‖, y = x/n when
   /// n > eps, else dy/eps.
-  public static func l2NormalizeBwd(_ dy: ReferenceTensor, _ x: ReferenceTensor, eps: Double) -> ReferenceTensor {
+  public static func l2NormalizeBwd(_ dy: ReferenceTensor, _ x: ReferenceTensor, eps: Double)
+    -> ReferenceTensor
+  {
     let (n, d) = rows(x)
     var dx = ReferenceTensor(shape: x.shape)
     for r in 0..<n {
@@ -126,7 +129,9 @@ extension ReferenceInterpreter {
   }
 
   /// `weight_norm_bwd_v(dW, v, g)`: dv_k = (g_k/‖v_k‖)·(dW_k − (dW_k·v̂_k)·v̂_k).
-  public static func weightNormBwdV(_ dw: ReferenceTensor, _ v: ReferenceTensor, _ g: ReferenceTensor)
+  public static func weightNormBwdV(
+    _ dw: ReferenceTensor, _ v: ReferenceTensor, _ g: ReferenceTensor
+  )
     -> ReferenceTensor
   {
     let (k, c) = (v.shape[0], v.shape[1])
@@ -144,7 +149,8 @@ extension ReferenceInterpreter {
   }
 
   /// `weight_norm_bwd_g(dW, v)` → `[K,1]`: dg_k = dW_k·v̂_k.
-  public static func weightNormBwdG(_ dw: ReferenceTensor, _ v: ReferenceTensor) -> ReferenceTensor {
+  public static func weightNormBwdG(_ dw: ReferenceTensor, _ v: ReferenceTensor) -> ReferenceTensor
+  {
     let (k, c) = (v.shape[0], v.shape[1])
     var dg = ReferenceTensor(shape: [k, 1])
     for r in 0..<k {

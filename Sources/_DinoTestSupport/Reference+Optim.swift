@@ -8,7 +8,8 @@ extension ReferenceInterpreter {
   ///
   /// The threshold 1 − rate is rounded to `Float` as the kernels compute it (`1.0f - rate`
   /// on the f32 attribute slot), so both keep exactly the same samples.
-  public static func dropPathMask(seed: Int32, rate: Double, stream: Int, batch: Int) -> ReferenceTensor
+  public static func dropPathMask(seed: Int32, rate: Double, stream: Int, batch: Int)
+    -> ReferenceTensor
   {
     let keep = Double(Float(1) - Float(rate))
     return ReferenceTensor(shape: [batch]) { i in
@@ -27,7 +28,8 @@ extension ReferenceInterpreter {
   /// If gate = 0 nothing changes; else t += 1, p ·= 1 − lr·wd·decay, m = β1·m + (1−β1)·g,
   /// v = β2·v + (1−β2)·g², p −= lr/(1−β1^t) · m/(√v/√(1−β2^t) + eps).
   public static func adamw(
-    p: ReferenceTensor, g: ReferenceTensor, m: ReferenceTensor, v: ReferenceTensor, t: ReferenceTensor,
+    p: ReferenceTensor, g: ReferenceTensor, m: ReferenceTensor, v: ReferenceTensor,
+    t: ReferenceTensor,
     lr: Double, wd: Double, gate: Double, beta1: Double, beta2: Double, eps: Double,
     decay: Double
   ) -> (p: ReferenceTensor, m: ReferenceTensor, v: ReferenceTensor, t: ReferenceTensor) {
@@ -46,7 +48,9 @@ extension ReferenceInterpreter {
   }
 
   /// `ema_update(t, s, m)`: the new teacher m·t + (1 − m)·s.
-  public static func ema(teacher: ReferenceTensor, student: ReferenceTensor, momentum: Double) -> ReferenceTensor {
+  public static func ema(teacher: ReferenceTensor, student: ReferenceTensor, momentum: Double)
+    -> ReferenceTensor
+  {
     ReferenceTensor(shape: teacher.shape) { i in
       momentum * teacher.data[i] + (1 - momentum) * student.data[i]
     }

@@ -2,7 +2,9 @@ import DinoIR
 
 extension ReferenceInterpreter {
   /// `reduce_sum` / `reduce_mean` along `axis`, keeping it as 1 when `keepdims`.
-  public static func reduce(_ x: ReferenceTensor, axis: Int, keepdims: Bool, mean: Bool) -> ReferenceTensor {
+  public static func reduce(_ x: ReferenceTensor, axis: Int, keepdims: Bool, mean: Bool)
+    -> ReferenceTensor
+  {
     let (outer, extent, inner) = split(x.shape, axis: axis)
     var shape = x.shape
     if keepdims { shape[axis] = 1 } else { shape.remove(at: axis) }

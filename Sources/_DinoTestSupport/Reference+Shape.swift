@@ -34,7 +34,8 @@ extension ReferenceInterpreter {
   }
 
   /// `slice(x) {axis, start, end}`: x[…, start:end, …].
-  public static func slice(_ x: ReferenceTensor, axis: Int, start: Int, end: Int) -> ReferenceTensor {
+  public static func slice(_ x: ReferenceTensor, axis: Int, start: Int, end: Int) -> ReferenceTensor
+  {
     let (outer, extent, inner) = split(x.shape, axis: axis)
     var shape = x.shape
     shape[axis] = end - start
@@ -49,7 +50,9 @@ extension ReferenceInterpreter {
   }
 
   /// `pad(x) {axis, before, after}`: `before` zeros, x, `after` zeros along `axis`.
-  public static func pad(_ x: ReferenceTensor, axis: Int, before: Int, after: Int) -> ReferenceTensor {
+  public static func pad(_ x: ReferenceTensor, axis: Int, before: Int, after: Int)
+    -> ReferenceTensor
+  {
     let (outer, extent, inner) = split(x.shape, axis: axis)
     var shape = x.shape
     shape[axis] = before + extent + after

@@ -3,7 +3,9 @@ import DinoIR
 extension ReferenceInterpreter.Environment {
   /// The value of `node` given its operand values: one exhaustive `switch` over the op
   /// table with no `default`, so a new row of `ops.def` fails the build here.
-  mutating func compute(_ node: Node, _ x: [ReferenceTensor]) throws(ReferenceError) -> ReferenceTensor {
+  mutating func compute(_ node: Node, _ x: [ReferenceTensor]) throws(ReferenceError)
+    -> ReferenceTensor
+  {
     typealias R = ReferenceInterpreter
     let a = node.attrs
     switch node.op {

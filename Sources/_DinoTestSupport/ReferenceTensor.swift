@@ -13,10 +13,12 @@ public struct ReferenceTensor: Hashable, Sendable, CustomStringConvertible {
   /// Creates a tensor from its shape and row-major elements.
   /// - Precondition: `data.count` equals the product of `shape`, and no extent is negative.
   public init(shape: [Int], data: [Double]) {
-    precondition(shape.allSatisfy { $0 >= 0 }, "ReferenceTensor: negative extent in \(shapeText(shape))")
+    precondition(
+      shape.allSatisfy { $0 >= 0 }, "ReferenceTensor: negative extent in \(shapeText(shape))")
     precondition(
       shape.reduce(1, *) == data.count,
-      "ReferenceTensor: shape \(shapeText(shape)) needs \(shape.reduce(1, *)) values, got \(data.count)")
+      "ReferenceTensor: shape \(shapeText(shape)) needs \(shape.reduce(1, *)) values, got \(data.count)"
+    )
     self.shape = shape
     self.data = data
   }

@@ -39,10 +39,11 @@ extension DinoRunCommand {
     @Option(help: "Also draw the masks keeping this share of the attention mass, in (0, 1].")
     var threshold: Double?
 
-    @Option(help: """
-      Panel side in pixels, rounded down to a multiple of the patch grid (default: the \
-      plan's global size, enlarged by a whole factor to at least 112).
-      """)
+    @Option(
+      help: """
+        Panel side in pixels, rounded down to a multiple of the patch grid (default: the \
+        plan's global size, enlarged by a whole factor to at least 112).
+        """)
     var size: Int?
 
     @Flag(help: "Use the student's weights instead of the teacher's.")

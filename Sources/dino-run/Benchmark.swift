@@ -157,8 +157,9 @@ extension DinoRunCommand {
         byOp[timing.op, default: (0, 0, 0)].count += 1
         byOp[timing.op, default: (0, 0, 0)].flops += flops
       }
-      print(Self.pad("op", 22) + Self.pad("ms", 10, right: true) + Self.pad("%", 7, right: true)
-        + Self.pad("count", 7, right: true) + Self.pad("GFLOP/s", 10, right: true))
+      print(
+        Self.pad("op", 22) + Self.pad("ms", 10, right: true) + Self.pad("%", 7, right: true)
+          + Self.pad("count", 7, right: true) + Self.pad("GFLOP/s", 10, right: true))
       for (op, entry) in byOp.sorted(by: { $0.value.seconds > $1.value.seconds }) {
         let rate = entry.flops > 0 ? Self.fixed(entry.flops / entry.seconds / 1e9, 1) : ""
         print(

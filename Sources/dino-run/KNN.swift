@@ -80,7 +80,8 @@ extension DinoRunCommand {
     /// Writes DIR/trainfeat.safetensors, DIR/testfeat.safetensors (tensor `features`,
     /// L2-normalised, as the official dump) and DIR/labels.safetensors (`train`, `test`).
     private func dump(
-      _ trainSet: (features: [Float], labels: [Int32]), _ valSet: (features: [Float], labels: [Int32]),
+      _ trainSet: (features: [Float], labels: [Int32]),
+      _ valSet: (features: [Float], labels: [Int32]),
       dim: Int, to folder: String
     ) throws(RuntimeError) {
       do {

@@ -37,10 +37,11 @@ extension DinoRunCommand {
     @Option(help: "Epochs over the training features.")
     var epochs: Int = 100
 
-    @Option(help: """
-      Base learning rates, scaled by batch/256, comma-separated: one probe is trained per \
-      value and the best on val is reported (official: one run at 0.001).
-      """)
+    @Option(
+      help: """
+        Base learning rates, scaled by batch/256, comma-separated: one probe is trained per \
+        value and the best on val is reported (official: one run at 0.001).
+        """)
     var lr: String = "0.001,0.01,0.1,1"
 
     @Option(help: "SGD momentum.")

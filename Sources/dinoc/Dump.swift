@@ -59,7 +59,8 @@ extension DinocCommand {
       do {
         let graph = try load()
         if schedules {
-          let table = try TrainingSchedules(hyper: graph.hyper, iterationsPerEpoch: iterationsPerEpoch)
+          let table = try TrainingSchedules(
+            hyper: graph.hyper, iterationsPerEpoch: iterationsPerEpoch)
           print(table.table())
           if !memory { return }
         } else {

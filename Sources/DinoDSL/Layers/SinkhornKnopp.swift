@@ -70,7 +70,8 @@ public func sinkhornKnoppLogits(
   }
   var z = logits / temperature
   for _ in 0..<iterations {
-    z = logSoftmax(z.transposed(file: file, line: line, column: column),
+    z = logSoftmax(
+      z.transposed(file: file, line: line, column: column),
       file: file, line: line, column: column
     ).transposed(file: file, line: line, column: column)
     z = logSoftmax(z, file: file, line: line, column: column)

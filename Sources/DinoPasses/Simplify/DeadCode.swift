@@ -18,7 +18,8 @@ public func eliminateDeadCode(_ graph: Graph) throws(CompileError) -> Graph {
     var live = Array(repeating: false, count: program.nodes.count)
     for output in program.outputs {
       guard output.value.index >= 0 && output.value.index < program.nodes.count else {
-        throw CompileError("dead_code: output '\(output.name)' of @\(program.name) names undefined \(output.value)")
+        throw CompileError(
+          "dead_code: output '\(output.name)' of @\(program.name) names undefined \(output.value)")
       }
       live[output.value.index] = true
     }
@@ -37,8 +38,9 @@ public func eliminateDeadCode(_ graph: Graph) throws(CompileError) -> Graph {
     }
     // A live `region` leaf reads every buffer of its region: their parameter nodes stay,
     // so the persistent layout the flat ops' segment tables index stays the same.
-    let regions = Set(program.nodes.indices.filter { live[$0] && program.nodes[$0].op == .region }
-      .map { program.nodes[$0].attrs.string("name") })
+    let regions = Set(
+      program.nodes.indices.filter { live[$0] && program.nodes[$0].op == .region }
+        .map { program.nodes[$0].attrs.string("name") })
     for index in program.nodes.indices
     where !live[index] && program.nodes[index].op == .parameter {
       let region = program.nodes[index].attrs.string("name").split(separator: ".").first
