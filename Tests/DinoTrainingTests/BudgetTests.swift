@@ -83,19 +83,30 @@ final class BudgetTests: XCTestCase {
     XCTAssertEqual(try XCTUnwrap(pace.secondsPerStep), 3)  // the last 50 steps: 150 s
   }
 
+  /// A folder, the small plan of `defines` compiled into it and its images.
+  private func budgetFixture() throws -> (dir: String, plan: String, images: String) {
+    let dir = try temporaryDirectory()
+    let plan = try StepParityTests.compile(Self.defines, in: dir)
+    return (dir, plan, try TrainTests.makeImages(in: dir, perClass: 20))
+  }
+
+  /// Options of a 12 s budget run on `images` into `output`, one loader worker.
+  private func budgetOptions(images: String, output: String) throws -> TrainingOptions {
+    var options = TrainingOptions(data: images)
+    options.output = output
+    options.budget = try TimeBudget(parsing: "12s")
+    options.logEvery = 1000
+    options.workers = 1
+    return options
+  }
+
   /// A machine that gets 3 times slower halfway: the run re-sizes its schedules, ends within
   /// its budget, and lr, weight decay, momentum and teacher temperature still reach their
   /// ends; the checkpoint records the new length.
   func testBudgetRunFollowsItsPace() throws {
-    let dir = try temporaryDirectory()
-    let plan = try StepParityTests.compile(Self.defines, in: dir)
-    let images = try TrainTests.makeImages(in: dir, perClass: 20)
+    let (dir, plan, images) = try budgetFixture()
     let graph = try PlanReader.read(contentsOf: plan)
-    var options = TrainingOptions(data: images)
-    options.output = dir + "/budget"
-    options.budget = try TimeBudget(parsing: "12s")
-    options.logEvery = 1000
-    options.workers = 1
+    var options = try budgetOptions(images: images, output: dir + "/budget")
     // The pilot's pace first (a run that keeps its count), then the same budget with each
     // step from a third of the way on three times as long.
     var probe = options
@@ -141,15 +152,9 @@ final class BudgetTests: XCTestCase {
   /// --iterations, without a pilot, ends bitwise equal (the pilot was undone). A budget
   /// too short for a few steps is one line.
   func testBudgetRunEndsWithinItsBudget() throws {
-    let dir = try temporaryDirectory()
-    let plan = try StepParityTests.compile(Self.defines, in: dir)
-    let images = try TrainTests.makeImages(in: dir, perClass: 20)
+    let (dir, plan, images) = try budgetFixture()
     let graph = try PlanReader.read(contentsOf: plan)
-    var options = TrainingOptions(data: images)
-    options.output = dir + "/budget"
-    options.budget = try TimeBudget(parsing: "12s")
-    options.logEvery = 1000
-    options.workers = 1
+    var options = try budgetOptions(images: images, output: dir + "/budget")
     options.followsPace = false  // the pilot's count, so a plain run of it is comparable
     var lines: [String] = []
     let run = try TrainingRun(graph: graph, options: options)
