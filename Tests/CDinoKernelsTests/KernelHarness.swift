@@ -88,11 +88,9 @@ struct KernelFailure: Error, CustomStringConvertible {
   var description: String
 }
 
-/// Runs `c` through dino_exec (or dino_exec_ref) with `threads` OpenMP threads; with
-/// `inPlace` the result is written into operand 0's buffer.
-func runKernel(
-  _ c: KernelCase, ref: Bool = false, threads: Int = 1, inPlace: Bool = false
-) throws -> KernelRun {
+/// Runs `c` through dino_exec with `threads` OpenMP threads; with `inPlace` the result is
+/// written into operand 0's buffer. `referenceRun(_:)` gives what it should compute.
+func runKernel(_ c: KernelCase, threads: Int = 1, inPlace: Bool = false) throws -> KernelRun {
   var buffers: [UnsafeMutableRawPointer?] = []
   defer { for b in buffers { b?.deallocate() } }
   var tensors: [dino_tensor] = []
@@ -136,7 +134,7 @@ func runKernel(
     ctx.n_tensors = Int32(table.count)
     ctx.scratch = scratch
     ctx.scratch_bytes = scratchBytes
-    let rc = ref ? dino_exec_ref(&ins, 1, &ctx) : dino_exec(&ins, 1, &ctx)
+    let rc = dino_exec(&ins, 1, &ctx)
     return (rc, errorText(ctx))
   }
   if rc != 0 { throw KernelFailure(description: message) }

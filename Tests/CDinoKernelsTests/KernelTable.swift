@@ -1,6 +1,7 @@
 import CDinoKernels
 
-/// One row per op: how to draw a random case of it, and the tolerance against ref/.
+/// One row per op: how to draw a random case of it, and the tolerance against the Swift
+/// Double reference.
 struct KernelRow: Sendable {
   var op: dino_op
   var atol: Float = 1e-5
