@@ -1,5 +1,6 @@
 import CDinoKernels
 import XCTest
+import _DinoTestSupport
 
 /// The fused kernels against the unfused ones they replace, bit for bit, on odd shapes (for
 /// layer norm on both sides of sum_to's blocked threshold, 128 rows), at 1 and 2 threads.

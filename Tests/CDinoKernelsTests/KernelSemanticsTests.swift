@@ -2,6 +2,7 @@ import CDinoKernels
 import DinoRandom
 import Foundation
 import XCTest
+import _DinoTestSupport
 
 /// Checks of kernel semantics against values computed independently of the C code:
 /// the RNG, drop-path statistics, AdamW by hand, GELU accuracy, and the executor's one guard.

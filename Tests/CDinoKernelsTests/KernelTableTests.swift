@@ -1,15 +1,16 @@
 import CDinoKernels
 import XCTest
+import _DinoTestSupport
 
 /// Table-driven checks of every op's kernel against the Swift Double reference: random
 /// shapes of three size classes (tiny with extents of 1, odd medium, large enough for the
 /// threaded paths), 1 and 2 threads, in place where ops.def allows it.
 final class KernelTableTests: XCTestCase {
   /// The drawn cases of every row: `draws` per size class, from a fixed seed.
-  private func cases(draws: Int = 2) -> [(KernelRow, KernelCase, String)] {
+  private func cases(draws: Int = 2) -> [(OracleRow, KernelCase, String)] {
     var rng = TestRNG(seed: 20_240_601)
-    var all: [(KernelRow, KernelCase, String)] = []
-    for row in kernelTable {
+    var all: [(OracleRow, KernelCase, String)] = []
+    for row in oracleTable {
       for size in SizeClass.allCases {
         for d in 0..<draws {
           let c = row.make(&rng, size)
@@ -25,7 +26,7 @@ final class KernelTableTests: XCTestCase {
   }
 
   private func assertClose(
-    _ x: KernelRun, _ y: KernelRun, _ row: KernelRow, _ label: String,
+    _ x: KernelRun, _ y: KernelRun, _ row: OracleRow, _ label: String,
     file: StaticString = #filePath, line: UInt = #line
   ) {
     let bad = mismatches(x.out, y.out, atol: row.atol, rtol: row.rtol)
@@ -42,7 +43,7 @@ final class KernelTableTests: XCTestCase {
   }
 
   func testEveryOpHasAKernelAndATestRow() {
-    let rows = Set(kernelTable.map { $0.op.rawValue })
+    let rows = Set(oracleTable.map { $0.op.rawValue })
     for op in 0..<Int32(DINO_OP_COUNT) {
       let traits = dino_op_traits_of(op).pointee
       let name = String(cString: traits.name)
@@ -50,7 +51,7 @@ final class KernelTableTests: XCTestCase {
       XCTAssertEqual(dino_op_has_kernel(op) != 0, !leaf, "\(name): kernel table")
       // `result` computes nothing: its producer's kernel writes it (KernelSemanticsTests).
       if !leaf && name != "result" {
-        XCTAssert(rows.contains(UInt32(op)), "\(name) has no row in kernelTable")
+        XCTAssert(rows.contains(UInt32(op)), "\(name) has no row in oracleTable (_DinoTestSupport/Oracle+<family>.swift)")
       }
     }
     XCTAssertEqual(dino_op_has_kernel(Int32(DINO_OP_COUNT)), 0)
