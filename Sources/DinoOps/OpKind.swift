@@ -134,6 +134,8 @@ extension OpKind: @retroactive CustomStringConvertible, @unchecked @retroactive 
   }
   /// Whether the kernel needs scratch memory.
   public var needsScratch: Bool { traits.scratch != 0 }
+  /// What the op computes (the `doc` column): its IR/OPS.md entry, markdown.
+  public var doc: String { String(cString: traits.doc) }
   /// The attribute schema, in slot order.
   public var attrSchema: [AttrSpec] {
     String(cString: traits.attrs).split(separator: ",").map { field in
