@@ -90,7 +90,8 @@ let package = Package(
     .testTarget(
       name: "DinoPlanTests", dependencies: ["DinoPlan", "DinoPasses", "_DinoTestSupport"]),
     .testTarget(
-      name: "CDinoKernelsTests", dependencies: ["CDinoKernels", "DinoRandom", "_DinoTestSupport"]),
+      name: "CDinoKernelsTests",
+      dependencies: ["CDinoKernels", "DinoIR", "DinoRandom", "_DinoTestSupport"]),
     .testTarget(
       name: "DinoRuntimeTests",
       dependencies: ["DinoRuntime", "DinoPasses", "DinoRandom", "_DinoTestSupport"]),
