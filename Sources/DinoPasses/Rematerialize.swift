@@ -42,12 +42,16 @@ public func rematerialize(_ graph: Graph, memoryLimit: Int?) throws(CompileError
   var chosen: [Int] = []
   var isChosen = Set<Int>()
   var peaks: [(bytes: Int, chosen: Int)] = []
+  // What the planner last needed beyond the live peak: planning (the slow part) waits
+  // until the peak is that far below the limit.
+  var overhead = 0
   while true {
     let rebuilt = analysis.rebuild(chosen)
     let peak = livePeak(rebuilt.program)
     peaks.append((peak.bytes, chosen.count))
-    if fixed + peak.bytes <= limit {
+    if fixed + peak.bytes + overhead <= limit {
       let arena = try plannedArena(rebuilt.program)
+      overhead = max(0, arena - peak.bytes)
       if fixed + arena <= limit {
         result.programs[p] = rebuilt.program
         record(rebuilt, saved: before - arena, of: program, in: &result)
@@ -62,10 +66,15 @@ public func rematerialize(_ graph: Graph, memoryLimit: Int?) throws(CompileError
       best = candidate
     }
     guard let best else {
-      let (smallest, count) = try smallestPlan(analysis, chosen: chosen, peaks: peaks)
+      let smallest = try smallestPlan(analysis, chosen: chosen, peaks: peaks)
+      if fixed + smallest.arena <= limit {  // a step the planning skipped fits after all
+        result.programs[p] = smallest.rebuilt.program
+        record(smallest.rebuilt, saved: before - smallest.arena, of: program, in: &result)
+        return result
+      }
       throw tooSmall(
-        limit: limit, smallest: fixed + smallest, recomputed: count,
-        recomputable: analysis.candidates.count)
+        limit: limit, smallest: fixed + smallest.arena,
+        recomputed: smallest.rebuilt.recomputed.count, recomputable: analysis.candidates.count)
     }
     chosen.append(best.value)
     isChosen.insert(best.value)
@@ -73,19 +82,19 @@ public func rematerialize(_ graph: Graph, memoryLimit: Int?) throws(CompileError
 }
 
 /// The smallest planned arena among the greedy's steps with the lowest live-bytes peaks
-/// (the arena is at least the peak, and the planner usually meets it), and how many values
-/// that step recomputes. `peaks` holds each step's peak and how many of `chosen` it took.
+/// (the arena is at least the peak, and the planner usually meets it), with that step's
+/// program. `peaks` holds each step's peak and how many of `chosen` it took.
 private func smallestPlan(
   _ analysis: RecomputeAnalysis, chosen: [Int], peaks: [(bytes: Int, chosen: Int)]
-) throws(CompileError) -> (arena: Int, recomputed: Int) {
+) throws(CompileError) -> (arena: Int, rebuilt: RecomputeAnalysis.Rebuilt) {
   let lowest = peaks.sorted { ($0.bytes, $0.chosen) < ($1.bytes, $1.chosen) }.prefix(8)
-  var best = (arena: Int.max, recomputed: 0)
-  for step in lowest where step.bytes < best.arena {
+  var best: (arena: Int, rebuilt: RecomputeAnalysis.Rebuilt)?
+  for step in lowest where step.bytes < best?.arena ?? Int.max {
     let rebuilt = analysis.rebuild(Array(chosen.prefix(step.chosen)))
     let arena = try plannedArena(rebuilt.program)
-    if arena < best.arena { best = (arena, rebuilt.recomputed.count) }
+    if arena < best?.arena ?? Int.max { best = (arena, rebuilt) }
   }
-  return best
+  return best!
 }
 
 /// Bytes freed per estimated FLOP (a free recompute, such as a view, scores its bytes).
