@@ -58,7 +58,8 @@ public func rematerialize(_ graph: Graph, memoryLimit: Int?) throws(CompileError
         return result
       }
     }
-    let at = rebuilt.origins[peak.position]
+    // The peak's position in the original order (−1 for an empty program: nothing helps).
+    let at = rebuilt.origins.isEmpty ? -1 : rebuilt.origins[peak.position]
     var best: RecomputeAnalysis.Candidate?
     for candidate in analysis.candidates where !isChosen.contains(candidate.value) {
       guard 2 * candidate.idleFrom < at, at < 2 * candidate.point - 1 else { continue }
