@@ -52,20 +52,29 @@ extension RecomputeAnalysis {
     var origins: [Int] = []
     origins.reserveCapacity(count + chosen.count * 2)
     var rebuilt = Rebuilt(program: result, origins: [], recomputed: [], insertedNodes: 0, flops: 0)
+    // Intermediate copies by original value, with the position they were made at.
+    var shared: [Int: (copy: ValueID, at: Int)] = [:]
     for index in 0..<count {
       for value in (byPoint[index] ?? []).sorted() {
         let recipe = recipes[value]!
         var local: [Int: ValueID] = [:]
-        for step in recipe.steps {
+        for step in neededSteps(recipe, value: value, shared: shared, at: index) {
+          if step.value != value, let earlier = shared[step.value],
+            index - earlier.at <= Self.sharingWindow
+          {
+            local[step.value] = earlier.copy
+            continue
+          }
           var node = step.node
           node.operands = node.operands.map { local[$0.index] ?? current[$0.index] }
           local[step.value] = result.append(node)
           origins.append(2 * index - 1)
+          if step.value != value { shared[step.value] = (local[step.value]!, index) }
+          rebuilt.insertedNodes += 1
+          rebuilt.flops += recomputeFlops(step.value, as: step.node)
         }
         current[value] = local[value]!
         rebuilt.recomputed.append(value)
-        rebuilt.insertedNodes += recipe.steps.count
-        rebuilt.flops += recipe.flops
       }
       var node = program.nodes[index]
       node.operands = node.operands.map { current[$0.index] }
@@ -79,6 +88,30 @@ extension RecomputeAnalysis {
     rebuilt.program = result
     rebuilt.origins = origins
     return rebuilt
+  }
+}
+
+extension RecomputeAnalysis {
+  /// How many positions apart two recomputes may be and still share an intermediate copy
+  /// (the qkv GEMM behind q, k and v): the copy stays live between them.
+  static let sharingWindow = 32
+
+  /// The steps of `recipe` that `value`'s recompute at `index` runs: an intermediate that
+  /// an earlier recompute within `sharingWindow` positions made is taken from there (kept
+  /// in the list, to be read, not run), and the steps only it needed are left out.
+  func neededSteps(
+    _ recipe: Recipe, value: Int, shared: [Int: (copy: ValueID, at: Int)], at index: Int
+  ) -> [(value: Int, node: Node)] {
+    var needed: Set<Int> = [value]
+    for step in recipe.steps.reversed() where needed.contains(step.value) {
+      if step.value != value, let earlier = shared[step.value],
+        index - earlier.at <= Self.sharingWindow
+      {
+        continue
+      }
+      for operand in step.node.operands { needed.insert(operand.index) }
+    }
+    return recipe.steps.filter { needed.contains($0.value) }
   }
 }
 
