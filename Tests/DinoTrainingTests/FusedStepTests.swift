@@ -22,21 +22,6 @@ final class FusedStepTests: XCTestCase {
     return plan
   }
 
-  /// Loss and every persistent buffer after one step of `plan`.
-  private func step(_ plan: String, _ c: StepParityTests.Case, threads: Int) throws -> (
-    Float, [String: [Float]]
-  ) {
-    let trainer = try DINOTrainer(plan: plan, threads: threads)
-    try trainer.loadWeights(c.initial)
-    try trainer.setCrops(c.crops)
-    let loss = try trainer.step(c.scalars)
-    var buffers: [String: [Float]] = [:]
-    for name in trainer.studentBuffers + trainer.teacherBuffers + ["center"] {
-      buffers[name] = Array(try trainer.runtime.buffer(name))
-    }
-    return (loss, buffers)
-  }
-
   func testFusedStepIsBitwiseTheUnfusedStep() throws {
     let c = try StepParityTests.load("step_epoch1")
     let dir = try temporaryDirectory()
@@ -51,8 +36,8 @@ final class FusedStepTests: XCTestCase {
     XCTAssertTrue(fusedOps.contains(.linearGelu), "the MLPs' fc1 and GELU fuse")
     XCTAssertFalse(unfusedOps.contains(.layerNormGrad))
     for threads in [1, 2] {
-      let (fusedLoss, fused) = try step(fusedPlan, c, threads: threads)
-      let (unfusedLoss, unfused) = try step(unfusedPlan, c, threads: threads)
+      let (fusedLoss, fused) = try StepParityTests.oneStep(fusedPlan, c, threads: threads)
+      let (unfusedLoss, unfused) = try StepParityTests.oneStep(unfusedPlan, c, threads: threads)
       XCTAssertEqual(fusedLoss.bitPattern, unfusedLoss.bitPattern, "\(threads) threads: loss")
       XCTAssertEqual(Set(fused.keys), Set(unfused.keys))
       for (name, values) in unfused {
