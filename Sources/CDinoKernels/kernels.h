@@ -167,6 +167,26 @@ void dino_log_softmax_ref(float *y, const float *x, int64_t rows, int64_t cols);
 void dino_log_softmax_bwd_ref(float *dx, const float *dy, const float *y, int64_t rows,
                               int64_t cols);
 
+/* ---- attention.c ------------------------------------------------------------------------- */
+
+/** out = per (image, head) softmax(scale·q·kᵀ)·v with q, k, v read from qkv (batch, n, 3c);
+ *  out is (batch, n, c), probs (batch, heads, n, n) the softmax rows. */
+void dino_attention_fwd(float *restrict out, float *restrict probs, const float *restrict qkv,
+                        int64_t batch, int n, int c, int heads, float scale);
+/** d(qkv) of dino_attention_fwd from dy (batch, n, c) and the saved probs. */
+void dino_attention_bwd(float *restrict dqkv, float *restrict scratch, const float *restrict dy,
+                        const float *restrict qkv, const float *restrict probs, int64_t batch,
+                        int n, int c, int heads, float scale);
+/** Scratch bytes dino_attention_bwd needs (one n × n buffer per thread, at most 64). */
+size_t dino_attention_bwd_scratch_bytes(int64_t batch, int n, int heads);
+
+void dino_attention_ref(float *restrict out, float *restrict probs, const float *restrict qkv,
+                        int64_t batch, int n, int c, int heads, float scale);
+void dino_attention_bwd_ref(float *restrict dqkv, float *restrict scratch,
+                            const float *restrict dy, const float *restrict qkv,
+                            const float *restrict probs, int64_t batch, int n, int c, int heads,
+                            float scale);
+
 /* ---- shape.c ----------------------------------------------------------------------------- */
 
 /** y = x (same elements); copies only when the buffers differ. */

@@ -1,10 +1,10 @@
 extension OpKind {
   /// Whether only the compiler's `fuse` pass makes this op (the DSL has no call for it, and
   /// autodiff never sees it): `layer_norm_train`, `layer_norm_grad`, `linear_gelu`,
-  /// `linear_residual`, `result`.
+  /// `linear_residual`, `attention`, `attention_bwd`, `result`.
   public var isMadeByFusion: Bool {
     self == .layerNormTrain || self == .layerNormGrad || self == .result || self == .linearGelu
-      || self == .linearResidual
+      || self == .linearResidual || self == .attention || self == .attentionBwd
   }
 
   /// The types of the results after the first of an op with several results (empty for
@@ -26,6 +26,11 @@ extension OpKind {
       // The pre-activation x·wᵀ + b, which gelu_bwd reads.
       let out = operands[1].shape.first ?? 0
       return [TensorType(.f32, Array(operands[0].shape.dropLast()) + [out])]
+    case .attention:
+      // The softmax rows [B, heads, N, N], which attention_bwd reads.
+      let shape = operands[0].shape
+      guard shape.count == 3 else { return [] }
+      return [TensorType(.f32, [shape[0], attrs.int("heads"), shape[1], shape[1]])]
     case .layerNormGrad:
       // dgamma and dbeta.
       let d = operands[1].shape.last ?? 1

@@ -160,6 +160,26 @@ extension OpKind {
       if s[3] != [d] { throw ShapeError("\(name): gamma must be [\(d)], got \(shapeText(s[3]))") }
       return f32(s[1])
 
+    case .attention, .attentionBwd:
+      let qkv = self == .attention ? 0 : 1
+      let heads = attrs.int("heads")
+      guard s[qkv].count == 3, heads >= 1, s[qkv][2] % (3 * heads) == 0, s[qkv][2] > 0 else {
+        throw ShapeError(
+          "\(name): qkv must be [B, N, 3·C] with C a multiple of heads \(heads), got "
+            + shapeText(s[qkv]))
+      }
+      let (b, n) = (s[qkv][0], s[qkv][1])
+      if self == .attention { return f32([b, n, s[qkv][2] / 3]) }
+      if s[0] != [b, n, s[qkv][2] / 3] {
+        throw ShapeError(
+          "\(name): dy must be \(shapeText([b, n, s[qkv][2] / 3])), got \(shapeText(s[0]))")
+      }
+      if s[2] != [b, heads, n, n] {
+        throw ShapeError(
+          "\(name): probs must be \(shapeText([b, heads, n, n])), got \(shapeText(s[2]))")
+      }
+      return f32(s[1])
+
     case .result:
       // The type comes from the producer (`extraResultTypes`), which the verifier checks.
       guard let declared, declared.dtype == .f32 else {

@@ -78,6 +78,12 @@ extension ReferenceInterpreter.Environment {
 
     case .softmax:
       return R.softmax(x[0])
+    case .attention:
+      let (out, probs) = R.attention(x[0], heads: a.int("heads"), scale: a.float("scale"))
+      extraResults[index] = [probs]
+      return out
+    case .attentionBwd:
+      return R.attentionBwd(x[0], x[1], x[2], heads: a.int("heads"), scale: a.float("scale"))
     case .softmaxBwd:
       return R.softmaxBwd(x[0], x[1])
     case .logSoftmax:
