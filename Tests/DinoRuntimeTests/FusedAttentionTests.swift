@@ -13,8 +13,11 @@ final class FusedAttentionTests: XCTestCase {
   static let shapes = [(2, 7, 1, 5), (3, 13, 3, 11), (1, 1, 3, 3), (4, 37, 3, 21)]
 
   /// A `gradients` program: qkv = linear(x), the attention exactly as DinoDSL's `Attention`
-  /// records it, then loss = Σ attn · target; outputs the attention and every gradient.
-  static func graph(batch b: Int, tokens n: Int, heads h: Int, headDim hd: Int) throws -> Graph {
+  /// records it, then loss = Σ attn · target; outputs the attention, every gradient and,
+  /// when asked, the softmax weights (`probs`) or the raw scores (`scores`).
+  static func graph(
+    batch b: Int, tokens n: Int, heads h: Int, headDim hd: Int, alsoOutput: String? = nil
+  ) throws -> Graph {
     let c = h * hd
     var p = ProgramBuilder(name: "gradients")
     let x = p.input("x", [b, n, c])
@@ -39,6 +42,8 @@ final class FusedAttentionTests: XCTestCase {
       .reshape, try p.op(.permute, mixed, attrs: ["perm": .ints([0, 2, 1, 3])]),
       attrs: ["shape": .ints([b, n, c])])
     p.output("attn", merged)
+    if alsoOutput == "probs" { p.output("probs", weights) }
+    if alsoOutput == "scores" { p.output("scores", scores) }
     p.output("loss", try p.sumAll(try p.op(.mul, merged, target)))
     var program = p.program
     for i in program.nodes.indices {
@@ -152,5 +157,26 @@ final class FusedAttentionTests: XCTestCase {
         }
       }
     }
+  }
+
+  func testTheSoftmaxStaysReadableAndOtherReadersPreventFusion() throws {
+    let withProbs = try Pipeline.run(
+      try Self.graph(batch: 2, tokens: 9, heads: 3, headDim: 7, alsoOutput: "probs"))
+    let program = withProbs.programs[0]
+    let probs = try XCTUnwrap(program.outputs.first { $0.name == "probs" })
+    XCTAssertEqual(program[probs.value].op, .result, "the softmax rows are result 1")
+    XCTAssertEqual(program[program[probs.value].operands[0]].op, .attention)
+    let x = randomFloats(2 * 9 * 21, seed: 41), target = randomFloats(2 * 9 * 21, seed: 42)
+    let unfused = try Pipeline.run(
+      try Self.graph(batch: 2, tokens: 9, heads: 3, headDim: 7, alsoOutput: "probs"),
+      fusing: false)
+    let got = try run(withProbs, threads: 2, x: x, target: target)
+    let want = try run(unfused, threads: 2, x: x, target: target)
+    assertClose(got["probs"]!, want["probs"]!.map(Double.init), atol: 1e-6, rtol: 1e-5, "probs")
+    // A reader of the raw scores outside the attention: nothing fuses.
+    let withScores = try Pipeline.run(
+      try Self.graph(batch: 2, tokens: 9, heads: 3, headDim: 7, alsoOutput: "scores"))
+    XCTAssertFalse(withScores.programs[0].nodes.contains { $0.op == .attention })
+    XCTAssertTrue(withScores.programs[0].nodes.contains { $0.op == .softmaxBwd })
   }
 }
