@@ -9,8 +9,9 @@ import _DinoTestSupport
 /// widths not a multiple of 16; optimised kernels at 1 and 2 threads and the Double
 /// reference interpreter.
 final class FusedAttentionTests: XCTestCase {
-  /// (images, tokens, heads, head width); the last passes the kernels' serial threshold.
-  static let shapes = [(2, 7, 1, 5), (3, 13, 3, 11), (1, 1, 3, 3), (4, 37, 3, 21)]
+  /// (images, tokens, heads, head width); the last two pass the kernels' serial threshold,
+  /// the last one also OpenBLAS's small-matrix bound (tokens² · width > 10⁶: packed GEMMs).
+  static let shapes = [(2, 7, 1, 5), (3, 13, 3, 11), (1, 1, 3, 3), (4, 37, 3, 21), (2, 129, 3, 67)]
 
   /// A `gradients` program: qkv = linear(x), the attention exactly as DinoDSL's `Attention`
   /// records it, then loss = Σ attn · target; outputs the attention, every gradient and,
