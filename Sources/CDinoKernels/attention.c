@@ -14,7 +14,6 @@
 #include <omp.h>
 
 #include "internal.h"
-#include "kernels.h"
 #include "shim.h"
 
 /** Per-thread N × N buffers the backward reserves at most (one per thread). */
@@ -45,8 +44,11 @@ static void attention_pair(float *restrict out, float *restrict probs,
                 0.0f, out + b * n * (int64_t)c + (int64_t)h * hd, c);
 }
 
-void dino_attention_fwd(float *restrict out, float *restrict probs, const float *restrict qkv,
-                        int64_t batch, int n, int c, int heads, float scale) {
+/** out = per (image, head) softmax(scale·q·kᵀ)·v with q, k, v read from qkv (batch, n, 3c);
+ *  out is (batch, n, c), probs (batch, heads, n, n) the softmax rows. */
+static void dino_attention_fwd(float *restrict out, float *restrict probs,
+                               const float *restrict qkv, int64_t batch, int n, int c,
+                               int heads, float scale) {
     // qkv is (batch, n, 3c); out is (batch, n, c), head h in columns [h·hd, (h+1)·hd);
     // probs is (batch, heads, n, n).
     if (batch <= 0 || n <= 0 || c <= 0) return;
@@ -89,15 +91,18 @@ static void attention_bwd_pair(float *restrict dqkv, float *restrict ds,
                 0.0f, dk, (int)ld);
 }
 
-size_t dino_attention_bwd_scratch_bytes(int64_t batch, int n, int heads) {
+/** Scratch bytes dino_attention_bwd needs (one n × n buffer per thread, at most 64). */
+static size_t dino_attention_bwd_scratch_bytes(int64_t batch, int n, int heads) {
     int64_t pairs = batch * heads;
     int64_t slots = pairs < DINO_ATTENTION_SLOTS ? pairs : DINO_ATTENTION_SLOTS;
     return (size_t)(slots > 0 ? slots : 0) * (size_t)n * (size_t)n * sizeof(float);
 }
 
-void dino_attention_bwd(float *restrict dqkv, float *restrict scratch, const float *restrict dy,
-                        const float *restrict qkv, const float *restrict probs, int64_t batch,
-                        int n, int c, int heads, float scale) {
+/** d(qkv) of dino_attention_fwd from dy (batch, n, c) and the saved probs. */
+static void dino_attention_bwd(float *restrict dqkv, float *restrict scratch,
+                               const float *restrict dy, const float *restrict qkv,
+                               const float *restrict probs, int64_t batch, int n, int c,
+                               int heads, float scale) {
     // dy is (batch, n, c) in attention's output layout, qkv (batch, n, 3c), probs (batch,
     // heads, n, n); dqkv (batch, n, 3c) gets every element written once. scratch holds one
     // n × n buffer per thread (dino_attention_bwd_scratch_bytes).
@@ -120,19 +125,18 @@ void dino_attention_bwd(float *restrict dqkv, float *restrict scratch, const flo
 
 /* ---- dispatch shims: instruction to kernel call (shim.h) ---------------------------- */
 
-void dino_run_attention(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+void dino_run_attention(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
     const struct dino_tensor *qkv = IN(0);
     const struct dino_attrs_attention A = ATTRS(attention);
-    KERNEL(attention)(F(OUT), F(RESULT(1)), F(qkv), qkv->shape[0], (int)qkv->shape[1],
-                      (int)(qkv->shape[2] / 3), (int)A.heads, A.scale);
+    dino_attention_fwd(F(OUT), F(RESULT(1)), F(qkv), qkv->shape[0], (int)qkv->shape[1],
+                       (int)(qkv->shape[2] / 3), (int)A.heads, A.scale);
 }
 
-void dino_run_attention_bwd(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+void dino_run_attention_bwd(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
     const struct dino_tensor *qkv = IN(1);
     const struct dino_attrs_attention_bwd A = ATTRS(attention_bwd);
-    KERNEL_BWD(attention_bwd)(F(OUT), ctx->scratch, F(IN(0)), F(qkv), F(IN(2)), qkv->shape[0],
-                              (int)qkv->shape[1], (int)(qkv->shape[2] / 3), (int)A.heads,
-                              A.scale);
+    dino_attention_bwd(F(OUT), ctx->scratch, F(IN(0)), F(qkv), F(IN(2)), qkv->shape[0],
+                       (int)qkv->shape[1], (int)(qkv->shape[2] / 3), (int)A.heads, A.scale);
 }
 
 size_t dino_scratch_attention_bwd(const struct dino_instr *ins, const struct dino_tensor *t) {

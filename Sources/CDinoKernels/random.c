@@ -2,7 +2,6 @@
  * on its key (seed, stream, index), never on threads or on earlier draws. */
 #include "dino_kernels.h"
 #include "internal.h"
-#include "kernels.h"
 #include "shim.h"
 
 uint64_t dino_splitmix64(uint64_t z) {
@@ -18,7 +17,8 @@ uint64_t dino_hash(uint64_t k0, uint64_t k1, uint64_t k2, uint64_t k3) {
 
 float dino_uniform01(uint64_t h) { return (float)(h >> 40) * 0x1p-24f; }
 
-void dino_drop_path_mask_fwd(float *restrict mask, int32_t seed, int64_t stream, int64_t batch,
+/** mask[b] = 1/(1−rate) with probability 1−rate, else 0; keyed (seed, stream, b). */
+static void dino_drop_path_mask_fwd(float *restrict mask, int32_t seed, int64_t stream, int64_t batch,
                              float rate) {
     // mask is (batch): sample b is kept, scaled by 1/(1 − rate), iff
     // uniform01(dino_hash(seed as u32, stream, b, 0)) < 1 − rate.
@@ -32,7 +32,7 @@ void dino_drop_path_mask_fwd(float *restrict mask, int32_t seed, int64_t stream,
 
 /* ---- dispatch shims: instruction to kernel call (shim.h) ---------------------------- */
 
-void dino_run_drop_path_mask(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+void dino_run_drop_path_mask(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
     const struct dino_attrs_drop_path_mask A = ATTRS(drop_path_mask);
-    KERNEL(drop_path_mask)(F(OUT), *(const int32_t *)IN(0)->data, A.stream, A.batch, A.rate);
+    dino_drop_path_mask_fwd(F(OUT), *(const int32_t *)IN(0)->data, A.stream, A.batch, A.rate);
 }
