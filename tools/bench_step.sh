@@ -15,11 +15,13 @@
 #   (environment, with defaults):
 #   REPEATS=3  CONFIGS="fmnist tiny224"  THREADS="1 2"
 #   FMNIST_STEPS=5  TINY_STEPS=3  WARMUP=1  TORCH=1 (0: dino only)  LOG=/tmp/bench_step.log
-#   BASE_RUN=path/to/another/dino-run (optional: also run it each repeat, on the same
-#   plans, for a before/after column; e.g. a release build of an earlier commit)
 #   LIMIT_FMNIST=650M LIMIT_TINY224=945M (optional: also compile the config with
 #   `dinoc compile --memory-limit`, run that plan right after the default one each repeat,
 #   and print its images/s, peak RSS and RSS ratio to PyTorch in three more columns)
+#   BASE_RUN=path/to/another/dino-run (optional: also run it each repeat for a before/after
+#   column; e.g. a release build of an earlier commit). When a dinoc sits next to it (a
+#   release build folder), the base plans are compiled by that dinoc, so a base whose op
+#   table differs (plans record its fingerprint) runs its own plans of the same configs.
 set -e
 root=$(cd "$(dirname "$0")/.." && pwd)
 REPEATS=${REPEATS:-3}
@@ -60,6 +62,14 @@ limit_of() { if [ "$1" = fmnist ]; then echo "$LIMIT_FMNIST"; else echo "$LIMIT_
   -o "$plans/fmnist.limit.plan.bin" --memory-limit "$LIMIT_FMNIST"
 [ -n "$LIMIT_TINY224" ] && "$bin/dinoc" compile Samples/vit_tiny_dino.swift \
   -o "$plans/tiny224.limit.plan.bin" --memory-limit "$LIMIT_TINY224"
+base_plan=$plans  # where BASE_RUN's plans are: ours, or its own dinoc's
+if [ -n "$BASE_RUN" ] && [ -x "$(dirname "$BASE_RUN")/dinoc" ]; then
+  base_plan=$plans/base
+  mkdir -p "$base_plan"
+  "$(dirname "$BASE_RUN")/dinoc" compile Samples/fashion_mnist.swift -o "$base_plan/fmnist.plan.bin"
+  "$(dirname "$BASE_RUN")/dinoc" compile Samples/vit_tiny_dino.swift \
+    -o "$base_plan/tiny224.plan.bin"
+fi
 
 # median of the numbers on stdin
 median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
@@ -107,7 +117,7 @@ for config in $CONFIGS; do
         echo "$out" | ips >> "$plans/t.txt"; echo "$out" | gfs >> "$plans/tg.txt.$config.$t"
       fi
       if [ -n "$BASE_RUN" ]; then
-        out=$("$BASE_RUN" benchmark "$plans/$config.plan.bin" --threads "$t" \
+        out=$("$BASE_RUN" benchmark "$base_plan/$config.plan.bin" --threads "$t" \
           --steps "$steps" --warmup "$WARMUP")
         printf '== base %s threads %s repeat %s\n%s\n' "$config" "$t" "$r" "$out" >> "$LOG"
         echo "$out" | ips >> "$plans/b.txt"

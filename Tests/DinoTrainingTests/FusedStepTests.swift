@@ -8,8 +8,8 @@ import _DinoTestSupport
 
 /// The fused pipeline (the default) against `dinoc compile --no-fuse`: one DINO step of
 /// Samples/fashion_mnist.swift from the official reference's weights and crops. The fused
-/// kernels (layer norm, linear with GELU) sum and round in the unfused kernels' order, so
-/// loss and every weight are bitwise equal, at 1 and at 2 threads.
+/// kernels (layer norm, linear with GELU, attention) sum and round in the unfused kernels'
+/// order, so loss and every weight are bitwise equal, at 1 and at 2 threads.
 final class FusedStepTests: XCTestCase {
   /// Compiles the sample with the reference case's flags, fused or not.
   private func compile(_ defines: [String], fused: Bool, in folder: String) throws -> String {
@@ -34,6 +34,8 @@ final class FusedStepTests: XCTestCase {
     XCTAssertEqual(fusedCount, unfusedOps.filter { $0 == .layerNormBwd }.count, "every one fuses")
     XCTAssertFalse(fusedOps.contains(.layerNormBwd))
     XCTAssertTrue(fusedOps.contains(.linearGelu), "the MLPs' fc1 and GELU fuse")
+    XCTAssertTrue(fusedOps.contains(.attentionBwd), "the attentions and their backward fuse")
+    XCTAssertFalse(fusedOps.contains(.softmaxBwd), "no unfused attention backward is left")
     XCTAssertFalse(unfusedOps.contains(.layerNormGrad))
     for threads in [1, 2] {
       let (fusedLoss, fused) = try StepParityTests.oneStep(fusedPlan, c, threads: threads)
