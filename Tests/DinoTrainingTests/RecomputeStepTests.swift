@@ -29,8 +29,13 @@ final class RecomputeStepTests: XCTestCase {
     let plain = try compile(c.defines, [], to: defaultPlan)
     XCTAssertEqual(plain.status, 0, plain.stderr)
     let full = PlanMemoryNeeds(try PlanReader.read(contentsOf: defaultPlan))
-    // A limit that forces about a third of the step's arena out.
-    let limit = full.total - full.arenas / 3
+    // A limit halfway between the smallest plan that fits (named by the refusal of a
+    // 1-byte limit) and the default plan's size: recompute is needed and possible.
+    let refused = try compile(c.defines, ["--memory-limit", "1"], to: limitedPlan)
+    let needed = refused.stderr.firstMatch(of: /at least [^(]*\((\d+) bytes\)/)
+    let smallest = try XCTUnwrap(needed.flatMap { Int($0.1) }, refused.stderr)
+    XCTAssertLessThan(smallest, full.total)
+    let limit = smallest + (full.total - smallest) / 2
     let limited = try compile(c.defines, ["--memory-limit", "\(limit)"], to: limitedPlan)
     XCTAssertEqual(limited.status, 0, limited.stderr)
     XCTAssertTrue(limited.stdout.contains("recompute: "), limited.stdout)
