@@ -5,12 +5,7 @@ extension Verifier {
   /// inside the regions, segments in ascending order without overlap, and (for
   /// `adamw_flat`) each step index inside the step-count region.
   static func segmentTableProblem(of node: Node, in program: Program) -> String? {
-    let tableOperand: Int
-    switch node.op {
-    case .adamwFlat: tableOperand = 8
-    case .emaFlat: tableOperand = 3
-    default: return nil
-    }
+    guard let tableOperand = node.op.segmentTableOperands?.table else { return nil }
     let name = node.op.name
     let tableNode = program[node.operands[tableOperand]]
     guard tableNode.op == .constant else {
@@ -81,13 +76,8 @@ extension Verifier {
           }
           continue
         }
-        let mirrored: [Int]
-        switch node.op {
-        case .adamwFlat: mirrored = [0, 1, 2, 3]
-        case .emaFlat: mirrored = [0, 1]
-        default: continue
-        }
-        let table = program[node.operands[node.op == .adamwFlat ? 8 : 3]].attrs.floats("data")
+        guard let (tableOperand, mirrored) = node.op.segmentTableOperands else { continue }
+        let table = program[node.operands[tableOperand]].attrs.floats("data")
         let width = OpKind.segmentTableColumns
         func regionName(_ operand: Int) -> String {
           program[node.operands[operand]].attrs.string("name")

@@ -10,25 +10,31 @@ extension OpKind {
   ///   - attrs: the node's attributes.
   /// - Returns: the types of results 1, 2, … in order.
   public func extraResultTypes(_ operands: [TensorType], _ attrs: Attributes) -> [TensorType] {
-    switch self {
-    case .layerNormTrain:
-      // The mean and 1/√(var + eps) of every row, interleaved.
-      return [TensorType(.f32, Array(operands[0].shape.dropLast()) + [2])]
-    case .linearGelu:
-      // The pre-activation x·wᵀ + b, which gelu_bwd reads.
+    Self.extraResultRules[self]?(operands, attrs) ?? []
+  }
+
+  /// The ops with several results and the types of their results after the first: the one
+  /// list of such ops (a new one adds its entry here; `OpTableTests` checks each entry).
+  static let extraResultRules: [OpKind: @Sendable ([TensorType], Attributes) -> [TensorType]] = [
+    // The mean and 1/√(var + eps) of every row, interleaved.
+    .layerNormTrain: { operands, _ in
+      [TensorType(.f32, Array(operands[0].shape.dropLast()) + [2])]
+    },
+    // The pre-activation x·wᵀ + b, which gelu_bwd reads.
+    .linearGelu: { operands, _ in
       let out = operands[1].shape.first ?? 0
       return [TensorType(.f32, Array(operands[0].shape.dropLast()) + [out])]
-    case .attention:
-      // The softmax rows [B, heads, N, N], which attention_bwd reads.
+    },
+    // The softmax rows [B, heads, N, N], which attention_bwd reads.
+    .attention: { operands, attrs in
       let shape = operands[0].shape
       guard shape.count == 3 else { return [] }
       return [TensorType(.f32, [shape[0], attrs.int("heads"), shape[1], shape[1]])]
-    case .layerNormGrad:
-      // dgamma and dbeta.
+    },
+    // dgamma and dbeta.
+    .layerNormGrad: { operands, _ in
       let d = operands[1].shape.last ?? 1
       return [TensorType(.f32, [d]), TensorType(.f32, [d])]
-    default:
-      return []
-    }
-  }
+    },
+  ]
 }

@@ -78,6 +78,18 @@ extension OpKind {
   /// The columns of one row of a flat op's segment table (IR/OPS.md `adamw_flat`).
   public static let segmentTableColumns = 8
 
+  /// For the flat ops that read a segment table (`adamw_flat`, `ema_flat`): the table's
+  /// operand and the region operands whose buffers mirror the table's segments; `nil` for
+  /// every other op. The one list of such ops.
+  public var segmentTableOperands: (table: Int, mirrored: [Int])? {
+    Self.segmentTableOps[self]
+  }
+
+  private static let segmentTableOps: [OpKind: (table: Int, mirrored: [Int])] = [
+    .adamwFlat: (table: 8, mirrored: [0, 1, 2, 3]),
+    .emaFlat: (table: 3, mirrored: [0, 1]),
+  ]
+
   /// Checks that `shape` is a segment table's: [S, 8] with at least one segment.
   func segmentTable(_ shape: [Int]) throws(ShapeError) {
     if shape.count != 2 || shape[1] != Self.segmentTableColumns || shape[0] < 1 {

@@ -171,19 +171,19 @@ struct RecomputeAnalysis {
     }
     let results = resultValues(of: value)
     if results.isEmpty { return clone }
-    switch node.op {
-    case .linearGelu:
+    // The ops with several results whose first result one single-result op recomputes.
+    if node.op == .linearGelu {
       guard let preActivation = results[1] else { return nil }
       clone.op = .gelu
       clone.operands = [ValueID(preActivation)]
       clone.attrs = [:]
       return clone
-    case .layerNormTrain:
+    }
+    if node.op == .layerNormTrain {
       clone.op = .layerNorm
       return clone
-    default:
-      return nil
     }
+    return nil
   }
 
   /// The `result` nodes right after `value`, by result index.
@@ -219,7 +219,8 @@ func estimatedFlops(_ node: Node) -> Double {
   switch node.op.family {
   case .norm: perElement = 8
   case .softmax: perElement = 5
-  default: perElement = node.op == .gelu || node.op == .geluBwd ? 8 : 1
+  case .leaf, .gemm, .eltwise, .attention, .shape, .reduce, .random, .optim:
+    perElement = node.op == .gelu || node.op == .geluBwd ? 8 : 1
   }
   return perElement * Double(node.type.count)
 }
