@@ -228,11 +228,12 @@ void dino_sum_to_ref(float *restrict y, float *restrict scratch, const float *re
 
 /* ---- random.c ---------------------------------------------------------------------------- */
 
-/** mask[b] = 1/(1−rate) with probability 1−rate, else 0; keyed (seed, stream, b). */
+/** mask[b] = 1/(1−rate) with probability 1−rate, else 0; keyed (seed, stream, row), row =
+ *  dino_global_row(b, rows) (b itself in one process). */
 void dino_drop_path_mask_fwd(float *restrict mask, int32_t seed, int64_t stream, int64_t batch,
-                             float rate);
+                             float rate, const struct dino_row_map *rows);
 void dino_drop_path_mask_ref(float *restrict mask, int32_t seed, int64_t stream, int64_t batch,
-                             float rate);
+                             float rate, const struct dino_row_map *rows);
 
 /* ---- optim.c ----------------------------------------------------------------------------- */
 

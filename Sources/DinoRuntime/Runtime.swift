@@ -124,11 +124,16 @@ public final class Runtime {
     if dino_get_num_threads() != Int32(clamping: threads) {
       dino_set_num_threads(Int32(clamping: threads))
     }
-    let status =
-      switch kernels {
-      case .optimized: dino_exec(program.instrs, Int32(program.instrCount), program.context)
-      case .reference: dino_exec_ref(program.instrs, Int32(program.instrCount), program.context)
-      }
+    let status: Int32
+    if let sharing = program.sharing {
+      status = runSharing(program, sharing)
+    } else {
+      status =
+        switch kernels {
+        case .optimized: dino_exec(program.instrs, Int32(program.instrCount), program.context)
+        case .reference: dino_exec_ref(program.instrs, Int32(program.instrCount), program.context)
+        }
+    }
     if status != 0 {
       let failed = Int(status) - 1
       let node = failed < program.nodeOfInstr.count ? program.nodeOfInstr[failed] : -1
