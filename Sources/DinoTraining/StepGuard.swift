@@ -50,26 +50,25 @@ public final class StepGuard {
     let badWeight = loss.isFinite ? trainer.runtime.firstNonFiniteBuffer(inRegions: scanned) : nil
     scanSeconds += Self.now() - started
     steps += 1
-    let failed = !loss.isFinite || badWeight != nil
-    var rank = ""
     if world.isDistributed {
-      // Every process learns which failed first, so that all stop at this step.
-      let flags = world.gather(failed ? 1 : 0)
-      guard let first = flags.firstIndex(where: { $0 != 0 }) else { return loss }
+      // Every process learns which failed, so that all stop at this step. A non-finite
+      // loss comes first: its gradients, averaged, make every process's weights non-finite.
+      let flags = world.gather(!loss.isFinite ? 2 : badWeight != nil ? 1 : 0)
+      guard let worst = flags.max(), worst > 0 else { return loss }
+      let first = flags.firstIndex(of: worst)!
       if first != world.rank {
         try snapshot.restore()
         var quiet = RuntimeError("\(label): rank \(first) of \(world.size) failed")
         quiet.reportedElsewhere = true
         throw quiet
       }
-      rank = "rank \(world.rank) of \(world.size): "
-    } else if !failed {
+    } else if loss.isFinite && badWeight == nil {
       return loss
     }
     let what =
       badWeight.map { "'\($0.name)' holds \(Self.text($0.value)) after the step" }
       ?? "loss is \(Self.text(loss))"
-    throw RuntimeError("\(label): \(rank)\(what); \(try explain())")
+    throw RuntimeError("\(label): \(what); \(try explain())")
   }
 
   /// Restores the snapshot, re-runs `train_step` checked and restores again.

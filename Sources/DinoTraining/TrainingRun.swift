@@ -189,8 +189,9 @@ public final class TrainingRun {
         stats = EpochStats(start: Self.now(), firstIteration: 0)
       }
       let started = Self.now()
-      TestKill.check(rank: world.rank, step: step)
+      TestFaults.killIfTargeted(rank: world.rank, step: step)
       try loadBatch(loader, epoch: epoch, iteration: iteration)
+      if TestFaults.poisons(rank: world.rank, step: step) { try trainer.cropBuffer(0)[0] = .nan }
       let waited = loader.takeWaitSeconds()
       stats.dataWait += waited
       let scalars = DINOTrainer.scalars(

@@ -89,9 +89,11 @@ struct KernelFailure: Error, CustomStringConvertible {
 }
 
 /// Runs `c` through dino_exec (or dino_exec_ref) with `threads` OpenMP threads; with
-/// `inPlace` the result is written into operand 0's buffer.
+/// `inPlace` the result is written into operand 0's buffer; `rows` is the context's
+/// data-parallel row map (zeros: one process).
 func runKernel(
-  _ c: KernelCase, ref: Bool = false, threads: Int = 1, inPlace: Bool = false
+  _ c: KernelCase, ref: Bool = false, threads: Int = 1, inPlace: Bool = false,
+  rows: dino_row_map = dino_row_map()
 ) throws -> KernelRun {
   var buffers: [UnsafeMutableRawPointer?] = []
   defer { for b in buffers { b?.deallocate() } }
@@ -136,6 +138,7 @@ func runKernel(
     ctx.n_tensors = Int32(table.count)
     ctx.scratch = scratch
     ctx.scratch_bytes = scratchBytes
+    ctx.rows = rows
     let rc = ref ? dino_exec_ref(&ins, 1, &ctx) : dino_exec(&ins, 1, &ctx)
     return (rc, errorText(ctx))
   }
