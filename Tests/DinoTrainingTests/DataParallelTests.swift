@@ -61,6 +61,24 @@ final class DataParallelTests: XCTestCase {
     )
   }
 
+  /// In-process options writing to `output`: one worker, no numbered or timed copies.
+  static func options(_ images: String, _ output: String) -> TrainingOptions {
+    var options = TrainingOptions(data: images)
+    options.output = output
+    options.workers = 1
+    options.saveEvery = 0
+    options.saveEveryMinutes = 0
+    return options
+  }
+
+  /// A temporary folder with the batch-2 plan and 18 images (skips without mpirun).
+  func fixture() throws -> (dir: String, plan: String, images: String) {
+    _ = try mpirun()
+    let dir = try temporaryDirectory()
+    let plan = try StepParityTests.compile(Self.defines(batch: 2), in: dir)
+    return (dir, plan, try TrainTests.makeImages(in: dir, perClass: 9))
+  }
+
   /// `train` arguments for `iterations` iterations on one thread, logging every step.
   func trainArguments(_ plan: String, _ images: String, _ output: String, iterations: Int)
     -> [String]
@@ -87,12 +105,8 @@ final class DataParallelTests: XCTestCase {
     let big = try StepParityTests.compile(Self.defines(batch: 4), in: dir + "/b4")
     let images = try TrainTests.makeImages(in: dir, perClass: 9)
 
-    var options = TrainingOptions(data: images)
-    options.output = dir + "/one"
+    var options = Self.options(images, dir + "/one")
     options.iterations = 6
-    options.workers = 1
-    options.saveEvery = 0
-    options.saveEveryMinutes = 0
     let one = try TrainingRun(graph: try PlanReader.read(contentsOf: big), options: options)
     _ = try one.run { _ in }
 
@@ -132,10 +146,7 @@ final class DataParallelTests: XCTestCase {
   /// iteration 4 loads. Resuming it with two processes ends bit for bit where an
   /// uninterrupted two-process run ends.
   func testKilledRankStopsTheRunAndTheCheckpointResumesBitwise() throws {
-    _ = try mpirun()
-    let dir = try temporaryDirectory()
-    let plan = try StepParityTests.compile(Self.defines(batch: 2), in: dir)
-    let images = try TrainTests.makeImages(in: dir, perClass: 9)
+    let (dir, plan, images) = try fixture()
 
     let killed = try launch(
       ranks: 2, trainArguments(plan, images, dir + "/killed", iterations: 8),
@@ -164,10 +175,7 @@ final class DataParallelTests: XCTestCase {
   /// two processes' 4 iterations per epoch become 9 of its 9, and the 8 iterations of the
   /// scaled schedule 18.
   func testNaNOnOneRankStopsEveryRankAndADifferentCountResumesWithANote() throws {
-    _ = try mpirun()
-    let dir = try temporaryDirectory()
-    let plan = try StepParityTests.compile(Self.defines(batch: 2), in: dir)
-    let images = try TrainTests.makeImages(in: dir, perClass: 9)
+    let (dir, plan, images) = try fixture()
     let failed = try launch(
       ranks: 2, trainArguments(plan, images, dir + "/run", iterations: 8),
       environment: ["DINO_TEST_NAN_RANK": "1:5"])
@@ -183,12 +191,8 @@ final class DataParallelTests: XCTestCase {
     XCTAssertEqual(saved.metadata["step"], "4")
     XCTAssertEqual(saved.metadata["world_size"], "2")
 
-    var options = TrainingOptions(data: images)
-    options.output = dir + "/run"
+    var options = Self.options(images, dir + "/run")
     options.resume = true
-    options.workers = 1
-    options.saveEvery = 0
-    options.saveEveryMinutes = 0
     var lines: [String] = []
     let rest = try TrainingRun(graph: try PlanReader.read(contentsOf: plan), options: options)
       .run { lines.append($0) }
