@@ -52,7 +52,7 @@ let package = Package(
     // The few MPI calls of data-parallel training (Open MPI: libopenmpi-dev), behind an
     // MPI-free header; MPI starts only in processes an MPI launcher started.
     .target(
-      name: "CDinoComm",
+      name: "CDinoComm", exclude: ["README.md"],
       cSettings: [.unsafeFlags(["-I/usr/lib/x86_64-linux-gnu/openmpi/include", "-O2"])],
       linkerSettings: [
         .unsafeFlags(["-L/usr/lib/x86_64-linux-gnu/openmpi/lib"]), .linkedLibrary("mpi"),

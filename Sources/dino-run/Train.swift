@@ -138,7 +138,8 @@ extension DinoRunCommand {
       options.saveEveryMinutes = saveEveryMinutes
       options.iterations = iterations
       options.budget = try budget.map { text throws(RuntimeError) in try TimeBudget(parsing: text) }
-      options.live = ProgressLine.stdoutIsTerminal
+      // mpirun hands its ranks a pseudo-terminal whatever its own output is: lines there.
+      options.live = ProgressLine.stdoutIsTerminal && !world.isDistributed
       let run = try TrainingRun(graph: try loadPlan(plan), options: options, world: world)
       let summary = try run.run { line in
         print(line)
