@@ -8,21 +8,25 @@
 #   shm    mpirun -np 2 on this machine (Open MPI's shared-memory transport);
 #   veth   mpirun -np 2 with the ranks in two network namespaces joined by a veth pair,
 #          TCP only (btl tcp,self): real network traffic between them (needs root, `ip`).
-# For each it prints the global images/s (log.jsonl's intervals after the first, which
-# holds the warm-up), the scaling efficiency of the two-process runs (their images/s over
-# twice the one-process images/s), the bytes all-reduced per step and the milliseconds per
-# step spent in MPI calls and waiting for the gradient sums (the run's `Communication:`
-# line, measured inside dino-run).
+# Each runs REPEATS times, alternating; the medians are printed: global images/s
+# (log.jsonl's intervals after the first, which holds the warm-up), the scaling efficiency
+# of the two-process runs (their images/s over twice the one-process images/s), the bytes
+# all-reduced per step and the milliseconds per step spent in MPI calls and waiting for
+# the gradient sums (the run's `Communication:` line, measured inside dino-run; it
+# includes waiting for the slower rank), then the time of the same all-reduce alone over
+# each transport (tools/bench_allreduce.c: MPI_Allreduce of the gradient floats, 20 times).
 #
 # Usage: tools/bench_mpi.sh            (as root for the veth run; VETH=0 skips it)
 #   Environment, with defaults: DATA=data/fashion-mnist/train (tools/demo.sh writes it)
-#   BATCH=32  ITERATIONS=60  LOG_EVERY=10  BUILD=1 (0: use .build/release as it is)
+#   BATCH=32  ITERATIONS=60  LOG_EVERY=10  REPEATS=3 (runs alternate; medians reported)
+#   BUILD=1 (0: use .build/release as it is)
 #   VETH=1  WORK=${TMPDIR:-/tmp}/dino_bench_mpi
 set -e
 root=$(cd "$(dirname "$0")/.." && pwd)
 DATA=${DATA:-$root/data/fashion-mnist/train}
 BATCH=${BATCH:-32}
 ITERATIONS=${ITERATIONS:-60}
+REPEATS=${REPEATS:-3}
 LOG_EVERY=${LOG_EVERY:-10}
 BUILD=${BUILD:-1}
 VETH=${VETH:-1}
@@ -52,6 +56,7 @@ rm -rf "$WORK"
 mkdir -p "$WORK"
 "$bin/dinoc" compile Samples/fashion_mnist_cpu.swift -o "$WORK/plan.bin" -D batch="$BATCH" \
   >/dev/null
+mpicc -O2 tools/bench_allreduce.c -o "$WORK/bench_allreduce"
 
 # dino-run train's arguments for output folder $1.
 train_args() {
@@ -72,6 +77,16 @@ print("%.1f" % (sum(r["steps"] for r in rows)
 EOF
 }
 
+# The gradient floats of a run's stdout file $1 (its "MB of gradients").
+gradient_floats() {
+  python3 - "$1" <<'EOF'
+import re, sys
+for line in open(sys.argv[1]):
+    m = re.search(r"\(([\d.]+) MB of gradients", line)
+    if m: print(int(float(m.group(1)) * 1e6 / 4))
+EOF
+}
+
 # The "Communication:" figures of stdout file $1: MB per step, ms in MPI, ms waiting.
 communication() {
   python3 - "$1" <<'EOF'
@@ -83,23 +98,7 @@ for line in open(sys.argv[1]):
 EOF
 }
 
-echo "== one process, batch $BATCH, 1 thread"
-# shellcheck disable=SC2046
-"$bin/dino-run" $(train_args "$WORK/one") </dev/null >"$WORK/one.out" 2>&1
-one=$(images_per_s "$WORK/one")
-echo "images/s $one"
-
-echo "== mpirun -np 2 (shared memory), batch $BATCH per process, 1 thread each"
-# shellcheck disable=SC2046,SC2086
-mpirun -np 2 $mpi_common "$bin/dino-run" $(train_args "$WORK/shm") </dev/null \
-  >"$WORK/shm.out" 2>&1
-shm=$(images_per_s "$WORK/shm")
-set -- $(communication "$WORK/shm.out")
-echo "images/s $shm, efficiency $(python3 -c "print('%.1f %%' % (100 * $shm / (2 * $one)))")," \
-  "$1 MB all-reduced per step, $2 ms/step in MPI calls ($3 ms waiting for gradients)"
-
 if [ "$VETH" = 1 ]; then
-  echo "== mpirun -np 2 in two network namespaces over a veth pair (TCP), batch $BATCH each"
   cleanup() {
     ip netns del dino_bench_a 2>/dev/null || true
     ip netns del dino_bench_b 2>/dev/null || true
@@ -125,15 +124,62 @@ shift
 exec ip netns exec dino_bench_b sh -c "$*"
 EOF
   chmod +x "$WORK/agent.sh"
-  # shellcheck disable=SC2046,SC2086
-  ip netns exec dino_bench_a mpirun -np 2 --host 10.213.0.1:1,10.213.0.2:1 $mpi_common \
-    --mca plm_rsh_agent "$WORK/agent.sh" --mca btl tcp,self \
-    --mca btl_tcp_if_include 10.213.0.0/24 --mca oob_tcp_if_include 10.213.0.0/24 \
-    "$bin/dino-run" $(train_args "$WORK/veth") </dev/null >"$WORK/veth.out" 2>&1
-  veth=$(images_per_s "$WORK/veth")
-  set -- $(communication "$WORK/veth.out")
-  echo "images/s $veth, efficiency" \
-    "$(python3 -c "print('%.1f %%' % (100 * $veth / (2 * $one)))")," \
-    "$1 MB all-reduced per step, $2 ms/step in MPI calls ($3 ms waiting for gradients)"
 fi
+veth_mpirun="ip netns exec dino_bench_a mpirun -np 2 --host 10.213.0.1:1,10.213.0.2:1
+  $mpi_common --mca plm_rsh_agent $WORK/agent.sh --mca btl tcp,self
+  --mca btl_tcp_if_include 10.213.0.0/24 --mca oob_tcp_if_include 10.213.0.0/24"
+
+# Runs configuration $1 (one, shm, veth) as repeat $2; its folder is $WORK/$1.$2.
+run() {
+  out=$WORK/$1.$2
+  case $1 in
+    # shellcheck disable=SC2046
+    one) "$bin/dino-run" $(train_args "$out") ;;
+    # shellcheck disable=SC2046,SC2086
+    shm) mpirun -np 2 $mpi_common "$bin/dino-run" $(train_args "$out") ;;
+    # shellcheck disable=SC2046,SC2086
+    veth) $veth_mpirun "$bin/dino-run" $(train_args "$out") ;;
+  esac </dev/null >"$out.out" 2>&1
+  echo "$1 $(images_per_s "$out") $(communication "$out.out")" >>"$WORK/results"
+  echo "  $1 #$2: $(tail -1 "$WORK/results")"
+}
+
+configs="one shm"
+[ "$VETH" = 1 ] && configs="$configs veth"
+: >"$WORK/results"
+echo "== $REPEATS repeats of: $configs (batch $BATCH per process, 1 thread, 1 loader each)"
+repeat=1
+while [ "$repeat" -le "$REPEATS" ]; do
+  for config in $configs; do run "$config" "$repeat"; done
+  repeat=$((repeat + 1))
+done
+floats=$(gradient_floats "$WORK/shm.1.out")
+# shellcheck disable=SC2086
+shm_alone=$(mpirun -np 2 $mpi_common "$WORK/bench_allreduce" "$floats" 20 2>&1 | tail -1)
+veth_alone=""
+# shellcheck disable=SC2086
+[ "$VETH" = 1 ] && veth_alone=$($veth_mpirun "$WORK/bench_allreduce" "$floats" 20 2>&1 | tail -1)
+
+# Medians per configuration, efficiency against twice the one-process images/s.
+python3 - "$WORK/results" "$shm_alone" "$veth_alone" <<'EOF'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    name, *values = line.split()
+    rows.setdefault(name, []).append([float(v) for v in values])
+def median(name, i):
+    return statistics.median(r[i] for r in rows[name])
+one = median("one", 0)
+print("%-6s %10s %11s %9s %12s %12s" % ("run", "images/s", "efficiency", "MB/step",
+                                      "MPI ms/step", "wait ms/step"))
+print("%-6s %10.1f" % ("one", one))
+for name in ("shm", "veth"):
+    if name in rows:
+        print("%-6s %10.1f %10.1f%% %9.3f %12.2f %12.2f" % (
+            name, median(name, 0), 100 * median(name, 0) / (2 * one), median(name, 1),
+            median(name, 2), median(name, 3)))
+print("the gradient all-reduce alone, shared memory: " + sys.argv[2])
+if sys.argv[3]:
+    print("the gradient all-reduce alone, TCP over veth: " + sys.argv[3])
+EOF
 echo "(outputs and logs under $WORK)"

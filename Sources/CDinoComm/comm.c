@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int initialised = 0;
 static int finalised = 0;
@@ -42,12 +43,32 @@ int dino_comm_init(int *rank, int *size, char *error, int error_bytes) {
 /* MPI counts are int: large buffers go in chunks of at most 2^30 elements. */
 static const int64_t chunk = (int64_t)1 << 30;
 
+/* Waits for `count` requests, polling: busily for the first half millisecond, then with
+ * 50 µs sleeps between polls. MPI's own waits spin at full speed, which on a machine with
+ * fewer free cores than busy threads takes the core from the very rank being waited for
+ * (and from the data loaders); a rank that waits longer has nothing better to do. */
+static int wait_politely(int count, MPI_Request *reqs) {
+    double start = MPI_Wtime();
+    for (;;) {
+        int done = 0;
+        int rc = MPI_Testall(count, reqs, &done, MPI_STATUSES_IGNORE);
+        if (rc != MPI_SUCCESS) return rc;
+        if (done) return 0;
+        if (MPI_Wtime() - start > 5e-4) {
+            struct timespec pause = {0, 50000};
+            nanosleep(&pause, NULL);
+        }
+    }
+}
+
 static int allreduce(void *x, int64_t n, MPI_Datatype type, MPI_Op op, size_t bytes) {
     if (!dino_comm_active()) return 0;
     for (int64_t at = 0; at < n; at += chunk) {
         int count = (int)(n - at < chunk ? n - at : chunk);
-        int rc = MPI_Allreduce(MPI_IN_PLACE, (char *)x + at * (int64_t)bytes, count, type, op,
-                               MPI_COMM_WORLD);
+        MPI_Request request;
+        int rc = MPI_Iallreduce(MPI_IN_PLACE, (char *)x + at * (int64_t)bytes, count, type, op,
+                                MPI_COMM_WORLD, &request);
+        if (rc == MPI_SUCCESS) rc = wait_politely(1, &request);
         if (rc != MPI_SUCCESS) return rc;
     }
     return 0;
@@ -86,9 +107,9 @@ int dino_comm_progress(void) {
 
 int dino_comm_wait_all(void) {
     if (!dino_comm_active() || open_requests == 0) return 0;
-    int rc = MPI_Waitall(open_requests, requests, MPI_STATUSES_IGNORE);
+    int rc = wait_politely(open_requests, requests);
     open_requests = 0;
-    return rc == MPI_SUCCESS ? 0 : rc;
+    return rc;
 }
 
 int dino_comm_barrier(void) {

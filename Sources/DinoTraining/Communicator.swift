@@ -1,6 +1,7 @@
 import CDinoComm
 import DinoRuntime
 import Dispatch
+import Foundation
 
 /// The processes of a data-parallel run (MPI's world) as `dino-run train` uses them: this
 /// process's rank, their number, the per-step sums and the gradient exchange of
@@ -17,6 +18,9 @@ public final class Communicator: GradientExchange {
   public private(set) var waitSeconds = 0.0
   /// Bytes all-reduced (each float counted once per reduction).
   public private(set) var bytes = 0
+  /// Whether gradient buckets are summed with non-blocking calls that overlap the rest of
+  /// the backward (default), or each one at once, blocking (`DINO_ALLREDUCE=blocking`).
+  public var overlaps = ProcessInfo.processInfo.environment["DINO_ALLREDUCE"] != "blocking"
   /// The gradient buckets started and not yet finished.
   private var open: [(data: UnsafeMutablePointer<Float>, count: Int)] = []
 
@@ -93,7 +97,7 @@ public final class Communicator: GradientExchange {
   public func start(_ data: UnsafeMutablePointer<Float>, count: Int) {
     guard isDistributed else { return }
     timed {
-      if dino_comm_iallreduce_sum(data, Int64(count)) < 0 {
+      if !overlaps || dino_comm_iallreduce_sum(data, Int64(count)) < 0 {
         _ = dino_comm_allreduce_sum(data, Int64(count))
       }
     }

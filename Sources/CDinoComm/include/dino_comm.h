@@ -42,7 +42,9 @@ int dino_comm_iallreduce_sum(float *x, int64_t n);
 /** Lets outstanding requests progress (MPI_Testall); returns how many are still open. */
 int dino_comm_progress(void);
 
-/** Waits for every outstanding request. Returns 0 or an MPI error code. */
+/** Waits for every outstanding request, polling (after half a millisecond with 50 µs sleeps
+ *  in between, so a waiting rank leaves its core to the others). Returns 0 or an MPI error
+ *  code. The blocking sums wait the same way. */
 int dino_comm_wait_all(void);
 
 /** The most requests dino_comm_iallreduce_sum keeps open at once. */
