@@ -98,9 +98,14 @@ extension DinoRunCommand {
       do {
         try train(world)
       } catch let error as any OneLineError {
-        // Every process exits non-zero, which makes mpirun stop the others: one line, from
-        // the process that failed first (the others' errors say it reports).
-        if !((error as? RuntimeError)?.reportedElsewhere ?? false) {
+        // The first process to exit non-zero makes mpirun end the others. Rank 0 speaks at
+        // once; another rank first leaves it a moment, so that an error every rank meets
+        // (a bad option, a missing folder) is printed once; a process whose error another
+        // one reports (a diverged rank) waits longest and says nothing.
+        if (error as? RuntimeError)?.reportedElsewhere ?? false {
+          sleep(5)
+        } else {
+          if world.rank != 0 { sleep(2) }
           FileHandle.standardError.write(
             Data("dino-run: error: rank \(world.rank) of \(world.size): \(error.message)\n".utf8))
         }

@@ -207,4 +207,21 @@ final class DataParallelTests: XCTestCase {
     XCTAssertEqual(end.metadata["world_size"], "1")
     XCTAssertEqual(end.metadata["step"], "18")
   }
+
+  /// An error every rank meets (here --budget, which several processes refuse) is one
+  /// line, from rank 0.
+  func testAnErrorOfEveryRankIsOneLine() throws {
+    let (dir, plan, images) = try fixture()
+    let result = try launch(
+      ranks: 2,
+      ["train", plan, "--data", images, "--output", dir + "/run", "--budget", "60s"])
+    XCTAssertEqual(result.status, 1)
+    let errors = result.stderr.split(separator: "\n").filter { $0.hasPrefix("dino-run: error:") }
+    XCTAssertEqual(
+      errors,
+      [
+        "dino-run: error: rank 0 of 2: --budget is not supported with several processes yet: "
+          + "give --iterations or --epochs"
+      ], result.stderr)
+  }
 }
