@@ -141,7 +141,7 @@ run() {
     veth) $veth_mpirun "$bin/dino-run" $(train_args "$out") ;;
   esac </dev/null >"$out.out" 2>&1
   echo "$1 $(images_per_s "$out") $(communication "$out.out")" >>"$WORK/results"
-  echo "  $1 #$2: $(tail -1 "$WORK/results")"
+  echo "  #$2: $(tail -1 "$WORK/results")  (load average $(cut -d' ' -f1 /proc/loadavg))"
 }
 
 configs="one shm"
@@ -160,7 +160,8 @@ veth_alone=""
 # shellcheck disable=SC2086
 [ "$VETH" = 1 ] && veth_alone=$($veth_mpirun "$WORK/bench_allreduce" "$floats" 20 2>&1 | tail -1)
 
-# Medians per configuration, efficiency against twice the one-process images/s.
+# Medians per configuration, efficiency against twice the one-process images/s; then the
+# best run of each (the quietest moment of a shared machine).
 python3 - "$WORK/results" "$shm_alone" "$veth_alone" <<'EOF'
 import statistics, sys
 rows = {}
@@ -178,6 +179,11 @@ for name in ("shm", "veth"):
         print("%-6s %10.1f %10.1f%% %9.3f %12.2f %12.2f" % (
             name, median(name, 0), 100 * median(name, 0) / (2 * one), median(name, 1),
             median(name, 2), median(name, 3)))
+best = {name: max(r[0] for r in rows[name]) for name in rows}
+print("best runs: " + ", ".join(
+    "%s %.1f images/s%s" % (name, best[name], "" if name == "one" else
+                            " (%.1f%%)" % (100 * best[name] / (2 * best["one"])))
+    for name in ("one", "shm", "veth") if name in best))
 print("the gradient all-reduce alone, shared memory: " + sys.argv[2])
 if sys.argv[3]:
     print("the gradient all-reduce alone, TCP over veth: " + sys.argv[3])
