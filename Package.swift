@@ -39,7 +39,7 @@ let package = Package(
     .target(name: "DinoPasses", dependencies: ["DinoIR"], exclude: ["README.md"]),
     // plan.bin writer and validating reader.
     .target(name: "DinoPlan", dependencies: ["DinoIR"], exclude: ["README.md"]),
-    // C11 kernels: OpenMP + OpenBLAS, naive references in ref/, one dispatch table.
+    // C11 kernels: OpenMP + OpenBLAS, one dispatch table.
     .target(
       name: "CDinoKernels", dependencies: ["CDinoOps"], exclude: ["README.md"],
       cSettings: [.unsafeFlags(openMPCFlags)],
@@ -98,7 +98,9 @@ let package = Package(
       name: "DinoPassesTests", dependencies: ["DinoPasses", "DinoRandom", "_DinoTestSupport"]),
     .testTarget(
       name: "DinoPlanTests", dependencies: ["DinoPlan", "DinoPasses", "_DinoTestSupport"]),
-    .testTarget(name: "CDinoKernelsTests", dependencies: ["CDinoKernels", "DinoRandom"]),
+    .testTarget(
+      name: "CDinoKernelsTests",
+      dependencies: ["CDinoKernels", "DinoIR", "DinoRandom", "_DinoTestSupport"]),
     .testTarget(
       name: "DinoRuntimeTests",
       dependencies: ["DinoRuntime", "DinoPasses", "DinoRandom", "_DinoTestSupport"]),

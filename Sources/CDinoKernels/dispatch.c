@@ -1,6 +1,6 @@
-/* dispatch.c — the executor: two tables indexed by op, built from IR/ops.def, hold each
- * op's optimised and reference entry (NULL for leaves, which the executor skips), a third
- * its scratch size (NULL: none). The entries are the shims `dino_run_<op>` and
+/* dispatch.c — the executor: a table indexed by op, built from IR/ops.def, holds each
+ * op's kernel entry (NULL for leaves, which the executor skips), a second its scratch
+ * size (NULL: none). The entries are the shims `dino_run_<op>` and
  * `dino_scratch_<op>` next to their kernels in <family>.c (declared in shim.h). Nothing
  * here checks a shape rule: the plan was validated once when it was loaded (the
  * verifier's shape rules, slots and memory plan, Runtime.checkPlanned's kernel limits), so
@@ -16,37 +16,14 @@ typedef size_t (*dino_scratch_fn)(const struct dino_instr *ins, const struct din
 
 /* ---- the tables ---------------------------------------------------------------------- */
 
-#define NO_ENTRIES(name)
-#define ENTRIES(name)                                                                         \
-    static void fast_##name(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {        \
-        dino_run_##name(ins, ctx, 0);                                                         \
-    }                                                                                         \
-    static void ref_##name(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {         \
-        dino_run_##name(ins, ctx, 1);                                                         \
-    }
-#define DINO_OP(name, swift, family, arity, grad, inplace, mutates, bw, i32_in, scratch, \
-                flops, attrs)                                                              \
-    KIND_##family(NO_ENTRIES, ENTRIES)(name)
-#include "../../IR/ops.def"
-#undef DINO_OP
+#define LEAF_SLOT(name) NULL,
+#define KERNEL_SLOT(name) dino_run_##name,
 
-#define LEAF_SLOT(impl, name) NULL,
-#define KERNEL_SLOT(impl, name) impl##_##name,
-
-/** Optimised entry per op (NULL: a leaf, skipped). */
-static const dino_run_fn dino_fast_table[] = {
+/** Kernel entry per op (NULL: a leaf, skipped). */
+static const dino_run_fn dino_run_table[] = {
 #define DINO_OP(name, swift, family, arity, grad, inplace, mutates, bw, i32_in, scratch, \
-                flops, attrs)                                                              \
-    KIND_##family(LEAF_SLOT, KERNEL_SLOT)(fast, name)
-#include "../../IR/ops.def"
-#undef DINO_OP
-};
-
-/** Reference entry per op (NULL: a leaf, skipped). */
-static const dino_run_fn dino_ref_table[] = {
-#define DINO_OP(name, swift, family, arity, grad, inplace, mutates, bw, i32_in, scratch, \
-                flops, attrs)                                                              \
-    KIND_##family(LEAF_SLOT, KERNEL_SLOT)(ref, name)
+                shape_rule, origin, flops, attrs, doc)                                    \
+    KIND_##family(LEAF_SLOT, KERNEL_SLOT)(name)
 #include "../../IR/ops.def"
 #undef DINO_OP
 };
@@ -58,28 +35,25 @@ static const dino_run_fn dino_ref_table[] = {
 /** Scratch size per op (NULL: the kernel needs none). */
 static const dino_scratch_fn dino_scratch_table[] = {
 #define DINO_OP(name, swift, family, arity, grad, inplace, mutates, bw, i32_in, scratch, \
-                flops, attrs)                                                              \
+                shape_rule, origin, flops, attrs, doc)                                    \
     SCRATCH_##scratch(name)
 #include "../../IR/ops.def"
 #undef DINO_OP
 };
 
-_Static_assert(sizeof dino_fast_table / sizeof dino_fast_table[0] == DINO_OP_COUNT,
-               "optimised kernel table out of sync with IR/ops.def");
-_Static_assert(sizeof dino_ref_table / sizeof dino_ref_table[0] == DINO_OP_COUNT,
-               "reference kernel table out of sync with IR/ops.def");
+_Static_assert(sizeof dino_run_table / sizeof dino_run_table[0] == DINO_OP_COUNT,
+               "kernel table out of sync with IR/ops.def");
 _Static_assert(sizeof dino_scratch_table / sizeof dino_scratch_table[0] == DINO_OP_COUNT,
                "scratch table out of sync with IR/ops.def");
 
-int dino_op_has_kernel(int32_t op, int32_t ref) {
+int dino_op_has_kernel(int32_t op) {
     if (op < 0 || op >= DINO_OP_COUNT) return 0;
-    return (ref ? dino_ref_table : dino_fast_table)[op] != NULL;
+    return dino_run_table[op] != NULL;
 }
 
 /* ---- the executor -------------------------------------------------------------------- */
 
-static int exec(const struct dino_instr *prog, int32_t n, struct dino_exec_ctx *ctx,
-                const dino_run_fn *table) {
+int dino_exec(const struct dino_instr *prog, int32_t n, struct dino_exec_ctx *ctx) {
     dino_threads_sync();
     ctx->error[0] = 0;
     for (int32_t k = 0; k < n; k++) {
@@ -88,17 +62,9 @@ static int exec(const struct dino_instr *prog, int32_t n, struct dino_exec_ctx *
             snprintf(ctx->error, sizeof ctx->error, "instruction %d: unknown op %d", k, ins->op);
             return k + 1;
         }
-        if (table[ins->op] != NULL) table[ins->op](ins, ctx);  // NULL: a leaf, already in place
+        if (dino_run_table[ins->op] != NULL) dino_run_table[ins->op](ins, ctx);  // NULL: a leaf
     }
     return 0;
-}
-
-int dino_exec(const struct dino_instr *prog, int32_t n, struct dino_exec_ctx *ctx) {
-    return exec(prog, n, ctx, dino_fast_table);
-}
-
-int dino_exec_ref(const struct dino_instr *prog, int32_t n, struct dino_exec_ctx *ctx) {
-    return exec(prog, n, ctx, dino_ref_table);
 }
 
 size_t dino_instr_scratch_bytes(const struct dino_instr *ins, const struct dino_tensor *tensors) {

@@ -6,8 +6,11 @@
  * cut into one static chunk per thread, so every element is computed the same way
  * whatever the thread count. GELU uses the vectorisable dino_erff (internal.h). */
 #include "internal.h"
-#include "kernels.h"
 #include "shim.h"
+
+/** The binary ops: c = a ∘ b with b broadcast to a's shape (right-aligned); c may be a. */
+typedef void (*dino_binary_fn)(float *c, const float *a, const float *b, const int64_t *shape_a,
+                               int rank_a, const int64_t *shape_b, int rank_b);
 
 enum dino_binary_op { DINO_BIN_ADD, DINO_BIN_SUB, DINO_BIN_MUL, DINO_BIN_DIV };
 
@@ -111,39 +114,42 @@ static void binary(int op, float *c, const float *a, const float *b, const int64
     }
 }
 
-void dino_add_fwd(float *c, const float *a, const float *b, const int64_t *shape_a, int rank_a,
+static void dino_add_fwd(float *c, const float *a, const float *b, const int64_t *shape_a, int rank_a,
                   const int64_t *shape_b, int rank_b) {
     binary(DINO_BIN_ADD, c, a, b, shape_a, rank_a, shape_b, rank_b);
 }
 
-void dino_sub_fwd(float *c, const float *a, const float *b, const int64_t *shape_a, int rank_a,
+static void dino_sub_fwd(float *c, const float *a, const float *b, const int64_t *shape_a, int rank_a,
                   const int64_t *shape_b, int rank_b) {
     binary(DINO_BIN_SUB, c, a, b, shape_a, rank_a, shape_b, rank_b);
 }
 
-void dino_mul_fwd(float *c, const float *a, const float *b, const int64_t *shape_a, int rank_a,
+static void dino_mul_fwd(float *c, const float *a, const float *b, const int64_t *shape_a, int rank_a,
                   const int64_t *shape_b, int rank_b) {
     binary(DINO_BIN_MUL, c, a, b, shape_a, rank_a, shape_b, rank_b);
 }
 
-void dino_div_fwd(float *c, const float *a, const float *b, const int64_t *shape_a, int rank_a,
+static void dino_div_fwd(float *c, const float *a, const float *b, const int64_t *shape_a, int rank_a,
                   const int64_t *shape_b, int rank_b) {
     binary(DINO_BIN_DIV, c, a, b, shape_a, rank_a, shape_b, rank_b);
 }
 
-void dino_scale_fwd(float *y, const float *x, int64_t n, float factor) {
+/** y = factor·x; y may be x. */
+static void dino_scale_fwd(float *y, const float *x, int64_t n, float factor) {
     // x and y are (n); y may be x.
 #pragma omp parallel for simd schedule(static) if (n >= DINO_PAR_MIN)
     for (int64_t i = 0; i < n; i++) y[i] = factor * x[i];
 }
 
-void dino_gelu_fwd(float *restrict y, const float *restrict x, int64_t n) {
+/** y = x·Φ(x) = ½x(1 + erf(x/√2)), exact (erf) GELU. */
+static void dino_gelu_fwd(float *restrict y, const float *restrict x, int64_t n) {
     // x and y are (n); y = ½x(1 + erf(x/√2)), the exact GELU (torch's default).
 #pragma omp parallel for schedule(static) if (n >= DINO_PAR_MIN)
     for (int64_t i = 0; i < n; i++) y[i] = dino_gelu1(x[i]);
 }
 
-void dino_gelu_bwd(float *dx, const float *dy, const float *x, int64_t n) {
+/** dx = dy·(Φ(x) + x·φ(x)); dx may be dy. */
+static void dino_gelu_bwd(float *dx, const float *dy, const float *x, int64_t n) {
     // dy, x and dx are (n); dx = dy·(Φ(x) + x·φ(x)); dx may be dy. Element i is read
     // before it is written, so dx == dy is safe to vectorise; `omp simd` says so (clang's
     // runtime overlap check otherwise sends the in-place case down the scalar loop, 25×
@@ -164,30 +170,30 @@ static void run_binary(const struct dino_instr *ins, struct dino_exec_ctx *ctx, 
     fn(F(OUT), F(a), F(b), a->shape, a->rank, b->shape, b->rank);
 }
 
-void dino_run_add(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
-    run_binary(ins, ctx, KERNEL(add));
+void dino_run_add(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
+    run_binary(ins, ctx, dino_add_fwd);
 }
 
-void dino_run_sub(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
-    run_binary(ins, ctx, KERNEL(sub));
+void dino_run_sub(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
+    run_binary(ins, ctx, dino_sub_fwd);
 }
 
-void dino_run_mul(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
-    run_binary(ins, ctx, KERNEL(mul));
+void dino_run_mul(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
+    run_binary(ins, ctx, dino_mul_fwd);
 }
 
-void dino_run_div(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
-    run_binary(ins, ctx, KERNEL(div));
+void dino_run_div(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
+    run_binary(ins, ctx, dino_div_fwd);
 }
 
-void dino_run_scale(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
-    KERNEL(scale)(F(OUT), F(IN(0)), numel(IN(0)), ATTRS(scale).factor);
+void dino_run_scale(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
+    dino_scale_fwd(F(OUT), F(IN(0)), numel(IN(0)), ATTRS(scale).factor);
 }
 
-void dino_run_gelu(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
-    KERNEL(gelu)(F(OUT), F(IN(0)), numel(IN(0)));
+void dino_run_gelu(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
+    dino_gelu_fwd(F(OUT), F(IN(0)), numel(IN(0)));
 }
 
-void dino_run_gelu_bwd(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
-    KERNEL_BWD(gelu_bwd)(F(OUT), F(IN(0)), F(IN(1)), numel(IN(0)));
+void dino_run_gelu_bwd(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
+    dino_gelu_bwd(F(OUT), F(IN(0)), F(IN(1)), numel(IN(0)));
 }

@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "internal.h"
-#include "kernels.h"
 #include "shim.h"
 
 /** GEMMs below this many flops run on the calling thread. */
@@ -105,7 +104,8 @@ static void dino_gemm(float *restrict c, const float *restrict a, const float *r
     }
 }
 
-void dino_matmul_fwd(float *restrict c, const float *restrict a, const float *restrict b,
+/** C = op(A)·op(B) for `batch` matrices; with `b_shared` one B serves every batch item. */
+static void dino_matmul_fwd(float *restrict c, const float *restrict a, const float *restrict b,
                      int64_t batch, int m, int n, int k, int trans_a, int trans_b, int b_shared) {
     // a is (batch, m, k) or (batch, k, m) when trans_a; b is (batch, k, n) or (batch, n, k)
     // when trans_b, or 2-D and shared when b_shared; c is (batch, m, n).
@@ -118,13 +118,15 @@ void dino_matmul_fwd(float *restrict c, const float *restrict a, const float *re
               b_shared ? 0 : (int64_t)k * n, (int64_t)m * n);
 }
 
-void dino_linear_fwd(float *restrict y, const float *restrict x, const float *restrict w,
+/** y = x·wᵀ + bias. */
+static void dino_linear_fwd(float *restrict y, const float *restrict x, const float *restrict w,
                      const float *restrict bias, int64_t rows, int in, int out) {
     // x is (rows, in), w is (out, in), bias is (out), y is (rows, out).
     dino_gemm(y, x, w, bias, NULL, NULL, 1, (int)rows, out, in, 0, 1, 0, 0, 0);
 }
 
-void dino_linear_gelu_fwd(float *restrict y, float *restrict h, const float *restrict x,
+/** h = x·wᵀ + bias (as dino_linear_fwd) and y = gelu(h), applied per GEMM block. */
+static void dino_linear_gelu_fwd(float *restrict y, float *restrict h, const float *restrict x,
                           const float *restrict w, const float *restrict bias, int64_t rows,
                           int in, int out) {
     // As dino_linear_fwd into h (the pre-activation, rows × out), and y = gelu(h) written by
@@ -133,7 +135,8 @@ void dino_linear_gelu_fwd(float *restrict y, float *restrict h, const float *res
     dino_gemm(h, x, w, bias, y, NULL, 1, (int)rows, out, in, 0, 1, 0, 0, 0);
 }
 
-void dino_linear_residual_fwd(float *restrict y, const float *restrict x,
+/** y = (x·wᵀ + bias) + residual, the residual added per GEMM block. */
+static void dino_linear_residual_fwd(float *restrict y, const float *restrict x,
                               const float *restrict w, const float *restrict bias,
                               const float *restrict residual, int64_t rows, int in, int out) {
     // y = (x·wᵀ + bias) + residual, the residual added by each block's epilogue while the
@@ -142,13 +145,15 @@ void dino_linear_residual_fwd(float *restrict y, const float *restrict x,
     dino_gemm(y, x, w, bias, NULL, residual, 1, (int)rows, out, in, 0, 1, 0, 0, 0);
 }
 
-size_t dino_patch_embed_scratch_bytes(int batch, int channels, int height, int width, int patch) {
+/** Scratch bytes dino_patch_embed_fwd needs (the im2col matrix). */
+static size_t dino_patch_embed_scratch_bytes(int batch, int channels, int height, int width, int patch) {
     if (patch <= 0) return 0;
     size_t tokens = (size_t)(height / patch) * (size_t)(width / patch);
     return (size_t)batch * tokens * (size_t)channels * (size_t)patch * (size_t)patch * sizeof(float);
 }
 
-void dino_patch_embed_fwd(float *restrict y, float *restrict scratch, const float *restrict x,
+/** Convolution with stride = kernel = patch, as im2col into `scratch` plus one GEMM. */
+static void dino_patch_embed_fwd(float *restrict y, float *restrict scratch, const float *restrict x,
                           const float *restrict w, const float *restrict bias, int batch,
                           int channels, int height, int width, int patch, int dim) {
     // x is (batch, channels, height, width), w is (dim, channels, patch, patch), bias is
@@ -162,7 +167,7 @@ void dino_patch_embed_fwd(float *restrict y, float *restrict scratch, const floa
 
 /* ---- dispatch shims: instruction to kernel call (shim.h) ---------------------------- */
 
-void dino_run_matmul(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+void dino_run_matmul(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
     const struct dino_attrs_matmul A = ATTRS(matmul);
     const struct dino_tensor *a = IN(0), *b = IN(1);
     int ra = a->rank, rb = b->rank, ta = A.trans_a != 0, tb = A.trans_b != 0;
@@ -170,37 +175,36 @@ void dino_run_matmul(const struct dino_instr *ins, struct dino_exec_ctx *ctx, in
     int64_t k = ta ? a->shape[ra - 2] : a->shape[ra - 1];
     int64_t n = tb ? b->shape[rb - 2] : b->shape[rb - 1], batch = 1;
     for (int d = 0; d < ra - 2; d++) batch *= a->shape[d];
-    KERNEL(matmul)(F(OUT), F(a), F(b), batch, (int)m, (int)n, (int)k, ta, tb, rb == 2);
+    dino_matmul_fwd(F(OUT), F(a), F(b), batch, (int)m, (int)n, (int)k, ta, tb, rb == 2);
 }
 
-void dino_run_linear(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+void dino_run_linear(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
     const struct dino_tensor *x = IN(0), *w = IN(1);
     int64_t rows, in;
     rows_cols(x, &rows, &in);
-    KERNEL(linear)(F(OUT), F(x), F(w), F(IN(2)), rows, (int)in, (int)w->shape[0]);
+    dino_linear_fwd(F(OUT), F(x), F(w), F(IN(2)), rows, (int)in, (int)w->shape[0]);
 }
 
-void dino_run_linear_gelu(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+void dino_run_linear_gelu(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
     const struct dino_tensor *x = IN(0), *w = IN(1);
     int64_t rows, in;
     rows_cols(x, &rows, &in);
-    KERNEL(linear_gelu)(F(OUT), F(RESULT(1)), F(x), F(w), F(IN(2)), rows, (int)in,
+    dino_linear_gelu_fwd(F(OUT), F(RESULT(1)), F(x), F(w), F(IN(2)), rows, (int)in,
                         (int)w->shape[0]);
 }
 
-void dino_run_linear_residual(const struct dino_instr *ins, struct dino_exec_ctx *ctx,
-                              int ref) {
+void dino_run_linear_residual(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
     const struct dino_tensor *x = IN(0), *w = IN(1);
     int64_t rows, in;
     rows_cols(x, &rows, &in);
-    KERNEL(linear_residual)(F(OUT), F(x), F(w), F(IN(2)), F(IN(3)), rows, (int)in,
+    dino_linear_residual_fwd(F(OUT), F(x), F(w), F(IN(2)), F(IN(3)), rows, (int)in,
                             (int)w->shape[0]);
 }
 
-void dino_run_patch_embed(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+void dino_run_patch_embed(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
     const struct dino_tensor *x = IN(0), *w = IN(1);
     int p = (int)ATTRS(patch_embed).patch;
-    KERNEL(patch_embed)(F(OUT), ctx->scratch, F(x), F(w), F(IN(2)), (int)x->shape[0],
+    dino_patch_embed_fwd(F(OUT), ctx->scratch, F(x), F(w), F(IN(2)), (int)x->shape[0],
                         (int)x->shape[1], (int)x->shape[2], (int)x->shape[3], p,
                         (int)w->shape[0]);
 }

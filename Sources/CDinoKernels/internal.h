@@ -34,6 +34,12 @@ static inline float dino_sqrtf(float x) {
     return __builtin_elementwise_sqrt(x);
 #else
     return sqrtf(x);
+/* ---- kernels more than one family calls ------------------------------------------- */
+
+/** y[b, gi·gw+gj, (c·p+i)·p+j] = x[b, c, gi·p+i, gj·p+j]. */
+void dino_patchify_fwd(float *restrict y, const float *restrict x, int batch, int channels,
+                       int height, int width, int patch);
+
 #endif
 }
 
@@ -167,5 +173,11 @@ static inline int64_t dino_bcast_row_offset(const struct dino_bcast *p, int64_t 
     }
     return off;
 }
+
+/* ---- kernels more than one family calls ------------------------------------------- */
+
+/** y[b, gi·gw+gj, (c·p+i)·p+j] = x[b, c, gi·p+i, gj·p+j]. */
+void dino_patchify_fwd(float *restrict y, const float *restrict x, int batch, int channels,
+                       int height, int width, int patch);
 
 #endif

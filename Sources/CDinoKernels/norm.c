@@ -5,7 +5,6 @@
  * rows (layer_norm_bwd_gamma) uses a fixed partition into row blocks, so results do not
  * depend on the thread count. */
 #include "internal.h"
-#include "kernels.h"
 #include "shim.h"
 
 /* Σ (x[j] − mean)² in a fixed order. */
@@ -47,7 +46,8 @@ static inline void row_stats(const float *x, int64_t cols, float eps, float *mea
     *rstd = 1.0f / sqrtf(var + eps);
 }
 
-void dino_layer_norm_fwd(float *restrict y, const float *restrict x, const float *restrict gamma,
+/** y = (x − mean)·rstd·gamma + beta per row of the last axis. */
+static void dino_layer_norm_fwd(float *restrict y, const float *restrict x, const float *restrict gamma,
                          const float *restrict beta, int64_t rows, int64_t cols, float eps) {
     // x and y are (rows, cols); gamma and beta are (cols).
 #pragma omp parallel for schedule(static) if (rows * cols >= DINO_PAR_MIN)
@@ -60,7 +60,8 @@ void dino_layer_norm_fwd(float *restrict y, const float *restrict x, const float
     }
 }
 
-void dino_layer_norm_bwd(float *restrict dx, const float *restrict dy, const float *restrict x,
+/** dx of layer_norm (mean and rstd recomputed from x). */
+static void dino_layer_norm_bwd(float *restrict dx, const float *restrict dy, const float *restrict x,
                          const float *restrict gamma, int64_t rows, int64_t cols, float eps) {
     // dy, x and dx are (rows, cols); gamma is (cols). With g = dy·gamma and x̂ the
     // normalised row: dx = rstd·(g − mean(g) − x̂·mean(g·x̂)).
@@ -79,11 +80,13 @@ void dino_layer_norm_bwd(float *restrict dx, const float *restrict dy, const flo
     }
 }
 
-size_t dino_layer_norm_bwd_gamma_scratch_bytes(int64_t rows, int64_t cols) {
+/** Scratch bytes dino_layer_norm_bwd_gamma needs. */
+static size_t dino_layer_norm_bwd_gamma_scratch_bytes(int64_t rows, int64_t cols) {
     return (size_t)dino_row_blocks(rows) * (size_t)cols * sizeof(float);
 }
 
-void dino_layer_norm_bwd_gamma(float *restrict dgamma, float *restrict scratch,
+/** dgamma = Σ_rows dy·x̂, over a fixed partition of rows (partials in `scratch`). */
+static void dino_layer_norm_bwd_gamma(float *restrict dgamma, float *restrict scratch,
                                const float *restrict dy, const float *restrict x, int64_t rows,
                                int64_t cols, float eps) {
     // dy and x are (rows, cols); dgamma is (cols) = Σ_rows dy·x̂. The rows are cut into
@@ -110,7 +113,8 @@ void dino_layer_norm_bwd_gamma(float *restrict dgamma, float *restrict scratch,
         for (int64_t j = 0; j < cols; j++) dgamma[j] += scratch[b * cols + j];
 }
 
-void dino_layer_norm_train_fwd(float *restrict y, float *restrict stats, const float *restrict x,
+/** layer_norm's y, and stats (rows, 2): each row's mean and rstd (the fused forward). */
+static void dino_layer_norm_train_fwd(float *restrict y, float *restrict stats, const float *restrict x,
                                const float *restrict gamma, const float *restrict beta,
                                int64_t rows, int64_t cols, float eps) {
     // As dino_layer_norm_fwd, and stats (rows, 2) keeps each row's mean and rstd.
@@ -130,11 +134,13 @@ void dino_layer_norm_train_fwd(float *restrict y, float *restrict stats, const f
  * matrix, reduce.c), so the fused dbeta equals the unfused one bit for bit. */
 static int grad_beta_blocked(int64_t rows, int64_t cols) { return cols > 1 && rows >= 128; }
 
-size_t dino_layer_norm_grad_scratch_bytes(int64_t rows, int64_t cols) {
+/** Scratch bytes dino_layer_norm_grad needs (row-block partials of dgamma and dbeta). */
+static size_t dino_layer_norm_grad_scratch_bytes(int64_t rows, int64_t cols) {
     return 2 * (size_t)dino_row_blocks(rows) * (size_t)cols * sizeof(float);
 }
 
-void dino_layer_norm_grad(float *restrict dx, float *restrict dgamma, float *restrict dbeta,
+/** dx, dgamma = Σ_rows dy·x̂ and dbeta = Σ_rows dy in one pass, from the saved stats. */
+static void dino_layer_norm_grad(float *restrict dx, float *restrict dgamma, float *restrict dbeta,
                           float *restrict scratch, const float *restrict dy,
                           const float *restrict x, const float *restrict stats,
                           const float *restrict gamma, int64_t rows, int64_t cols) {
@@ -189,7 +195,8 @@ void dino_layer_norm_grad(float *restrict dx, float *restrict dgamma, float *res
     }
 }
 
-void dino_l2_normalize_fwd(float *restrict y, const float *restrict x, int64_t rows, int64_t cols,
+/** y = x / max(‖x‖₂, eps) per row. */
+static void dino_l2_normalize_fwd(float *restrict y, const float *restrict x, int64_t rows, int64_t cols,
                            float eps) {
     // x and y are (rows, cols); y = x / max(‖x‖₂, eps) per row (torch F.normalize).
 #pragma omp parallel for schedule(static) if (rows * cols >= DINO_PAR_MIN)
@@ -202,7 +209,8 @@ void dino_l2_normalize_fwd(float *restrict y, const float *restrict x, int64_t r
     }
 }
 
-void dino_l2_normalize_bwd(float *restrict dx, const float *restrict dy, const float *restrict x,
+/** dx of l2_normalize. */
+static void dino_l2_normalize_bwd(float *restrict dx, const float *restrict dy, const float *restrict x,
                            int64_t rows, int64_t cols, float eps) {
     // dy, x and dx are (rows, cols). With n = ‖x‖: dx = (dy − x·(x·dy)/n²)/n when
     // n ≥ eps, else the clamped norm is a constant and dx = dy/eps.
@@ -221,7 +229,8 @@ void dino_l2_normalize_bwd(float *restrict dx, const float *restrict dy, const f
     }
 }
 
-void dino_weight_norm_fwd(float *restrict w, const float *restrict v, const float *restrict g,
+/** w_k = g_k·v_k/‖v_k‖ per row k (no epsilon, as torch weight_norm). */
+static void dino_weight_norm_fwd(float *restrict w, const float *restrict v, const float *restrict g,
                           int64_t rows, int64_t cols) {
     // v and w are (rows, cols), g is (rows, 1); w_k = g_k·v_k/‖v_k‖ (no epsilon).
 #pragma omp parallel for schedule(static) if (rows * cols >= DINO_PAR_MIN)
@@ -233,7 +242,8 @@ void dino_weight_norm_fwd(float *restrict w, const float *restrict v, const floa
     }
 }
 
-void dino_weight_norm_bwd_v(float *restrict dv, const float *restrict dw, const float *restrict v,
+/** dv_k = (g_k/‖v_k‖)(dw_k − v̂_k (v̂_k·dw_k)). */
+static void dino_weight_norm_bwd_v(float *restrict dv, const float *restrict dw, const float *restrict v,
                             const float *restrict g, int64_t rows, int64_t cols) {
     // dw, v and dv are (rows, cols), g is (rows, 1);
     // dv_k = (g_k/n)(dw_k − v_k (v_k·dw_k)/n²) with n = ‖v_k‖.
@@ -248,7 +258,8 @@ void dino_weight_norm_bwd_v(float *restrict dv, const float *restrict dw, const 
     }
 }
 
-void dino_weight_norm_bwd_g(float *restrict dg, const float *restrict dw, const float *restrict v,
+/** dg_k = v̂_k·dw_k. */
+static void dino_weight_norm_bwd_g(float *restrict dg, const float *restrict dw, const float *restrict v,
                             int64_t rows, int64_t cols) {
     // dw and v are (rows, cols), dg is (rows, 1); dg_k = (v_k·dw_k)/‖v_k‖.
 #pragma omp parallel for schedule(static) if (rows * cols >= DINO_PAR_MIN)
@@ -260,24 +271,23 @@ void dino_weight_norm_bwd_g(float *restrict dg, const float *restrict dw, const 
 
 /* ---- dispatch shims: instruction to kernel call (shim.h) ---------------------------- */
 
-void dino_run_layer_norm(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+void dino_run_layer_norm(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
     int64_t rows, cols;
     rows_cols(IN(0), &rows, &cols);
-    KERNEL(layer_norm)(F(OUT), F(IN(0)), F(IN(1)), F(IN(2)), rows, cols, ATTRS(layer_norm).eps);
+    dino_layer_norm_fwd(F(OUT), F(IN(0)), F(IN(1)), F(IN(2)), rows, cols, ATTRS(layer_norm).eps);
 }
 
-void dino_run_layer_norm_bwd(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+void dino_run_layer_norm_bwd(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
     int64_t rows, cols;
     rows_cols(IN(1), &rows, &cols);
-    KERNEL_BWD(layer_norm_bwd)(F(OUT), F(IN(0)), F(IN(1)), F(IN(2)), rows, cols,
+    dino_layer_norm_bwd(F(OUT), F(IN(0)), F(IN(1)), F(IN(2)), rows, cols,
                                ATTRS(layer_norm_bwd).eps);
 }
 
-void dino_run_layer_norm_bwd_gamma(const struct dino_instr *ins, struct dino_exec_ctx *ctx,
-                                   int ref) {
+void dino_run_layer_norm_bwd_gamma(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
     int64_t rows, cols;
     rows_cols(IN(1), &rows, &cols);
-    KERNEL_BWD(layer_norm_bwd_gamma)(F(OUT), ctx->scratch, F(IN(0)), F(IN(1)), rows, cols,
+    dino_layer_norm_bwd_gamma(F(OUT), ctx->scratch, F(IN(0)), F(IN(1)), rows, cols,
                                      ATTRS(layer_norm_bwd_gamma).eps);
 }
 
@@ -288,17 +298,17 @@ size_t dino_scratch_layer_norm_bwd_gamma(const struct dino_instr *ins,
     return dino_layer_norm_bwd_gamma_scratch_bytes(rows, cols);
 }
 
-void dino_run_layer_norm_train(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+void dino_run_layer_norm_train(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
     int64_t rows, cols;
     rows_cols(IN(0), &rows, &cols);
-    KERNEL(layer_norm_train)(F(OUT), F(RESULT(1)), F(IN(0)), F(IN(1)), F(IN(2)), rows, cols,
+    dino_layer_norm_train_fwd(F(OUT), F(RESULT(1)), F(IN(0)), F(IN(1)), F(IN(2)), rows, cols,
                              ATTRS(layer_norm_train).eps);
 }
 
-void dino_run_layer_norm_grad(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+void dino_run_layer_norm_grad(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
     int64_t rows, cols;
     rows_cols(IN(1), &rows, &cols);
-    KERNEL_BWD(layer_norm_grad)(F(OUT), F(RESULT(1)), F(RESULT(2)), ctx->scratch, F(IN(0)),
+    dino_layer_norm_grad(F(OUT), F(RESULT(1)), F(RESULT(2)), ctx->scratch, F(IN(0)),
                                 F(IN(1)), F(IN(2)), F(IN(3)), rows, cols);
 }
 
@@ -308,30 +318,30 @@ size_t dino_scratch_layer_norm_grad(const struct dino_instr *ins, const struct d
     return dino_layer_norm_grad_scratch_bytes(rows, cols);
 }
 
-void dino_run_l2_normalize(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+void dino_run_l2_normalize(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
     int64_t rows, cols;
     rows_cols(IN(0), &rows, &cols);
-    KERNEL(l2_normalize)(F(OUT), F(IN(0)), rows, cols, ATTRS(l2_normalize).eps);
+    dino_l2_normalize_fwd(F(OUT), F(IN(0)), rows, cols, ATTRS(l2_normalize).eps);
 }
 
-void dino_run_l2_normalize_bwd(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+void dino_run_l2_normalize_bwd(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
     int64_t rows, cols;
     rows_cols(IN(1), &rows, &cols);
-    KERNEL_BWD(l2_normalize_bwd)(F(OUT), F(IN(0)), F(IN(1)), rows, cols,
+    dino_l2_normalize_bwd(F(OUT), F(IN(0)), F(IN(1)), rows, cols,
                                  ATTRS(l2_normalize_bwd).eps);
 }
 
-void dino_run_weight_norm(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+void dino_run_weight_norm(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
     const struct dino_tensor *v = IN(0);
-    KERNEL(weight_norm)(F(OUT), F(v), F(IN(1)), v->shape[0], v->shape[1]);
+    dino_weight_norm_fwd(F(OUT), F(v), F(IN(1)), v->shape[0], v->shape[1]);
 }
 
-void dino_run_weight_norm_bwd_v(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+void dino_run_weight_norm_bwd_v(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
     const struct dino_tensor *v = IN(1);
-    KERNEL_BWD(weight_norm_bwd_v)(F(OUT), F(IN(0)), F(v), F(IN(2)), v->shape[0], v->shape[1]);
+    dino_weight_norm_bwd_v(F(OUT), F(IN(0)), F(v), F(IN(2)), v->shape[0], v->shape[1]);
 }
 
-void dino_run_weight_norm_bwd_g(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+void dino_run_weight_norm_bwd_g(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
     const struct dino_tensor *v = IN(1);
-    KERNEL_BWD(weight_norm_bwd_g)(F(OUT), F(IN(0)), F(v), v->shape[0], v->shape[1]);
+    dino_weight_norm_bwd_g(F(OUT), F(IN(0)), F(v), v->shape[0], v->shape[1]);
 }

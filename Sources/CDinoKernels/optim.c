@@ -7,10 +7,15 @@
 #include <string.h>
 
 #include "internal.h"
-#include "kernels.h"
 #include "shim.h"
 
-void dino_clip_grad_coef_fwd(float *restrict coef, const float *restrict g, int64_t n,
+/** A segment table entry's integer: hi·2^24 + lo (both whole floats below 2^24). */
+static inline int64_t dino_flat_table_int(float hi, float lo) {
+    return (int64_t)hi * (1 << 24) + (int64_t)lo;
+}
+
+/** coef = min(1, max_norm/(‖g‖₂ + 1e-6)). */
+static void dino_clip_grad_coef_fwd(float *restrict coef, const float *restrict g, int64_t n,
                              float max_norm) {
     // g is (n), coef is (): min(1, max_norm/(‖g‖₂ + 1e-6)), DINO's per-tensor rule.
     double norm = sqrt(dino_sum_blocked(g, n, 1));
@@ -18,7 +23,8 @@ void dino_clip_grad_coef_fwd(float *restrict coef, const float *restrict g, int6
     coef[0] = (float)(c < 1.0 ? c : 1.0);
 }
 
-void dino_adamw_update_fwd(float *restrict p, const float *restrict g, float *restrict m,
+/** One AdamW step on p, m, v and the step count t (IR/CONTRACT.md); nothing when gate == 0. */
+static void dino_adamw_update_fwd(float *restrict p, const float *restrict g, float *restrict m,
                            float *restrict v, float *restrict t, int64_t n, float lr, float wd,
                            float gate, float beta1, float beta2, float eps, int decay) {
     // p, g, m and v are (n), t is (). When gate ≠ 0: t += 1, then decoupled weight decay
@@ -45,14 +51,16 @@ void dino_adamw_update_fwd(float *restrict p, const float *restrict g, float *re
     }
 }
 
-void dino_ema_update_fwd(float *restrict t, const float *restrict s, int64_t n, float momentum) {
+/** t = momentum·t + (1 − momentum)·s. */
+static void dino_ema_update_fwd(float *restrict t, const float *restrict s, int64_t n, float momentum) {
     // t and s are (n); t ← momentum·t + (1 − momentum)·s.
     float c = 1.0f - momentum;
 #pragma omp parallel for schedule(static) if (n >= DINO_PAR_MIN)
     for (int64_t i = 0; i < n; i++) t[i] = fmaf(momentum, t[i], c * s[i]);
 }
 
-void dino_assign_fwd(float *dst, const float *src, int64_t n) {
+/** dst = src. */
+static void dino_assign_fwd(float *dst, const float *src, int64_t n) {
     // dst and src are (n); dst ← src (nothing to do when they are one buffer).
     if (dst != src) dino_copy(dst, src, n);
 }
@@ -71,7 +79,8 @@ struct flat_segment {
     int active, decay;
 };
 
-size_t dino_flat_scratch_bytes(int64_t segments) {
+/** Scratch bytes of adamw_flat and ema_flat over `segments` table rows. */
+static size_t dino_flat_scratch_bytes(int64_t segments) {
     return (size_t)segments * sizeof(struct flat_segment);
 }
 
@@ -103,7 +112,10 @@ static int64_t segment_at(const struct flat_segment *seg, int64_t segments, int6
     return lo;
 }
 
-void dino_adamw_flat_fwd(float *restrict p, const float *restrict g, float *restrict m,
+/** Per segment of the table (IR/OPS.md `adamw_flat`): per-parameter clipping when
+ *  max_norm > 0, then the gated AdamW step of adamw_update, over the mirrored regions
+ *  p, g, m, v and the step counts `steps`; one parallel pass over all segments. */
+static void dino_adamw_flat_fwd(float *restrict p, const float *restrict g, float *restrict m,
                          float *restrict v, float *restrict steps, const float *restrict table,
                          int64_t segments, float lr, float wd, float gate, float max_norm,
                          float beta1, float beta2, float eps, void *scratch) {
@@ -160,7 +172,8 @@ void dino_adamw_flat_fwd(float *restrict p, const float *restrict g, float *rest
     }
 }
 
-void dino_ema_flat_fwd(float *restrict t, const float *restrict s, const float *restrict table,
+/** t = momentum·t + (1 − momentum)·s over every segment of the table, one pass. */
+static void dino_ema_flat_fwd(float *restrict t, const float *restrict s, const float *restrict table,
                        int64_t segments, float momentum, void *scratch) {
     // t (teacher) and s (student) are mirrored regions; for each segment k,
     // t ← momentum·t + (1 − momentum)·s over [offset, offset + count), in one pass.
@@ -185,28 +198,28 @@ void dino_ema_flat_fwd(float *restrict t, const float *restrict s, const float *
 
 /* ---- dispatch shims: instruction to kernel call (shim.h) ---------------------------- */
 
-void dino_run_clip_grad_coef(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
-    KERNEL(clip_grad_coef)(F(OUT), F(IN(0)), numel(IN(0)), ATTRS(clip_grad_coef).max_norm);
+void dino_run_clip_grad_coef(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
+    dino_clip_grad_coef_fwd(F(OUT), F(IN(0)), numel(IN(0)), ATTRS(clip_grad_coef).max_norm);
 }
 
-void dino_run_adamw_update(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+void dino_run_adamw_update(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
     const struct dino_attrs_adamw_update A = ATTRS(adamw_update);
-    KERNEL(adamw_update)(F(IN(0)), F(IN(1)), F(IN(2)), F(IN(3)), F(IN(4)), numel(IN(0)),
+    dino_adamw_update_fwd(F(IN(0)), F(IN(1)), F(IN(2)), F(IN(3)), F(IN(4)), numel(IN(0)),
                          F(IN(5))[0], F(IN(6))[0], F(IN(7))[0], A.beta1, A.beta2, A.eps,
                          (int)A.decay);
 }
 
-void dino_run_ema_update(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
-    KERNEL(ema_update)(F(IN(0)), F(IN(1)), numel(IN(0)), F(IN(2))[0]);
+void dino_run_ema_update(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
+    dino_ema_update_fwd(F(IN(0)), F(IN(1)), numel(IN(0)), F(IN(2))[0]);
 }
 
-void dino_run_assign(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
-    KERNEL(assign)(F(IN(0)), F(IN(1)), numel(IN(0)));
+void dino_run_assign(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
+    dino_assign_fwd(F(IN(0)), F(IN(1)), numel(IN(0)));
 }
 
-void dino_run_adamw_flat(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+void dino_run_adamw_flat(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
     const struct dino_attrs_adamw_flat A = ATTRS(adamw_flat);
-    KERNEL(adamw_flat)(F(IN(0)), F(IN(1)), F(IN(2)), F(IN(3)), F(IN(4)), F(IN(8)),
+    dino_adamw_flat_fwd(F(IN(0)), F(IN(1)), F(IN(2)), F(IN(3)), F(IN(4)), F(IN(8)),
                        IN(8)->shape[0], F(IN(5))[0], F(IN(6))[0], F(IN(7))[0], A.max_norm,
                        A.beta1, A.beta2, A.eps, ctx->scratch);
 }
@@ -215,8 +228,8 @@ size_t dino_scratch_adamw_flat(const struct dino_instr *ins, const struct dino_t
     return dino_flat_scratch_bytes(t[ins->in[8]].shape[0]);
 }
 
-void dino_run_ema_flat(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
-    KERNEL(ema_flat)(F(IN(0)), F(IN(1)), F(IN(3)), IN(3)->shape[0], F(IN(2))[0], ctx->scratch);
+void dino_run_ema_flat(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
+    dino_ema_flat_fwd(F(IN(0)), F(IN(1)), F(IN(3)), IN(3)->shape[0], F(IN(2))[0], ctx->scratch);
 }
 
 size_t dino_scratch_ema_flat(const struct dino_instr *ins, const struct dino_tensor *t) {

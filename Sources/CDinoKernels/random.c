@@ -2,7 +2,6 @@
  * on its key (seed, stream, index), never on threads or on earlier draws. */
 #include "dino_kernels.h"
 #include "internal.h"
-#include "kernels.h"
 #include "shim.h"
 
 uint64_t dino_splitmix64(uint64_t z) {
@@ -24,8 +23,10 @@ int64_t dino_global_row(int64_t b, const struct dino_row_map *map) {
     return view * map->world * map->per_rank + map->rank + map->world * item;
 }
 
-void dino_drop_path_mask_fwd(float *restrict mask, int32_t seed, int64_t stream, int64_t batch,
-                             float rate, const struct dino_row_map *rows) {
+/** mask[b] = 1/(1−rate) with probability 1−rate, else 0; keyed (seed, stream, row), row =
+ *  dino_global_row(b, rows) (b itself in one process). */
+static void dino_drop_path_mask_fwd(float *restrict mask, int32_t seed, int64_t stream,
+                                    int64_t batch, float rate, const struct dino_row_map *rows) {
     // mask is (batch): sample b is kept, scaled by 1/(1 − rate), iff
     // uniform01(dino_hash(seed as u32, stream, row, 0)) < 1 − rate, row its global row.
     float keep = 1.0f - rate, scale = 1.0f / keep;
@@ -38,8 +39,8 @@ void dino_drop_path_mask_fwd(float *restrict mask, int32_t seed, int64_t stream,
 
 /* ---- dispatch shims: instruction to kernel call (shim.h) ---------------------------- */
 
-void dino_run_drop_path_mask(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+void dino_run_drop_path_mask(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
     const struct dino_attrs_drop_path_mask A = ATTRS(drop_path_mask);
-    KERNEL(drop_path_mask)(F(OUT), *(const int32_t *)IN(0)->data, A.stream, A.batch, A.rate,
-                           &ctx->rows);
+    dino_drop_path_mask_fwd(F(OUT), *(const int32_t *)IN(0)->data, A.stream, A.batch, A.rate,
+                            &ctx->rows);
 }

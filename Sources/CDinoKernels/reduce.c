@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "internal.h"
-#include "kernels.h"
 #include "shim.h"
 
 /** Columns per work unit when a reduction runs across columns. */
@@ -52,13 +51,15 @@ static void reduce_axis(float *restrict y, const float *restrict x, int64_t oute
     }
 }
 
-void dino_reduce_sum_fwd(float *restrict y, const float *restrict x, int64_t outer, int64_t len,
+/** y[o, i] = Σ_l x[o, l, i]. */
+static void dino_reduce_sum_fwd(float *restrict y, const float *restrict x, int64_t outer, int64_t len,
                          int64_t inner) {
     // x is (outer, len, inner), y is (outer, inner).
     reduce_axis(y, x, outer, len, inner, 1.0f);
 }
 
-void dino_reduce_mean_fwd(float *restrict y, const float *restrict x, int64_t outer, int64_t len,
+/** y[o, i] = Σ_l x[o, l, i] / len. */
+static void dino_reduce_mean_fwd(float *restrict y, const float *restrict x, int64_t outer, int64_t len,
                           int64_t inner) {
     // x is (outer, len, inner), y is (outer, inner).
     reduce_axis(y, x, outer, len, inner, len > 0 ? 1.0f / (float)len : NAN);
@@ -69,7 +70,8 @@ static int sum_to_blocked(const struct dino_bcast *p) {
     return p->simple && p->m > 1 && p->i == 1 && p->o >= DINO_SUM_TO_BLOCKED_ROWS;
 }
 
-size_t dino_sum_to_scratch_bytes(const int64_t *shape_x, int rank_x, const int64_t *shape_y,
+/** Scratch bytes dino_sum_to_fwd needs. */
+static size_t dino_sum_to_scratch_bytes(const int64_t *shape_x, int rank_x, const int64_t *shape_y,
                                  int rank_y) {
     struct dino_bcast p;
     dino_bcast_plan(&p, shape_x, rank_x, shape_y, rank_y);
@@ -77,7 +79,8 @@ size_t dino_sum_to_scratch_bytes(const int64_t *shape_x, int rank_x, const int64
     return (size_t)dino_row_blocks(p.o) * (size_t)p.m * sizeof(float);
 }
 
-void dino_sum_to_fwd(float *restrict y, float *restrict scratch, const float *restrict x,
+/** y (shape_y) = x (shape_x) summed over the dimensions where y broadcasts to x. */
+static void dino_sum_to_fwd(float *restrict y, float *restrict scratch, const float *restrict x,
                      const int64_t *shape_x, int rank_x, const int64_t *shape_y, int rank_y) {
     // x is (shape_x), y is (shape_y); y broadcasts to x, and y sums x over the broadcast
     // dimensions. Viewed as x (o, m, i) → y (m) whenever possible.
@@ -143,21 +146,21 @@ void dino_sum_to_fwd(float *restrict y, float *restrict scratch, const float *re
 
 /* ---- dispatch shims: instruction to kernel call (shim.h) ---------------------------- */
 
-void dino_run_reduce_sum(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+void dino_run_reduce_sum(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
     int64_t outer, len, inner;
     around_axis(IN(0), ATTRS(reduce_sum).axis, &outer, &len, &inner);
-    KERNEL(reduce_sum)(F(OUT), F(IN(0)), outer, len, inner);
+    dino_reduce_sum_fwd(F(OUT), F(IN(0)), outer, len, inner);
 }
 
-void dino_run_reduce_mean(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+void dino_run_reduce_mean(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
     int64_t outer, len, inner;
     around_axis(IN(0), ATTRS(reduce_mean).axis, &outer, &len, &inner);
-    KERNEL(reduce_mean)(F(OUT), F(IN(0)), outer, len, inner);
+    dino_reduce_mean_fwd(F(OUT), F(IN(0)), outer, len, inner);
 }
 
-void dino_run_sum_to(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+void dino_run_sum_to(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
     const struct dino_tensor *x = IN(0), *y = OUT;
-    KERNEL(sum_to)(F(y), ctx->scratch, F(x), x->shape, x->rank, y->shape, y->rank);
+    dino_sum_to_fwd(F(y), ctx->scratch, F(x), x->shape, x->rank, y->shape, y->rank);
 }
 
 size_t dino_scratch_sum_to(const struct dino_instr *ins, const struct dino_tensor *t) {

@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "internal.h"
-#include "kernels.h"
 #include "shim.h"
 
 void dino_copy(float *dst, const float *src, int64_t n) {
@@ -17,7 +16,8 @@ void dino_copy(float *dst, const float *src, int64_t n) {
     }
 }
 
-void dino_reshape_fwd(float *y, const float *x, int64_t n) {
+/** y = x (same elements); copies only when the buffers differ. */
+static void dino_reshape_fwd(float *y, const float *x, int64_t n) {
     // x and y hold the same n elements; nothing to do when they share a buffer.
     if (y != x) dino_copy(y, x, n);
 }
@@ -58,7 +58,8 @@ static void transpose_tiled(float *restrict y, const float *restrict x, const in
     }
 }
 
-void dino_permute_fwd(float *restrict y, const float *restrict x, const int64_t *shape,
+/** y = x transposed by perm (y's dim d is x's dim perm[d]); rank ≤ 6. */
+static void dino_permute_fwd(float *restrict y, const float *restrict x, const int64_t *shape,
                       const int64_t *perm, int rank) {
     // x is (shape), y is (shape[perm[0]], …, shape[perm[rank-1]]).
     // Simplify first: drop extent-1 dimensions and merge output neighbours that are
@@ -103,7 +104,8 @@ void dino_permute_fwd(float *restrict y, const float *restrict x, const int64_t 
     }
 }
 
-void dino_concat_fwd(float *restrict y, const float *const *xs, const int64_t *axis_sizes,
+/** y = the n_in tensors xs joined along an axis; each is (outer, axis_sizes[i], inner). */
+static void dino_concat_fwd(float *restrict y, const float *const *xs, const int64_t *axis_sizes,
                      int n_in, int64_t outer, int64_t inner) {
     // xs[i] is (outer, axis_sizes[i], inner); y is (outer, Σ axis_sizes, inner).
     int64_t start[DINO_MAX_OPERANDS], total = 0;
@@ -121,7 +123,8 @@ void dino_concat_fwd(float *restrict y, const float *const *xs, const int64_t *a
     }
 }
 
-void dino_slice_fwd(float *restrict y, const float *restrict x, int64_t outer, int64_t len,
+/** y = x[:, start:end, :] with x (outer, len, inner). */
+static void dino_slice_fwd(float *restrict y, const float *restrict x, int64_t outer, int64_t len,
                     int64_t inner, int64_t start, int64_t end) {
     // x is (outer, len, inner), y is (outer, end − start, inner).
     // The output is cut into one flat static chunk per thread (not by outer rows: a
@@ -140,7 +143,8 @@ void dino_slice_fwd(float *restrict y, const float *restrict x, int64_t outer, i
     }
 }
 
-void dino_pad_fwd(float *restrict y, const float *restrict x, int64_t outer, int64_t len,
+/** y = x zero-padded on one axis: x (outer, len, inner) → (outer, before+len+after, inner). */
+static void dino_pad_fwd(float *restrict y, const float *restrict x, int64_t outer, int64_t len,
                   int64_t inner, int64_t before, int64_t after) {
     // x is (outer, len, inner), y is (outer, before + len + after, inner), zeros around x.
     // The output is cut into one flat static chunk per thread (not by outer rows: padding
@@ -171,7 +175,8 @@ void dino_pad_fwd(float *restrict y, const float *restrict x, int64_t outer, int
     }
 }
 
-void dino_broadcast_to_fwd(float *restrict y, const float *restrict x, const int64_t *shape_y,
+/** y (shape_y) = x (shape_x) broadcast right-aligned. */
+static void dino_broadcast_to_fwd(float *restrict y, const float *restrict x, const int64_t *shape_y,
                            int rank_y, const int64_t *shape_x, int rank_x) {
     // x is (shape_x), y is (shape_y); x broadcasts to y right-aligned.
     struct dino_bcast p;
@@ -231,16 +236,16 @@ void dino_patchify_fwd(float *restrict y, const float *restrict x, int batch, in
 
 /* ---- dispatch shims: instruction to kernel call (shim.h) ---------------------------- */
 
-void dino_run_reshape(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
-    KERNEL(reshape)(F(OUT), F(IN(0)), numel(IN(0)));
+void dino_run_reshape(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
+    dino_reshape_fwd(F(OUT), F(IN(0)), numel(IN(0)));
 }
 
-void dino_run_permute(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+void dino_run_permute(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
     const struct dino_tensor *x = IN(0);
-    KERNEL(permute)(F(OUT), F(x), x->shape, ATTRS(permute).perm, x->rank);
+    dino_permute_fwd(F(OUT), F(x), x->shape, ATTRS(permute).perm, x->rank);
 }
 
-void dino_run_concat(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+void dino_run_concat(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
     int64_t axis = ATTRS(concat).axis, sizes[DINO_MAX_OPERANDS], outer, len, inner;
     const float *xs[DINO_MAX_OPERANDS];
     for (int i = 0; i < ins->n_in; i++) {
@@ -248,37 +253,36 @@ void dino_run_concat(const struct dino_instr *ins, struct dino_exec_ctx *ctx, in
         xs[i] = F(IN(i));
     }
     around_axis(IN(0), axis, &outer, &len, &inner);
-    KERNEL(concat)(F(OUT), xs, sizes, ins->n_in, outer, inner);
+    dino_concat_fwd(F(OUT), xs, sizes, ins->n_in, outer, inner);
 }
 
-void dino_run_slice(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+void dino_run_slice(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
     const struct dino_attrs_slice A = ATTRS(slice);
     int64_t outer, len, inner;
     around_axis(IN(0), A.axis, &outer, &len, &inner);
-    KERNEL(slice)(F(OUT), F(IN(0)), outer, len, inner, A.start, A.end);
+    dino_slice_fwd(F(OUT), F(IN(0)), outer, len, inner, A.start, A.end);
 }
 
-void dino_run_pad(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+void dino_run_pad(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
     const struct dino_attrs_pad A = ATTRS(pad);
     int64_t outer, len, inner;
     around_axis(IN(0), A.axis, &outer, &len, &inner);
-    KERNEL(pad)(F(OUT), F(IN(0)), outer, len, inner, A.before, A.after);
+    dino_pad_fwd(F(OUT), F(IN(0)), outer, len, inner, A.before, A.after);
 }
 
-void dino_run_broadcast_to(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+void dino_run_broadcast_to(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
     const struct dino_tensor *x = IN(0), *y = OUT;
-    KERNEL(broadcast_to)(F(y), F(x), y->shape, y->rank, x->shape, x->rank);
+    dino_broadcast_to_fwd(F(y), F(x), y->shape, y->rank, x->shape, x->rank);
 }
 
-void dino_run_patchify(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+void dino_run_patchify(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
     const struct dino_tensor *x = IN(0);
-    KERNEL(patchify)(F(OUT), F(x), (int)x->shape[0], (int)x->shape[1], (int)x->shape[2],
+    dino_patchify_fwd(F(OUT), F(x), (int)x->shape[0], (int)x->shape[1], (int)x->shape[2],
                      (int)x->shape[3], (int)ATTRS(patchify).patch);
 }
 
-void dino_run_result(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+void dino_run_result(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
     // Nothing to do: the op with several results wrote this tensor (RESULT in shim.h).
     (void)ins;
     (void)ctx;
-    (void)ref;
 }

@@ -12,7 +12,6 @@
 
 #include "dino_attrs.h"
 #include "dino_kernels.h"
-#include "kernels.h"
 
 #define IN(i) (&ctx->tensors[ins->in[(i)]])
 #define OUT (&ctx->tensors[ins->out])
@@ -22,10 +21,6 @@
 #define F(t) ((float *)(t)->data)
 /** The op's attributes by name: `ATTRS(matmul).trans_a`. */
 #define ATTRS(name) dino_decode_attrs_##name(ins->iattr, ins->fattr)
-/** The optimised or reference kernel of a forward-named op. */
-#define KERNEL(name) (ref ? dino_##name##_ref : dino_##name##_fwd)
-/** The same for backward ops (whose optimised kernel has no _fwd suffix). */
-#define KERNEL_BWD(name) (ref ? dino_##name##_ref : dino_##name)
 
 /** The element count of t. */
 static inline int64_t numel(const struct dino_tensor *t) {
@@ -66,12 +61,12 @@ static inline void around_axis(const struct dino_tensor *t, int64_t axis, int64_
 
 #define DINO_RUN_NONE(name)
 #define DINO_RUN_DECL(name)                                                                  \
-    void dino_run_##name(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref);
+    void dino_run_##name(const struct dino_instr *ins, struct dino_exec_ctx *ctx);
 #define DINO_SCRATCH_DECL_0(name)
 #define DINO_SCRATCH_DECL_1(name)                                                            \
     size_t dino_scratch_##name(const struct dino_instr *ins, const struct dino_tensor *t);
 #define DINO_OP(name, swift, family, arity, grad, inplace, mutates, bw, i32_in, scratch, \
-                flops, attrs)                                                              \
+                shape_rule, origin, flops, attrs, doc)                                    \
     KIND_##family(DINO_RUN_NONE, DINO_RUN_DECL)(name) DINO_SCRATCH_DECL_##scratch(name)
 #include "../../IR/ops.def"
 #undef DINO_OP

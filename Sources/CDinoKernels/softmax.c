@@ -4,10 +4,10 @@
  * it writes. The element-wise loops carry `omp simd`: in place, clang's runtime overlap
  * check would otherwise send them down the scalar path (scalar dino_expf). */
 #include "internal.h"
-#include "kernels.h"
 #include "shim.h"
 
-void dino_softmax_fwd(float *y, const float *x, int64_t rows, int64_t cols) {
+/** y = softmax(x) per row. */
+static void dino_softmax_fwd(float *y, const float *x, int64_t rows, int64_t cols) {
     // x and y are (rows, cols); y may be x.
     if (cols <= 0) return;
 #pragma omp parallel for schedule(static) if (rows * cols >= DINO_PAR_MIN)
@@ -23,7 +23,8 @@ void dino_softmax_fwd(float *y, const float *x, int64_t rows, int64_t cols) {
     }
 }
 
-void dino_softmax_bwd(float *dx, const float *dy, const float *y, int64_t rows, int64_t cols) {
+/** dx = y·(dy − Σ dy·y) per row. */
+static void dino_softmax_bwd(float *dx, const float *dy, const float *y, int64_t rows, int64_t cols) {
     // dy, y and dx are (rows, cols); dx = y·(dy − Σ dy·y); dx may be dy.
 #pragma omp parallel for schedule(static) if (rows * cols >= DINO_PAR_MIN)
     for (int64_t r = 0; r < rows; r++) {
@@ -35,7 +36,8 @@ void dino_softmax_bwd(float *dx, const float *dy, const float *y, int64_t rows, 
     }
 }
 
-void dino_log_softmax_fwd(float *y, const float *x, int64_t rows, int64_t cols) {
+/** y = x − max − log Σ exp(x − max) per row. */
+static void dino_log_softmax_fwd(float *y, const float *x, int64_t rows, int64_t cols) {
     // x and y are (rows, cols); y = x − max − log Σ exp(x − max); y may be x.
     if (cols <= 0) return;
 #pragma omp parallel for schedule(static) if (rows * cols >= DINO_PAR_MIN)
@@ -56,7 +58,8 @@ void dino_log_softmax_fwd(float *y, const float *x, int64_t rows, int64_t cols) 
     }
 }
 
-void dino_log_softmax_bwd(float *dx, const float *dy, const float *y, int64_t rows, int64_t cols) {
+/** dx = dy − exp(y)·Σ dy per row. */
+static void dino_log_softmax_bwd(float *dx, const float *dy, const float *y, int64_t rows, int64_t cols) {
     // dy, y and dx are (rows, cols), y = log_softmax(x); dx = dy − exp(y)·Σ dy; dx may be dy.
 #pragma omp parallel for schedule(static) if (rows * cols >= DINO_PAR_MIN)
     for (int64_t r = 0; r < rows; r++) {
@@ -70,26 +73,26 @@ void dino_log_softmax_bwd(float *dx, const float *dy, const float *y, int64_t ro
 
 /* ---- dispatch shims: instruction to kernel call (shim.h) ---------------------------- */
 
-void dino_run_softmax(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+void dino_run_softmax(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
     int64_t rows, cols;
     rows_cols(IN(0), &rows, &cols);
-    KERNEL(softmax)(F(OUT), F(IN(0)), rows, cols);
+    dino_softmax_fwd(F(OUT), F(IN(0)), rows, cols);
 }
 
-void dino_run_log_softmax(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+void dino_run_log_softmax(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
     int64_t rows, cols;
     rows_cols(IN(0), &rows, &cols);
-    KERNEL(log_softmax)(F(OUT), F(IN(0)), rows, cols);
+    dino_log_softmax_fwd(F(OUT), F(IN(0)), rows, cols);
 }
 
-void dino_run_softmax_bwd(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+void dino_run_softmax_bwd(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
     int64_t rows, cols;
     rows_cols(IN(0), &rows, &cols);
-    KERNEL_BWD(softmax_bwd)(F(OUT), F(IN(0)), F(IN(1)), rows, cols);
+    dino_softmax_bwd(F(OUT), F(IN(0)), F(IN(1)), rows, cols);
 }
 
-void dino_run_log_softmax_bwd(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int ref) {
+void dino_run_log_softmax_bwd(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
     int64_t rows, cols;
     rows_cols(IN(0), &rows, &cols);
-    KERNEL_BWD(log_softmax_bwd)(F(OUT), F(IN(0)), F(IN(1)), rows, cols);
+    dino_log_softmax_bwd(F(OUT), F(IN(0)), F(IN(1)), rows, cols);
 }

@@ -9,8 +9,9 @@
 #define DINO_ATTR(kind, n) #n ":" #kind ","
 static const struct dino_op_traits dino_op_table[] = {
 #define DINO_OP(name, swift, family, arity, grad, inplace, mutates, bw, i32_in, scratch, \
-                flops, attrs)                                                              \
-    {#name, #family, arity, grad, inplace, mutates, bw, i32_in, scratch, "" attrs},
+                shape_rule, origin, flops, attrs, doc)                                    \
+    {#name, #family, arity, grad, inplace, mutates, bw, i32_in, scratch, #shape_rule, #origin, \
+     "" attrs, doc},
 #include "../../IR/ops.def"
 #undef DINO_OP
 };
@@ -46,7 +47,7 @@ double dino_op_gemm_flops(int32_t op, const struct dino_shape *operands, int32_t
 #define DIM(i, d) dim(operands, n, i, d)
     switch ((enum dino_op)op) {
 #define DINO_OP(name, swift, family, arity, grad, inplace, mutates, bw, i32_in, scratch, \
-                flops, attrs)                                                              \
+                shape_rule, origin, flops, attrs, doc)                                    \
     case DINO_OP_##name: {                                                                 \
         const struct dino_attrs_##name A = dino_decode_attrs_##name(iattr, fattr);              \
         (void)A;                                                                           \
@@ -77,7 +78,7 @@ int dino_op_attr_value(int32_t op, const char *attr, const int64_t *iattr, const
 #define DINO_ATTR(kind, n) DINO_LOOKUP_##kind(n)
     switch ((enum dino_op)op) {
 #define DINO_OP(name, swift, family, arity, grad, inplace, mutates, bw, i32_in, scratch, \
-                flops, attrs)                                                              \
+                shape_rule, origin, flops, attrs, doc)                                    \
     case DINO_OP_##name: {                                                                 \
         const struct dino_attrs_##name a = dino_decode_attrs_##name(iattr, fattr);              \
         (void)a;                                                                           \

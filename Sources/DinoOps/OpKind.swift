@@ -11,6 +11,38 @@ public enum OpFamily: String, Sendable, CaseIterable {
   case leaf, gemm, eltwise, norm, softmax, shape, reduce, random, optim
 }
 
+/// What makes an op: the `origin` column of `ops.def`.
+public enum OpOrigin: String, Sendable, CaseIterable {
+  /// A DSL call (forward ops, leaves, the effect ops a model may call).
+  case dsl
+  /// A VJP rule of the autodiff pass (the backward ops).
+  case autodiff
+  /// Only a compiler pass (the flat optimiser's ops).
+  case pass
+  /// Only the `fuse` pass.
+  case fuse
+}
+
+/// The shape rule of an op: the `shape` column of `ops.def`.
+public enum ShapeRule: String, Sendable, CaseIterable {
+  /// A leaf's declared type.
+  case declared
+  /// Operand 0's shape.
+  case same
+  /// Every operand has operand 0's shape; so does the result.
+  case sameAll = "same_all"
+  /// Operand 1 broadcasts to operand 0 (right-aligned); the result has operand 0's shape.
+  case broadcast
+  /// Rank at least 1 (rows of the last axis); operand 0's shape.
+  case rows
+  /// Operand 0 reduced over attribute `axis` (kept as 1 when `keepdims` is 1).
+  case reduceAxis = "reduce_axis"
+  /// A scalar f32[].
+  case scalar
+  /// A bespoke rule in `OpKind.customShapeRules` (ShapeRules+Custom.swift).
+  case custom
+}
+
 /// The type of an attribute value, as written in the `attrs` column of `ops.def`.
 public enum AttrKind: Character, Sendable {
   /// One integer, passed to the kernel.
@@ -70,9 +102,17 @@ extension OpKind: @retroactive CustomStringConvertible, @unchecked @retroactive 
   public var mutatedOperands: [Int] {
     (0..<8).filter { traits.mutates & (1 << UInt32($0)) != 0 }
   }
-  /// Whether only a compiler pass emits the op (the `flatten` pass's `region`,
-  /// `adamw_flat` and `ema_flat`): the DSL has no call for it.
-  public var isPassOnly: Bool { self == .region || self == .adamwFlat || self == .emaFlat }
+  /// Whether only a compiler pass emits the op (`origin` pass in ops.def: the `flatten`
+  /// pass's `region`, `adamw_flat` and `ema_flat`): the DSL has no call for it.
+  public var isPassOnly: Bool { origin == .pass }
+  /// Whether only the compiler's `fuse` pass makes this op (`origin` fuse in ops.def: the
+  /// DSL has no call for it, and autodiff never sees it).
+  public var isMadeByFusion: Bool { origin == .fuse }
+  /// What makes the op (the `origin` column).
+  public var origin: OpOrigin { OpOrigin(rawValue: String(cString: traits.origin))! }
+  /// The op's shape rule (the `shape` column): a rule of the shared vocabulary, or
+  /// `custom` for a bespoke one in ShapeRules+Custom.swift.
+  public var shapeRule: ShapeRule { ShapeRule(rawValue: String(cString: traits.shape))! }
   /// Whether the op's purpose is its side effect on persistent buffers.
   public var isEffect: Bool { traits.mutates != 0 }
   /// Whether the op has no operands and gets its value from outside the program.
@@ -94,6 +134,8 @@ extension OpKind: @retroactive CustomStringConvertible, @unchecked @retroactive 
   }
   /// Whether the kernel needs scratch memory.
   public var needsScratch: Bool { traits.scratch != 0 }
+  /// What the op computes (the `doc` column): its IR/OPS.md entry, markdown.
+  public var doc: String { String(cString: traits.doc) }
   /// The attribute schema, in slot order.
   public var attrSchema: [AttrSpec] {
     String(cString: traits.attrs).split(separator: ",").map { field in

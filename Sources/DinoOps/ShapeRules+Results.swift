@@ -1,12 +1,4 @@
 extension OpKind {
-  /// Whether only the compiler's `fuse` pass makes this op (the DSL has no call for it, and
-  /// autodiff never sees it): `layer_norm_train`, `layer_norm_grad`, `linear_gelu`,
-  /// `linear_residual`, `result`.
-  public var isMadeByFusion: Bool {
-    self == .layerNormTrain || self == .layerNormGrad || self == .result || self == .linearGelu
-      || self == .linearResidual
-  }
-
   /// The types of the results after the first of an op with several results (empty for
   /// every op with one result).
   ///

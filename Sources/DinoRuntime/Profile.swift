@@ -37,11 +37,7 @@ extension Runtime {
     let clock = ContinuousClock()
     for i in 0..<compiled.instrCount {
       let start = clock.now
-      let status =
-        switch kernels {
-        case .optimized: dino_exec(compiled.instrs + i, 1, compiled.context)
-        case .reference: dino_exec_ref(compiled.instrs + i, 1, compiled.context)
-        }
+      let status = dino_exec(compiled.instrs + i, 1, compiled.context)
       let elapsed = start.duration(to: clock.now)
       let node = compiled.nodeOfInstr[i]
       if status != 0 {

@@ -119,11 +119,7 @@ extension Runtime {
             ? .parameter(leaf.attrs.string("name")) : .constant
         return report(source, operand, found)
       }
-      let status =
-        switch kernels {
-        case .optimized: dino_exec(compiled.instrs + i, 1, compiled.context)
-        case .reference: dino_exec_ref(compiled.instrs + i, 1, compiled.context)
-        }
+      let status = dino_exec(compiled.instrs + i, 1, compiled.context)
       if status != 0 {
         let detail = withUnsafeBytes(of: &compiled.context.pointee.error) { raw in
           String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)

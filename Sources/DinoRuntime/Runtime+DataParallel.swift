@@ -156,13 +156,7 @@ extension Runtime {
     func exec(to end: Int) -> Int32 {
       while next < end {
         let stop = started ? min(end, next + Self.instructionsBetweenProgress) : end
-        let status =
-          switch kernels {
-          case .optimized:
-            dino_exec(compiled.instrs + next, Int32(stop - next), compiled.context)
-          case .reference:
-            dino_exec_ref(compiled.instrs + next, Int32(stop - next), compiled.context)
-          }
+        let status = dino_exec(compiled.instrs + next, Int32(stop - next), compiled.context)
         if status != 0 { return status + Int32(next) }
         next = stop
         if started { sharing.exchange.progress() }

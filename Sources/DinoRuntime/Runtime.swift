@@ -27,16 +27,6 @@ public final class Runtime {
   /// Where the persistent buffers live (the plan's `persistentLayout`: student, teacher
   /// and Adam moments share one layout).
   public let layout: PersistentLayout
-  /// Which kernels `run` calls.
-  public enum Kernels: Sendable {
-    /// The optimised, OpenMP-parallel kernels (`dino_exec`).
-    case optimized
-    /// The naive single-threaded reference kernels (`dino_exec_ref`), for checking.
-    case reference
-  }
-
-  /// The kernels `run` calls.
-  public let kernels: Kernels
   /// The OpenMP thread count the kernels use (set process-wide before each run when
   /// another runtime changed it).
   public let threads: Int
@@ -58,9 +48,8 @@ public final class Runtime {
   ///     leaf or an effect result has a `slot` inside its program's `arenaBytes`.
   ///   - threads: the OpenMP thread count for the kernels (at least 1); set process-wide
   ///     with `dino_set_num_threads`.
-  ///   - kernels: the optimised kernels, or the naive reference ones.
   /// - Throws: `RuntimeError` naming the first problem (program, value, op).
-  public init(graph: Graph, threads: Int = 1, kernels: Kernels = .optimized) throws(RuntimeError) {
+  public init(graph: Graph, threads: Int = 1) throws(RuntimeError) {
     guard threads >= 1 else {
       throw RuntimeError("thread count must be at least 1, got \(threads)")
     }
@@ -71,7 +60,6 @@ public final class Runtime {
     }
     self.graph = graph
     self.threads = threads
-    self.kernels = kernels
     self.layout = PersistentLayout(graph)
     for program in graph.programs { try Self.checkPlanned(program) }
     try Self.checkMemory(PlanMemoryNeeds(graph))
@@ -124,16 +112,9 @@ public final class Runtime {
     if dino_get_num_threads() != Int32(clamping: threads) {
       dino_set_num_threads(Int32(clamping: threads))
     }
-    let status: Int32
-    if let sharing = program.sharing {
-      status = runSharing(program, sharing)
-    } else {
-      status =
-        switch kernels {
-        case .optimized: dino_exec(program.instrs, Int32(program.instrCount), program.context)
-        case .reference: dino_exec_ref(program.instrs, Int32(program.instrCount), program.context)
-        }
-    }
+    let status =
+      program.sharing.map { runSharing(program, $0) }
+      ?? dino_exec(program.instrs, Int32(program.instrCount), program.context)
     if status != 0 {
       let failed = Int(status) - 1
       let node = failed < program.nodeOfInstr.count ? program.nodeOfInstr[failed] : -1

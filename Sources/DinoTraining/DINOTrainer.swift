@@ -63,18 +63,15 @@ public final class DINOTrainer {
   /// - Parameters:
   ///   - graph: the plan's graph.
   ///   - threads: kernel threads.
-  ///   - kernels: the optimised or the reference kernels.
   /// - Throws: `RuntimeError` when the graph cannot run or is not a DINO training plan.
-  public init(graph: Graph, threads: Int = 1, kernels: Runtime.Kernels = .optimized)
-    throws(RuntimeError)
-  {
+  public init(graph: Graph, threads: Int = 1) throws(RuntimeError) {
     for name in ["train_step", "ema"] where graph.programIndex(name) == nil {
       let known = graph.programs.map { "@\($0.name)" }.joined(separator: ", ")
       throw RuntimeError(
         "the plan has no @\(name) program (it has \(known.isEmpty ? "none" : known)); "
           + "compile a model that declares DINO training")
     }
-    runtime = try Runtime(graph: graph, threads: threads, kernels: kernels)
+    runtime = try Runtime(graph: graph, threads: threads)
     let inputs = try runtime.inputs(of: "train_step")
     crops = try Self.cropInputs(inputs)
     for (name, type) in [("lr", TensorType.scalar), ("wd", .scalar), ("teacher_temp", .scalar)]
@@ -99,16 +96,14 @@ public final class DINOTrainer {
   }
 
   /// Reads the plan at `path` and loads it.
-  public convenience init(
-    plan path: String, threads: Int = 1, kernels: Runtime.Kernels = .optimized
-  ) throws(RuntimeError) {
+  public convenience init(plan path: String, threads: Int = 1) throws(RuntimeError) {
     let graph: Graph
     do {
       graph = try PlanReader.read(contentsOf: path)
     } catch {
       throw RuntimeError(error.description)
     }
-    try self.init(graph: graph, threads: threads, kernels: kernels)
+    try self.init(graph: graph, threads: threads)
   }
 
   /// The plan's hyper-parameters (`Graph.hyper`).

@@ -3,8 +3,9 @@ import DinoIR
 /// A Double-precision interpreter of one `Program`: the trusted reference that the
 /// autodiff pass, the kernels and the runtime are checked against.
 ///
-/// Every op of `IR/ops.def` is evaluated with naive loops written from `IR/OPS.md`, in
-/// program order. Leaves: `input` reads `inputs[name]`, `parameter` reads `buffers[name]`,
+/// Every op of `IR/ops.def` is evaluated in program order with naive loops written from
+/// `IR/OPS.md`: leaves and `result` here, every other op through the `reference` of its
+/// oracle row (`Oracle+<family>.swift`), the one test oracle. Leaves: `input` reads `inputs[name]`, `parameter` reads `buffers[name]`,
 /// `constant` its data. Effect ops (`adamw_update`, `ema_update`, `assign`) update
 /// `buffers` in place when they run and yield a dummy scalar 0.
 ///

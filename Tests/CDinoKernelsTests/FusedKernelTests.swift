@@ -1,5 +1,6 @@
 import CDinoKernels
 import XCTest
+import _DinoTestSupport
 
 /// The fused kernels against the unfused ones they replace, bit for bit, on odd shapes (for
 /// layer norm on both sides of sum_to's blocked threshold, 128 rows), at 1 and 2 threads.
@@ -112,6 +113,5 @@ final class FusedKernelTests: XCTestCase {
     let c = KernelCase(.result, [[4]], out: [4], iattr: [1], rng: &rng)
     let run = try runKernel(c)
     XCTAssertTrue(run.out.allSatisfy(\.isNaN), "the producer writes it, not the result op")
-    XCTAssertTrue(try runKernel(c, ref: true).out.allSatisfy(\.isNaN))
   }
 }

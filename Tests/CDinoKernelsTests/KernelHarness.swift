@@ -1,79 +1,7 @@
 import CDinoKernels
-import DinoRandom
+import DinoIR
 import XCTest
-
-/// A deterministic random source (SplitMix64) for test shapes and data.
-struct TestRNG {
-  var stream: SplitMix64
-
-  init(seed: UInt64) { stream = SplitMix64(seed: seed) }
-
-  mutating func next() -> UInt64 { stream.next() }
-
-  /// A uniform integer in `range`.
-  mutating func int(_ range: ClosedRange<Int>) -> Int {
-    range.lowerBound + Int(next() % UInt64(range.count))
-  }
-
-  /// A uniform float in [lo, hi).
-  mutating func float(_ lo: Float, _ hi: Float) -> Float {
-    lo + (hi - lo) * Float(next() >> 40) / Float(1 << 24)
-  }
-
-  /// A coin flip.
-  mutating func bool() -> Bool { next() & 1 == 1 }
-
-  /// One element of `items`.
-  mutating func pick<T>(_ items: [T]) -> T { items[int(0...items.count - 1)] }
-}
-
-/// How large a drawn case is: tiny (extents 1–5), odd medium sizes, or large enough
-/// (≥ 2^15 elements, ≥ 2^20 GEMM flops) to take the multi-threaded paths.
-enum SizeClass: CaseIterable {
-  case tiny, medium, large
-
-  /// An extent for this class; medium and large draws are odd-heavy (not multiples of 8).
-  func extent(_ rng: inout TestRNG) -> Int {
-    switch self {
-    case .tiny: return rng.int(1...5)
-    case .medium: return rng.int(7...40) | 1
-    case .large: return rng.int(150...260) | 1
-    }
-  }
-}
-
-/// One instruction to run: operand shapes and data, attributes, the result shape.
-struct KernelCase {
-  var op: dino_op
-  var shapes: [[Int]]
-  var data: [[Float]]
-  var iattr: [Int64] = []
-  var fattr: [Float] = []
-  var out: [Int]
-  /// Operands holding i32 data (their Float arrays carry the i32 bit patterns).
-  var int32Operands: Set<Int> = []
-  /// The shapes of results 1, 2, … of an op with several results (their tensors follow
-  /// the result's in the table, as the `result` nodes follow their producer).
-  var extraOuts: [[Int]] = []
-
-  /// Makes a case whose operand data comes from `fill(operand, &rng)` per element.
-  init(
-    _ op: dino_op, _ shapes: [[Int]], out: [Int], iattr: [Int64] = [], fattr: [Float] = [],
-    rng: inout TestRNG, fill: (Int, inout TestRNG) -> Float = { _, r in r.float(-1, 1) }
-  ) {
-    self.op = op
-    self.shapes = shapes
-    self.out = out
-    self.iattr = iattr
-    self.fattr = fattr
-    data = shapes.enumerated().map { i, s in
-      (0..<s.reduce(1, *)).map { _ in fill(i, &rng) }
-    }
-  }
-
-  /// Whether the op mutates operands (an effect op with a memoryless result).
-  var isEffect: Bool { dino_op_traits_of(Int32(op.rawValue)).pointee.mutates != 0 }
-}
+import _DinoTestSupport
 
 /// What one run produced: the result and every operand afterwards.
 struct KernelRun {
@@ -88,12 +16,11 @@ struct KernelFailure: Error, CustomStringConvertible {
   var description: String
 }
 
-/// Runs `c` through dino_exec (or dino_exec_ref) with `threads` OpenMP threads; with
-/// `inPlace` the result is written into operand 0's buffer; `rows` is the context's
-/// data-parallel row map (zeros: one process).
+/// Runs `c` through dino_exec with `threads` OpenMP threads; with `inPlace` the result is
+/// written into operand 0's buffer; `rows` is the context's data-parallel row map (zeros:
+/// one process). `referenceRun(_:)` gives what it should compute.
 func runKernel(
-  _ c: KernelCase, ref: Bool = false, threads: Int = 1, inPlace: Bool = false,
-  rows: dino_row_map = dino_row_map()
+  _ c: KernelCase, threads: Int = 1, inPlace: Bool = false, rows: dino_row_map = dino_row_map()
 ) throws -> KernelRun {
   var buffers: [UnsafeMutableRawPointer?] = []
   defer { for b in buffers { b?.deallocate() } }
@@ -139,7 +66,7 @@ func runKernel(
     ctx.scratch = scratch
     ctx.scratch_bytes = scratchBytes
     ctx.rows = rows
-    let rc = ref ? dino_exec_ref(&ins, 1, &ctx) : dino_exec(&ins, 1, &ctx)
+    let rc = dino_exec(&ins, 1, &ctx)
     return (rc, errorText(ctx))
   }
   if rc != 0 { throw KernelFailure(description: message) }

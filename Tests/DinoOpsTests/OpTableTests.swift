@@ -36,6 +36,34 @@ final class OpTableTests: XCTestCase {
     XCTAssertNil(dino_op_traits_of(Int32(DINO_OP_COUNT)))
   }
 
+  /// The `shape` and `origin` columns name known values, exactly the `custom` ops have a
+  /// bespoke rule, and the vocabulary rules' ops have the operands those rules read.
+  func testShapeAndOriginColumns() {
+    for op in OpKind.allOps {
+      let t = dino_op_traits_of(Int32(op.rawValue)).pointee
+      let rule = ShapeRule(rawValue: String(cString: t.shape))
+      XCTAssertNotNil(rule, "\(op): unknown shape rule '\(String(cString: t.shape))'")
+      XCTAssertNotNil(
+        OpOrigin(rawValue: String(cString: t.origin)),
+        "\(op): unknown origin '\(String(cString: t.origin))'")
+      guard let rule else { continue }
+      XCTAssertEqual(op.hasCustomShapeRule, rule == .custom, "\(op): custom rule iff `custom`")
+      switch rule {
+      case .declared: XCTAssertTrue(op.isLeaf, "\(op): only leaves have a declared type")
+      case .broadcast: XCTAssertEqual(op.arity, 2, "\(op): broadcast reads two operands")
+      case .same, .sameAll, .rows, .scalar: XCTAssertNotEqual(op.arity, 0, "\(op): operand 0")
+      case .reduceAxis:
+        XCTAssertEqual(op.attrSchema.map(\.name), ["axis", "keepdims"], "\(op): reduce attrs")
+      case .custom: break
+      }
+    }
+    XCTAssertEqual(
+      OpKind.allOps.filter(\.isPassOnly).map(\.name), ["region", "adamw_flat", "ema_flat"])
+    XCTAssertEqual(
+      OpKind.allOps.filter(\.isMadeByFusion).map(\.name).sorted(),
+      ["layer_norm_grad", "layer_norm_train", "linear_gelu", "linear_residual", "result"])
+  }
+
   /// The C structs read an int list as "the rest of the int slots": it must come last.
   func testAnIntListIsTheLastIntAttribute() {
     for op in OpKind.allOps {

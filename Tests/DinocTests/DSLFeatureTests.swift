@@ -128,9 +128,7 @@ final class DSLFeatureTests: XCTestCase {
       """, for: self)
     let graph = try Graph(wire: DinocRunner.compileToWire(model))
     let used = Set(graph.programs.flatMap { $0.nodes.map(\.op.name) })
-    let forwardOps = Set(
-      OpKind.allOps.filter { !$0.isMadeByFusion && !$0.isPassOnly }.map(\.name)
-        .filter { !$0.contains("_bwd") })
+    let forwardOps = Set(OpKind.allOps.filter { $0.origin == .dsl }.map(\.name))
     XCTAssertEqual(used, forwardOps)
     let ops = try XCTUnwrap(graph.program("ops"))
     XCTAssertEqual(

@@ -73,9 +73,6 @@ size_t dino_instr_scratch_bytes(const struct dino_instr *ins, const struct dino_
  *  the table, with "instruction K: unknown op N" in ctx->error. */
 int dino_exec(const struct dino_instr *prog, int32_t n, struct dino_exec_ctx *ctx);
 
-/** The same with the naive reference kernels of ref/ (single-threaded), for tests. */
-int dino_exec_ref(const struct dino_instr *prog, int32_t n, struct dino_exec_ctx *ctx);
-
 /** The index of the first NaN or infinity among x[0..n), or -1 when all are finite. */
 int64_t dino_first_nonfinite(const float *x, int64_t n);
 
@@ -85,9 +82,9 @@ void dino_set_num_threads(int n);
 /** The OpenMP thread count in use. */
 int dino_get_num_threads(void);
 
-/** Whether op has an entry in the optimised (ref = 0) or reference (ref = 1) kernel
- *  table; 0 for leaves (input, parameter, constant), which dino_exec skips. */
-int dino_op_has_kernel(int32_t op, int32_t ref);
+/** Whether op has an entry in the kernel table; 0 for leaves (input, parameter,
+ *  constant, region), which dino_exec skips. */
+int dino_op_has_kernel(int32_t op);
 
 /** The counter-based RNG of IR/CONTRACT.md, shared by kernels, init and data:
  *  splitmix64(z) (one step of the SplitMix64 finaliser, z advanced by the golden gamma). */

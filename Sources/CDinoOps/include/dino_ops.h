@@ -12,7 +12,7 @@
 /** One enumerator per row of IR/ops.def. */
 enum __attribute__((enum_extensibility(closed))) dino_op {
 #define DINO_OP(name, swift, family, arity, grad, inplace, mutates, bw, i32_in, scratch, \
-                flops, attrs)                                                              \
+                shape_rule, origin, flops, attrs, doc)                                    \
     DINO_OP_##name __attribute__((swift_name(#swift))),
 #include "../../../IR/ops.def"
 #undef DINO_OP
@@ -21,7 +21,7 @@ enum __attribute__((enum_extensibility(closed))) dino_op {
 /** Number of ops; kept out of `enum dino_op` so that Swift sees no extra case. */
 enum { DINO_OP_COUNT = 0
 #define DINO_OP(name, swift, family, arity, grad, inplace, mutates, bw, i32_in, scratch, \
-                flops, attrs)                                                              \
+                shape_rule, origin, flops, attrs, doc)                                    \
     + 1
 #include "../../../IR/ops.def"
 #undef DINO_OP
@@ -41,7 +41,10 @@ struct dino_op_traits {
     const char *bw_needs; /**< forward values the VJP reads: "dy", "y", "x<K>" */
     uint32_t i32_in;      /**< operands of element type i32 (all others f32) */
     int32_t scratch;      /**< the kernel needs scratch memory */
+    const char *shape;    /**< the shape rule: "same", "broadcast", …, "custom" */
+    const char *origin;   /**< what makes the op: "dsl", "autodiff", "pass", "fuse" */
     const char *attrs;    /**< attribute schema "name:T,…" (T: i f I s F), slot order */
+    const char *doc;      /**< what the op computes: its IR/OPS.md entry (markdown) */
 };
 
 /** Traits of `op`; NULL unless 0 <= op < DINO_OP_COUNT. */
