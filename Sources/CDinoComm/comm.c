@@ -82,10 +82,6 @@ int dino_comm_allreduce_sum_f64(double *x, int64_t n) {
     return allreduce(x, n, MPI_DOUBLE, MPI_SUM, sizeof(double));
 }
 
-int dino_comm_allreduce_max_f64(double *x, int64_t n) {
-    return allreduce(x, n, MPI_DOUBLE, MPI_MAX, sizeof(double));
-}
-
 int dino_comm_iallreduce_sum(float *x, int64_t n) {
     if (!dino_comm_active()) return 0;
     if (n > chunk || open_requests >= DINO_COMM_MAX_REQUESTS) return -1;
@@ -110,15 +106,6 @@ int dino_comm_wait_all(void) {
     int rc = wait_politely(open_requests, requests);
     open_requests = 0;
     return rc;
-}
-
-int dino_comm_barrier(void) {
-    if (!dino_comm_active()) return 0;
-    return MPI_Barrier(MPI_COMM_WORLD);
-}
-
-void dino_comm_abort(int code) {
-    if (dino_comm_active()) MPI_Abort(MPI_COMM_WORLD, code);
 }
 
 void dino_comm_finalize(void) {

@@ -66,17 +66,6 @@ public final class Communicator: GradientExchange {
     bytes += 8 * values.count
   }
 
-  /// The element-wise maximum of `values` over every process, in place.
-  public func maximum(_ values: inout [Double]) {
-    guard isDistributed else { return }
-    timed {
-      _ = values.withUnsafeMutableBufferPointer {
-        dino_comm_allreduce_max_f64($0.baseAddress, Int64($0.count))
-      }
-    }
-    bytes += 8 * values.count
-  }
-
   /// Every process's `value`, indexed by rank.
   public func gather(_ value: Double) -> [Double] {
     var all = [Double](repeating: 0, count: size)
@@ -121,11 +110,6 @@ public final class Communicator: GradientExchange {
     waitSeconds += waited
     for bucket in open { scale(bucket.data, bucket.count) }
     open.removeAll(keepingCapacity: true)
-  }
-
-  /// Ends every process of the run with exit status `code` (returns only in a world of one).
-  public func abort(_ code: Int32) {
-    dino_comm_abort(code)
   }
 
   /// Finalises MPI (after the last collective call of every process).

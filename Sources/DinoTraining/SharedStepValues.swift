@@ -3,8 +3,8 @@ import DinoRuntime
 
 /// What the processes of a data-parallel run combine after each `train_step`, besides the
 /// gradients (`Runtime.shareGradients`): the loss and the teacher statistics (means over
-/// the processes, what rank 0 logs), the center and a stop request (SIGINT/SIGTERM on any
-/// process stops every one after the same step).
+/// the processes, what rank 0 logs), the center, and at the end of the step a stop
+/// request (SIGINT/SIGTERM on any process stops every one after the same step).
 ///
 /// The center: each process's `train_step` computes c′ᵣ = m·c + (1 − m)·meanᵣ(t) from its
 /// own batch; the mean of the c′ᵣ is m·c + (1 − m)·(Σᵣ Σ t)/(N·2B), official DINO's
@@ -31,23 +31,24 @@ final class SharedStepValues {
     center = trainer.hasCenter ? try trainer.runtime.buffer("center") : nil
   }
 
-  /// Averages `loss`, the statistics and the center over the processes and agrees on a
-  /// stop request. Returns the signal that stops every process after this step, if any.
-  func combine(loss: inout Float, stop: Int32?) throws(RuntimeError) -> Int32? {
-    guard world.isDistributed else { return stop }
-    let size = world.size
-    // [loss, statistics…, then one stop slot per rank], summed.
+  /// Averages `loss`, the statistics and the center over the processes.
+  func combine(loss: inout Float) {
+    guard world.isDistributed else { return }
+    let size = Double(world.size)
     var values = [Double(loss)] + statistics.map { Double($0[0]) }
-    let stops = values.count
-    values += [Double](repeating: 0, count: size)
-    values[stops + world.rank] = Double(stop ?? 0)
     world.sum(&values)
-    loss = Float(values[0] / Double(size))
+    loss = Float(values[0] / size)
     for (i, output) in statistics.enumerated() {
-      output[0] = Float(values[1 + i] / Double(size))
+      output[0] = Float(values[1 + i] / size)
     }
     if let center { world.average(center) }
-    return values[stops...].first { $0 != 0 }.map { Int32($0) }
+  }
+
+  /// The stop request every process agrees on at the end of a step: the first rank's
+  /// pending signal (SIGINT/SIGTERM), or nil; in one process, `pending` itself.
+  func agreeOnStop(_ pending: Int32?) -> Int32? {
+    guard world.isDistributed else { return pending }
+    return world.gather(Double(pending ?? 0)).first { $0 != 0 }.map { Int32($0) }
   }
 
   /// Checks that every process holds the same student, teacher and center (a CRC-32 of

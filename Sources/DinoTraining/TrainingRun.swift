@@ -199,7 +199,7 @@ public final class TrainingRun {
       var value = try stepGuard.trainStep(
         scalars,
         label: "stopping training at step \(step) (epoch \(epoch), iteration \(iteration))")
-      let stopSignal = try shared.combine(loss: &value, stop: StopSignals.pending)
+      shared.combine(loss: &value)
       try trainer.updateTeacher(momentum: scalars.momentum)
       if let slow = options.testSlowdown, step >= slow.from {
         Thread.sleep(forTimeInterval: slow.seconds)
@@ -249,6 +249,7 @@ public final class TrainingRun {
             eta: eta, loss: stats.loss, lr: scalars.lr, wd: scalars.weightDecay,
             seconds: Self.now() - started, dataWait: waited))
       }
+      let stopSignal = shared.agreeOnStop(StopSignals.pending)
       if iteration == epochIterations - 1 {
         try shared.checkReplicasAgree(step: step + 1)
         if let monitor {
@@ -264,7 +265,8 @@ public final class TrainingRun {
           trainer, step: step + 1, iterationsPerEpoch: perEpoch, finishedEpoch: nil,
           metadata: metadata(loss: stats.loss.globalAverage), now: Self.now())
       }
-      if let signal = stopSignal, step + 1 < total {
+      // One process also stops for a signal that came during this step's save.
+      if let signal = world.isDistributed ? stopSignal : StopSignals.pending, step + 1 < total {
         summary.stoppedBy = signal
         return summary
       }

@@ -31,9 +31,6 @@ int dino_comm_allreduce_sum(float *x, int64_t n);
 /** In-place sum over all ranks of doubles x[0..n) (blocking). */
 int dino_comm_allreduce_sum_f64(double *x, int64_t n);
 
-/** In-place element-wise maximum over all ranks of x[0..n) (blocking). */
-int dino_comm_allreduce_max_f64(double *x, int64_t n);
-
 /** Starts an in-place sum over all ranks of x[0..n); returns a request id ≥ 0, or −1 when
  *  no request slot is free (then the caller reduces with dino_comm_allreduce_sum). At most
  *  DINO_COMM_MAX_REQUESTS are outstanding. */
@@ -49,12 +46,6 @@ int dino_comm_wait_all(void);
 
 /** The most requests dino_comm_iallreduce_sum keeps open at once. */
 #define DINO_COMM_MAX_REQUESTS 256
-
-/** Waits until every rank has called it. */
-int dino_comm_barrier(void);
-
-/** Ends every rank of the job with `code` (MPI_Abort); returns only without MPI. */
-void dino_comm_abort(int code);
 
 /** Finalises MPI when it was initialised (idempotent). */
 void dino_comm_finalize(void);
