@@ -136,6 +136,17 @@ static inline float dino_max(const float *x, int64_t n) {
     return acc[0];
 }
 
+/** y = softmax(x) over one row of n ≥ 1 (max, exp, fixed-order sum, multiply); y may be x.
+ *  softmax.c's kernel and the fused attention share it, so they round alike. */
+static inline void dino_softmax_row(float *y, const float *x, int64_t n) {
+    float mx = dino_max(x, n);
+#pragma omp simd
+    for (int64_t j = 0; j < n; j++) y[j] = dino_expf(x[j] - mx);
+    float inv = 1.0f / dino_sum(y, n);
+#pragma omp simd
+    for (int64_t j = 0; j < n; j++) y[j] *= inv;
+}
+
 /** Number of fixed row blocks a blocked reduction over `rows` uses (independent of threads). */
 static inline int64_t dino_row_blocks(int64_t rows) { return rows < 64 ? rows : 64; }
 

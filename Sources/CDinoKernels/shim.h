@@ -54,6 +54,7 @@ static inline void around_axis(const struct dino_tensor *t, int64_t axis, int64_
 #define KIND_eltwise(leaf, kernel) kernel
 #define KIND_norm(leaf, kernel) kernel
 #define KIND_softmax(leaf, kernel) kernel
+#define KIND_attention(leaf, kernel) kernel
 #define KIND_shape(leaf, kernel) kernel
 #define KIND_reduce(leaf, kernel) kernel
 #define KIND_random(leaf, kernel) kernel

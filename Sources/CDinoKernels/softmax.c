@@ -11,16 +11,7 @@ static void dino_softmax_fwd(float *y, const float *x, int64_t rows, int64_t col
     // x and y are (rows, cols); y may be x.
     if (cols <= 0) return;
 #pragma omp parallel for schedule(static) if (rows * cols >= DINO_PAR_MIN)
-    for (int64_t r = 0; r < rows; r++) {
-        const float *xr = x + r * cols;
-        float *yr = y + r * cols;
-        float mx = dino_max(xr, cols);
-#pragma omp simd
-        for (int64_t j = 0; j < cols; j++) yr[j] = dino_expf(xr[j] - mx);
-        float inv = 1.0f / dino_sum(yr, cols);
-#pragma omp simd
-        for (int64_t j = 0; j < cols; j++) yr[j] *= inv;
-    }
+    for (int64_t r = 0; r < rows; r++) dino_softmax_row(y + r * cols, x + r * cols, cols);
 }
 
 /** dx = y·(dy − Σ dy·y) per row. */

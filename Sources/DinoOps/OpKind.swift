@@ -8,7 +8,7 @@ public typealias OpKind = dino_op
 
 /// The kernel family of an op: which `Sources/CDinoKernels/<family>.c` holds its kernel.
 public enum OpFamily: String, Sendable, CaseIterable {
-  case leaf, gemm, eltwise, norm, softmax, shape, reduce, random, optim
+  case leaf, gemm, eltwise, norm, softmax, attention, shape, reduce, random, optim
 }
 
 /// What makes an op: the `origin` column of `ops.def`.

@@ -123,6 +123,29 @@ extension OpKind {
       return r.f32(s[1])
     }
 
+    for op in [OpKind.attention, .attentionBwd] {
+      rules[op] = { r in
+        let (s, name) = (r.s, r.op.name)
+        let qkv = r.op == .attention ? 0 : 1
+        let heads = r.attrs.int("heads")
+        guard s[qkv].count == 3, heads >= 1, s[qkv][2] > 0, s[qkv][2] % (3 * heads) == 0 else {
+          throw ShapeError(
+            "\(name): qkv must be [B, N, 3·C] with C a multiple of heads \(heads), got "
+              + shapeText(s[qkv]))
+        }
+        let (b, n, c) = (s[qkv][0], s[qkv][1], s[qkv][2] / 3)
+        if r.op == .attention { return r.f32([b, n, c]) }
+        if s[0] != [b, n, c] {
+          throw ShapeError("\(name): dy must be \(shapeText([b, n, c])), got \(shapeText(s[0]))")
+        }
+        if s[2] != [b, heads, n, n] {
+          throw ShapeError(
+            "\(name): probs must be \(shapeText([b, heads, n, n])), got \(shapeText(s[2]))")
+        }
+        return r.f32(s[1])
+      }
+    }
+
     rules[.result] = { r in
       // The type comes from the producer (`extraResultTypes`), which the verifier checks.
       guard let declared = r.declared, declared.dtype == .f32 else {

@@ -18,6 +18,11 @@ extension OpKind {
       // The pre-activation x·wᵀ + b, which gelu_bwd reads.
       let out = operands[1].shape.first ?? 0
       return [TensorType(.f32, Array(operands[0].shape.dropLast()) + [out])]
+    case .attention:
+      // The softmax rows [B, heads, N, N], which attention_bwd reads.
+      let shape = operands[0].shape
+      guard shape.count == 3 else { return [] }
+      return [TensorType(.f32, [shape[0], attrs.int("heads"), shape[1], shape[1]])]
     case .layerNormGrad:
       // dgamma and dbeta.
       let d = operands[1].shape.last ?? 1

@@ -22,6 +22,7 @@ extension BackwardEmitter {
     switch node.op {
     case .input, .parameter, .constant, .geluBwd, .layerNormBwd, .layerNormBwdGamma,
       .layerNormTrain, .layerNormGrad, .linearGelu, .linearResidual, .result,
+      .attention, .attentionBwd,
       .l2NormalizeBwd, .weightNormBwdV, .weightNormBwdG, .softmaxBwd, .logSoftmaxBwd,
       .patchify, .dropPathMask, .clipGradCoef, .adamwUpdate, .emaUpdate, .assign,
       .region, .adamwFlat, .emaFlat:

@@ -49,10 +49,7 @@ func fuseLinearResidual(_ program: Program) -> Program {
   for (index, original) in program.nodes.enumerated() {
     if fusedLinear.contains(index) { continue }
     guard let (l, residual) = linearOf[index] else {
-      var node = original
-      node.operands = node.operands.map { map[$0.index] }
-      node.slot = nil
-      map[index] = result.append(node)
+      map[index] = result.appendRenamed(original, map)
       continue
     }
     let linear = program.nodes[l]

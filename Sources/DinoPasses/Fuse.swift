@@ -3,7 +3,7 @@ import DinoIR
 /// Fuses groups of nodes into single kernels; a pure `Graph -> Graph` run after the
 /// optimiser and EMA lowering and before scheduling (`Pipeline`).
 ///
-/// Three fusions, per program. `fuseLayerNorms`: a `layer_norm` whose three backward
+/// Four fusions, per program. `fuseLayerNorms`: a `layer_norm` whose three backward
 /// nodes are all present — `layer_norm_bwd(dy, x, gamma)`, `layer_norm_bwd_gamma(dy, x)` and
 /// `sum_to(dy) {shape=[D]}` over one `dy` — becomes `layer_norm_train`, which also saves
 /// every row's mean and rstd (its `result` 1), and the three backward nodes become one
@@ -13,7 +13,10 @@ import DinoIR
 /// applied in the GEMM's epilogue, the pre-activation kept as its `result` 1 for `gelu_bwd`
 /// (bitwise the same too; only where the backward reads the pre-activation).
 /// `fuseLinearResidual`: `add(r, linear(x, w, b))` becomes `linear_residual(x, w, b, r)`,
-/// the residual added in the GEMM's epilogue (bitwise the same). A fused node
+/// the residual added in the GEMM's epilogue (bitwise the same). `fuseAttention`: the
+/// attention's split of qkv, scores, scale, softmax, weighted sum and merge of the heads
+/// become one `attention(qkv)` (the softmax rows its `result` 1) and their backward one
+/// `attention_bwd(dy, qkv, probs)` writing d(qkv). A fused node
 /// keeps its first node's location and lists the others' in `absorbed`. Layer norms without
 /// the whole backward (the teacher's, evaluation programs) stay as they are. Memory plans
 /// are dropped; sets `graph.stage = "fuse"`.
@@ -26,7 +29,8 @@ public func fuse(_ graph: Graph) throws(CompileError) -> Graph {
     for index in program.nodes.indices {
       _ = try program.checkedOperands(of: index, pass: "fuse")
     }
-    result.programs[p] = fuseLinearResidual(fuseLinearGelu(fuseLayerNorms(program)))
+    result.programs[p] = fuseAttention(
+      fuseLinearResidual(fuseLinearGelu(fuseLayerNorms(program))))
   }
   result.stage = "fuse"
   return result
@@ -130,4 +134,16 @@ func fuseLayerNorms(_ program: Program) -> Program {
   }
   result.outputs = program.outputs.map { ProgramOutput(name: $0.name, value: map[$0.value.index]) }
   return result
+}
+
+extension Program {
+  /// Appends a copy of `node` whose operands are renamed through `map` (old value index to
+  /// new value) and whose memory slot is dropped: how a fusion copies a node it keeps.
+  @discardableResult
+  mutating func appendRenamed(_ node: Node, _ map: [ValueID]) -> ValueID {
+    var copy = node
+    copy.operands = node.operands.map { map[$0.index] }
+    copy.slot = nil
+    return append(copy)
+  }
 }

@@ -5,14 +5,18 @@ public enum Pipeline {
   /// One compiler pass: a pure function from graph to graph.
   public typealias Pass = @Sendable (Graph) throws(CompileError) -> Graph
 
-  /// The passes, in order, with fusion (the default).
+  /// The passes, in order, with fusion and without a memory limit (the default).
   public static let passes: [(name: String, run: Pass)] = passes(fusing: true)
 
   /// The passes, in order. Inserting a pass is one line: `("name", function)`, where the
   /// function takes a `Graph` and returns a `Graph` (wrap extra parameters in a closure).
   /// - Parameter fusing: whether `fuse` fuses; `false` (`dinoc compile --no-fuse`) keeps the
   ///   pass in the list but makes it only mark the stage, so `--after fuse` still works.
-  public static func passes(fusing: Bool) -> [(name: String, run: Pass)] {
+  ///   - memoryLimit: the bytes the plan may need (`dinoc compile --memory-limit`): `remat`
+  ///     recomputes activations until it fits; `nil` (the default) recomputes nothing.
+  public static func passes(
+    fusing: Bool, memoryLimit: Int? = nil
+  ) -> [(name: String, run: Pass)] {
     [
       ("verify", { graph in staged(graph, "verify") }),
       (
@@ -33,6 +37,10 @@ public enum Pipeline {
       ("fuse", { graph throws(CompileError) in fusing ? try fuse(graph) : staged(graph, "fuse") }),
       ("schedule", schedule),
       ("flatten", flatten),
+      (
+        "remat",
+        { graph throws(CompileError) in try rematerialize(graph, memoryLimit: memoryLimit) }
+      ),
       ("plan_memory", planMemory),
     ]
   }
@@ -50,13 +58,14 @@ public enum Pipeline {
   ///   - stopAfter: the name of the last pass to run; `nil` runs them all.
   ///   - fusing: whether the `fuse` pass fuses (`false`: the unfused pipeline).
   ///   - skipping: passes not to run (only `flatten` may be skipped: the others are needed).
+  ///   - memoryLimit: the bytes the plan may need (see `rematerialize`); `nil`: no limit.
   ///   - observe: called with each pass's name and output, after its checks passed.
   /// - Returns: the graph after the last pass run.
   /// - Throws: `CompileError` for an unknown pass name (listing the names), a pass's own
   ///   error, or the first verifier or memory problem, with a note naming the pass.
   public static func run(
     _ graph: Graph, stopAfter: String? = nil, fusing: Bool = true,
-    skipping: Set<String> = [],
+    skipping: Set<String> = [], memoryLimit: Int? = nil,
     observe: ((String, Graph) -> Void)? = nil
   ) throws(CompileError) -> Graph {
     if let other = skipping.first(where: { $0 != "flatten" }) {
@@ -68,7 +77,7 @@ public enum Pipeline {
     }
     try check(graph, after: nil)
     var graph = graph
-    for pass in passes(fusing: fusing) {
+    for pass in passes(fusing: fusing, memoryLimit: memoryLimit) {
       if skipping.contains(pass.name) {
         graph = staged(graph, pass.name)
         if pass.name == stopAfter { break }

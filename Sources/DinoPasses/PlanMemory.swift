@@ -88,7 +88,7 @@ private func plan(_ program: Program) throws(CompileError) -> Program {
 /// value `v` of an `assign(grad.<name>, v)` (the flat optimiser's gradients) that is
 /// transient, not an output, read by that assign alone, and the only value assigned to
 /// that buffer. Its assign then copies nothing (source and destination coincide).
-private func gradientHomes(_ program: Program, _ liveness: Liveness) -> [Int: String] {
+func gradientHomes(_ program: Program, _ liveness: Liveness) -> [Int: String] {
   var readers = Array(repeating: 0, count: program.nodes.count)
   for node in program.nodes {
     for operand in Set(node.operands.map(\.index)) { readers[operand] += 1 }

@@ -61,22 +61,13 @@ public func memoryReport(_ graph: Graph) -> String {
         "    " + cells.joined(separator: "  ").replacingTrailingSpaces())
     }
   }
+  if let recompute = recomputeSummary(graph) { lines.append(recompute) }
   let layout = PersistentLayout(graph)
   if !layout.regions.isEmpty {
     let regions = layout.regions.map { "\($0) \(byteText(layout.regionBytes[$0] ?? 0))" }
     lines.append("persistent regions: " + regions.joined(separator: ", "))
   }
   return lines.map { $0 + "\n" }.joined()
-}
-
-/// `512B`, `1.5KiB`, `73.9MiB`, `1.2GiB`: one decimal, rounded half up.
-func byteText(_ n: Int) -> String {
-  let units = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")]
-  for (unit, suffix) in units where n >= unit {
-    let tenths = (n * 10 + unit / 2) / unit
-    return "\(tenths / 10).\(tenths % 10)\(suffix)"
-  }
-  return "\(n)B"
 }
 
 /// `0x0004A000`: upper-case hex, at least 8 digits.

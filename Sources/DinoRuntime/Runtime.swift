@@ -41,6 +41,8 @@ public final class Runtime {
   var programIndex: [String: Int] = [:]
   var lastRun: Int?
   private var allocations: [UnsafeMutableRawPointer] = []
+  /// Blocks mapped from the kernel (`allocate` of large sizes), unmapped at deinit.
+  private var mappings: [(pointer: UnsafeMutableRawPointer, bytes: Int)] = []
 
   /// Loads `graph` for execution.
   /// - Parameters:
@@ -91,6 +93,7 @@ public final class Runtime {
 
   deinit {
     for pointer in allocations { free(pointer) }
+    for mapping in mappings { munmap(mapping.pointer, mapping.bytes) }
   }
 
   /// Runs the program named `program` over the current inputs and buffers.
@@ -138,9 +141,19 @@ public final class Runtime {
   }
 
   /// A zeroed, 64-byte aligned block freed with the runtime; a failed allocation is one
-  /// error line, never a trap.
+  /// error line, never a trap. Blocks of `mappedBlockBytes` or more are fresh anonymous
+  /// mappings, zero pages that take no resident memory until first written: the arena of
+  /// a program the run never calls (`@features` and `@attention` in a benchmark) costs
+  /// no RSS. Smaller ones are zeroed heap blocks.
   func allocate(_ bytes: Int) throws(RuntimeError) -> UnsafeMutableRawPointer {
     let size = alignedToArena(max(bytes, 1))
+    if size >= Self.mappedBlockBytes {
+      let mapped = mmap(nil, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+      if let mapped, mapped != MAP_FAILED {
+        mappings.append((mapped, size))
+        return mapped
+      }
+    }
     var raw: UnsafeMutableRawPointer?
     guard posix_memalign(&raw, arenaAlignment, size) == 0, let pointer = raw else {
       throw RuntimeError(
@@ -151,6 +164,9 @@ public final class Runtime {
     allocations.append(pointer)
     return pointer
   }
+
+  /// The size from which `allocate` maps blocks instead of taking them from the heap.
+  static let mappedBlockBytes = 1 << 20
 
   /// A compile error's lines joined into one.
   static func oneLine(_ error: CompileError) -> String {

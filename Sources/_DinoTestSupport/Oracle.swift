@@ -46,8 +46,8 @@ public struct OracleRow: Sendable {
 
 /// The rows of every family, in table order of families.
 public let oracleTable: [OracleRow] =
-  gemmOracleRows + eltwiseOracleRows + normOracleRows + softmaxOracleRows + shapeOracleRows
-  + reduceOracleRows + randomOracleRows + optimOracleRows
+  gemmOracleRows + eltwiseOracleRows + normOracleRows + softmaxOracleRows
+  + attentionOracleRows + shapeOracleRows + reduceOracleRows + randomOracleRows + optimOracleRows
 
 /// The row of each op, by op.
 let oracleRows: [OpKind: OracleRow] = Dictionary(

@@ -54,6 +54,15 @@ extension DinocCommand {
     @Flag(help: "Skip fusion: the fuse pass leaves the graph as it is (to compare plans).")
     var noFuse = false
 
+    /// The memory the plan may need, as written (`700M`, `1.5G`, bytes).
+    @Option(
+      help: ArgumentHelp(
+        "Fit the plan under this size (all arenas + persistent buffers + input staging, as "
+          + "'wrote … memory' prints; binary units: 700M, 1.5G, 800MiB, or bytes) by "
+          + "recomputing activations in the backward; refused when nothing fits.",
+        valueName: "size"))
+    var memoryLimit: String?
+
     /// The model's time limit.
     @Option(help: "Seconds model.swift may run before it is stopped.")
     var timeout: Double = 120
@@ -72,13 +81,15 @@ extension DinocCommand {
         sourcePath: model, defines: defines, useCache: !noCache, timeout: timeout)
       do {
         try checkArguments()
+        let limit = try memoryLimit.map(parseMemoryLimit)
         let graph = try compiler.compile()
         if let emitGraphJSON { try writeGraphJSON(graph, to: emitGraphJSON) }
         if let output {
           let needs = try emitPlan(
             graph, source: model, to: output, allowLarge: allowLarge, fusing: !noFuse,
-            skipping: perTensorOptimizer ? ["flatten"] : [])
-          print("wrote \(output): memory \(needs.description)")
+            skipping: perTensorOptimizer ? ["flatten"] : [], memoryLimit: limit)
+          print("wrote \(output): memory \(needs.memory.description)")
+          if let recompute = needs.recompute { print(recompute) }
         }
         if output == nil && emitGraphJSON == nil {
           throw DinocError("\(model) compiles, but nothing was written: give -o plan.bin")
@@ -114,6 +125,16 @@ extension DinocCommand.Compile {
   }
 }
 
+/// The bytes of a `--memory-limit` value.
+/// - Throws: `DinocError` naming the option and what sizes look like.
+func parseMemoryLimit(_ text: String) throws(DinocError) -> Int {
+  do {
+    return try MemorySize.parse(text)
+  } catch {
+    throw DinocError("--memory-limit: \(error)")
+  }
+}
+
 /// Writes `graph` in the wire format (sorted keys), which `Graph(wire:)` reads back.
 /// - Parameters:
 ///   - graph: the graph.
@@ -139,17 +160,20 @@ func writeGraphJSON(_ graph: Graph, to path: String) throws(DinocError) {
 ///   - allowLarge: write a plan that needs more than the machine's physical memory.
 ///   - fusing: run the `fuse` pass (`false`: `--no-fuse`).
 ///   - skipping: passes not to run (`flatten` for `--per-tensor-optimizer`).
-/// - Returns: the memory the plan needs at run time.
+///   - memoryLimit: the bytes the plan may need (`--memory-limit`), `nil` for no limit.
+/// - Returns: the memory the plan needs at run time, and the recompute summary line when
+///   the limit made the compiler recompute.
 /// - Throws: `DinocError` carrying the pass's or writer's diagnostic, or refusing a plan
 ///   larger than the machine's memory.
 @discardableResult
 func emitPlan(
   _ graph: Graph, source: String, to path: String, allowLarge: Bool = false, fusing: Bool = true,
-  skipping: Set<String> = []
-) throws(DinocError) -> PlanMemoryNeeds {
+  skipping: Set<String> = [], memoryLimit: Int? = nil
+) throws(DinocError) -> (memory: PlanMemoryNeeds, recompute: String?) {
   var planned: Graph
   do {
-    planned = try Pipeline.run(graph, fusing: fusing, skipping: skipping)
+    planned = try Pipeline.run(
+      graph, fusing: fusing, skipping: skipping, memoryLimit: memoryLimit)
   } catch {
     throw DinocError(lines: error.description.split(separator: "\n").map(String.init))
   }
@@ -171,5 +195,5 @@ func emitPlan(
   } catch {
     throw DinocError("\(error)")
   }
-  return needs
+  return (needs, recomputeSummary(planned))
 }

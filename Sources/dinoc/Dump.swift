@@ -29,6 +29,12 @@ extension DinocCommand {
     @Flag(help: "Skip fusion (as dinoc compile --no-fuse).")
     var noFuse = false
 
+    /// The memory limit, as `dinoc compile --memory-limit`.
+    @Option(
+      help: ArgumentHelp(
+        "Compile under this memory limit (as dinoc compile --memory-limit).", valueName: "size"))
+    var memoryLimit: String?
+
     /// Append the memory report.
     @Flag(help: "Append arena bytes, the liveness lower bound and the largest lifetimes.")
     var memory = false
@@ -82,8 +88,9 @@ extension DinocCommand {
     /// The graph to print: a plan as stored, or a model/IR file through the pipeline.
     private func load() throws -> Graph {
       if path.hasSuffix(".swift") {
+        let limit = try memoryLimit.map(parseMemoryLimit)
         let graph = try ModelCompiler(sourcePath: path, defines: defines).compile()
-        return try Pipeline.run(graph, stopAfter: after, fusing: !noFuse)
+        return try Pipeline.run(graph, stopAfter: after, fusing: !noFuse, memoryLimit: limit)
       }
       if path.hasSuffix(".ir") {
         var info = stat()
@@ -95,7 +102,10 @@ extension DinocCommand {
           let text = String(data: data, encoding: .utf8)
         else { throw DinocError("cannot read \(path)") }
         let graph = try parseIR(text, fileName: path)
-        if let after { return try Pipeline.run(graph, stopAfter: after, fusing: !noFuse) }
+        if let after {
+          let limit = try memoryLimit.map(parseMemoryLimit)
+          return try Pipeline.run(graph, stopAfter: after, fusing: !noFuse, memoryLimit: limit)
+        }
         try Verifier.verify(graph)
         for program in graph.programs where program.arenaBytes != nil {
           if let problem = memoryProblems(program).first {

@@ -16,7 +16,7 @@ final class IRDocsTests: XCTestCase {
   /// The title of each family's section in IR/OPS.md, in table order.
   static let familyTitles: [(OpFamily, String)] = [
     (.leaf, "Leaves"), (.gemm, "GEMM"), (.eltwise, "Element-wise"), (.norm, "Normalisation"),
-    (.softmax, "Softmax"), (.shape, "Shape"), (.reduce, "Reductions"),
+    (.softmax, "Softmax"), (.attention, "Attention"), (.shape, "Shape"), (.reduce, "Reductions"),
     (.random, "Randomness"), (.optim, "Optimiser and effects"),
   ]
 

@@ -61,7 +61,10 @@ final class OpTableTests: XCTestCase {
       OpKind.allOps.filter(\.isPassOnly).map(\.name), ["region", "adamw_flat", "ema_flat"])
     XCTAssertEqual(
       OpKind.allOps.filter(\.isMadeByFusion).map(\.name).sorted(),
-      ["layer_norm_grad", "layer_norm_train", "linear_gelu", "linear_residual", "result"])
+      [
+        "attention", "attention_bwd", "layer_norm_grad", "layer_norm_train", "linear_gelu",
+        "linear_residual", "result",
+      ])
   }
 
   /// The C structs read an int list as "the rest of the int slots": it must come last.

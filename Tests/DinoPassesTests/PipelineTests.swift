@@ -14,7 +14,7 @@ final class PipelineTests: XCTestCase {
     XCTAssertEqual(
       Pipeline.passNames,
       ["verify", "autodiff", "optimizer", "ema", "dead_code", "fuse", "schedule", "flatten",
-       "plan_memory"])
+       "remat", "plan_memory"])
     XCTAssertEqual(result.stage, "plan_memory")
     for program in result.programs { XCTAssertEqual(memoryProblems(program), []) }
   }
@@ -32,7 +32,7 @@ final class PipelineTests: XCTestCase {
 
   func testUnknownPassListsTheNames() {
     XCTAssertThrowsError(try Pipeline.run(Graph(), stopAfter: "inline")) {
-      XCTAssertEqual("\($0)", "error: unknown pass 'inline' (passes: verify, autodiff, optimizer, ema, dead_code, fuse, schedule, flatten, plan_memory)")
+      XCTAssertEqual("\($0)", "error: unknown pass 'inline' (passes: verify, autodiff, optimizer, ema, dead_code, fuse, schedule, flatten, remat, plan_memory)")
     }
   }
 

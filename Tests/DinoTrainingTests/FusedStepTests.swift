@@ -8,8 +8,8 @@ import _DinoTestSupport
 
 /// The fused pipeline (the default) against `dinoc compile --no-fuse`: one DINO step of
 /// Samples/fashion_mnist.swift from the official reference's weights and crops. The fused
-/// kernels (layer norm, linear with GELU) sum and round in the unfused kernels' order, so
-/// loss and every weight are bitwise equal, at 1 and at 2 threads.
+/// kernels (layer norm, linear with GELU, attention) sum and round in the unfused kernels'
+/// order, so loss and every weight are bitwise equal, at 1 and at 2 threads.
 final class FusedStepTests: XCTestCase {
   /// Compiles the sample with the reference case's flags, fused or not.
   private func compile(_ defines: [String], fused: Bool, in folder: String) throws -> String {
@@ -20,21 +20,6 @@ final class FusedStepTests: XCTestCase {
         + (fused ? [] : ["--no-fuse"]) + mergedDefines(defines))
     guard result.status == 0 else { throw DinoTool.Failure("dinoc compile failed:\n\(result.stderr)") }
     return plan
-  }
-
-  /// Loss and every persistent buffer after one step of `plan`.
-  private func step(_ plan: String, _ c: StepParityTests.Case, threads: Int) throws -> (
-    Float, [String: [Float]]
-  ) {
-    let trainer = try DINOTrainer(plan: plan, threads: threads)
-    try trainer.loadWeights(c.initial)
-    try trainer.setCrops(c.crops)
-    let loss = try trainer.step(c.scalars)
-    var buffers: [String: [Float]] = [:]
-    for name in trainer.studentBuffers + trainer.teacherBuffers + ["center"] {
-      buffers[name] = Array(try trainer.runtime.buffer(name))
-    }
-    return (loss, buffers)
   }
 
   func testFusedStepIsBitwiseTheUnfusedStep() throws {
@@ -49,10 +34,12 @@ final class FusedStepTests: XCTestCase {
     XCTAssertEqual(fusedCount, unfusedOps.filter { $0 == .layerNormBwd }.count, "every one fuses")
     XCTAssertFalse(fusedOps.contains(.layerNormBwd))
     XCTAssertTrue(fusedOps.contains(.linearGelu), "the MLPs' fc1 and GELU fuse")
+    XCTAssertTrue(fusedOps.contains(.attentionBwd), "the attentions and their backward fuse")
+    XCTAssertFalse(fusedOps.contains(.softmaxBwd), "no unfused attention backward is left")
     XCTAssertFalse(unfusedOps.contains(.layerNormGrad))
     for threads in [1, 2] {
-      let (fusedLoss, fused) = try step(fusedPlan, c, threads: threads)
-      let (unfusedLoss, unfused) = try step(unfusedPlan, c, threads: threads)
+      let (fusedLoss, fused) = try StepParityTests.oneStep(fusedPlan, c, threads: threads)
+      let (unfusedLoss, unfused) = try StepParityTests.oneStep(unfusedPlan, c, threads: threads)
       XCTAssertEqual(fusedLoss.bitPattern, unfusedLoss.bitPattern, "\(threads) threads: loss")
       XCTAssertEqual(Set(fused.keys), Set(unfused.keys))
       for (name, values) in unfused {

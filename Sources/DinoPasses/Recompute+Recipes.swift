@@ -1,0 +1,235 @@
+import DinoIR
+
+/// The facts `rematerialize` needs about one scheduled program: every value's uses, the
+/// longest idle stretch of each value's lifetime, and the nodes that recompute a value
+/// at a given position from values still live there.
+struct RecomputeAnalysis {
+  /// The program, in schedule order.
+  let program: Program
+  /// Per value, the positions of the nodes that read it, ascending (distinct).
+  let uses: [[Int]]
+  /// Per value, whether it is a program output.
+  let isOutput: [Bool]
+  /// Per persistent buffer key (`name`, `#region`), the first position an effect op writes it.
+  let firstWrite: [String: Int]
+  /// The values worth recomputing, with the position their recompute goes before.
+  private(set) var candidates: [Candidate] = []
+
+  /// The deepest chain of values one recompute may rebuild.
+  static let maximumDepth = 6
+
+  /// One value that may be dropped after its last read before its longest idle stretch and
+  /// recomputed just before the read that ends it.
+  struct Candidate {
+    /// The value.
+    var value: Int
+    /// The position of its last read (or its definition) before the idle stretch.
+    var idleFrom: Int
+    /// The position of the read that ends the idle stretch: the recompute goes right before.
+    var point: Int
+    /// Its bytes.
+    var bytes: Int
+    /// The estimated FLOPs of its recompute at `point`.
+    var flops: Double
+  }
+
+  /// The nodes that recompute one value: `steps` in order, each an original value with the
+  /// node that recomputes it; operands name original values (recomputed earlier in `steps`,
+  /// or read as they are: leaves and values live at the recompute point).
+  struct Recipe {
+    /// The recomputed values in dependency order, the requested one last.
+    var steps: [(value: Int, node: Node)]
+    /// The non-leaf values read as they are.
+    var kept: Set<Int>
+    /// The estimated FLOPs of all steps.
+    var flops: Double
+  }
+
+  /// Analyses `program` (scheduled, verified).
+  init(_ program: Program) {
+    self.program = program
+    let count = program.nodes.count
+    var uses = Array(repeating: [Int](), count: count)
+    for (index, node) in program.nodes.enumerated() {
+      for operand in Set(node.operands.map(\.index)) where operand >= 0 && operand < index {
+        uses[operand].append(index)
+      }
+    }
+    var isOutput = Array(repeating: false, count: count)
+    for output in program.outputs where output.value.index < count {
+      isOutput[output.value.index] = true
+    }
+    var firstWrite: [String: Int] = [:]
+    for (index, node) in program.nodes.enumerated() where node.op.isEffect {
+      for m in node.op.mutatedOperands where m < node.operands.count {
+        for key in Self.accessKeys(program[node.operands[m]]) where firstWrite[key] == nil {
+          firstWrite[key] = index
+        }
+      }
+    }
+    self.uses = uses
+    self.isOutput = isOutput
+    self.firstWrite = firstWrite
+    self.candidates = findCandidates()
+  }
+
+  /// The keys under which a persistent buffer is written: a parameter's name and region, a
+  /// region leaf's region.
+  static func accessKeys(_ node: Node) -> [String] {
+    if node.op == .region { return ["#" + node.attrs.string("name")] }
+    guard let buffer = node.bufferName else { return [] }
+    return [buffer, "#" + (buffer.split(separator: ".").first.map(String.init) ?? buffer)]
+  }
+
+  /// The position a value is defined at: a `result` value is written by its producer.
+  func definition(_ value: Int) -> Int {
+    let node = program.nodes[value]
+    return node.op == .result ? node.operands[0].index : value
+  }
+
+  /// Whether original value `value` is read at `point` or later (or is an output), so it
+  /// is live there whatever is recomputed.
+  func isLive(_ value: Int, at point: Int) -> Bool {
+    isOutput[value] || (uses[value].last.map { $0 >= point } ?? false)
+  }
+
+  /// Every transient value that is not an output, not read by an effect op, and idle for at
+  /// least two positions between two reads, with a recipe at the end of its longest idle
+  /// stretch.
+  private func findCandidates() -> [Candidate] {
+    var result: [Candidate] = []
+    for (value, node) in program.nodes.enumerated() {
+      guard node.isTransient, !isOutput[value], node.type.byteSize >= arenaAlignment,
+        !uses[value].contains(where: { program.nodes[$0].op.isEffect })
+      else { continue }
+      var from = definition(value), idleFrom = from, point = from
+      for use in uses[value] {
+        if use - from > point - idleFrom {
+          idleFrom = from
+          point = use
+        }
+        from = use
+      }
+      guard point - idleFrom >= 2, program.nodes[point].op != .result,
+        let recipe = recipe(value, at: point)
+      else { continue }
+      result.append(
+        Candidate(
+          value: value, idleFrom: idleFrom, point: point, bytes: node.type.byteSize,
+          flops: recipe.flops))
+    }
+    return result
+  }
+
+  /// The recipe that recomputes `value` right before position `point`, or `nil` when some
+  /// value it needs is neither live there nor recomputable (an op with several results
+  /// other than `linear_gelu` and `layer_norm_train`, a random op, a leaf whose buffer an
+  /// effect op wrote before `point`, or a chain deeper than `maximumDepth`).
+  func recipe(_ value: Int, at point: Int) -> Recipe? {
+    var recipe = Recipe(steps: [], kept: [], flops: 0)
+    var done = Set<Int>()
+    func visit(_ value: Int, depth: Int) -> Bool {
+      if done.contains(value) { return true }
+      guard depth <= Self.maximumDepth, let node = recomputingNode(value) else { return false }
+      for operand in Set(node.operands.map(\.index)) {
+        let source = program.nodes[operand]
+        if source.op.isLeaf {
+          let written = Self.accessKeys(source).contains { (firstWrite[$0] ?? Int.max) < point }
+          if written { return false }
+        } else if isLive(operand, at: point) {
+          recipe.kept.insert(operand)
+        } else if !visit(operand, depth: depth + 1) {
+          return false
+        }
+      }
+      recipe.steps.append((value, node))
+      recipe.flops += recomputeFlops(value, as: node)
+      done.insert(value)
+      return true
+    }
+    return visit(value, depth: 0) ? recipe : nil
+  }
+
+  /// The single-result node that computes `value` again from original values: a copy of
+  /// its node; `gelu` of the pre-activation for `linear_gelu`; `layer_norm` for
+  /// `layer_norm_train`; `linear` for `linear_gelu`'s pre-activation. These kernels round
+  /// as the fused ones do (the `fuse` pass's contract), so the value is bitwise the same.
+  /// `nil` for leaves, effect ops, random ops and other ops with several results.
+  func recomputingNode(_ value: Int) -> Node? {
+    let node = program.nodes[value]
+    guard node.isTransient, node.op.family != .random else { return nil }
+    var clone = node
+    clone.slot = nil
+    clone.isBackward = true
+    if node.op == .result {
+      let producer = program.nodes[node.operands[0].index]
+      guard producer.op == .linearGelu, node.attrs.int("index") == 1 else { return nil }
+      clone.op = .linear
+      clone.operands = producer.operands
+      clone.attrs = [:]
+      return clone
+    }
+    let results = resultValues(of: value)
+    if results.isEmpty { return clone }
+    switch node.op {
+    case .linearGelu:
+      guard let preActivation = results[1] else { return nil }
+      clone.op = .gelu
+      clone.operands = [ValueID(preActivation)]
+      clone.attrs = [:]
+      return clone
+    case .layerNormTrain:
+      clone.op = .layerNorm
+      return clone
+    default:
+      return nil
+    }
+  }
+
+  /// The `result` nodes right after `value`, by result index.
+  func resultValues(of value: Int) -> [Int: Int] {
+    var results: [Int: Int] = [:]
+    var next = value + 1
+    while next < program.nodes.count, program.nodes[next].op == .result,
+      program.nodes[next].operands.first?.index == value
+    {
+      results[program.nodes[next].attrs.int("index")] = next
+      next += 1
+    }
+    return results
+  }
+
+  /// The estimated FLOPs of recomputing `value` with `node` (see `estimatedFlops`).
+  func recomputeFlops(_ value: Int, as node: Node) -> Double {
+    if node.op.family == .gemm {
+      let original = program.nodes[value]
+      return program.gemmFlops(of: original.op == .result ? original.operands[0].index : value)
+    }
+    return estimatedFlops(node)
+  }
+}
+
+/// The FLOPs of one run of a non-GEMM node, estimated per result element: 8 for GELU and
+/// the norms (a transcendental or two passes over a row), 5 for the softmaxes, 1 for every
+/// other op (element-wise arithmetic, copies of shape ops); 0 for leaves, effect ops and
+/// `result` nodes (written by their producer).
+func estimatedFlops(_ node: Node) -> Double {
+  if node.op.isLeaf || node.op.isEffect || node.op == .result { return 0 }
+  let perElement: Double
+  switch node.op.family {
+  case .norm: perElement = 8
+  case .softmax: perElement = 5
+  default: perElement = node.op == .gelu || node.op == .geluBwd ? 8 : 1
+  }
+  return perElement * Double(node.type.count)
+}
+
+extension Program {
+  /// The estimated FLOPs of one run: `gemmFlops` for GEMMs, `estimatedFlops` for the rest.
+  var estimatedStepFlops: Double {
+    nodes.indices.reduce(0) { total, index in
+      let node = nodes[index]
+      return total + (node.op.family == .gemm ? gemmFlops(of: index) : estimatedFlops(node))
+    }
+  }
+}
