@@ -49,6 +49,14 @@ let package = Package(
       name: "CDinoImage", exclude: ["README.md"],
       cSettings: [.unsafeFlags(["-O3", "-march=native"])],
       linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png"), .linkedLibrary("m")]),
+    // The few MPI calls of data-parallel training (Open MPI: libopenmpi-dev), behind an
+    // MPI-free header; MPI starts only in processes an MPI launcher started.
+    .target(
+      name: "CDinoComm", exclude: ["README.md"],
+      cSettings: [.unsafeFlags(["-I/usr/lib/x86_64-linux-gnu/openmpi/include", "-O2"])],
+      linkerSettings: [
+        .unsafeFlags(["-L/usr/lib/x86_64-linux-gnu/openmpi/lib"]), .linkedLibrary("mpi"),
+      ]),
     // Image folders, multi-crop augmentation, prefetching batches.
     .target(name: "DinoData", dependencies: ["CDinoImage", "DinoRandom"], exclude: ["README.md"]),
     // The executor: plan loading, buffers, execution, checked runs, safetensors, init values.
@@ -61,6 +69,7 @@ let package = Package(
       name: "DinoTraining",
       dependencies: [
         "DinoRuntime", "DinoData", "DinoPlan", "CDinoKernels", "DinoFileGuard", "DinoRandom",
+        "CDinoComm",
       ],
       exclude: ["README.md"]),
     .executableTarget(

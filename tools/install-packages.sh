@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Installs the Debian packages dino needs (OpenBLAS, LLVM OpenMP, libjpeg-turbo, libpng,
+# Installs the Debian packages dino needs (OpenBLAS, LLVM OpenMP, libjpeg-turbo, libpng, Open MPI,
 # Fashion-MNIST). Skips apt when everything is already there; needs root otherwise.
 set -euo pipefail
-packages=(libopenblas-dev libomp-dev libjpeg62-turbo-dev libpng-dev dataset-fashion-mnist python3 time)
+packages=(libopenblas-dev libomp-dev libjpeg62-turbo-dev libpng-dev libopenmpi-dev openmpi-bin
+  dataset-fashion-mnist python3 time)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -24,6 +24,8 @@ final class CompiledProgram {
   let inputStoreOfNode: [Int: Int]
   /// Named outputs and their node indices.
   let outputs: [(name: String, node: Int)]
+  /// How runs share the gradients with other processes (nil: they do not).
+  var sharing: GradientSharing?
 
   /// Lowers `program`.
   /// - Parameters:

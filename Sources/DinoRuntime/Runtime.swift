@@ -115,7 +115,9 @@ public final class Runtime {
     if dino_get_num_threads() != Int32(clamping: threads) {
       dino_set_num_threads(Int32(clamping: threads))
     }
-    let status = dino_exec(program.instrs, Int32(program.instrCount), program.context)
+    let status =
+      program.sharing.map { runSharing(program, $0) }
+      ?? dino_exec(program.instrs, Int32(program.instrCount), program.context)
     if status != 0 {
       let failed = Int(status) - 1
       let node = failed < program.nodeOfInstr.count ? program.nodeOfInstr[failed] : -1

@@ -22,6 +22,9 @@ public final class DINOTrainer {
   public let optimizerBuffers: [String]
   /// Whether the plan has a `center` buffer.
   public let hasCenter: Bool
+  /// Processes training together (data parallelism): the schedules scale the learning rate
+  /// by the global batch, `batch · worldSize` (official DINO's linear scaling rule).
+  public var worldSize = 1
   /// Whether `train_step` reads the drop-path `seed` input.
   private let readsSeed: Bool
   /// Whether `train_step` reads `last_layer_gate` (a model without a last layer does not).
@@ -123,10 +126,12 @@ public final class DINOTrainer {
     do {
       if let totalIterations {
         return try TrainingSchedules(
-          hyper: hyper, iterationsPerEpoch: iterationsPerEpoch, totalIterations: totalIterations)
+          hyper: hyper, iterationsPerEpoch: iterationsPerEpoch, totalIterations: totalIterations,
+          worldSize: worldSize)
       }
       return try TrainingSchedules(
-        hyper: hyper, iterationsPerEpoch: iterationsPerEpoch, epochs: epochs)
+        hyper: hyper, iterationsPerEpoch: iterationsPerEpoch, epochs: epochs,
+        worldSize: worldSize)
     } catch {
       throw RuntimeError(error.message)  // schedule errors have no source location
     }

@@ -19,10 +19,13 @@ public final class StepGuard {
   /// Steps guarded.
   public private(set) var steps = 0
   private let scanned: [String]
+  /// The processes of a data-parallel run: a step fails on all of them when it fails on one.
+  public let world: Communicator
 
   /// Prepares the snapshot memory for `trainer`'s `train_step`.
-  public init(trainer: DINOTrainer) throws(RuntimeError) {
+  public init(trainer: DINOTrainer, world: Communicator = Communicator()) throws(RuntimeError) {
     self.trainer = trainer
+    self.world = world
     snapshot = try RegionSnapshot(
       trainer.runtime, regions: try trainer.runtime.regionsWritten(by: "train_step"))
     scanned = snapshot.regions.contains("student") ? ["student"] : []
@@ -47,7 +50,21 @@ public final class StepGuard {
     let badWeight = loss.isFinite ? trainer.runtime.firstNonFiniteBuffer(inRegions: scanned) : nil
     scanSeconds += Self.now() - started
     steps += 1
-    if loss.isFinite && badWeight == nil { return loss }
+    if world.isDistributed {
+      // Every process learns which failed, so that all stop at this step. A non-finite
+      // loss comes first: its gradients, averaged, make every process's weights non-finite.
+      let flags = world.gather(!loss.isFinite ? 2 : badWeight != nil ? 1 : 0)
+      guard let worst = flags.max(), worst > 0 else { return loss }
+      let first = flags.firstIndex(of: worst)!
+      if first != world.rank {
+        try snapshot.restore()
+        var quiet = RuntimeError("\(label): rank \(first) of \(world.size) failed")
+        quiet.reportedElsewhere = true
+        throw quiet
+      }
+    } else if loss.isFinite && badWeight == nil {
+      return loss
+    }
     let what =
       badWeight.map { "'\($0.name)' holds \(Self.text($0.value)) after the step" }
       ?? "loss is \(Self.text(loss))"

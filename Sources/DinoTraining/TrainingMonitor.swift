@@ -104,7 +104,7 @@ public final class TrainingMonitor {
     self.iterationsPerEpoch = iterationsPerEpoch
     self.totalIterations = totalIterations
     self.logEvery = max(1, logEvery)
-    batch = trainer.batch
+    batch = trainer.batch * trainer.worldSize  // the global batch of a data-parallel run
     progress = ProgressLine(live: live)
     let names = Set(try trainer.runtime.outputs(of: "train_step").map(\.name))
     hasStatistics = ["teacher_entropy", "teacher_mean_entropy", "center_norm"].allSatisfy {

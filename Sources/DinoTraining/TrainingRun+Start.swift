@@ -68,6 +68,36 @@ extension TrainingRun {
     return (try trainer.schedules(iterationsPerEpoch: perEpoch, epochs: savedEpochs), false)
   }
 
+  /// A resumed checkpoint trained by another number of processes: maps its position and
+  /// (for scaled schedules) its length to this run's iterations per epoch, and returns the
+  /// note to print; nil when the process count is the checkpoint's or nothing is resumed.
+  func rescaleForWorldSize(_ start: inout Start, perEpoch: Int) -> String? {
+    guard options.resume else { return nil }
+    let savedWorld = start.metadata["world_size"].flatMap { Int($0) } ?? 1
+    guard savedWorld != world.size,
+      let savedPerEpoch = start.metadata["iterations_per_epoch"].flatMap({ Int($0) }),
+      savedPerEpoch > 0
+    else { return nil }
+    let ratio = Double(perEpoch) / Double(savedPerEpoch)
+    let saved = start.step
+    let epoch = saved / savedPerEpoch
+    let within = Int((Double(saved % savedPerEpoch) * ratio).rounded(.down))
+    start.step = epoch * perEpoch + min(perEpoch - 1, within)
+    if start.metadata["schedule_lengths"] == "scaled",
+      let total = start.metadata["total_iterations"].flatMap({ Int($0) })
+    {
+      start.metadata["total_iterations"] = "\(max(1, Int((Double(total) * ratio).rounded())))"
+    }
+    start.metadata["iterations_per_epoch"] = "\(perEpoch)"
+    let batch = trainer.batch
+    return "note: \(checkpointPath) was trained by \(savedWorld) process"
+      + (savedWorld == 1 ? "" : "es") + " (global batch \(savedWorld * batch), "
+      + "\(savedPerEpoch) iterations per epoch); continuing with \(world.size) (global batch "
+      + "\(world.size * batch), \(perEpoch) per epoch): iteration \(saved) becomes \(start.step), "
+      + "the learning rate follows the new global batch, and the rest of epoch \(epoch) is "
+      + "sharded anew (some of its images may repeat or be left out)"
+  }
+
   /// Runs the pilot, restores the weights, times a checkpoint write (to a temporary file
   /// that is removed) and chooses the iteration count; nil when a signal arrived during
   /// the pilot.
@@ -122,7 +152,7 @@ extension TrainingRun {
     do {
       return try BatchLoader(
         folder: folder, config: config, workers: options.workers, startEpoch: step / perEpoch,
-        startBatch: step % perEpoch)
+        startBatch: step % perEpoch, rank: world.rank, worldSize: world.size)
     } catch {
       throw RuntimeError(error.message)
     }

@@ -16,14 +16,32 @@ public final class TrainingRun {
   let hyper: [String: Double]
   /// The CRC-32 of the plan's encoding: the plan part of the run's identity.
   let planChecksum: String
+  /// The processes training together (a world of one without mpirun); rank 0 alone
+  /// prints, writes the logs and saves checkpoints.
+  public let world: Communicator
 
-  /// Loads the plan's graph for training with `options`.
-  public init(graph: Graph, options: TrainingOptions) throws(RuntimeError) {
+  /// Loads the plan's graph for training with `options`, as rank `world.rank` of
+  /// `world.size` processes: each trains on its shard of every epoch with the plan's batch,
+  /// and `train_step` averages the gradients over the processes before the optimiser.
+  public init(graph: Graph, options: TrainingOptions, world: Communicator = Communicator())
+    throws(RuntimeError)
+  {
     self.options = options
+    self.world = world
     try options.validate()
+    if world.isDistributed && options.budget != nil {
+      throw RuntimeError(
+        "--budget is not supported with several processes yet: give --iterations or --epochs")
+    }
     hyper = graph.hyper
     planChecksum = RunIdentity.checksum(of: graph)
     trainer = try DINOTrainer(graph: graph, threads: options.threads)
+    trainer.worldSize = world.size
+    if world.isDistributed {
+      try trainer.runtime.shareGradients(of: "train_step", with: world)
+      trainer.runtime.setDataParallelRows(
+        rank: world.rank, worldSize: world.size, perRankBatch: trainer.batch)
+    }
   }
 
   /// `<output>/checkpoint.safetensors`.
@@ -34,11 +52,13 @@ public final class TrainingRun {
   /// - Throws: `RuntimeError` for bad data, weights or plan, and
   ///   `Loss is <x>, stopping training` when the loss is not finite (nothing is saved then).
   @discardableResult
-  public func run(log: (String) -> Void) throws(RuntimeError) -> TrainingSummary {
+  public func run(log print: (String) -> Void) throws(RuntimeError) -> TrainingSummary {
+    let isLeader = world.rank == 0
+    func log(_ line: String) { if isLeader { print(line) } }
     let runStart = Self.now()
     StopSignals.install()
     defer { StopSignals.uninstall() }
-    let start = try startState()
+    var start = try startState()
     let seed = start.seed
     var dataHyper = hyper
     dataHyper["seed"] = Double(seed)
@@ -48,8 +68,10 @@ public final class TrainingRun {
     do {
       config = try MultiCropConfig(hyper: dataHyper)
       folder = try ImageFolder(path: options.data)
-      perEpoch = try EpochSampler(count: folder.count, batchSize: config.batchSize, seed: seed)
-        .batchesPerEpoch
+      perEpoch = try EpochSampler(
+        count: folder.count, batchSize: config.batchSize, seed: seed, rank: world.rank,
+        worldSize: world.size
+      ).batchesPerEpoch
     } catch {
       throw RuntimeError(error.message)
     }
@@ -58,18 +80,24 @@ public final class TrainingRun {
     if options.resume && !options.force {
       try identity.checkResume(start.metadata, checkpoint: checkpointPath, options: options)
     }
-    if let saved = start.metadata["iterations_per_epoch"].flatMap({ Int($0) }), saved != perEpoch {
+    if let note = rescaleForWorldSize(&start, perEpoch: perEpoch) {
+      log(note)
+    } else if let saved = start.metadata["iterations_per_epoch"].flatMap({ Int($0) }),
+      saved != perEpoch
+    {
       throw RuntimeError(
         "\(checkpointPath) was trained with \(saved) iterations per epoch, but \(options.data) "
           + "gives \(perEpoch): resume on the same data and batch")
     }
-    do {
-      try FileManager.default.createDirectory(
-        atPath: options.output, withIntermediateDirectories: true)
-    } catch {
-      throw RuntimeError("cannot create \(options.output): \(error.localizedDescription)")
+    if isLeader {
+      do {
+        try FileManager.default.createDirectory(
+          atPath: options.output, withIntermediateDirectories: true)
+      } catch {
+        throw RuntimeError("cannot create \(options.output): \(error.localizedDescription)")
+      }
+      TrainingCheckpoints.removeStaleTemporaries(in: options.output)
     }
-    TrainingCheckpoints.removeStaleTemporaries(in: options.output)
     var checkpoints = TrainingCheckpoints(
       folder: options.output, everyEpochs: options.saveEvery, minutes: options.saveEveryMinutes,
       now: Self.now())
@@ -98,7 +126,7 @@ public final class TrainingRun {
       var values = [
         "seed": "\(seed)", "epochs": "\(epochs)", "iterations_per_epoch": "\(perEpoch)",
         "total_iterations": "\(total)", "schedule_lengths": scaled ? "scaled" : "epochs",
-        "train_loss": "\(loss)",
+        "train_loss": "\(loss)", "world_size": "\(world.size)",
       ].merging(identity.metadata) { _, identity in identity }
       if let plan = budgetPlan {
         values["budget"] = plan.budget.text
@@ -123,6 +151,11 @@ public final class TrainingRun {
     }
     let loader = try makeLoader(
       folder: folder, config: config, step: start.step, perEpoch: perEpoch)
+    if world.isDistributed {
+      log(
+        "ranks \(world.size), threads per rank \(options.threads), global batch "
+          + "\(world.size * config.batchSize) (\(world.size) × \(config.batchSize))")
+    }
     log(
       "dino-run train: \(folder.count) images in \(folder.classes.count) classes under "
         + "\(folder.root); batch \(config.batchSize), \(perEpoch) iterations per epoch, "
@@ -132,11 +165,14 @@ public final class TrainingRun {
         + "peak lr \(schedules.peakLR), seed \(seed), threads \(options.threads), "
         + "workers \(options.workers), output \(options.output)")
 
-    let monitor = try TrainingMonitor(
-      output: options.output, trainer: trainer, live: options.live, epochs: epochs,
-      iterationsPerEpoch: perEpoch, totalIterations: total, startStep: start.step,
-      logEvery: options.logEvery)
-    let stepGuard = try StepGuard(trainer: trainer)
+    let monitor =
+      isLeader
+      ? try TrainingMonitor(
+        output: options.output, trainer: trainer, live: options.live, epochs: epochs,
+        iterationsPerEpoch: perEpoch, totalIterations: total, startStep: start.step,
+        logEvery: options.logEvery) : nil
+    let stepGuard = try StepGuard(trainer: trainer, world: world)
+    let shared = try SharedStepValues(trainer: trainer, world: world)
     var summary = TrainingSummary(
       startEpoch: start.step / perEpoch, epochs: epochs, iterationsPerEpoch: perEpoch,
       totalIterations: total, endStep: start.step, steps: 0, losses: [], lastLoss: nil,
@@ -153,14 +189,17 @@ public final class TrainingRun {
         stats = EpochStats(start: Self.now(), firstIteration: 0)
       }
       let started = Self.now()
+      TestFaults.killIfTargeted(rank: world.rank, step: step)
       try loadBatch(loader, epoch: epoch, iteration: iteration)
+      if TestFaults.poisons(rank: world.rank, step: step) { try trainer.cropBuffer(0)[0] = .nan }
       let waited = loader.takeWaitSeconds()
       stats.dataWait += waited
       let scalars = DINOTrainer.scalars(
         schedules, step: step, seed: Self.dropPathSeed(seed: seed, step: step))
-      let value = try stepGuard.trainStep(
+      var value = try stepGuard.trainStep(
         scalars,
         label: "stopping training at step \(step) (epoch \(epoch), iteration \(iteration))")
+      shared.combine(loss: &value)
       try trainer.updateTeacher(momentum: scalars.momentum)
       if let slow = options.testSlowdown, step >= slow.from {
         Thread.sleep(forTimeInterval: slow.seconds)
@@ -176,7 +215,7 @@ public final class TrainingRun {
       let report = StepReport(
         epoch: epoch, iteration: iteration, loss: value, scalars: scalars,
         seconds: Self.now() - started, dataWait: waited)
-      for warning in try monitor.record(report) { log(warning) }
+      for warning in try monitor?.record(report) ?? [] { log(warning) }
       pace.record(report.seconds, endingAt: Self.now())
       if var plan = budgetPlan, options.followsPace, (step + 1) % BudgetPlan.replanEvery == 0,
         let secondsPerStep = pace.secondsPerStep,
@@ -197,7 +236,7 @@ public final class TrainingRun {
         plan.replans += 1
         budgetPlan = plan
         (summary.totalIterations, summary.epochs, summary.budget) = (total, epochs, plan)
-        monitor.resize(totalIterations: total, epochs: epochs)
+        monitor?.resize(totalIterations: total, epochs: epochs)
         epochIterations = min(perEpoch, total - epoch * perEpoch)
       }
       if !options.live && (iteration % options.logEvery == 0 || iteration == epochIterations - 1) {
@@ -210,19 +249,24 @@ public final class TrainingRun {
             eta: eta, loss: stats.loss, lr: scalars.lr, wd: scalars.weightDecay,
             seconds: Self.now() - started, dataWait: waited))
       }
+      let stopSignal = shared.agreeOnStop(StopSignals.pending)
       if iteration == epochIterations - 1 {
-        monitor.endLine()
-        try finishEpoch(epoch, epochs: epochs, stats: stats, loader: loader, log: log)
-        try monitor.writeCurves()
-        try checkpoints.save(
-          trainer, step: step + 1, iterationsPerEpoch: perEpoch, finishedEpoch: epoch,
-          metadata: metadata(loss: stats.loss.globalAverage), now: Self.now())
-      } else if StopSignals.pending != nil || checkpoints.isDue(now: Self.now()) {
+        try shared.checkReplicasAgree(step: step + 1)
+        if let monitor {
+          monitor.endLine()
+          try finishEpoch(epoch, epochs: epochs, stats: stats, loader: loader, log: log)
+          try monitor.writeCurves()
+          try checkpoints.save(
+            trainer, step: step + 1, iterationsPerEpoch: perEpoch, finishedEpoch: epoch,
+            metadata: metadata(loss: stats.loss.globalAverage), now: Self.now())
+        }
+      } else if isLeader && (stopSignal != nil || checkpoints.isDue(now: Self.now())) {
         try checkpoints.save(
           trainer, step: step + 1, iterationsPerEpoch: perEpoch, finishedEpoch: nil,
           metadata: metadata(loss: stats.loss.globalAverage), now: Self.now())
       }
-      if let signal = StopSignals.pending, step + 1 < total {
+      // One process also stops for a signal that came during this step's save.
+      if let signal = world.isDistributed ? stopSignal : StopSignals.pending, step + 1 < total {
         summary.stoppedBy = signal
         return summary
       }
@@ -233,6 +277,9 @@ public final class TrainingRun {
       String(
         format: "Step checks: %.2f ms snapshot (%.1f MB) + %.2f ms weight scan per step",
         overhead.snapshot, Double(stepGuard.snapshot.bytes) / 1e6, overhead.scan))
+    if world.isDistributed, summary.steps > 0 {
+      log(shared.communicationLine(steps: summary.steps))
+    }
     return summary
   }
 

@@ -93,6 +93,29 @@ extension DinoRunCommand {
     var saveEveryMinutes: Double = 10
 
     func execute() throws {
+      let world = try Communicator.world()
+      guard world.isDistributed else { return try train(world) }
+      do {
+        try train(world)
+      } catch let error as any OneLineError {
+        // The first process to exit non-zero makes mpirun end the others. Rank 0 speaks at
+        // once; another rank first leaves it a moment, so that an error every rank meets
+        // (a bad option, a missing folder) is printed once; a process whose error another
+        // one reports (a diverged rank) waits longest and says nothing.
+        if (error as? RuntimeError)?.reportedElsewhere ?? false {
+          sleep(5)
+        } else {
+          if world.rank != 0 { sleep(2) }
+          FileHandle.standardError.write(
+            Data("dino-run: error: rank \(world.rank) of \(world.size): \(error.message)\n".utf8))
+        }
+        Foundation.exit(1)
+      }
+      world.finalize()
+    }
+
+    /// Trains as rank `world.rank` of `world.size` processes.
+    private func train(_ world: Communicator) throws {
       try checkOutputs { (outputs) throws(OutputGuardError) in
         outputs.reads(file: plan, as: "plan")
         if let initWeights { outputs.reads(file: initWeights, as: "--init") }
@@ -120,20 +143,25 @@ extension DinoRunCommand {
       options.saveEveryMinutes = saveEveryMinutes
       options.iterations = iterations
       options.budget = try budget.map { text throws(RuntimeError) in try TimeBudget(parsing: text) }
-      options.live = ProgressLine.stdoutIsTerminal
-      let run = try TrainingRun(graph: try loadPlan(plan), options: options)
+      // mpirun hands its ranks a pseudo-terminal whatever its own output is: lines there.
+      options.live = ProgressLine.stdoutIsTerminal && !world.isDistributed
+      let run = try TrainingRun(graph: try loadPlan(plan), options: options, world: world)
       let summary = try run.run { line in
         print(line)
         fflush(nil)  // stdout, line by line even when piped
       }
       if let signal = summary.stoppedBy {
-        FileHandle.standardError.write(Data((stopLine(summary, signal: signal) + "\n").utf8))
+        if world.rank == 0 {
+          FileHandle.standardError.write(
+            Data((stopLine(summary, signal: signal, ranks: world.size) + "\n").utf8))
+        }
+        world.finalize()
         throw ExitCode(128 + signal)
       }
     }
 
     /// What a stopped run saved and the command that continues it.
-    private func stopLine(_ summary: TrainingSummary, signal: Int32) -> String {
+    private func stopLine(_ summary: TrainingSummary, signal: Int32, ranks: Int) -> String {
       let name = StopSignals.name(signal)
       guard !summary.checkpoint.isEmpty else {
         return
@@ -141,6 +169,7 @@ extension DinoRunCommand {
       }
       let perEpoch = summary.iterationsPerEpoch
       var command = ["dino-run", "train", plan, "--data", data, "--output", output, "--resume"]
+      if ranks > 1 { command = ["mpirun", "-np", "\(ranks)"] + command }
       if let epochs { command += ["--epochs", "\(epochs)"] }
       if let iterations { command += ["--iterations", "\(iterations)"] }
       if let seed { command += ["--seed", "\(seed)"] }

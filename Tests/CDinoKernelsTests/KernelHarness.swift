@@ -17,8 +17,11 @@ struct KernelFailure: Error, CustomStringConvertible {
 }
 
 /// Runs `c` through dino_exec with `threads` OpenMP threads; with `inPlace` the result is
-/// written into operand 0's buffer. `referenceRun(_:)` gives what it should compute.
-func runKernel(_ c: KernelCase, threads: Int = 1, inPlace: Bool = false) throws -> KernelRun {
+/// written into operand 0's buffer; `rows` is the context's data-parallel row map (zeros:
+/// one process). `referenceRun(_:)` gives what it should compute.
+func runKernel(
+  _ c: KernelCase, threads: Int = 1, inPlace: Bool = false, rows: dino_row_map = dino_row_map()
+) throws -> KernelRun {
   var buffers: [UnsafeMutableRawPointer?] = []
   defer { for b in buffers { b?.deallocate() } }
   var tensors: [dino_tensor] = []
@@ -62,6 +65,7 @@ func runKernel(_ c: KernelCase, threads: Int = 1, inPlace: Bool = false) throws 
     ctx.n_tensors = Int32(table.count)
     ctx.scratch = scratch
     ctx.scratch_bytes = scratchBytes
+    ctx.rows = rows
     let rc = dino_exec(&ins, 1, &ctx)
     return (rc, errorText(ctx))
   }

@@ -21,13 +21,41 @@ final class KernelSemanticsTests: XCTestCase {
     XCTAssertEqual(dino_uniform01(0), 0)
   }
 
-  private func dropPathMask(seed: Int32, stream: Int64, batch: Int, rate: Float) throws -> [Float] {
+  private func dropPathMask(
+    seed: Int32, stream: Int64, batch: Int, rate: Float, rows: dino_row_map = dino_row_map()
+  ) throws -> [Float] {
     var rng = TestRNG(seed: 1)
     var c = KernelCase(.dropPathMask, [[]], out: [batch], iattr: [stream, Int64(batch)], fattr: [rate], rng: &rng) { _, _ in
       Float(bitPattern: UInt32(bitPattern: seed))
     }
     c.int32Operands = [0]
-    return try runKernel(c, threads: 2).out
+    return try runKernel(c, threads: 2, rows: rows).out
+  }
+
+  /// Data parallelism: rank r of N, holding B images per view at global positions
+  /// r, r + N, …, draws for its row v·B + j the mask entry of global row v·N·B + r + N·j,
+  /// so the ranks together draw the masks of one process with the global batch N·B.
+  func testDropPathRowsOfRanksAreTheGlobalBatchRows() throws {
+    let (views, perRank, world) = (3, 4, 3)
+    let global = try dropPathMask(seed: 77, stream: 5, batch: views * perRank * world, rate: 0.5)
+    for rank in 0..<world {
+      let local = try dropPathMask(
+        seed: 77, stream: 5, batch: views * perRank, rate: 0.5,
+        rows: dino_row_map(rank: Int64(rank), world: Int64(world), per_rank: Int64(perRank)))
+      for v in 0..<views {
+        for j in 0..<perRank {
+          XCTAssertEqual(
+            local[v * perRank + j], global[v * perRank * world + rank + world * j],
+            "rank \(rank) view \(v) item \(j)")
+        }
+      }
+    }
+    // A world of one keeps every row its own.
+    XCTAssertEqual(
+      try dropPathMask(
+        seed: 77, stream: 5, batch: 12, rate: 0.5,
+        rows: dino_row_map(rank: 0, world: 1, per_rank: 4)),
+      try dropPathMask(seed: 77, stream: 5, batch: 12, rate: 0.5))
   }
 
   func testDropPathMaskStatisticsAndKeys() throws {

@@ -164,4 +164,31 @@ final class LoaderTests: XCTestCase {
     XCTAssertEqual(ranks[1].order(epoch: 2), [perm[1], perm[4], perm[7], perm[0]])
     XCTAssertEqual(ranks[0].batchesPerEpoch, 2)
   }
+
+  /// DistributedSampler coverage: over the ranks, an epoch holds every image exactly once
+  /// plus the padding (the permutation's first images again), and global step k's
+  /// batches together are the images one process with batch N·B takes at step k.
+  func testShardsCoverEveryImageOnceAndMakeTheGlobalBatch() throws {
+    for (count, world, batch) in [(10, 3, 2), (18, 2, 2), (12, 4, 3), (7, 2, 1), (9, 1, 4)] {
+      let single = try EpochSampler(count: count, batchSize: world * batch, seed: 11)
+      let ranks = try (0..<world).map {
+        try EpochSampler(count: count, batchSize: batch, seed: 11, rank: $0, worldSize: world)
+      }
+      for epoch in 0..<3 {
+        let perm = single.permutation(epoch: epoch)
+        let orders = ranks.map { $0.order(epoch: epoch) }
+        let padded = ranks[0].samplesPerRank * world
+        let padding = perm[0..<(padded - count)]
+        XCTAssertEqual(
+          orders.flatMap { $0 }.sorted(), (Array(0..<Int32(count)) + padding).sorted(),
+          "\(count) images over \(world) ranks, epoch \(epoch)")
+        let steps = min(ranks[0].batchesPerEpoch, single.batchesPerEpoch)
+        for step in 0..<steps {
+          let together = orders.flatMap { $0[(step * batch)..<((step + 1) * batch)] }
+          let global = perm[(step * world * batch)..<((step + 1) * world * batch)]
+          XCTAssertEqual(together.sorted(), global.sorted(), "step \(step)")
+        }
+      }
+    }
+  }
 }

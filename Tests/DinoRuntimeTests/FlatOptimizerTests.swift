@@ -39,9 +39,13 @@ final class FlatOptimizerTests: XCTestCase {
     try Pipeline.run(graph, skipping: ["flatten"])
   }
 
-  /// Runs `steps` train steps, each followed by the EMA, and returns every saved buffer.
-  static func train(_ graph: Graph, gates: [Float], threads: Int) throws -> [String: [Float]] {
+  /// Runs `steps` train steps, each followed by the EMA, and returns every saved buffer;
+  /// `prepare` sees the runtime first.
+  static func train(
+    _ graph: Graph, gates: [Float], threads: Int, prepare: (Runtime) throws -> Void = { _ in }
+  ) throws -> [String: [Float]] {
     let runtime = try Runtime(graph: graph, threads: threads)
+    try prepare(runtime)
     try runtime.initializeParameters(seed: 11)
     var rng = SplitMix64(seed: 5)
     for (step, gate) in gates.enumerated() {

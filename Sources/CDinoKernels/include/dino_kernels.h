@@ -35,6 +35,21 @@ struct dino_instr {
     float fattr[DINO_MAX_FATTRS];        /**< float attributes, schema order */
 };
 
+/** Data parallelism: `world` processes each hold `per_rank` images of one global batch of
+ *  world·per_rank, this one at positions rank, rank + world, … (DistributedSampler). A
+ *  `drop_path_mask` keys row b (rows view-major, `per_rank` per view) by the row the same
+ *  image has in the global batch, dino_global_row, so N processes draw the masks one
+ *  process with the global batch draws. All zeros (or world ≤ 1): rows are their own. */
+struct dino_row_map {
+    int64_t rank;      /**< this process's rank */
+    int64_t world;     /**< processes */
+    int64_t per_rank;  /**< images per step on each process */
+};
+
+/** Row b's index in the global batch: (b / per_rank)·world·per_rank + rank +
+ *  world·(b % per_rank); b itself when `map` is NULL, world ≤ 1 or per_rank ≤ 0. */
+int64_t dino_global_row(int64_t b, const struct dino_row_map *map);
+
 /** What one `dino_exec` call needs besides the instructions. */
 struct dino_exec_ctx {
     struct dino_tensor *tensors;  /**< the tensor table */
@@ -42,6 +57,7 @@ struct dino_exec_ctx {
     void *scratch;                /**< scratch memory, at least the max of dino_instr_scratch_bytes */
     size_t scratch_bytes;         /**< its size */
     char error[256];              /**< set when dino_exec fails */
+    struct dino_row_map rows;     /**< drop-path rows under data parallelism (zeros alone) */
 };
 
 /** Scratch bytes `ins` needs: nonzero only for patch_embed (im2col), layer_norm_bwd_gamma
