@@ -49,10 +49,10 @@ static void box_pass_rows(const uint8_t *in, uint8_t *out, int rows, int len, in
 
 /* Transposes a rows × cols image of `channels`-byte pixels into cols × rows (tiled, with the
  * pixel size a compile-time constant in each branch). */
-#define TRANSPOSE_TILE(C)                                                                   \
-    for (int y = y0; y < y1; y++)                                                           \
-        for (int x = x0; x < x1; x++)                                                       \
-            for (int k = 0; k < (C); k++)                                                   \
+#define TRANSPOSE_TILE(C)                                                                          \
+    for (int y = y0; y < y1; y++)                                                                  \
+        for (int x = x0; x < x1; x++)                                                              \
+            for (int k = 0; k < (C); k++)                                                          \
                 out[((size_t)x * rows + y) * (C) + k] = in[((size_t)y * cols + x) * (C) + k];
 
 static void transpose(const uint8_t *in, uint8_t *out, int rows, int cols, int channels) {
@@ -68,8 +68,7 @@ static void transpose(const uint8_t *in, uint8_t *out, int rows, int cols, int c
 }
 
 /* Three box passes down the rows of `img` (rows × len), using `tmp` (same size). */
-static void blur_down(uint8_t *img, uint8_t *tmp, int rows, int len, float fradius,
-                      uint32_t *acc) {
+static void blur_down(uint8_t *img, uint8_t *tmp, int rows, int len, float fradius, uint32_t *acc) {
     int radius = (int)fradius;
     uint32_t ww = (uint32_t)((float)(1 << 24) / (fradius * 2 + 1));
     uint32_t fw = ((1u << 24) - (uint32_t)(radius * 2 + 1) * ww) / 2;
@@ -79,8 +78,7 @@ static void blur_down(uint8_t *img, uint8_t *tmp, int rows, int len, float fradi
     memcpy(img, tmp, (size_t)rows * len);
 }
 
-int dino_gaussian_blur(uint8_t *img, int w, int h, int channels, float sigma,
-                       dino_bytes *scratch) {
+int dino_gaussian_blur(uint8_t *img, int w, int h, int channels, float sigma, dino_bytes *scratch) {
     if (w <= 0 || h <= 0 || (channels != 1 && channels != 3) || !(sigma >= 0.0f))
         return DINO_IMG_ERR_ARG;
     float fradius = dino_box_radius(sigma, 3);

@@ -36,7 +36,8 @@ void dino_adjust_brightness(uint8_t *img, size_t count, float factor) {
 
 static inline uint8_t luma(const uint8_t *p) {
     return (uint8_t)(((uint32_t)p[0] * 19595u + (uint32_t)p[1] * 38470u + (uint32_t)p[2] * 7471u +
-                      0x8000u) >> 16);
+                      0x8000u) >>
+                     16);
 }
 
 void dino_rgb_to_luma(const uint8_t *src, uint8_t *dst, size_t pixels) {
@@ -123,12 +124,36 @@ static inline void from_hsv(const uint8_t *hsv, uint8_t *p) {
     uint8_t ut = (uint8_t)clip8i(round_nonneg((float)v * (1.0 - fs * (1.0 - f))));
     uint8_t uv = (uint8_t)v;
     switch (i % 6) {
-    case 0: p[0] = uv; p[1] = ut; p[2] = up; break;
-    case 1: p[0] = uq; p[1] = uv; p[2] = up; break;
-    case 2: p[0] = up; p[1] = uv; p[2] = ut; break;
-    case 3: p[0] = up; p[1] = uq; p[2] = uv; break;
-    case 4: p[0] = ut; p[1] = up; p[2] = uv; break;
-    default: p[0] = uv; p[1] = up; p[2] = uq; break;
+    case 0:
+        p[0] = uv;
+        p[1] = ut;
+        p[2] = up;
+        break;
+    case 1:
+        p[0] = uq;
+        p[1] = uv;
+        p[2] = up;
+        break;
+    case 2:
+        p[0] = up;
+        p[1] = uv;
+        p[2] = ut;
+        break;
+    case 3:
+        p[0] = up;
+        p[1] = uq;
+        p[2] = uv;
+        break;
+    case 4:
+        p[0] = ut;
+        p[1] = up;
+        p[2] = uv;
+        break;
+    default:
+        p[0] = uv;
+        p[1] = up;
+        p[2] = uq;
+        break;
     }
 }
 

@@ -195,8 +195,8 @@ static void png_on_warning(png_structp png, png_const_charp msg) {
 static int decode_png(const uint8_t *bytes, size_t size, dino_image *out, char *err,
                       size_t errlen) {
     struct png_source src = {bytes, size, 0, {0}, DINO_IMG_OK};
-    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &src, png_on_error,
-                                             png_on_warning);
+    png_structp png =
+        png_create_read_struct(PNG_LIBPNG_VER_STRING, &src, png_on_error, png_on_warning);
     if (!png) return fail(err, errlen, DINO_IMG_ERR_MEMORY, "out of memory");
     png_infop info = png_create_info_struct(png);
     png_bytep *volatile rows = NULL;
@@ -254,8 +254,8 @@ static int decode_png(const uint8_t *bytes, size_t size, dino_image *out, char *
 
 /* ---------------------------------------------------------------- entry point */
 
-int dino_decode(const uint8_t *bytes, size_t size, int want_channels, dino_image *out,
-                char *err, size_t errlen) {
+int dino_decode(const uint8_t *bytes, size_t size, int want_channels, dino_image *out, char *err,
+                size_t errlen) {
     static const uint8_t png_magic[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
     if (want_channels != 0 && want_channels != 1 && want_channels != 3)
         return fail(err, errlen, DINO_IMG_ERR_ARG, "channels must be 0, 1 or 3");
@@ -278,8 +278,8 @@ int dino_decode(const uint8_t *bytes, size_t size, int want_channels, dino_image
 
 /* ---------------------------------------------------------------- PNG writing */
 
-int dino_write_png(const char *path, const uint8_t *pixels, int width, int height,
-                   int channels, char *err, size_t errlen) {
+int dino_write_png(const char *path, const uint8_t *pixels, int width, int height, int channels,
+                   char *err, size_t errlen) {
     if ((channels != 1 && channels != 3) || check_size(width, height, NULL, 0) != DINO_IMG_OK)
         return fail(err, errlen, DINO_IMG_ERR_ARG, "invalid image for PNG writing");
     FILE *f = fopen(path, "wb");
@@ -288,8 +288,8 @@ int dino_write_png(const char *path, const uint8_t *pixels, int width, int heigh
         return DINO_IMG_ERR_IO;
     }
     struct png_source state = {NULL, 0, 0, {0}, DINO_IMG_OK};
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &state, png_on_error,
-                                              png_on_warning);
+    png_structp png =
+        png_create_write_struct(PNG_LIBPNG_VER_STRING, &state, png_on_error, png_on_warning);
     png_infop info = png ? png_create_info_struct(png) : NULL;
     if (!png || !info) {
         png_destroy_write_struct(&png, &info);
@@ -316,8 +316,8 @@ int dino_write_png(const char *path, const uint8_t *pixels, int width, int heigh
 
 /* ---------------------------------------------------------------- JPEG writing */
 
-int dino_write_jpeg(const char *path, const uint8_t *pixels, int width, int height,
-                    int channels, int quality, char *err, size_t errlen) {
+int dino_write_jpeg(const char *path, const uint8_t *pixels, int width, int height, int channels,
+                    int quality, char *err, size_t errlen) {
     if ((channels != 1 && channels != 3) || quality < 1 || quality > 100 ||
         check_size(width, height, NULL, 0) != DINO_IMG_OK)
         return fail(err, errlen, DINO_IMG_ERR_ARG, "invalid image for JPEG writing");

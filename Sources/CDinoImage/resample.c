@@ -34,8 +34,8 @@ static int tap_count(int in_size, int out_size) {
     return (int)ceil(2.0 * filterscale) * 2 + 1;
 }
 
-static void compute_taps(int in_size, int out_size, int taps, int *first, int *count,
-                         int32_t *coef, double *dbl) {
+static void compute_taps(int in_size, int out_size, int taps, int *first, int *count, int32_t *coef,
+                         double *dbl) {
     double scale = (double)(float)in_size / out_size;
     double filterscale = scale < 1.0 ? 1.0 : scale;
     double support = 2.0 * filterscale;
@@ -57,8 +57,8 @@ static void compute_taps(int in_size, int out_size, int taps, int *first, int *c
             if (total != 0.0) k[t] /= total;
         for (int t = 0; t < taps; t++) {
             double v = t < n ? k[t] : 0.0;
-            coef[(size_t)i * taps + t] =
-                v < 0 ? (int32_t)(-0.5 + v * (1 << COEF_BITS)) : (int32_t)(0.5 + v * (1 << COEF_BITS));
+            coef[(size_t)i * taps + t] = v < 0 ? (int32_t)(-0.5 + v * (1 << COEF_BITS))
+                                               : (int32_t)(0.5 + v * (1 << COEF_BITS));
         }
         first[i] = lo;
         count[i] = n;
@@ -73,12 +73,12 @@ static inline uint8_t clamp8(int32_t acc) {
 /* Copies a rows × cols block of `channels`-byte pixels (row stride `stride` bytes) into
  * cols × rows, packed. Used to run the horizontal pass as a vectorised vertical one.
  * Tiled, with the pixel size a compile-time constant in each branch. */
-#define TRANSPOSE_TILE(C)                                                                   \
-    for (int y = y0; y < y1; y++) {                                                         \
-        const uint8_t *row = in + (size_t)y * stride;                                       \
-        for (int x = x0; x < x1; x++)                                                       \
-            for (int k = 0; k < (C); k++)                                                   \
-                out[((size_t)x * rows + y) * (C) + k] = row[(size_t)x * (C) + k];           \
+#define TRANSPOSE_TILE(C)                                                                          \
+    for (int y = y0; y < y1; y++) {                                                                \
+        const uint8_t *row = in + (size_t)y * stride;                                              \
+        for (int x = x0; x < x1; x++)                                                              \
+            for (int k = 0; k < (C); k++)                                                          \
+                out[((size_t)x * rows + y) * (C) + k] = row[(size_t)x * (C) + k];                  \
     }
 
 static void transpose(const uint8_t *in, size_t stride, int rows, int cols, int channels,
@@ -97,8 +97,8 @@ static void transpose(const uint8_t *in, size_t stride, int rows, int cols, int 
 /* One vertical pass: row y of dst mixes rows first[y].. of src (offset by `shift`),
  * accumulated row-wise in `acc` (row_bytes int32) so the inner loop is contiguous. */
 static void pass_vertical(const uint8_t *src, size_t src_stride, int row_bytes, uint8_t *dst,
-                          int dh, int taps, const int *first, const int *count,
-                          const int32_t *coef, int shift, int32_t *acc) {
+                          int dh, int taps, const int *first, const int *count, const int32_t *coef,
+                          int shift, int32_t *acc) {
     for (int y = 0; y < dh; y++) {
         const int32_t *k = coef + (size_t)y * taps;
         const uint8_t *base = src + (size_t)(first[y] - shift) * src_stride;

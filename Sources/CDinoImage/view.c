@@ -26,8 +26,7 @@ static void jitter(uint8_t *img, int size, int *channels, const dino_view_params
         case DINO_JITTER_HUE:
             if (*channels == 3) dino_adjust_hue(img, pixels, p->hue);
             break;
-        default:
-            break;
+        default: break;
         }
     }
 }
@@ -73,8 +72,8 @@ int dino_render_view(const dino_image *src, const dino_view_params *p, int out_c
 }
 
 int dino_render_eval(const dino_image *src, int resize_w, int resize_h, int crop_x, int crop_y,
-                     int size, int out_channels, const float *mean, const float *std,
-                     float *out, dino_workspace *ws) {
+                     int size, int out_channels, const float *mean, const float *std, float *out,
+                     dino_workspace *ws) {
     int c = src->channels;
     if ((c != 1 && c != 3) || (out_channels != 1 && out_channels != 3) ||
         (c == 3 && out_channels == 1) || resize_w <= 0 || resize_h <= 0 || size <= 0 ||
@@ -91,7 +90,7 @@ int dino_render_eval(const dino_image *src, int resize_w, int resize_h, int crop
                                  src->height, c, resized, resize_w, resize_h, &ws->scratch);
     if (rc != DINO_IMG_OK) return rc;
     for (int y = 0; y < size; y++)
-        memcpy(crop + (size_t)y * crop_row, resized + (size_t)(crop_y + y) * row + (size_t)crop_x * c,
-               crop_row);
+        memcpy(crop + (size_t)y * crop_row,
+               resized + (size_t)(crop_y + y) * row + (size_t)crop_x * c, crop_row);
     return dino_normalize(crop, size, size, c, out_channels, mean, std, out);
 }

@@ -31,24 +31,23 @@ static void scaled_softmax_row(float *row, int64_t n, float factor) {
 }
 
 /* The forward of pair (b, h): probs_bh = softmax(scale · q kᵀ), out_bh = probs_bh v. */
-static void attention_pair(float *restrict out, float *restrict probs,
-                           const float *restrict qkv, int64_t b, int h, int n, int c, int hd,
-                           float scale) {
+static void attention_pair(float *restrict out, float *restrict probs, const float *restrict qkv,
+                           int64_t b, int h, int n, int c, int hd, float scale) {
     int64_t ld = 3 * (int64_t)c;
     const float *q = qkv + b * n * ld + (int64_t)h * hd, *k = q + c, *v = q + 2 * (int64_t)c;
     float *p = probs + ((b * (c / hd) + h) * (int64_t)n) * n;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, hd, 1.0f, q, (int)ld, k,
-                (int)ld, 0.0f, p, n);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, hd, 1.0f, q, (int)ld, k, (int)ld,
+                0.0f, p, n);
     for (int i = 0; i < n; i++) scaled_softmax_row(p + (int64_t)i * n, n, scale);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, hd, n, 1.0f, p, n, v, (int)ld,
-                0.0f, out + b * n * (int64_t)c + (int64_t)h * hd, c);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, hd, n, 1.0f, p, n, v, (int)ld, 0.0f,
+                out + b * n * (int64_t)c + (int64_t)h * hd, c);
 }
 
 /** out = per (image, head) softmax(scale·q·kᵀ)·v with q, k, v read from qkv (batch, n, 3c);
  *  out is (batch, n, c), probs (batch, heads, n, n) the softmax rows. */
 static void dino_attention_fwd(float *restrict out, float *restrict probs,
-                               const float *restrict qkv, int64_t batch, int n, int c,
-                               int heads, float scale) {
+                               const float *restrict qkv, int64_t batch, int n, int c, int heads,
+                               float scale) {
     // qkv is (batch, n, 3c); out is (batch, n, c), head h in columns [h·hd, (h+1)·hd);
     // probs is (batch, heads, n, n).
     if (batch <= 0 || n <= 0 || c <= 0) return;
@@ -62,18 +61,17 @@ static void dino_attention_fwd(float *restrict out, float *restrict probs,
 
 /* The backward of pair (b, h) with an n × n buffer `ds`: dv = pᵀ dy, dp = dy vᵀ,
  * ds = scale · softmax_bwd(dp, p), dq = ds k, dk = dsᵀ q. */
-static void attention_bwd_pair(float *restrict dqkv, float *restrict ds,
-                               const float *restrict dy, const float *restrict qkv,
-                               const float *restrict probs, int64_t b, int h, int n, int c,
-                               int hd, float scale) {
+static void attention_bwd_pair(float *restrict dqkv, float *restrict ds, const float *restrict dy,
+                               const float *restrict qkv, const float *restrict probs, int64_t b,
+                               int h, int n, int c, int hd, float scale) {
     int64_t ld = 3 * (int64_t)c;
     int64_t row0 = b * n * ld + (int64_t)h * hd;
     const float *q = qkv + row0, *k = q + c, *v = q + 2 * (int64_t)c;
     float *dq = dqkv + row0, *dk = dq + c, *dv = dq + 2 * (int64_t)c;
     const float *g = dy + b * n * (int64_t)c + (int64_t)h * hd;
     const float *p = probs + ((b * (c / hd) + h) * (int64_t)n) * n;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, hd, 1.0f, g, c, v, (int)ld, 0.0f,
-                ds, n);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, hd, 1.0f, g, c, v, (int)ld, 0.0f, ds,
+                n);
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, hd, n, 1.0f, p, n, g, c, 0.0f, dv,
                 (int)ld);
     for (int i = 0; i < n; i++) {
@@ -85,10 +83,10 @@ static void attention_bwd_pair(float *restrict dqkv, float *restrict ds,
 #pragma omp simd
         for (int j = 0; j < n; j++) dr[j] = scale * dr[j];
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, hd, n, 1.0f, ds, n, k, (int)ld,
-                0.0f, dq, (int)ld);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, hd, n, 1.0f, ds, n, q, (int)ld,
-                0.0f, dk, (int)ld);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, hd, n, 1.0f, ds, n, k, (int)ld, 0.0f,
+                dq, (int)ld);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, hd, n, 1.0f, ds, n, q, (int)ld, 0.0f,
+                dk, (int)ld);
 }
 
 /** Scratch bytes dino_attention_bwd needs (one n × n buffer per thread, at most 64). */
@@ -101,8 +99,8 @@ static size_t dino_attention_bwd_scratch_bytes(int64_t batch, int n, int heads) 
 /** d(qkv) of dino_attention_fwd from dy (batch, n, c) and the saved probs. */
 static void dino_attention_bwd(float *restrict dqkv, float *restrict scratch,
                                const float *restrict dy, const float *restrict qkv,
-                               const float *restrict probs, int64_t batch, int n, int c,
-                               int heads, float scale) {
+                               const float *restrict probs, int64_t batch, int n, int c, int heads,
+                               float scale) {
     // dy is (batch, n, c) in attention's output layout, qkv (batch, n, 3c), probs (batch,
     // heads, n, n); dqkv (batch, n, 3c) gets every element written once. scratch holds one
     // n × n buffer per thread (dino_attention_bwd_scratch_bytes).

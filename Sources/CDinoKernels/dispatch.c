@@ -21,8 +21,8 @@ typedef size_t (*dino_scratch_fn)(const struct dino_instr *ins, const struct din
 
 /** Kernel entry per op (NULL: a leaf, skipped). */
 static const dino_run_fn dino_run_table[] = {
-#define DINO_OP(name, swift, family, arity, grad, inplace, mutates, bw, i32_in, scratch, \
-                shape_rule, origin, flops, attrs, doc)                                    \
+#define DINO_OP(name, swift, family, arity, grad, inplace, mutates, bw, i32_in, scratch,           \
+                shape_rule, origin, flops, attrs, doc)                                             \
     KIND_##family(LEAF_SLOT, KERNEL_SLOT)(name)
 #include "../../IR/ops.def"
 #undef DINO_OP
@@ -34,8 +34,8 @@ static const dino_run_fn dino_run_table[] = {
 
 /** Scratch size per op (NULL: the kernel needs none). */
 static const dino_scratch_fn dino_scratch_table[] = {
-#define DINO_OP(name, swift, family, arity, grad, inplace, mutates, bw, i32_in, scratch, \
-                shape_rule, origin, flops, attrs, doc)                                    \
+#define DINO_OP(name, swift, family, arity, grad, inplace, mutates, bw, i32_in, scratch,           \
+                shape_rule, origin, flops, attrs, doc)                                             \
     SCRATCH_##scratch(name)
 #include "../../IR/ops.def"
 #undef DINO_OP

@@ -42,7 +42,10 @@ void dino_bcast_plan(struct dino_bcast *p, const int64_t *big, int rb, const int
             i *= big[d];
         }
     }
-    if (m == 1) { i *= o; o = 1; }  // a scalar small: one run of length n
+    if (m == 1) {
+        i *= o;
+        o = 1;
+    }  // a scalar small: one run of length n
     p->simple = simple;
     p->o = o;
     p->m = m;
@@ -53,10 +56,16 @@ void dino_bcast_plan(struct dino_bcast *p, const int64_t *big, int rb, const int
  * vectorised, which clang's runtime overlap check would send down the scalar loop). */
 static inline void binary_vv(int op, float *c, const float *a, const float *b, int64_t n) {
     switch (op) {
-    case DINO_BIN_ADD: _Pragma("omp simd") for (int64_t j = 0; j < n; j++) c[j] = a[j] + b[j]; break;
-    case DINO_BIN_SUB: _Pragma("omp simd") for (int64_t j = 0; j < n; j++) c[j] = a[j] - b[j]; break;
-    case DINO_BIN_MUL: _Pragma("omp simd") for (int64_t j = 0; j < n; j++) c[j] = a[j] * b[j]; break;
-    default:           _Pragma("omp simd") for (int64_t j = 0; j < n; j++) c[j] = a[j] / b[j]; break;
+    case DINO_BIN_ADD:
+        _Pragma("omp simd") for (int64_t j = 0; j < n; j++) c[j] = a[j] + b[j];
+        break;
+    case DINO_BIN_SUB:
+        _Pragma("omp simd") for (int64_t j = 0; j < n; j++) c[j] = a[j] - b[j];
+        break;
+    case DINO_BIN_MUL:
+        _Pragma("omp simd") for (int64_t j = 0; j < n; j++) c[j] = a[j] * b[j];
+        break;
+    default: _Pragma("omp simd") for (int64_t j = 0; j < n; j++) c[j] = a[j] / b[j]; break;
     }
 }
 
@@ -66,7 +75,7 @@ static inline void binary_vs(int op, float *c, const float *a, float s, int64_t 
     case DINO_BIN_ADD: _Pragma("omp simd") for (int64_t j = 0; j < n; j++) c[j] = a[j] + s; break;
     case DINO_BIN_SUB: _Pragma("omp simd") for (int64_t j = 0; j < n; j++) c[j] = a[j] - s; break;
     case DINO_BIN_MUL: _Pragma("omp simd") for (int64_t j = 0; j < n; j++) c[j] = a[j] * s; break;
-    default:           _Pragma("omp simd") for (int64_t j = 0; j < n; j++) c[j] = a[j] / s; break;
+    default: _Pragma("omp simd") for (int64_t j = 0; j < n; j++) c[j] = a[j] / s; break;
     }
 }
 
@@ -85,8 +94,10 @@ static void binary(int op, float *c, const float *a, const float *b, const int64
 #pragma omp parallel for schedule(static) if (nch > 1)
         for (int64_t r = 0; r < rows; r++) {
             int64_t off = dino_bcast_row_offset(&p, r);
-            if (sl) binary_vv(op, c + r * len, a + r * len, b + off, len);
-            else binary_vs(op, c + r * len, a + r * len, b[off], len);
+            if (sl)
+                binary_vv(op, c + r * len, a + r * len, b + off, len);
+            else
+                binary_vs(op, c + r * len, a + r * len, b[off], len);
         }
         return;
     }
@@ -114,23 +125,23 @@ static void binary(int op, float *c, const float *a, const float *b, const int64
     }
 }
 
-static void dino_add_fwd(float *c, const float *a, const float *b, const int64_t *shape_a, int rank_a,
-                  const int64_t *shape_b, int rank_b) {
+static void dino_add_fwd(float *c, const float *a, const float *b, const int64_t *shape_a,
+                         int rank_a, const int64_t *shape_b, int rank_b) {
     binary(DINO_BIN_ADD, c, a, b, shape_a, rank_a, shape_b, rank_b);
 }
 
-static void dino_sub_fwd(float *c, const float *a, const float *b, const int64_t *shape_a, int rank_a,
-                  const int64_t *shape_b, int rank_b) {
+static void dino_sub_fwd(float *c, const float *a, const float *b, const int64_t *shape_a,
+                         int rank_a, const int64_t *shape_b, int rank_b) {
     binary(DINO_BIN_SUB, c, a, b, shape_a, rank_a, shape_b, rank_b);
 }
 
-static void dino_mul_fwd(float *c, const float *a, const float *b, const int64_t *shape_a, int rank_a,
-                  const int64_t *shape_b, int rank_b) {
+static void dino_mul_fwd(float *c, const float *a, const float *b, const int64_t *shape_a,
+                         int rank_a, const int64_t *shape_b, int rank_b) {
     binary(DINO_BIN_MUL, c, a, b, shape_a, rank_a, shape_b, rank_b);
 }
 
-static void dino_div_fwd(float *c, const float *a, const float *b, const int64_t *shape_a, int rank_a,
-                  const int64_t *shape_b, int rank_b) {
+static void dino_div_fwd(float *c, const float *a, const float *b, const int64_t *shape_a,
+                         int rank_a, const int64_t *shape_b, int rank_b) {
     binary(DINO_BIN_DIV, c, a, b, shape_a, rank_a, shape_b, rank_b);
 }
 

@@ -41,8 +41,8 @@ static void gemm_block(float *restrict c, const float *restrict a, const float *
         const float *ab = trans_a ? a + m0 : a + (int64_t)m0 * k;
         const float *bb = trans_b ? b + (int64_t)n0 * k : b + n0;
         cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-                    trans_b ? CblasTrans : CblasNoTrans, mm, nn, k, 1.0f, ab, trans_a ? m : k,
-                    bb, trans_b ? k : n, 0.0f, cb, n);
+                    trans_b ? CblasTrans : CblasNoTrans, mm, nn, k, 1.0f, ab, trans_a ? m : k, bb,
+                    trans_b ? k : n, 0.0f, cb, n);
     }
     if (bias) {
         for (int i = 0; i < mm; i++) {
@@ -81,8 +81,8 @@ static void dino_gemm(float *restrict c, const float *restrict a, const float *r
         for (int64_t bi = 0; bi < batch; bi++)
             gemm_block(c + bi * stride_c, a + bi * stride_a, b + bi * stride_b, bias,
                        gelu ? gelu + bi * stride_c : NULL,
-                       residual ? residual + bi * stride_c : NULL, m, n, k, trans_a, trans_b,
-                       0, m, 0, n);
+                       residual ? residual + bi * stride_c : NULL, m, n, k, trans_a, trans_b, 0, m,
+                       0, n);
         return;
     }
     int parts = (batch % nt == 0 || batch >= 8 * (int64_t)nt) ? 1 : nt;
@@ -106,7 +106,8 @@ static void dino_gemm(float *restrict c, const float *restrict a, const float *r
 
 /** C = op(A)·op(B) for `batch` matrices; with `b_shared` one B serves every batch item. */
 static void dino_matmul_fwd(float *restrict c, const float *restrict a, const float *restrict b,
-                     int64_t batch, int m, int n, int k, int trans_a, int trans_b, int b_shared) {
+                            int64_t batch, int m, int n, int k, int trans_a, int trans_b,
+                            int b_shared) {
     // a is (batch, m, k) or (batch, k, m) when trans_a; b is (batch, k, n) or (batch, n, k)
     // when trans_b, or 2-D and shared when b_shared; c is (batch, m, n).
     if (b_shared && !trans_a && batch * (int64_t)m <= 0x7fffffff) {
@@ -120,15 +121,15 @@ static void dino_matmul_fwd(float *restrict c, const float *restrict a, const fl
 
 /** y = x·wᵀ + bias. */
 static void dino_linear_fwd(float *restrict y, const float *restrict x, const float *restrict w,
-                     const float *restrict bias, int64_t rows, int in, int out) {
+                            const float *restrict bias, int64_t rows, int in, int out) {
     // x is (rows, in), w is (out, in), bias is (out), y is (rows, out).
     dino_gemm(y, x, w, bias, NULL, NULL, 1, (int)rows, out, in, 0, 1, 0, 0, 0);
 }
 
 /** h = x·wᵀ + bias (as dino_linear_fwd) and y = gelu(h), applied per GEMM block. */
 static void dino_linear_gelu_fwd(float *restrict y, float *restrict h, const float *restrict x,
-                          const float *restrict w, const float *restrict bias, int64_t rows,
-                          int in, int out) {
+                                 const float *restrict w, const float *restrict bias, int64_t rows,
+                                 int in, int out) {
     // As dino_linear_fwd into h (the pre-activation, rows × out), and y = gelu(h) written by
     // each block's epilogue while the block is in cache: the same blocks and the same
     // rounding as linear then gelu.
@@ -137,8 +138,9 @@ static void dino_linear_gelu_fwd(float *restrict y, float *restrict h, const flo
 
 /** y = (x·wᵀ + bias) + residual, the residual added per GEMM block. */
 static void dino_linear_residual_fwd(float *restrict y, const float *restrict x,
-                              const float *restrict w, const float *restrict bias,
-                              const float *restrict residual, int64_t rows, int in, int out) {
+                                     const float *restrict w, const float *restrict bias,
+                                     const float *restrict residual, int64_t rows, int in,
+                                     int out) {
     // y = (x·wᵀ + bias) + residual, the residual added by each block's epilogue while the
     // block is in cache: the same blocks and the same rounding as linear then add, without
     // the linear's own (rows, out) result.
@@ -146,16 +148,19 @@ static void dino_linear_residual_fwd(float *restrict y, const float *restrict x,
 }
 
 /** Scratch bytes dino_patch_embed_fwd needs (the im2col matrix). */
-static size_t dino_patch_embed_scratch_bytes(int batch, int channels, int height, int width, int patch) {
+static size_t dino_patch_embed_scratch_bytes(int batch, int channels, int height, int width,
+                                             int patch) {
     if (patch <= 0) return 0;
     size_t tokens = (size_t)(height / patch) * (size_t)(width / patch);
-    return (size_t)batch * tokens * (size_t)channels * (size_t)patch * (size_t)patch * sizeof(float);
+    return (size_t)batch * tokens * (size_t)channels * (size_t)patch * (size_t)patch *
+           sizeof(float);
 }
 
 /** Convolution with stride = kernel = patch, as im2col into `scratch` plus one GEMM. */
-static void dino_patch_embed_fwd(float *restrict y, float *restrict scratch, const float *restrict x,
-                          const float *restrict w, const float *restrict bias, int batch,
-                          int channels, int height, int width, int patch, int dim) {
+static void dino_patch_embed_fwd(float *restrict y, float *restrict scratch,
+                                 const float *restrict x, const float *restrict w,
+                                 const float *restrict bias, int batch, int channels, int height,
+                                 int width, int patch, int dim) {
     // x is (batch, channels, height, width), w is (dim, channels, patch, patch), bias is
     // (dim), y is (batch, tokens, dim); scratch holds the im2col matrix
     // (batch·tokens, channels·patch·patch), whose columns follow w's (c, i, j) layout.
@@ -190,7 +195,7 @@ void dino_run_linear_gelu(const struct dino_instr *ins, struct dino_exec_ctx *ct
     int64_t rows, in;
     rows_cols(x, &rows, &in);
     dino_linear_gelu_fwd(F(OUT), F(RESULT(1)), F(x), F(w), F(IN(2)), rows, (int)in,
-                        (int)w->shape[0]);
+                         (int)w->shape[0]);
 }
 
 void dino_run_linear_residual(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
@@ -198,15 +203,14 @@ void dino_run_linear_residual(const struct dino_instr *ins, struct dino_exec_ctx
     int64_t rows, in;
     rows_cols(x, &rows, &in);
     dino_linear_residual_fwd(F(OUT), F(x), F(w), F(IN(2)), F(IN(3)), rows, (int)in,
-                            (int)w->shape[0]);
+                             (int)w->shape[0]);
 }
 
 void dino_run_patch_embed(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
     const struct dino_tensor *x = IN(0), *w = IN(1);
     int p = (int)ATTRS(patch_embed).patch;
     dino_patch_embed_fwd(F(OUT), ctx->scratch, F(x), F(w), F(IN(2)), (int)x->shape[0],
-                        (int)x->shape[1], (int)x->shape[2], (int)x->shape[3], p,
-                        (int)w->shape[0]);
+                         (int)x->shape[1], (int)x->shape[2], (int)x->shape[3], p, (int)w->shape[0]);
 }
 
 size_t dino_scratch_patch_embed(const struct dino_instr *ins, const struct dino_tensor *t) {

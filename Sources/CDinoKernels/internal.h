@@ -21,9 +21,7 @@ int dino_threads(void);
 void dino_threads_sync(void);
 
 /** How many static chunks to split `work` elements into: 1 when small, else the thread count. */
-static inline int dino_chunks(int64_t work) {
-    return work < DINO_PAR_MIN ? 1 : dino_threads();
-}
+static inline int dino_chunks(int64_t work) { return work < DINO_PAR_MIN ? 1 : dino_threads(); }
 
 /* ---- vectorisable math: no libm calls in hot loops (docs/MACHINE.md §2) -------------- */
 
@@ -34,11 +32,11 @@ static inline float dino_sqrtf(float x) {
     return __builtin_elementwise_sqrt(x);
 #else
     return sqrtf(x);
-/* ---- kernels more than one family calls ------------------------------------------- */
+    /* ---- kernels more than one family calls ------------------------------------------- */
 
-/** y[b, gi·gw+gj, (c·p+i)·p+j] = x[b, c, gi·p+i, gj·p+j]. */
-void dino_patchify_fwd(float *restrict y, const float *restrict x, int batch, int channels,
-                       int height, int width, int patch);
+    /** y[b, gi·gw+gj, (c·p+i)·p+j] = x[b, c, gi·p+i, gj·p+j]. */
+    void dino_patchify_fwd(float *restrict y, const float *restrict x, int batch, int channels,
+                           int height, int width, int patch);
 
 #endif
 }
@@ -50,8 +48,8 @@ static inline float dino_expf(float xin) {
     float x = xin < -87.33654f ? -87.33654f : xin;
     x = x > 88.0f ? 88.0f : x;
     float k = floorf(x * 1.44269504088896341f + 0.5f);
-    float r = x - k * 0.693359375f;            /* ln2 split into a short high part */
-    r = r - k * -2.12194440e-4f;               /* and the low remainder (Cody-Waite) */
+    float r = x - k * 0.693359375f; /* ln2 split into a short high part */
+    r = r - k * -2.12194440e-4f; /* and the low remainder (Cody-Waite) */
     float p = 1.9875691500e-4f;
     p = p * r + 1.3981999507e-3f;
     p = p * r + 8.3334519073e-3f;
@@ -78,7 +76,7 @@ static inline float dino_erff(float x) {
     p = p * s - 3.76124358e-1f;
     p = p * s + 1.12837911e+0f;
     float small = x * p;
-    float t = a > 3.92f ? 3.92f : a;   /* a ternary, not fminf: NaN must propagate */
+    float t = a > 3.92f ? 3.92f : a; /* a ternary, not fminf: NaN must propagate */
     float q = -2.05542053e-5f;
     q = q * t + 4.28227396e-4f;
     q = q * t - 4.14096249e-3f;
@@ -162,16 +160,17 @@ void dino_copy(float *dst, const float *src, int64_t n);
 /** How a small shape broadcasts to a big one. When `simple`, the big tensor is viewed as
  *  [o, m, i] and the small one as [m] (broadcast over o and i); otherwise use strides. */
 struct dino_bcast {
-    int simple;                     /**< 1: the [o, m, i] view applies */
-    int64_t o, m, i;                /**< the view's extents */
-    int rank;                       /**< rank of big (for the strided path) */
-    int64_t shape[6];               /**< big's extents */
-    int64_t stride[6];              /**< small's element strides per big dim (0: broadcast) */
+    int simple; /**< 1: the [o, m, i] view applies */
+    int64_t o, m, i; /**< the view's extents */
+    int rank; /**< rank of big (for the strided path) */
+    int64_t shape[6]; /**< big's extents */
+    int64_t stride[6]; /**< small's element strides per big dim (0: broadcast) */
 };
 
 /** Plans the broadcast of `small` (rank rs) to `big` (rank rb), right-aligned. The
  *  shapes must already be known to broadcast. */
-void dino_bcast_plan(struct dino_bcast *p, const int64_t *big, int rb, const int64_t *small, int rs);
+void dino_bcast_plan(struct dino_bcast *p, const int64_t *big, int rb, const int64_t *small,
+                     int rs);
 
 /** Offset into the small tensor of the element whose big flat index is `row`·shape[last]
  *  (the first element of a row of the last dimension). */

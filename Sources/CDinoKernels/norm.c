@@ -47,8 +47,9 @@ static inline void row_stats(const float *x, int64_t cols, float eps, float *mea
 }
 
 /** y = (x − mean)·rstd·gamma + beta per row of the last axis. */
-static void dino_layer_norm_fwd(float *restrict y, const float *restrict x, const float *restrict gamma,
-                         const float *restrict beta, int64_t rows, int64_t cols, float eps) {
+static void dino_layer_norm_fwd(float *restrict y, const float *restrict x,
+                                const float *restrict gamma, const float *restrict beta,
+                                int64_t rows, int64_t cols, float eps) {
     // x and y are (rows, cols); gamma and beta are (cols).
 #pragma omp parallel for schedule(static) if (rows * cols >= DINO_PAR_MIN)
     for (int64_t r = 0; r < rows; r++) {
@@ -61,8 +62,9 @@ static void dino_layer_norm_fwd(float *restrict y, const float *restrict x, cons
 }
 
 /** dx of layer_norm (mean and rstd recomputed from x). */
-static void dino_layer_norm_bwd(float *restrict dx, const float *restrict dy, const float *restrict x,
-                         const float *restrict gamma, int64_t rows, int64_t cols, float eps) {
+static void dino_layer_norm_bwd(float *restrict dx, const float *restrict dy,
+                                const float *restrict x, const float *restrict gamma, int64_t rows,
+                                int64_t cols, float eps) {
     // dy, x and dx are (rows, cols); gamma is (cols). With g = dy·gamma and x̂ the
     // normalised row: dx = rstd·(g − mean(g) − x̂·mean(g·x̂)).
 #pragma omp parallel for schedule(static) if (rows * cols >= DINO_PAR_MIN)
@@ -87,8 +89,8 @@ static size_t dino_layer_norm_bwd_gamma_scratch_bytes(int64_t rows, int64_t cols
 
 /** dgamma = Σ_rows dy·x̂, over a fixed partition of rows (partials in `scratch`). */
 static void dino_layer_norm_bwd_gamma(float *restrict dgamma, float *restrict scratch,
-                               const float *restrict dy, const float *restrict x, int64_t rows,
-                               int64_t cols, float eps) {
+                                      const float *restrict dy, const float *restrict x,
+                                      int64_t rows, int64_t cols, float eps) {
     // dy and x are (rows, cols); dgamma is (cols) = Σ_rows dy·x̂. The rows are cut into
     // dino_row_blocks(rows) fixed blocks whose partial sums (blocks, cols) go to
     // scratch; the partials are then added in block order.
@@ -114,9 +116,10 @@ static void dino_layer_norm_bwd_gamma(float *restrict dgamma, float *restrict sc
 }
 
 /** layer_norm's y, and stats (rows, 2): each row's mean and rstd (the fused forward). */
-static void dino_layer_norm_train_fwd(float *restrict y, float *restrict stats, const float *restrict x,
-                               const float *restrict gamma, const float *restrict beta,
-                               int64_t rows, int64_t cols, float eps) {
+static void dino_layer_norm_train_fwd(float *restrict y, float *restrict stats,
+                                      const float *restrict x, const float *restrict gamma,
+                                      const float *restrict beta, int64_t rows, int64_t cols,
+                                      float eps) {
     // As dino_layer_norm_fwd, and stats (rows, 2) keeps each row's mean and rstd.
 #pragma omp parallel for schedule(static) if (rows * cols >= DINO_PAR_MIN)
     for (int64_t r = 0; r < rows; r++) {
@@ -141,9 +144,9 @@ static size_t dino_layer_norm_grad_scratch_bytes(int64_t rows, int64_t cols) {
 
 /** dx, dgamma = Σ_rows dy·x̂ and dbeta = Σ_rows dy in one pass, from the saved stats. */
 static void dino_layer_norm_grad(float *restrict dx, float *restrict dgamma, float *restrict dbeta,
-                          float *restrict scratch, const float *restrict dy,
-                          const float *restrict x, const float *restrict stats,
-                          const float *restrict gamma, int64_t rows, int64_t cols) {
+                                 float *restrict scratch, const float *restrict dy,
+                                 const float *restrict x, const float *restrict stats,
+                                 const float *restrict gamma, int64_t rows, int64_t cols) {
     // One pass over dy and x per row block: dx as dino_layer_norm_bwd with the saved mean
     // and rstd, and the block's partial sums of dy·x̂ (dgamma) and dy (dbeta) in scratch,
     // added in block order afterwards. The partitions and orders are those of
@@ -196,8 +199,8 @@ static void dino_layer_norm_grad(float *restrict dx, float *restrict dgamma, flo
 }
 
 /** y = x / max(‖x‖₂, eps) per row. */
-static void dino_l2_normalize_fwd(float *restrict y, const float *restrict x, int64_t rows, int64_t cols,
-                           float eps) {
+static void dino_l2_normalize_fwd(float *restrict y, const float *restrict x, int64_t rows,
+                                  int64_t cols, float eps) {
     // x and y are (rows, cols); y = x / max(‖x‖₂, eps) per row (torch F.normalize).
 #pragma omp parallel for schedule(static) if (rows * cols >= DINO_PAR_MIN)
     for (int64_t r = 0; r < rows; r++) {
@@ -210,8 +213,8 @@ static void dino_l2_normalize_fwd(float *restrict y, const float *restrict x, in
 }
 
 /** dx of l2_normalize. */
-static void dino_l2_normalize_bwd(float *restrict dx, const float *restrict dy, const float *restrict x,
-                           int64_t rows, int64_t cols, float eps) {
+static void dino_l2_normalize_bwd(float *restrict dx, const float *restrict dy,
+                                  const float *restrict x, int64_t rows, int64_t cols, float eps) {
     // dy, x and dx are (rows, cols). With n = ‖x‖: dx = (dy − x·(x·dy)/n²)/n when
     // n ≥ eps, else the clamped norm is a constant and dx = dy/eps.
 #pragma omp parallel for schedule(static) if (rows * cols >= DINO_PAR_MIN)
@@ -230,8 +233,8 @@ static void dino_l2_normalize_bwd(float *restrict dx, const float *restrict dy, 
 }
 
 /** w_k = g_k·v_k/‖v_k‖ per row k (no epsilon, as torch weight_norm). */
-static void dino_weight_norm_fwd(float *restrict w, const float *restrict v, const float *restrict g,
-                          int64_t rows, int64_t cols) {
+static void dino_weight_norm_fwd(float *restrict w, const float *restrict v,
+                                 const float *restrict g, int64_t rows, int64_t cols) {
     // v and w are (rows, cols), g is (rows, 1); w_k = g_k·v_k/‖v_k‖ (no epsilon).
 #pragma omp parallel for schedule(static) if (rows * cols >= DINO_PAR_MIN)
     for (int64_t k = 0; k < rows; k++) {
@@ -243,8 +246,9 @@ static void dino_weight_norm_fwd(float *restrict w, const float *restrict v, con
 }
 
 /** dv_k = (g_k/‖v_k‖)(dw_k − v̂_k (v̂_k·dw_k)). */
-static void dino_weight_norm_bwd_v(float *restrict dv, const float *restrict dw, const float *restrict v,
-                            const float *restrict g, int64_t rows, int64_t cols) {
+static void dino_weight_norm_bwd_v(float *restrict dv, const float *restrict dw,
+                                   const float *restrict v, const float *restrict g, int64_t rows,
+                                   int64_t cols) {
     // dw, v and dv are (rows, cols), g is (rows, 1);
     // dv_k = (g_k/n)(dw_k − v_k (v_k·dw_k)/n²) with n = ‖v_k‖.
 #pragma omp parallel for schedule(static) if (rows * cols >= DINO_PAR_MIN)
@@ -259,8 +263,8 @@ static void dino_weight_norm_bwd_v(float *restrict dv, const float *restrict dw,
 }
 
 /** dg_k = v̂_k·dw_k. */
-static void dino_weight_norm_bwd_g(float *restrict dg, const float *restrict dw, const float *restrict v,
-                            int64_t rows, int64_t cols) {
+static void dino_weight_norm_bwd_g(float *restrict dg, const float *restrict dw,
+                                   const float *restrict v, int64_t rows, int64_t cols) {
     // dw and v are (rows, cols), dg is (rows, 1); dg_k = (v_k·dw_k)/‖v_k‖.
 #pragma omp parallel for schedule(static) if (rows * cols >= DINO_PAR_MIN)
     for (int64_t k = 0; k < rows; k++) {
@@ -281,14 +285,14 @@ void dino_run_layer_norm_bwd(const struct dino_instr *ins, struct dino_exec_ctx 
     int64_t rows, cols;
     rows_cols(IN(1), &rows, &cols);
     dino_layer_norm_bwd(F(OUT), F(IN(0)), F(IN(1)), F(IN(2)), rows, cols,
-                               ATTRS(layer_norm_bwd).eps);
+                        ATTRS(layer_norm_bwd).eps);
 }
 
 void dino_run_layer_norm_bwd_gamma(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
     int64_t rows, cols;
     rows_cols(IN(1), &rows, &cols);
     dino_layer_norm_bwd_gamma(F(OUT), ctx->scratch, F(IN(0)), F(IN(1)), rows, cols,
-                                     ATTRS(layer_norm_bwd_gamma).eps);
+                              ATTRS(layer_norm_bwd_gamma).eps);
 }
 
 size_t dino_scratch_layer_norm_bwd_gamma(const struct dino_instr *ins,
@@ -302,14 +306,14 @@ void dino_run_layer_norm_train(const struct dino_instr *ins, struct dino_exec_ct
     int64_t rows, cols;
     rows_cols(IN(0), &rows, &cols);
     dino_layer_norm_train_fwd(F(OUT), F(RESULT(1)), F(IN(0)), F(IN(1)), F(IN(2)), rows, cols,
-                             ATTRS(layer_norm_train).eps);
+                              ATTRS(layer_norm_train).eps);
 }
 
 void dino_run_layer_norm_grad(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
     int64_t rows, cols;
     rows_cols(IN(1), &rows, &cols);
-    dino_layer_norm_grad(F(OUT), F(RESULT(1)), F(RESULT(2)), ctx->scratch, F(IN(0)),
-                                F(IN(1)), F(IN(2)), F(IN(3)), rows, cols);
+    dino_layer_norm_grad(F(OUT), F(RESULT(1)), F(RESULT(2)), ctx->scratch, F(IN(0)), F(IN(1)),
+                         F(IN(2)), F(IN(3)), rows, cols);
 }
 
 size_t dino_scratch_layer_norm_grad(const struct dino_instr *ins, const struct dino_tensor *t) {
@@ -327,8 +331,7 @@ void dino_run_l2_normalize(const struct dino_instr *ins, struct dino_exec_ctx *c
 void dino_run_l2_normalize_bwd(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
     int64_t rows, cols;
     rows_cols(IN(1), &rows, &cols);
-    dino_l2_normalize_bwd(F(OUT), F(IN(0)), F(IN(1)), rows, cols,
-                                 ATTRS(l2_normalize_bwd).eps);
+    dino_l2_normalize_bwd(F(OUT), F(IN(0)), F(IN(1)), rows, cols, ATTRS(l2_normalize_bwd).eps);
 }
 
 void dino_run_weight_norm(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {

@@ -16,7 +16,7 @@ static inline int64_t dino_flat_table_int(float hi, float lo) {
 
 /** coef = min(1, max_norm/(‖g‖₂ + 1e-6)). */
 static void dino_clip_grad_coef_fwd(float *restrict coef, const float *restrict g, int64_t n,
-                             float max_norm) {
+                                    float max_norm) {
     // g is (n), coef is (): min(1, max_norm/(‖g‖₂ + 1e-6)), DINO's per-tensor rule.
     double norm = sqrt(dino_sum_blocked(g, n, 1));
     double c = (double)max_norm / (norm + 1e-6);
@@ -25,8 +25,9 @@ static void dino_clip_grad_coef_fwd(float *restrict coef, const float *restrict 
 
 /** One AdamW step on p, m, v and the step count t (IR/CONTRACT.md); nothing when gate == 0. */
 static void dino_adamw_update_fwd(float *restrict p, const float *restrict g, float *restrict m,
-                           float *restrict v, float *restrict t, int64_t n, float lr, float wd,
-                           float gate, float beta1, float beta2, float eps, int decay) {
+                                  float *restrict v, float *restrict t, int64_t n, float lr,
+                                  float wd, float gate, float beta1, float beta2, float eps,
+                                  int decay) {
     // p, g, m and v are (n), t is (). When gate ≠ 0: t += 1, then decoupled weight decay
     // and the bias-corrected Adam step of torch.optim.AdamW:
     //   p ← p·(1 − lr·wd·decay); m ← β1·m + (1−β1)·g; v ← β2·v + (1−β2)·g²;
@@ -52,7 +53,8 @@ static void dino_adamw_update_fwd(float *restrict p, const float *restrict g, fl
 }
 
 /** t = momentum·t + (1 − momentum)·s. */
-static void dino_ema_update_fwd(float *restrict t, const float *restrict s, int64_t n, float momentum) {
+static void dino_ema_update_fwd(float *restrict t, const float *restrict s, int64_t n,
+                                float momentum) {
     // t and s are (n); t ← momentum·t + (1 − momentum)·s.
     float c = 1.0f - momentum;
 #pragma omp parallel for schedule(static) if (n >= DINO_PAR_MIN)
@@ -107,7 +109,10 @@ static int64_t segment_at(const struct flat_segment *seg, int64_t segments, int6
     int64_t lo = 0, hi = segments;
     while (lo < hi) {
         int64_t mid = (lo + hi) / 2;
-        if (seg[mid].start + seg[mid].count <= at) lo = mid + 1; else hi = mid;
+        if (seg[mid].start + seg[mid].count <= at)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return lo;
 }
@@ -116,9 +121,10 @@ static int64_t segment_at(const struct flat_segment *seg, int64_t segments, int6
  *  max_norm > 0, then the gated AdamW step of adamw_update, over the mirrored regions
  *  p, g, m, v and the step counts `steps`; one parallel pass over all segments. */
 static void dino_adamw_flat_fwd(float *restrict p, const float *restrict g, float *restrict m,
-                         float *restrict v, float *restrict steps, const float *restrict table,
-                         int64_t segments, float lr, float wd, float gate, float max_norm,
-                         float beta1, float beta2, float eps, void *scratch) {
+                                float *restrict v, float *restrict steps,
+                                const float *restrict table, int64_t segments, float lr, float wd,
+                                float gate, float max_norm, float beta1, float beta2, float eps,
+                                void *scratch) {
     // p, g, m, v are one mirrored region each; segment k is [offset, offset + count) of all
     // four, its step count steps[step]. Per segment (as adamw_update with clip_grad_coef):
     // coef = min(1, max_norm/(‖g_k‖₂ + 1e-6)) when max_norm > 0, then the gated AdamW step
@@ -151,8 +157,8 @@ static void dino_adamw_flat_fwd(float *restrict p, const float *restrict g, floa
         for (int64_t k = segment_at(seg, segments, lo); k < segments && seg[k].start < hi; k++) {
             if (!seg[k].active) continue;
             int64_t a = (lo > seg[k].start ? lo : seg[k].start) - seg[k].start;
-            int64_t b = (hi < seg[k].start + seg[k].count ? hi : seg[k].start + seg[k].count)
-                        - seg[k].start;
+            int64_t b = (hi < seg[k].start + seg[k].count ? hi : seg[k].start + seg[k].count) -
+                        seg[k].start;
             float *restrict pk = p + seg[k].offset, *restrict mk = m + seg[k].offset;
             float *restrict vk = v + seg[k].offset;
             const float *restrict gk = g + seg[k].offset;
@@ -173,8 +179,9 @@ static void dino_adamw_flat_fwd(float *restrict p, const float *restrict g, floa
 }
 
 /** t = momentum·t + (1 − momentum)·s over every segment of the table, one pass. */
-static void dino_ema_flat_fwd(float *restrict t, const float *restrict s, const float *restrict table,
-                       int64_t segments, float momentum, void *scratch) {
+static void dino_ema_flat_fwd(float *restrict t, const float *restrict s,
+                              const float *restrict table, int64_t segments, float momentum,
+                              void *scratch) {
     // t (teacher) and s (student) are mirrored regions; for each segment k,
     // t ← momentum·t + (1 − momentum)·s over [offset, offset + count), in one pass.
     struct flat_segment *seg = scratch;
@@ -186,8 +193,8 @@ static void dino_ema_flat_fwd(float *restrict t, const float *restrict s, const 
         int64_t lo = total * id / threads, hi = total * (id + 1) / threads;
         for (int64_t k = segment_at(seg, segments, lo); k < segments && seg[k].start < hi; k++) {
             int64_t a = (lo > seg[k].start ? lo : seg[k].start) - seg[k].start;
-            int64_t b = (hi < seg[k].start + seg[k].count ? hi : seg[k].start + seg[k].count)
-                        - seg[k].start;
+            int64_t b = (hi < seg[k].start + seg[k].count ? hi : seg[k].start + seg[k].count) -
+                        seg[k].start;
             float *restrict tk = t + seg[k].offset;
             const float *restrict sk = s + seg[k].offset;
 #pragma omp simd
@@ -205,8 +212,8 @@ void dino_run_clip_grad_coef(const struct dino_instr *ins, struct dino_exec_ctx 
 void dino_run_adamw_update(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
     const struct dino_attrs_adamw_update A = ATTRS(adamw_update);
     dino_adamw_update_fwd(F(IN(0)), F(IN(1)), F(IN(2)), F(IN(3)), F(IN(4)), numel(IN(0)),
-                         F(IN(5))[0], F(IN(6))[0], F(IN(7))[0], A.beta1, A.beta2, A.eps,
-                         (int)A.decay);
+                          F(IN(5))[0], F(IN(6))[0], F(IN(7))[0], A.beta1, A.beta2, A.eps,
+                          (int)A.decay);
 }
 
 void dino_run_ema_update(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
@@ -219,9 +226,9 @@ void dino_run_assign(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
 
 void dino_run_adamw_flat(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
     const struct dino_attrs_adamw_flat A = ATTRS(adamw_flat);
-    dino_adamw_flat_fwd(F(IN(0)), F(IN(1)), F(IN(2)), F(IN(3)), F(IN(4)), F(IN(8)),
-                       IN(8)->shape[0], F(IN(5))[0], F(IN(6))[0], F(IN(7))[0], A.max_norm,
-                       A.beta1, A.beta2, A.eps, ctx->scratch);
+    dino_adamw_flat_fwd(F(IN(0)), F(IN(1)), F(IN(2)), F(IN(3)), F(IN(4)), F(IN(8)), IN(8)->shape[0],
+                        F(IN(5))[0], F(IN(6))[0], F(IN(7))[0], A.max_norm, A.beta1, A.beta2, A.eps,
+                        ctx->scratch);
 }
 
 size_t dino_scratch_adamw_flat(const struct dino_instr *ins, const struct dino_tensor *t) {

@@ -52,15 +52,15 @@ static void reduce_axis(float *restrict y, const float *restrict x, int64_t oute
 }
 
 /** y[o, i] = Σ_l x[o, l, i]. */
-static void dino_reduce_sum_fwd(float *restrict y, const float *restrict x, int64_t outer, int64_t len,
-                         int64_t inner) {
+static void dino_reduce_sum_fwd(float *restrict y, const float *restrict x, int64_t outer,
+                                int64_t len, int64_t inner) {
     // x is (outer, len, inner), y is (outer, inner).
     reduce_axis(y, x, outer, len, inner, 1.0f);
 }
 
 /** y[o, i] = Σ_l x[o, l, i] / len. */
-static void dino_reduce_mean_fwd(float *restrict y, const float *restrict x, int64_t outer, int64_t len,
-                          int64_t inner) {
+static void dino_reduce_mean_fwd(float *restrict y, const float *restrict x, int64_t outer,
+                                 int64_t len, int64_t inner) {
     // x is (outer, len, inner), y is (outer, inner).
     reduce_axis(y, x, outer, len, inner, len > 0 ? 1.0f / (float)len : NAN);
 }
@@ -72,7 +72,7 @@ static int sum_to_blocked(const struct dino_bcast *p) {
 
 /** Scratch bytes dino_sum_to_fwd needs. */
 static size_t dino_sum_to_scratch_bytes(const int64_t *shape_x, int rank_x, const int64_t *shape_y,
-                                 int rank_y) {
+                                        int rank_y) {
     struct dino_bcast p;
     dino_bcast_plan(&p, shape_x, rank_x, shape_y, rank_y);
     if (!sum_to_blocked(&p)) return 0;
@@ -81,7 +81,8 @@ static size_t dino_sum_to_scratch_bytes(const int64_t *shape_x, int rank_x, cons
 
 /** y (shape_y) = x (shape_x) summed over the dimensions where y broadcasts to x. */
 static void dino_sum_to_fwd(float *restrict y, float *restrict scratch, const float *restrict x,
-                     const int64_t *shape_x, int rank_x, const int64_t *shape_y, int rank_y) {
+                            const int64_t *shape_x, int rank_x, const int64_t *shape_y,
+                            int rank_y) {
     // x is (shape_x), y is (shape_y); y broadcasts to x, and y sums x over the broadcast
     // dimensions. Viewed as x (o, m, i) → y (m) whenever possible.
     struct dino_bcast p;

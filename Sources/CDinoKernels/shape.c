@@ -60,7 +60,7 @@ static void transpose_tiled(float *restrict y, const float *restrict x, const in
 
 /** y = x transposed by perm (y's dim d is x's dim perm[d]); rank ≤ 6. */
 static void dino_permute_fwd(float *restrict y, const float *restrict x, const int64_t *shape,
-                      const int64_t *perm, int rank) {
+                             const int64_t *perm, int rank) {
     // x is (shape), y is (shape[perm[0]], …, shape[perm[rank-1]]).
     // Simplify first: drop extent-1 dimensions and merge output neighbours that are
     // also neighbours in x, so that e.g. [B,N,3,H,d] → [3,B,H,N,d] copies runs of d.
@@ -106,7 +106,7 @@ static void dino_permute_fwd(float *restrict y, const float *restrict x, const i
 
 /** y = the n_in tensors xs joined along an axis; each is (outer, axis_sizes[i], inner). */
 static void dino_concat_fwd(float *restrict y, const float *const *xs, const int64_t *axis_sizes,
-                     int n_in, int64_t outer, int64_t inner) {
+                            int n_in, int64_t outer, int64_t inner) {
     // xs[i] is (outer, axis_sizes[i], inner); y is (outer, Σ axis_sizes, inner).
     int64_t start[DINO_MAX_OPERANDS], total = 0;
     for (int i = 0; i < n_in; i++) {
@@ -125,7 +125,7 @@ static void dino_concat_fwd(float *restrict y, const float *const *xs, const int
 
 /** y = x[:, start:end, :] with x (outer, len, inner). */
 static void dino_slice_fwd(float *restrict y, const float *restrict x, int64_t outer, int64_t len,
-                    int64_t inner, int64_t start, int64_t end) {
+                           int64_t inner, int64_t start, int64_t end) {
     // x is (outer, len, inner), y is (outer, end − start, inner).
     // The output is cut into one flat static chunk per thread (not by outer rows: a
     // slice of the leading axis has outer = 1 and would run on one thread).
@@ -145,7 +145,7 @@ static void dino_slice_fwd(float *restrict y, const float *restrict x, int64_t o
 
 /** y = x zero-padded on one axis: x (outer, len, inner) → (outer, before+len+after, inner). */
 static void dino_pad_fwd(float *restrict y, const float *restrict x, int64_t outer, int64_t len,
-                  int64_t inner, int64_t before, int64_t after) {
+                         int64_t inner, int64_t before, int64_t after) {
     // x is (outer, len, inner), y is (outer, before + len + after, inner), zeros around x.
     // The output is cut into one flat static chunk per thread (not by outer rows: padding
     // the leading axis has outer = 1 and would run on one thread); each chunk walks its
@@ -176,8 +176,9 @@ static void dino_pad_fwd(float *restrict y, const float *restrict x, int64_t out
 }
 
 /** y (shape_y) = x (shape_x) broadcast right-aligned. */
-static void dino_broadcast_to_fwd(float *restrict y, const float *restrict x, const int64_t *shape_y,
-                           int rank_y, const int64_t *shape_x, int rank_x) {
+static void dino_broadcast_to_fwd(float *restrict y, const float *restrict x,
+                                  const int64_t *shape_y, int rank_y, const int64_t *shape_x,
+                                  int rank_x) {
     // x is (shape_x), y is (shape_y); x broadcasts to y right-aligned.
     struct dino_bcast p;
     dino_bcast_plan(&p, shape_y, rank_y, shape_x, rank_x);
@@ -228,7 +229,8 @@ void dino_patchify_fwd(float *restrict y, const float *restrict x, int batch, in
                     const float *src =
                         x + ((b * channels + c) * height + gi * patch + i) * (int64_t)width +
                         (int64_t)gj * patch;
-                    memcpy(yt + ((int64_t)c * patch + i) * patch, src, (size_t)patch * sizeof(float));
+                    memcpy(yt + ((int64_t)c * patch + i) * patch, src,
+                           (size_t)patch * sizeof(float));
                 }
         }
     }
@@ -278,7 +280,7 @@ void dino_run_broadcast_to(const struct dino_instr *ins, struct dino_exec_ctx *c
 void dino_run_patchify(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
     const struct dino_tensor *x = IN(0);
     dino_patchify_fwd(F(OUT), F(x), (int)x->shape[0], (int)x->shape[1], (int)x->shape[2],
-                     (int)x->shape[3], (int)ATTRS(patchify).patch);
+                      (int)x->shape[3], (int)ATTRS(patchify).patch);
 }
 
 void dino_run_result(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {

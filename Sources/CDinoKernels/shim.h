@@ -61,13 +61,13 @@ static inline void around_axis(const struct dino_tensor *t, int64_t axis, int64_
 #define KIND_optim(leaf, kernel) kernel
 
 #define DINO_RUN_NONE(name)
-#define DINO_RUN_DECL(name)                                                                  \
+#define DINO_RUN_DECL(name)                                                                        \
     void dino_run_##name(const struct dino_instr *ins, struct dino_exec_ctx *ctx);
 #define DINO_SCRATCH_DECL_0(name)
-#define DINO_SCRATCH_DECL_1(name)                                                            \
+#define DINO_SCRATCH_DECL_1(name)                                                                  \
     size_t dino_scratch_##name(const struct dino_instr *ins, const struct dino_tensor *t);
-#define DINO_OP(name, swift, family, arity, grad, inplace, mutates, bw, i32_in, scratch, \
-                shape_rule, origin, flops, attrs, doc)                                    \
+#define DINO_OP(name, swift, family, arity, grad, inplace, mutates, bw, i32_in, scratch,           \
+                shape_rule, origin, flops, attrs, doc)                                             \
     KIND_##family(DINO_RUN_NONE, DINO_RUN_DECL)(name) DINO_SCRATCH_DECL_##scratch(name)
 #include "../../IR/ops.def"
 #undef DINO_OP

@@ -15,7 +15,8 @@ static void dino_softmax_fwd(float *y, const float *x, int64_t rows, int64_t col
 }
 
 /** dx = y·(dy − Σ dy·y) per row. */
-static void dino_softmax_bwd(float *dx, const float *dy, const float *y, int64_t rows, int64_t cols) {
+static void dino_softmax_bwd(float *dx, const float *dy, const float *y, int64_t rows,
+                             int64_t cols) {
     // dy, y and dx are (rows, cols); dx = y·(dy − Σ dy·y); dx may be dy.
 #pragma omp parallel for schedule(static) if (rows * cols >= DINO_PAR_MIN)
     for (int64_t r = 0; r < rows; r++) {
@@ -50,7 +51,8 @@ static void dino_log_softmax_fwd(float *y, const float *x, int64_t rows, int64_t
 }
 
 /** dx = dy − exp(y)·Σ dy per row. */
-static void dino_log_softmax_bwd(float *dx, const float *dy, const float *y, int64_t rows, int64_t cols) {
+static void dino_log_softmax_bwd(float *dx, const float *dy, const float *y, int64_t rows,
+                                 int64_t cols) {
     // dy, y and dx are (rows, cols), y = log_softmax(x); dx = dy − exp(y)·Σ dy; dx may be dy.
 #pragma omp parallel for schedule(static) if (rows * cols >= DINO_PAR_MIN)
     for (int64_t r = 0; r < rows; r++) {

@@ -12,9 +12,7 @@
 static int dino_num_threads;
 
 /* Runs when the library loads: OpenBLAS must not start its own threads. */
-__attribute__((constructor)) static void dino_threads_init(void) {
-    openblas_set_num_threads(1);
-}
+__attribute__((constructor)) static void dino_threads_init(void) { openblas_set_num_threads(1); }
 
 void dino_set_num_threads(int n) {
     openblas_set_num_threads(1);

@@ -8,10 +8,10 @@
 /* The schema string of the attrs column: "trans_a:i,trans_b:i,". */
 #define DINO_ATTR(kind, n) #n ":" #kind ","
 static const struct dino_op_traits dino_op_table[] = {
-#define DINO_OP(name, swift, family, arity, grad, inplace, mutates, bw, i32_in, scratch, \
-                shape_rule, origin, flops, attrs, doc)                                    \
-    {#name, #family, arity, grad, inplace, mutates, bw, i32_in, scratch, #shape_rule, #origin, \
-     "" attrs, doc},
+#define DINO_OP(name, swift, family, arity, grad, inplace, mutates, bw, i32_in, scratch,           \
+                shape_rule, origin, flops, attrs, doc)                                             \
+    {#name,  #family, arity,       grad,    inplace,  mutates, bw,                                 \
+     i32_in, scratch, #shape_rule, #origin, "" attrs, doc},
 #include "../../IR/ops.def"
 #undef DINO_OP
 };
@@ -46,12 +46,12 @@ double dino_op_gemm_flops(int32_t op, const struct dino_shape *operands, int32_t
     const double OUT = count(result);
 #define DIM(i, d) dim(operands, n, i, d)
     switch ((enum dino_op)op) {
-#define DINO_OP(name, swift, family, arity, grad, inplace, mutates, bw, i32_in, scratch, \
-                shape_rule, origin, flops, attrs, doc)                                    \
-    case DINO_OP_##name: {                                                                 \
-        const struct dino_attrs_##name A = dino_decode_attrs_##name(iattr, fattr);              \
-        (void)A;                                                                           \
-        return (double)(flops);                                                            \
+#define DINO_OP(name, swift, family, arity, grad, inplace, mutates, bw, i32_in, scratch,           \
+                shape_rule, origin, flops, attrs, doc)                                             \
+    case DINO_OP_##name: {                                                                         \
+        const struct dino_attrs_##name A = dino_decode_attrs_##name(iattr, fattr);                 \
+        (void)A;                                                                                   \
+        return (double)(flops);                                                                    \
     }
 #include "../../IR/ops.def"
 #undef DINO_OP
@@ -65,10 +65,10 @@ int dino_op_attr_value(int32_t op, const char *attr, const int64_t *iattr, const
                        double *value) {
 /* Ints, floats and the first element of an int list; strings and float lists have no
  * field. */
-#define DINO_LOOKUP(n, value_expr)                                                         \
-    if (strcmp(attr, #n) == 0) {                                                           \
-        *value = (double)(value_expr);                                                     \
-        return 1;                                                                          \
+#define DINO_LOOKUP(n, value_expr)                                                                 \
+    if (strcmp(attr, #n) == 0) {                                                                   \
+        *value = (double)(value_expr);                                                             \
+        return 1;                                                                                  \
     }
 #define DINO_LOOKUP_i(n) DINO_LOOKUP(n, a.n)
 #define DINO_LOOKUP_f(n) DINO_LOOKUP(n, a.n)
@@ -77,12 +77,12 @@ int dino_op_attr_value(int32_t op, const char *attr, const int64_t *iattr, const
 #define DINO_LOOKUP_F(n)
 #define DINO_ATTR(kind, n) DINO_LOOKUP_##kind(n)
     switch ((enum dino_op)op) {
-#define DINO_OP(name, swift, family, arity, grad, inplace, mutates, bw, i32_in, scratch, \
-                shape_rule, origin, flops, attrs, doc)                                    \
-    case DINO_OP_##name: {                                                                 \
-        const struct dino_attrs_##name a = dino_decode_attrs_##name(iattr, fattr);              \
-        (void)a;                                                                           \
-        attrs return 0;                                                                    \
+#define DINO_OP(name, swift, family, arity, grad, inplace, mutates, bw, i32_in, scratch,           \
+                shape_rule, origin, flops, attrs, doc)                                             \
+    case DINO_OP_##name: {                                                                         \
+        const struct dino_attrs_##name a = dino_decode_attrs_##name(iattr, fattr);                 \
+        (void)a;                                                                                   \
+        attrs return 0;                                                                            \
     }
 #include "../../IR/ops.def"
 #undef DINO_OP

@@ -20,13 +20,13 @@ extern "C" {
 /* ---- result codes ---- */
 enum {
     DINO_IMG_OK = 0,
-    DINO_IMG_ERR_IO = 1,        /* cannot open or read the file */
-    DINO_IMG_ERR_FORMAT = 2,    /* neither a JPEG nor a PNG */
-    DINO_IMG_ERR_CORRUPT = 3,   /* decoder reported corrupt data */
+    DINO_IMG_ERR_IO = 1, /* cannot open or read the file */
+    DINO_IMG_ERR_FORMAT = 2, /* neither a JPEG nor a PNG */
+    DINO_IMG_ERR_CORRUPT = 3, /* decoder reported corrupt data */
     DINO_IMG_ERR_TRUNCATED = 4, /* data ends early */
-    DINO_IMG_ERR_MEMORY = 5,    /* allocation failed */
-    DINO_IMG_ERR_SIZE = 6,      /* empty, wider than DINO_IMG_MAX_SIDE or above the budget */
-    DINO_IMG_ERR_ARG = 7        /* invalid argument */
+    DINO_IMG_ERR_MEMORY = 5, /* allocation failed */
+    DINO_IMG_ERR_SIZE = 6, /* empty, wider than DINO_IMG_MAX_SIDE or above the budget */
+    DINO_IMG_ERR_ARG = 7 /* invalid argument */
 };
 
 /* Largest accepted width or height. */
@@ -81,16 +81,16 @@ int dino_read_file(const char *path, dino_bytes *buf, char *err, size_t errlen);
  * want_channels: 0 keeps native, 1 converts RGB to luma (ITU-R 601-2, Pillow "L"),
  * 3 keeps grayscale as 1 channel too (the renderer replicates it; equivalent for every op).
  * A JPEG that ends early is an error (DINO_IMG_ERR_TRUNCATED), as in Pillow. */
-int dino_decode(const uint8_t *bytes, size_t size, int want_channels, dino_image *out,
-                char *err, size_t errlen);
+int dino_decode(const uint8_t *bytes, size_t size, int want_channels, dino_image *out, char *err,
+                size_t errlen);
 
 /* Writes an 8-bit PNG (channels 1 or 3). */
-int dino_write_png(const char *path, const uint8_t *pixels, int width, int height,
-                   int channels, char *err, size_t errlen);
+int dino_write_png(const char *path, const uint8_t *pixels, int width, int height, int channels,
+                   char *err, size_t errlen);
 
 /* Writes a baseline JPEG (channels 1 or 3) at `quality` 1..100 (libjpeg's scale). */
-int dino_write_jpeg(const char *path, const uint8_t *pixels, int width, int height,
-                    int channels, int quality, char *err, size_t errlen);
+int dino_write_jpeg(const char *path, const uint8_t *pixels, int width, int height, int channels,
+                    int quality, char *err, size_t errlen);
 
 /* ---- pixel operations (uint8 HWC) ---- */
 
@@ -125,8 +125,7 @@ void dino_rgb_to_luma(const uint8_t *src, uint8_t *dst, size_t pixels);
 
 /* Pillow ImageFilter.GaussianBlur(radius = sigma): three box passes per direction with the
  * extended (fractional) box radius of dino_box_radius, edges replicated, 24-bit fixed point. */
-int dino_gaussian_blur(uint8_t *img, int w, int h, int channels, float sigma,
-                       dino_bytes *scratch);
+int dino_gaussian_blur(uint8_t *img, int w, int h, int channels, float sigma, dino_bytes *scratch);
 
 /* The fractional box radius Pillow uses for a Gaussian of std `sigma` over `passes` passes. */
 float dino_box_radius(float sigma, int passes);
@@ -144,26 +143,31 @@ int dino_normalize(const uint8_t *img, int w, int h, int channels, int out_chann
 
 /* Colour-jitter operation ids (torchvision's order of definition); NONE pads the order when
  * an operation has strength 0 and is left out. */
-enum { DINO_JITTER_NONE = -1, DINO_JITTER_BRIGHTNESS = 0, DINO_JITTER_CONTRAST = 1, DINO_JITTER_SATURATION = 2,
-       DINO_JITTER_HUE = 3 };
+enum {
+    DINO_JITTER_NONE = -1,
+    DINO_JITTER_BRIGHTNESS = 0,
+    DINO_JITTER_CONTRAST = 1,
+    DINO_JITTER_SATURATION = 2,
+    DINO_JITTER_HUE = 3
+};
 
 /* Everything one view needs, drawn beforehand (by DinoData's MultiCropAugmenter). */
 typedef struct dino_view_params {
     int crop_x, crop_y, crop_w, crop_h; /* RandomResizedCrop box in source pixels */
-    int size;                           /* output is size×size */
-    int flip;                           /* mirror horizontally */
-    int jitter;                         /* apply colour jitter */
-    int jitter_order[4];                /* application order, DINO_JITTER_* */
+    int size; /* output is size×size */
+    int flip; /* mirror horizontally */
+    int jitter; /* apply colour jitter */
+    int jitter_order[4]; /* application order, DINO_JITTER_* */
     float brightness, contrast, saturation, hue;
-    int grayscale;                      /* RandomGrayscale fired */
-    int blur;                           /* GaussianBlur fired */
+    int grayscale; /* RandomGrayscale fired */
+    int blur; /* GaussianBlur fired */
     float sigma;
-    int solarize;                       /* Solarization fired */
+    int solarize; /* Solarization fired */
 } dino_view_params;
 
 /* Per-thread reusable memory for dino_render_view. */
 typedef struct dino_workspace {
-    dino_bytes view;    /* the size×size uint8 working image */
+    dino_bytes view; /* the size×size uint8 working image */
     dino_bytes scratch; /* resize/blur temporaries */
 } dino_workspace;
 
@@ -181,8 +185,8 @@ int dino_render_view(const dino_image *src, const dino_view_params *p, int out_c
 /* The evaluation transform: resize the whole image to resize_w×resize_h (Pillow bicubic),
  * take the size×size box at (crop_x, crop_y) of the result, normalise into `out`. */
 int dino_render_eval(const dino_image *src, int resize_w, int resize_h, int crop_x, int crop_y,
-                     int size, int out_channels, const float *mean, const float *std,
-                     float *out, dino_workspace *ws);
+                     int size, int out_channels, const float *mean, const float *std, float *out,
+                     dino_workspace *ws);
 
 #ifdef __cplusplus
 }

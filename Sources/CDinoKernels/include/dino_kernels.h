@@ -19,20 +19,20 @@ enum { DINO_MAX_OPERANDS = 16 };
 
 /** A contiguous row-major tensor. */
 struct dino_tensor {
-    void *data;                     /**< first element */
-    int32_t dtype;                  /**< DINO_F32 or DINO_I32 */
-    int32_t rank;                   /**< number of dimensions, 0 for a scalar */
-    int64_t shape[DINO_MAX_RANK];   /**< extents, outermost first */
+    void *data; /**< first element */
+    int32_t dtype; /**< DINO_F32 or DINO_I32 */
+    int32_t rank; /**< number of dimensions, 0 for a scalar */
+    int64_t shape[DINO_MAX_RANK]; /**< extents, outermost first */
 };
 
 /** One instruction: op, operand and result indices into the tensor table, attributes. */
 struct dino_instr {
-    int32_t op;                          /**< enum dino_op */
-    int32_t n_in;                        /**< operand count */
-    int32_t in[DINO_MAX_OPERANDS];       /**< operand tensor indices */
-    int32_t out;                         /**< result tensor index */
-    int64_t iattr[DINO_MAX_IATTRS];      /**< int attributes, schema order */
-    float fattr[DINO_MAX_FATTRS];        /**< float attributes, schema order */
+    int32_t op; /**< enum dino_op */
+    int32_t n_in; /**< operand count */
+    int32_t in[DINO_MAX_OPERANDS]; /**< operand tensor indices */
+    int32_t out; /**< result tensor index */
+    int64_t iattr[DINO_MAX_IATTRS]; /**< int attributes, schema order */
+    float fattr[DINO_MAX_FATTRS]; /**< float attributes, schema order */
 };
 
 /** Data parallelism: `world` processes each hold `per_rank` images of one global batch of
@@ -41,9 +41,9 @@ struct dino_instr {
  *  image has in the global batch, dino_global_row, so N processes draw the masks one
  *  process with the global batch draws. All zeros (or world ≤ 1): rows are their own. */
 struct dino_row_map {
-    int64_t rank;      /**< this process's rank */
-    int64_t world;     /**< processes */
-    int64_t per_rank;  /**< images per step on each process */
+    int64_t rank; /**< this process's rank */
+    int64_t world; /**< processes */
+    int64_t per_rank; /**< images per step on each process */
 };
 
 /** Row b's index in the global batch: (b / per_rank)·world·per_rank + rank +
@@ -52,12 +52,12 @@ int64_t dino_global_row(int64_t b, const struct dino_row_map *map);
 
 /** What one `dino_exec` call needs besides the instructions. */
 struct dino_exec_ctx {
-    struct dino_tensor *tensors;  /**< the tensor table */
-    int32_t n_tensors;            /**< its length */
-    void *scratch;                /**< scratch memory, at least the max of dino_instr_scratch_bytes */
-    size_t scratch_bytes;         /**< its size */
-    char error[256];              /**< set when dino_exec fails */
-    struct dino_row_map rows;     /**< drop-path rows under data parallelism (zeros alone) */
+    struct dino_tensor *tensors; /**< the tensor table */
+    int32_t n_tensors; /**< its length */
+    void *scratch; /**< scratch memory, at least the max of dino_instr_scratch_bytes */
+    size_t scratch_bytes; /**< its size */
+    char error[256]; /**< set when dino_exec fails */
+    struct dino_row_map rows; /**< drop-path rows under data parallelism (zeros alone) */
 };
 
 /** Scratch bytes `ins` needs: nonzero only for patch_embed (im2col), layer_norm_bwd_gamma

@@ -26,9 +26,12 @@
 #define DINO_FIELD_s(n)
 #define DINO_FIELD_F(n)
 #define DINO_ATTR(kind, n) DINO_FIELD_##kind(n)
-#define DINO_OP(name, swift, family, arity, grad, inplace, mutates, bw, i32_in, scratch, \
-                shape_rule, origin, flops, attrs, doc)                                    \
-    struct dino_attrs_##name { enum dino_op op; attrs };
+#define DINO_OP(name, swift, family, arity, grad, inplace, mutates, bw, i32_in, scratch,           \
+                shape_rule, origin, flops, attrs, doc)                                             \
+    struct dino_attrs_##name {                                                                     \
+        enum dino_op op;                                                                           \
+        attrs                                                                                      \
+    };
 #include "../../../IR/ops.def"
 #undef DINO_OP
 #undef DINO_ATTR
@@ -40,18 +43,18 @@
 #define DINO_FILL_s(n)
 #define DINO_FILL_F(n)
 #define DINO_ATTR(kind, n) DINO_FILL_##kind(n)
-#define DINO_OP(name, swift, family, arity, grad, inplace, mutates, bw, i32_in, scratch, \
-                shape_rule, origin, flops, attrs, doc)                                    \
-    static inline struct dino_attrs_##name dino_decode_attrs_##name(                        \
-        const int64_t *iattr, const float *fattr) {                                         \
-        struct dino_attrs_##name a;                                                         \
-        int ni = 0, nf = 0;                                                                 \
-        a.op = DINO_OP_##name;                                                              \
-        attrs (void)ni;                                                                     \
-        (void)nf;                                                                           \
-        (void)iattr;                                                                        \
-        (void)fattr;                                                                        \
-        return a;                                                                           \
+#define DINO_OP(name, swift, family, arity, grad, inplace, mutates, bw, i32_in, scratch,           \
+                shape_rule, origin, flops, attrs, doc)                                             \
+    static inline struct dino_attrs_##name dino_decode_attrs_##name(const int64_t *iattr,          \
+                                                                    const float *fattr) {          \
+        struct dino_attrs_##name a;                                                                \
+        int ni = 0, nf = 0;                                                                        \
+        a.op = DINO_OP_##name;                                                                     \
+        attrs(void) ni;                                                                            \
+        (void)nf;                                                                                  \
+        (void)iattr;                                                                               \
+        (void)fattr;                                                                               \
+        return a;                                                                                  \
     }
 #include "../../../IR/ops.def"
 #undef DINO_OP
@@ -70,15 +73,15 @@
 #define DINO_FLOATS_s(n)
 #define DINO_FLOATS_F(n)
 #define DINO_ATTR(kind, n) DINO_INTS_##kind(n)
-#define DINO_OP(name, swift, family, arity, grad, inplace, mutates, bw, i32_in, scratch, \
-                shape_rule, origin, flops, attrs, doc)                                    \
+#define DINO_OP(name, swift, family, arity, grad, inplace, mutates, bw, i32_in, scratch,           \
+                shape_rule, origin, flops, attrs, doc)                                             \
     _Static_assert(0 attrs <= DINO_MAX_IATTRS, #name ": too many int attribute slots");
 #include "../../../IR/ops.def"
 #undef DINO_OP
 #undef DINO_ATTR
 #define DINO_ATTR(kind, n) DINO_FLOATS_##kind(n)
-#define DINO_OP(name, swift, family, arity, grad, inplace, mutates, bw, i32_in, scratch, \
-                shape_rule, origin, flops, attrs, doc)                                    \
+#define DINO_OP(name, swift, family, arity, grad, inplace, mutates, bw, i32_in, scratch,           \
+                shape_rule, origin, flops, attrs, doc)                                             \
     _Static_assert(0 attrs <= DINO_MAX_FATTRS, #name ": too many float attribute slots");
 #include "../../../IR/ops.def"
 #undef DINO_OP

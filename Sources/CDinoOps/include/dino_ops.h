@@ -11,18 +11,19 @@
 
 /** One enumerator per row of IR/ops.def. */
 enum __attribute__((enum_extensibility(closed))) dino_op {
-#define DINO_OP(name, swift, family, arity, grad, inplace, mutates, bw, i32_in, scratch, \
-                shape_rule, origin, flops, attrs, doc)                                    \
+#define DINO_OP(name, swift, family, arity, grad, inplace, mutates, bw, i32_in, scratch,           \
+                shape_rule, origin, flops, attrs, doc)                                             \
     DINO_OP_##name __attribute__((swift_name(#swift))),
 #include "../../../IR/ops.def"
 #undef DINO_OP
 };
 
 /** Number of ops; kept out of `enum dino_op` so that Swift sees no extra case. */
-enum { DINO_OP_COUNT = 0
-#define DINO_OP(name, swift, family, arity, grad, inplace, mutates, bw, i32_in, scratch, \
-                shape_rule, origin, flops, attrs, doc)                                    \
-    + 1
+enum {
+    DINO_OP_COUNT = 0
+#define DINO_OP(name, swift, family, arity, grad, inplace, mutates, bw, i32_in, scratch,           \
+                shape_rule, origin, flops, attrs, doc)                                             \
+    +1
 #include "../../../IR/ops.def"
 #undef DINO_OP
 };
@@ -32,19 +33,19 @@ enum { DINO_F32 = 0, DINO_I32 = 1 };
 
 /** The per-op facts of one ops.def row. */
 struct dino_op_traits {
-    const char *name;     /**< snake_case IR spelling */
-    const char *family;   /**< kernel family */
-    int32_t arity;        /**< operand count, -1 variadic */
-    uint32_t grad_mask;   /**< operands that receive gradients */
-    int32_t inplace;      /**< result may share operand 0's buffer */
-    uint32_t mutates;     /**< operands updated in place (effect ops) */
+    const char *name; /**< snake_case IR spelling */
+    const char *family; /**< kernel family */
+    int32_t arity; /**< operand count, -1 variadic */
+    uint32_t grad_mask; /**< operands that receive gradients */
+    int32_t inplace; /**< result may share operand 0's buffer */
+    uint32_t mutates; /**< operands updated in place (effect ops) */
     const char *bw_needs; /**< forward values the VJP reads: "dy", "y", "x<K>" */
-    uint32_t i32_in;      /**< operands of element type i32 (all others f32) */
-    int32_t scratch;      /**< the kernel needs scratch memory */
-    const char *shape;    /**< the shape rule: "same", "broadcast", …, "custom" */
-    const char *origin;   /**< what makes the op: "dsl", "autodiff", "pass", "fuse" */
-    const char *attrs;    /**< attribute schema "name:T,…" (T: i f I s F), slot order */
-    const char *doc;      /**< what the op computes: its IR/OPS.md entry (markdown) */
+    uint32_t i32_in; /**< operands of element type i32 (all others f32) */
+    int32_t scratch; /**< the kernel needs scratch memory */
+    const char *shape; /**< the shape rule: "same", "broadcast", …, "custom" */
+    const char *origin; /**< what makes the op: "dsl", "autodiff", "pass", "fuse" */
+    const char *attrs; /**< attribute schema "name:T,…" (T: i f I s F), slot order */
+    const char *doc; /**< what the op computes: its IR/OPS.md entry (markdown) */
 };
 
 /** Traits of `op`; NULL unless 0 <= op < DINO_OP_COUNT. */
@@ -55,8 +56,8 @@ enum { DINO_MAX_RANK = 6, DINO_MAX_IATTRS = 8, DINO_MAX_FATTRS = 4 };
 
 /** A shape: what the FLOP formulas of ops.def read. */
 struct dino_shape {
-    int32_t rank;                  /**< number of dimensions */
-    int64_t dims[DINO_MAX_RANK];   /**< extents, outermost first */
+    int32_t rank; /**< number of dimensions */
+    int64_t dims[DINO_MAX_RANK]; /**< extents, outermost first */
 };
 
 /** The GEMM FLOPs of one run of `op` (the `gemm_flops` column of ops.def) over `n`
