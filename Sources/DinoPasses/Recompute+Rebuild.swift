@@ -52,26 +52,28 @@ extension RecomputeAnalysis {
     var origins: [Int] = []
     origins.reserveCapacity(count + chosen.count * 2)
     var rebuilt = Rebuilt(program: result, origins: [], recomputed: [], insertedNodes: 0, flops: 0)
-    // Intermediate copies by original value, with the position they were made at.
+    // Copies others may share (intermediates, and every value of an op with several
+    // results), by original value, with the position they were made at.
     var shared: [Int: (copy: ValueID, at: Int)] = [:]
     for index in 0..<count {
       for value in (byPoint[index] ?? []).sorted() {
-        let recipe = recipes[value]!
         var local: [Int: ValueID] = [:]
-        for step in neededSteps(recipe, value: value, shared: shared, at: index) {
-          if step.value != value, let earlier = shared[step.value],
-            index - earlier.at <= Self.sharingWindow
-          {
-            local[step.value] = earlier.copy
+        for unit in neededUnits(recipes[value]!, value: value, shared: shared, at: index) {
+          if unit.reused {
+            for step in unit.steps { local[step.value] = shared[step.value]!.copy }
             continue
           }
-          var node = step.node
-          node.operands = node.operands.map { local[$0.index] ?? current[$0.index] }
-          local[step.value] = result.append(node)
-          origins.append(2 * index - 1)
-          if step.value != value { shared[step.value] = (local[step.value]!, index) }
-          rebuilt.insertedNodes += 1
-          rebuilt.flops += recomputeFlops(step.value, as: step.node)
+          for step in unit.steps {
+            var node = step.node
+            node.operands = node.operands.map { local[$0.index] ?? current[$0.index] }
+            local[step.value] = result.append(node)
+            origins.append(2 * index - 1)
+            rebuilt.insertedNodes += 1
+            rebuilt.flops += recomputeFlops(step.value, as: step.node)
+          }
+          for step in unit.steps where unit.steps.count > 1 || step.value != value {
+            shared[step.value] = (local[step.value]!, index)
+          }
         }
         current[value] = local[value]!
         rebuilt.recomputed.append(value)
@@ -96,22 +98,48 @@ extension RecomputeAnalysis {
   /// (the qkv GEMM behind q, k and v): the copy stays live between them.
   static let sharingWindow = 32
 
-  /// The steps of `recipe` that `value`'s recompute at `index` runs: an intermediate that
-  /// an earlier recompute within `sharingWindow` positions made is taken from there (kept
-  /// in the list, to be read, not run), and the steps only it needed are left out.
-  func neededSteps(
+  /// The units of `recipe` that `value`'s recompute at `index` runs or reuses, in order:
+  /// one whose copies an earlier recompute within `sharingWindow` positions made is
+  /// `reused` (read, not run), and the units only it needed are left out. A one-step unit
+  /// is reused when it is not `value` itself; a unit of several results when an earlier
+  /// run made all of them (requested there or not), so `attention`'s output and softmax
+  /// rows, recomputed a few positions apart, share one run.
+  func neededUnits(
     _ recipe: Recipe, value: Int, shared: [Int: (copy: ValueID, at: Int)], at index: Int
-  ) -> [(value: Int, node: Node)] {
+  ) -> [(steps: ArraySlice<(value: Int, node: Node)>, reused: Bool)] {
     var needed: Set<Int> = [value]
-    for step in recipe.steps.reversed() where needed.contains(step.value) {
-      if step.value != value, let earlier = shared[step.value],
-        index - earlier.at <= Self.sharingWindow
-      {
-        continue
+    var result: [(steps: ArraySlice<(value: Int, node: Node)>, reused: Bool)] = []
+    for unit in Self.units(recipe.steps).reversed() {
+      let members = unit.map(\.value)
+      guard members.contains(where: needed.contains) else { continue }
+      let reused = members.allSatisfy { member in
+        (unit.count > 1 || member != value)
+          && shared[member].map { index - $0.at <= Self.sharingWindow } ?? false
       }
-      for operand in step.node.operands { needed.insert(operand.index) }
+      result.append((unit, reused))
+      if reused { continue }
+      for step in unit { for operand in step.node.operands { needed.insert(operand.index) } }
     }
-    return recipe.steps.filter { needed.contains($0.value) }
+    return result.reversed()
+  }
+
+  /// `steps` cut into units: each step, with the `result` steps right after a step joined
+  /// to it (an op with several results runs with its `result` nodes).
+  static func units(
+    _ steps: [(value: Int, node: Node)]
+  ) -> [ArraySlice<(value: Int, node: Node)>] {
+    var units: [ArraySlice<(value: Int, node: Node)>] = []
+    var start = 0
+    for end in steps.indices.dropFirst() {
+      let step = steps[end]
+      let joins = step.node.op == .result && step.node.operands.first?.index == steps[start].value
+      if !joins {
+        units.append(steps[start..<end])
+        start = end
+      }
+    }
+    if !steps.isEmpty { units.append(steps[start...]) }
+    return units
   }
 }
 

@@ -37,7 +37,9 @@ struct RecomputeAnalysis {
   /// node that recomputes it; operands name original values (recomputed earlier in `steps`,
   /// or read as they are: leaves and values live at the recompute point).
   struct Recipe {
-    /// The recomputed values in dependency order, the requested one last.
+    /// The recomputed values in dependency order, the requested one's unit last. A unit is
+    /// one step, or an op with several results followed by its `result` nodes: they run
+    /// together (`units`).
     var steps: [(value: Int, node: Node)]
     /// The non-leaf values read as they are.
     var kept: Set<Int>
@@ -122,16 +124,19 @@ struct RecomputeAnalysis {
   }
 
   /// The recipe that recomputes `value` right before position `point`, or `nil` when some
-  /// value it needs is neither live there nor recomputable (an op with several results
-  /// other than `linear_gelu` and `layer_norm_train`, a random op, a leaf whose buffer an
-  /// effect op wrote before `point`, or a chain deeper than `maximumDepth`).
+  /// value it needs is neither live there nor recomputable (a random op, an op with several
+  /// results whose producer is not transient, a leaf whose buffer an effect op wrote before
+  /// `point`, or a chain deeper than `maximumDepth`).
   func recipe(_ value: Int, at point: Int) -> Recipe? {
     var recipe = Recipe(steps: [], kept: [], flops: 0)
     var done = Set<Int>()
     func visit(_ value: Int, depth: Int) -> Bool {
       if done.contains(value) { return true }
-      guard depth <= Self.maximumDepth, let node = recomputingNode(value) else { return false }
-      for operand in Set(node.operands.map(\.index)) {
+      guard depth <= Self.maximumDepth, let unit = recomputingSteps(value) else { return false }
+      let made = Set(unit.map(\.value))
+      // In ascending order, so the recipe (and the plan) is the same on every compile.
+      for operand in Set(unit.flatMap { $0.node.operands.map(\.index) }).sorted()
+      where !made.contains(operand) {
         let source = program.nodes[operand]
         if source.op.isLeaf {
           let written = Self.accessKeys(source).contains { (firstWrite[$0] ?? Int.max) < point }
@@ -142,20 +147,27 @@ struct RecomputeAnalysis {
           return false
         }
       }
-      recipe.steps.append((value, node))
-      recipe.flops += recomputeFlops(value, as: node)
-      done.insert(value)
+      for step in unit { recipe.flops += recomputeFlops(step.value, as: step.node) }
+      recipe.steps += unit
+      done.formUnion(made)
       return true
     }
     return visit(value, depth: 0) ? recipe : nil
   }
 
-  /// The single-result node that computes `value` again from original values: a copy of
-  /// its node; `gelu` of the pre-activation for `linear_gelu`; `layer_norm` for
-  /// `layer_norm_train`; `linear` for `linear_gelu`'s pre-activation. These kernels round
-  /// as the fused ones do (the `fuse` pass's contract), so the value is bitwise the same.
-  /// `nil` for leaves, effect ops, random ops and other ops with several results.
-  func recomputingNode(_ value: Int) -> Node? {
+  /// The nodes that compute `value` again from original values, in order: one node for a
+  /// value with a single-op recipe, else the producer's clone followed by a clone of each
+  /// of its `result` nodes (the verifier wants them right after it), all of them original
+  /// values the recipe makes together.
+  ///
+  /// Single-op recipes: a copy of a node with one result; `gelu` of the pre-activation for
+  /// `linear_gelu`; `layer_norm` for `layer_norm_train`; `linear` for `linear_gelu`'s
+  /// pre-activation. These kernels round as the fused ones do (the `fuse` pass's contract),
+  /// so the value is bitwise the same. Every other value of an op with several results
+  /// (`attention`'s output and softmax rows, `layer_norm_train`'s statistics) re-runs its
+  /// producer: the same kernel on the same operands. `nil` for leaves, effect ops and
+  /// random ops.
+  func recomputingSteps(_ value: Int) -> [(value: Int, node: Node)]? {
     let node = program.nodes[value]
     guard node.isTransient, node.op.family != .random else { return nil }
     var clone = node
@@ -163,27 +175,43 @@ struct RecomputeAnalysis {
     clone.isBackward = true
     if node.op == .result {
       let producer = program.nodes[node.operands[0].index]
-      guard producer.op == .linearGelu, node.attrs.int("index") == 1 else { return nil }
+      guard producer.op == .linearGelu, node.attrs.int("index") == 1 else {
+        return producerSteps(node.operands[0].index)
+      }
       clone.op = .linear
       clone.operands = producer.operands
       clone.attrs = [:]
-      return clone
+      return [(value, clone)]
     }
     let results = resultValues(of: value)
-    if results.isEmpty { return clone }
-    // The ops with several results whose first result one single-result op recomputes.
-    if node.op == .linearGelu {
-      guard let preActivation = results[1] else { return nil }
+    if results.isEmpty { return [(value, clone)] }
+    if node.op == .linearGelu, let preActivation = results[1] {
       clone.op = .gelu
       clone.operands = [ValueID(preActivation)]
       clone.attrs = [:]
-      return clone
+      return [(value, clone)]
     }
     if node.op == .layerNormTrain {
       clone.op = .layerNorm
-      return clone
+      return [(value, clone)]
     }
-    return nil
+    return producerSteps(value)
+  }
+
+  /// Clones of node `producer` (an op with several results) and of its `result` nodes, or
+  /// `nil` when it is not transient or is random.
+  private func producerSteps(_ producer: Int) -> [(value: Int, node: Node)]? {
+    let node = program.nodes[producer]
+    guard node.isTransient, node.op.family != .random else { return nil }
+    var steps: [(value: Int, node: Node)] = []
+    let results = resultValues(of: producer).sorted { $0.key < $1.key }.map(\.value)
+    for value in [producer] + results {
+      var clone = program.nodes[value]
+      clone.slot = nil
+      clone.isBackward = true
+      steps.append((value, clone))
+    }
+    return steps
   }
 
   /// The `result` nodes right after `value`, by result index.
@@ -199,11 +227,16 @@ struct RecomputeAnalysis {
     return results
   }
 
-  /// The estimated FLOPs of recomputing `value` with `node` (see `estimatedFlops`).
+  /// The estimated FLOPs of recomputing `value` with `node`: the GEMM formula of the node
+  /// it stands for when `node` runs a GEMM (`linear` for `linear_gelu`'s pre-activation) or
+  /// re-runs the original op, else `estimatedFlops`; 0 for a `result` node (its producer
+  /// writes it and counts the cost once).
   func recomputeFlops(_ value: Int, as node: Node) -> Double {
-    if node.op.family == .gemm {
-      let original = program.nodes[value]
-      return program.gemmFlops(of: original.op == .result ? original.operands[0].index : value)
+    if node.op == .result { return 0 }
+    let original = program.nodes[value]
+    if node.op.family == .gemm || node.op == original.op {
+      let gemm = program.gemmFlops(of: original.op == .result ? original.operands[0].index : value)
+      if gemm > 0 { return gemm }
     }
     return estimatedFlops(node)
   }
@@ -226,11 +259,12 @@ func estimatedFlops(_ node: Node) -> Double {
 }
 
 extension Program {
-  /// The estimated FLOPs of one run: `gemmFlops` for GEMMs, `estimatedFlops` for the rest.
+  /// The estimated FLOPs of one run: `gemmFlops` for the ops with a GEMM formula (the
+  /// GEMMs, `attention` and `attention_bwd`), `estimatedFlops` for the rest.
   var estimatedStepFlops: Double {
     nodes.indices.reduce(0) { total, index in
-      let node = nodes[index]
-      return total + (node.op.family == .gemm ? gemmFlops(of: index) : estimatedFlops(node))
+      let gemm = gemmFlops(of: index)
+      return total + (gemm > 0 ? gemm : estimatedFlops(nodes[index]))
     }
   }
 }

@@ -123,6 +123,49 @@ final class RematerializeTests: XCTestCase {
     XCTAssertEqual(try Self.step(limitedPerTensor), try Self.step(perTensor))
   }
 
+  /// The fuse pass turns each block's attention into `attention(qkv)` with two results (the
+  /// output and the softmax rows): at the smallest size the pass re-runs those nodes, each
+  /// clone followed by its `result` node, and the step is the same, exactly.
+  func testFusedAttentionIsRecomputedAndTheStepIsExact() throws {
+    let graph = try Self.model()
+    let plain = try Pipeline.run(graph, skipping: ["flatten"])
+    let plainStep = try XCTUnwrap(plain.program("train_step"))
+    func attentions(_ program: Program) -> [Int] {
+      program.nodes.indices.filter { program.nodes[$0].op == .attention }
+    }
+    XCTAssertEqual(attentions(plainStep).count, 2, "both blocks' attentions fuse")
+    var smallest = 0
+    do {
+      _ = try Pipeline.run(graph, skipping: ["flatten"], memoryLimit: 1000)
+      XCTFail("a 1000-byte limit fits")
+    } catch {
+      smallest = try XCTUnwrap(
+        error.message.split(separator: "(").dropFirst(2).first?.split(separator: " ").first
+          .flatMap { Int($0) })
+    }
+    let limited = try Pipeline.run(graph, skipping: ["flatten"], memoryLimit: smallest)
+    let step = try XCTUnwrap(limited.program("train_step"))
+    XCTAssertLessThanOrEqual(Self.needs(limited), smallest)
+    XCTAssertEqual(memoryProblems(step), [])
+    let clones = attentions(step).filter { step.nodes[$0].isBackward }
+    XCTAssertFalse(clones.isEmpty, "an attention is recomputed")
+    for clone in clones {
+      let next = step.nodes[clone + 1]
+      XCTAssertEqual(next.op, .result)
+      XCTAssertEqual(next.operands, [ValueID(clone)])
+      // Each clone's softmax rows feed an attention_bwd, or its output a GEMM: it is used.
+      let readers = step.nodes.filter {
+        $0.operands.contains(ValueID(clone)) || $0.operands.contains(ValueID(clone + 1))
+      }
+      XCTAssertGreaterThan(readers.count, 1, "clone %\(clone) is read")
+    }
+    let values = try XCTUnwrap(limited.metadata[recomputeValuesMetadataKey])
+    let probs = plainStep.nodes[attentions(plainStep)[0] + 1].type
+    XCTAssertTrue(values.contains("result \(probs) ×"), values)
+    // The fused node is bitwise a function of qkv: the recomputed step is the same.
+    XCTAssertEqual(try Self.step(limited), try Self.step(plain))
+  }
+
   func testCheapValuesGoBeforeGemms() throws {
     let graph = try Self.model()
     let plain = try Pipeline.run(graph)

@@ -43,6 +43,10 @@ final class RecomputeStepTests: XCTestCase {
     XCTAssertLessThanOrEqual(PlanMemoryNeeds(graph).total, limit)
     XCTAssertNotNil(graph.metadata[recomputeMetadataKey])
     XCTAssertNotNil(recomputeSummary(graph))
+    let step = try XCTUnwrap(graph.program("train_step"))
+    XCTAssertTrue(
+      step.nodes.contains { $0.op == .attention && $0.isBackward },
+      "the fused attention is recomputed (a clone of the node and its result)")
     for threads in [1, 2] {
       let (expectedLoss, expected) = try StepParityTests.oneStep(defaultPlan, c, threads: threads)
       let (loss, got) = try StepParityTests.oneStep(limitedPlan, c, threads: threads)
