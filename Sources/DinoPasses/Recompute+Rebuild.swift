@@ -106,9 +106,9 @@ extension RecomputeAnalysis {
   /// rows, recomputed a few positions apart, share one run.
   func neededUnits(
     _ recipe: Recipe, value: Int, shared: [Int: (copy: ValueID, at: Int)], at index: Int
-  ) -> [(steps: ArraySlice<(value: Int, node: Node)>, reused: Bool)] {
+  ) -> [(steps: ArraySlice<Step>, reused: Bool)] {
     var needed: Set<Int> = [value]
-    var result: [(steps: ArraySlice<(value: Int, node: Node)>, reused: Bool)] = []
+    var result: [(steps: ArraySlice<Step>, reused: Bool)] = []
     for unit in Self.units(recipe.steps).reversed() {
       let members = unit.map(\.value)
       guard members.contains(where: needed.contains) else { continue }
@@ -125,10 +125,8 @@ extension RecomputeAnalysis {
 
   /// `steps` cut into units: each step, with the `result` steps right after a step joined
   /// to it (an op with several results runs with its `result` nodes).
-  static func units(
-    _ steps: [(value: Int, node: Node)]
-  ) -> [ArraySlice<(value: Int, node: Node)>] {
-    var units: [ArraySlice<(value: Int, node: Node)>] = []
+  static func units(_ steps: [Step]) -> [ArraySlice<Step>] {
+    var units: [ArraySlice<Step>] = []
     var start = 0
     for end in steps.indices.dropFirst() {
       let step = steps[end]

@@ -33,6 +33,9 @@ struct RecomputeAnalysis {
     var flops: Double
   }
 
+  /// One recomputing node: the original value it computes again and the node.
+  typealias Step = (value: Int, node: Node)
+
   /// The nodes that recompute one value: `steps` in order, each an original value with the
   /// node that recomputes it; operands name original values (recomputed earlier in `steps`,
   /// or read as they are: leaves and values live at the recompute point).
@@ -40,7 +43,7 @@ struct RecomputeAnalysis {
     /// The recomputed values in dependency order, the requested one's unit last. A unit is
     /// one step, or an op with several results followed by its `result` nodes: they run
     /// together (`units`).
-    var steps: [(value: Int, node: Node)]
+    var steps: [Step]
     /// The non-leaf values read as they are.
     var kept: Set<Int>
     /// The estimated FLOPs of all steps.
@@ -167,7 +170,7 @@ struct RecomputeAnalysis {
   /// (`attention`'s output and softmax rows, `layer_norm_train`'s statistics) re-runs its
   /// producer: the same kernel on the same operands. `nil` for leaves, effect ops and
   /// random ops.
-  func recomputingSteps(_ value: Int) -> [(value: Int, node: Node)]? {
+  func recomputingSteps(_ value: Int) -> [Step]? {
     let node = program.nodes[value]
     guard node.isTransient, node.op.family != .random else { return nil }
     var clone = node
@@ -200,10 +203,10 @@ struct RecomputeAnalysis {
 
   /// Clones of node `producer` (an op with several results) and of its `result` nodes, or
   /// `nil` when it is not transient or is random.
-  private func producerSteps(_ producer: Int) -> [(value: Int, node: Node)]? {
+  private func producerSteps(_ producer: Int) -> [Step]? {
     let node = program.nodes[producer]
     guard node.isTransient, node.op.family != .random else { return nil }
-    var steps: [(value: Int, node: Node)] = []
+    var steps: [Step] = []
     let results = resultValues(of: producer).sorted { $0.key < $1.key }.map(\.value)
     for value in [producer] + results {
       var clone = program.nodes[value]
