@@ -1,4 +1,4 @@
-/* eltwise.c — broadcasting add/sub/mul/div, scale, exact GELU and its backward.
+/* eltwise.c — broadcasting add/sub/mul/div, scale, exact GELU and its backward, log.
  *
  * Binary ops view b's broadcast to a as [o, m, i] with b = [m] whenever b's non-1
  * dimensions form one contiguous run of a's (same shape, a trailing repeat such as a
@@ -159,6 +159,13 @@ static void dino_gelu_fwd(float *restrict y, const float *restrict x, int64_t n)
     for (int64_t i = 0; i < n; i++) y[i] = dino_gelu1(x[i]);
 }
 
+/** y = ln x (logf: correctly rounded in practice, exactly 0 at 1); y may be x. */
+static void dino_log_fwd(float *y, const float *x, int64_t n) {
+    // x and y are (n); y = ln x.
+#pragma omp parallel for simd schedule(static) if (n >= DINO_PAR_MIN)
+    for (int64_t i = 0; i < n; i++) y[i] = logf(x[i]);
+}
+
 /** dx = dy·(Φ(x) + x·φ(x)); dx may be dy. */
 static void dino_gelu_bwd(float *dx, const float *dy, const float *x, int64_t n) {
     // dy, x and dx are (n); dx = dy·(Φ(x) + x·φ(x)); dx may be dy. Element i is read
@@ -203,6 +210,10 @@ void dino_run_scale(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
 
 void dino_run_gelu(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
     dino_gelu_fwd(F(OUT), F(IN(0)), numel(IN(0)));
+}
+
+void dino_run_log(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
+    dino_log_fwd(F(OUT), F(IN(0)), numel(IN(0)));
 }
 
 void dino_run_gelu_bwd(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {

@@ -1,7 +1,8 @@
-/* reduce.c — reduce_sum, reduce_mean (one axis) and sum_to (the adjoint of
- * broadcasting). Every output element is summed in a fixed order by one thread, or,
- * for long reductions, over a fixed partition into row blocks whose partials are added
- * in block order: results never depend on the thread count. */
+/* reduce.c — reduce_sum, reduce_mean (one axis), sum_to (the adjoint of broadcasting) and
+ * all_reduce_sum (the sum over the processes of a data-parallel run). Every output element
+ * is summed in a fixed order by one thread, or, for long reductions, over a fixed
+ * partition into row blocks whose partials are added in block order: results never depend
+ * on the thread count. */
 #include <string.h>
 
 #include "internal.h"
@@ -145,6 +146,15 @@ static void dino_sum_to_fwd(float *restrict y, float *restrict scratch, const fl
     }
 }
 
+/** y = the element-wise sum of x[0..n) over the processes of a data-parallel run: y = x,
+ *  then `sum` (the communicator the runtime registered; NULL when the process runs alone)
+ *  adds the other processes' values in place. y may be x. */
+static void dino_all_reduce_sum_fwd(float *y, const float *x, int64_t n,
+                                    dino_rank_sum_fn sum, void *user) {
+    if (y != x) memcpy(y, x, (size_t)n * sizeof(float));
+    if (sum) sum(y, n, user);
+}
+
 /* ---- dispatch shims: instruction to kernel call (shim.h) ---------------------------- */
 
 void dino_run_reduce_sum(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
@@ -167,4 +177,8 @@ void dino_run_sum_to(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
 size_t dino_scratch_sum_to(const struct dino_instr *ins, const struct dino_tensor *t) {
     const struct dino_tensor *x = &t[ins->in[0]], *y = &t[ins->out];
     return dino_sum_to_scratch_bytes(x->shape, x->rank, y->shape, y->rank);
+}
+
+void dino_run_all_reduce_sum(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
+    dino_all_reduce_sum_fwd(F(OUT), F(IN(0)), numel(IN(0)), ctx->rank_sum, ctx->rank_sum_user);
 }

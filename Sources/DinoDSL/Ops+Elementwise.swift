@@ -24,6 +24,16 @@ public func gelu(
   session.record(.gelu, [x], at: session.userLoc(file, line, column), fallback: x.type)
 }
 
+/// The natural logarithm, element-wise (`x` > 0).
+/// - Parameters:
+///   - x: the tensor.
+/// - Returns: a tensor of `x`'s shape.
+public func log(
+  _ x: Tensor, file: String = #filePath, line: UInt = #line, column: UInt = #column
+) -> Tensor {
+  session.record(.log, [x], at: session.userLoc(file, line, column), fallback: x.type)
+}
+
 /// Softmax over the last axis.
 /// - Parameters:
 ///   - x: the logits.

@@ -39,6 +39,19 @@ public func sum(
     fallback: TensorType(.f32, shape))
 }
 
+/// The element-wise sum of `x` over the processes of a data-parallel run (`mpirun -np N
+/// dino-run train`: every process runs the same instruction on its own `x`); `x` itself when
+/// the process runs alone. Not differentiable: for values without a gradient, such as the
+/// teacher's batch sums.
+/// - Parameters:
+///   - x: this process's values.
+/// - Returns: a tensor of `x`'s shape.
+public func allReduceSum(
+  _ x: Tensor, file: String = #filePath, line: UInt = #line, column: UInt = #column
+) -> Tensor {
+  session.record(.allReduceSum, [x], at: session.userLoc(file, line, column), fallback: x.type)
+}
+
 private func reduce(_ op: OpKind, _ x: Tensor, axis: Int, keepDims: Bool, at loc: SourceLoc)
   -> Tensor
 {

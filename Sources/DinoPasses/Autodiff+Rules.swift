@@ -25,7 +25,7 @@ extension BackwardEmitter {
       .attention, .attentionBwd,
       .l2NormalizeBwd, .weightNormBwdV, .weightNormBwdG, .softmaxBwd, .logSoftmaxBwd,
       .patchify, .dropPathMask, .clipGradCoef, .adamwUpdate, .emaUpdate, .assign,
-      .region, .adamwFlat, .emaFlat:
+      .region, .adamwFlat, .emaFlat, .allReduceSum:
       break
 
     case .matmul:
@@ -77,6 +77,10 @@ extension BackwardEmitter {
 
     case .gelu:
       try give(0) { () throws(CompileError) in try emit(.geluBwd, [dy, x[0]]) }
+
+    case .log:
+      // d ln x / dx = 1/x.
+      try give(0) { () throws(CompileError) in try emit(.div, [dy, x[0]]) }
 
     case .layerNorm:
       let eps: Attributes = ["eps": node.attrs["eps"] ?? .float(0)]

@@ -13,6 +13,24 @@ public protocol GradientExchange: AnyObject {
   func finish()
 }
 
+/// Sums values over the processes of a data-parallel run for the `all_reduce_sum` op (an
+/// MPI communicator in DinoTraining). The kernel calls it from inside a program run, on the
+/// thread that runs the program, at the same instruction on every process.
+public protocol ProcessSum: AnyObject {
+  /// Replaces `count` floats at `data` by their element-wise sum over every process.
+  func sumOverProcesses(_ data: UnsafeMutablePointer<Float>, count: Int)
+}
+
+/// The C entry `all_reduce_sum` calls: `user` is the registered `ProcessSum`.
+private func callProcessSum(
+  _ data: UnsafeMutablePointer<Float>?, _ count: Int64,
+  _ user: UnsafeMutableRawPointer?
+) {
+  guard let data, let user else { return }
+  let sum = Unmanaged<AnyObject>.fromOpaque(user).takeUnretainedValue() as! ProcessSum
+  sum.sumOverProcesses(data, count: Int(count))
+}
+
 /// One bucket of the `grad` region: whole segments, contiguous, all-reduced as one.
 public struct GradientBucket: Sendable, Hashable {
   /// First float of the bucket in the `grad` region.
@@ -138,6 +156,17 @@ extension Runtime {
     for program in programs {
       program.context.pointee.rows = dino_row_map(
         rank: Int64(rank), world: Int64(worldSize), per_rank: Int64(perRankBatch))
+    }
+  }
+
+  /// Makes every `all_reduce_sum` of every program sum over the processes through `sum`
+  /// from now on; nil (the default) makes it the identity of a process alone.
+  public func sumOverProcesses(with sum: ProcessSum?) {
+    processSum = sum
+    let user = sum.map { Unmanaged.passUnretained($0 as AnyObject).toOpaque() }
+    for program in programs {
+      program.context.pointee.rank_sum = sum == nil ? nil : callProcessSum
+      program.context.pointee.rank_sum_user = user
     }
   }
 

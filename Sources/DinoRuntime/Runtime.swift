@@ -40,6 +40,8 @@ public final class Runtime {
   var programs: [CompiledProgram] = []
   var programIndex: [String: Int] = [:]
   var lastRun: Int?
+  /// The sum over processes `all_reduce_sum` calls (`sumOverProcesses`), kept alive here.
+  var processSum: ProcessSum?
   private var allocations: [UnsafeMutableRawPointer] = []
   /// Blocks mapped from the kernel (`allocate` of large sizes), unmapped at deinit.
   private var mappings: [(pointer: UnsafeMutableRawPointer, bytes: Int)] = []

@@ -7,7 +7,7 @@ import Foundation
 /// process's rank, their number, the per-step sums and the gradient exchange of
 /// `Runtime.shareGradients`. Without an MPI launcher it is a world of one and every call
 /// is a no-op, so single-process runs never touch MPI.
-public final class Communicator: GradientExchange {
+public final class Communicator: GradientExchange, ProcessSum {
   /// This process's rank, 0..<size.
   public let rank: Int
   /// Processes in the run.
@@ -80,6 +80,21 @@ public final class Communicator: GradientExchange {
     timed { _ = dino_comm_allreduce_sum(base, Int64(values.count)) }
     bytes += 4 * values.count
     scale(base, values.count)
+  }
+
+  /// Sums `count` floats over every process in place, blocking (`ProcessSum`, the
+  /// `all_reduce_sum` op: the Sinkhorn-Knopp batch sums). An MPI failure ends the process
+  /// with one line naming the rank (the kernel that calls it cannot report it).
+  public func sumOverProcesses(_ data: UnsafeMutablePointer<Float>, count: Int) {
+    guard isDistributed else { return }
+    var rc: Int32 = 0
+    timed { rc = dino_comm_allreduce_sum(data, Int64(count)) }
+    bytes += 4 * count
+    guard rc == 0 else {
+      FileHandle.standardError.write(
+        Data("error: rank \(rank): all_reduce_sum failed (MPI error \(rc)); stopping\n".utf8))
+      exit(1)
+    }
   }
 
   /// Starts summing a gradient bucket (`GradientExchange`).

@@ -39,6 +39,7 @@ public final class TrainingRun {
     trainer.worldSize = world.size
     if world.isDistributed {
       try trainer.runtime.shareGradients(of: "train_step", with: world)
+      trainer.runtime.sumOverProcesses(with: world)
       trainer.runtime.setDataParallelRows(
         rank: world.rank, worldSize: world.size, perRankBatch: trainer.batch)
     }

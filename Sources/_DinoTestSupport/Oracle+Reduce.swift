@@ -30,4 +30,9 @@ let reduceOracleRows: [OracleRow] = [
     if size == .large && rng.bool() { y = [x.last!] }  // a bias gradient: blocked partials
     return KernelCase(.sumTo, [x], out: y, iattr: y.map(Int64.init), rng: &rng)
   },
+  // A process alone (no communicator registered): the identity.
+  OracleRow(.allReduceSum, atol: 0, rtol: 0, reference: { x, _ in [x[0]] }) { rng, size in
+    let x = randomShape(&rng, size, rank: rng.int(0...4))
+    return KernelCase(.allReduceSum, [x], out: x, rng: &rng)
+  },
 ]

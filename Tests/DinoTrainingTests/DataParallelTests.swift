@@ -95,14 +95,42 @@ final class DataParallelTests: XCTestCase {
   /// center to the parity tolerance (only the order of the gradient sums differs), the
   /// same epoch losses; rank 0 printed the launch line and wrote the checkpoint.
   func testTwoRanksEqualOneProcessWithTheGlobalBatch() throws {
+    try assertTwoRanksEqualOneProcess { batch, folder in
+      try StepParityTests.compile(Self.defines(batch: batch), in: folder)
+    }
+  }
+
+  /// As `testTwoRanksEqualOneProcessWithTheGlobalBatch` with DINOv2's Sinkhorn-Knopp
+  /// centering (Samples/fashion_mnist_cpu.swift, 3 iterations): every iteration's
+  /// per-prototype sums are summed over the ranks (`all_reduce_sum`), so the two ranks'
+  /// targets are those of the global batch.
+  func testTwoRanksWithSinkhornKnoppEqualOneProcessWithTheGlobalBatch() throws {
+    try assertTwoRanksEqualOneProcess { batch, folder in
+      let plan = folder + "/plan.bin"
+      let result = try DinoTool.run(
+        "dinoc",
+        ["compile", StepParityTests.packageRoot + "/Samples/fashion_mnist_cpu.swift", "-o", plan]
+          + mergedDefines(Self.defines(batch: batch) + ["-D", "centering=sinkhorn:3"]))
+      guard result.status == 0 else {
+        throw DinoTool.Failure("dinoc compile failed:\n\(result.stderr)")
+      }
+      return plan
+    }
+  }
+
+  /// One process with batch 4 and `mpirun -np 2` with batch 2 (plans from `compile(batch,
+  /// folder)`) over 18 images for 6 iterations: see the two tests above.
+  private func assertTwoRanksEqualOneProcess(
+    compile: (Int, String) throws -> String
+  ) throws {
     _ = try mpirun()
     let dir = try temporaryDirectory()
     try FileManager.default.createDirectory(
       atPath: dir + "/b2", withIntermediateDirectories: true)
     try FileManager.default.createDirectory(
       atPath: dir + "/b4", withIntermediateDirectories: true)
-    let small = try StepParityTests.compile(Self.defines(batch: 2), in: dir + "/b2")
-    let big = try StepParityTests.compile(Self.defines(batch: 4), in: dir + "/b4")
+    let small = try compile(2, dir + "/b2")
+    let big = try compile(4, dir + "/b4")
     let images = try TrainTests.makeImages(in: dir, perClass: 9)
 
     var options = Self.options(images, dir + "/one")

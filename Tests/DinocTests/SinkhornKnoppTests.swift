@@ -1,5 +1,8 @@
 import DinoDSL
 import DinoIR
+import DinoPlan
+import DinoRandom
+import DinoRuntime
 import Foundation
 import XCTest
 import _DinoTestSupport
@@ -7,7 +10,8 @@ import _DinoTestSupport
 /// `DINOLoss(centering: .sinkhornKnopp(iterations:))` (Samples/fashion_mnist_cpu.swift):
 /// the teacher targets of `train_step`, evaluated in Double on the official reference
 /// weights and crops, equal DINOv2's `sinkhorn_knopp_teacher` computed directly from the
-/// step's teacher logits; the `-D centering` values parse and bad ones are refused.
+/// step's teacher logits; a process alone computes bit for bit the local log-domain
+/// iterations; the `-D centering` values parse and bad ones are refused.
 final class SinkhornKnoppTests: XCTestCase {
   private let sample = DinocRunner.packageRoot.appendingPathComponent(
     "Samples/fashion_mnist_cpu.swift"
@@ -83,6 +87,41 @@ final class SinkhornKnoppTests: XCTestCase {
         XCTAssertEqual(mass, Double(rows) / Double(k), accuracy: 0.5 * Double(rows) / Double(k))
       }
     }
+  }
+
+  /// A process alone: `sinkhornKnoppLogits`, whose column step adds the process's share of
+  /// the global batch (`all_reduce_sum`, a copy here), equals bit for bit the purely local
+  /// log-domain iterations (what it computed before data parallelism), on the f32 kernels.
+  func testAloneTheTargetsAreBitwiseTheLocalLogDomainOnes() throws {
+    let model = try DinocRunner.writeModel(
+      """
+      // dino-dsl-version: 1
+      import DinoDSL
+
+      Model("sk") { model in
+        model.program("sk") {
+          let t = Input("t", [6, 5])
+          let temp = Input("temp", [])
+          Output("global", sinkhornKnoppLogits(t, temperature: temp, iterations: 3))
+          var z = t / temp
+          for _ in 0..<3 {
+            z = logSoftmax(logSoftmax(z.transposed()).transposed())
+          }
+          Output("local", z)
+        }
+      }
+      """, for: self)
+    let plan = NSTemporaryDirectory() + "/sk-alone-\(UUID().uuidString).plan.bin"
+    defer { try? FileManager.default.removeItem(atPath: plan) }
+    let compile = try DinocRunner.run(["compile", model, "-o", plan])
+    XCTAssertEqual(compile.status, 0, compile.stderr)
+    let runtime = try Runtime(graph: try PlanReader.read(contentsOf: plan))
+    var rng = SplitMix64(seed: 3)
+    try runtime.setInput("t", (0..<30).map { _ in Float(rng.nextNormal()) })
+    try runtime.setScalar("temp", 0.07)
+    try runtime.run("sk")
+    let global = try runtime.output("global"), local = try runtime.output("local")
+    XCTAssertEqual(global.map(\.bitPattern), local.map(\.bitPattern))
   }
 
   func testCenteringOptionValues() throws {

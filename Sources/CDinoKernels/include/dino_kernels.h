@@ -50,6 +50,11 @@ struct dino_row_map {
  *  world·(b % per_rank); b itself when `map` is NULL, world ≤ 1 or per_rank ≤ 0. */
 int64_t dino_global_row(int64_t b, const struct dino_row_map *map);
 
+/** Sums x[0..n) over the processes of a data-parallel run in place (every process calls it
+ *  with its own x at the same instruction); `user` is what the runtime registered with it.
+ *  It reports its own failures (the kernels cannot): all_reduce_sum calls it. */
+typedef void (*dino_rank_sum_fn)(float *x, int64_t n, void *user);
+
 /** What one `dino_exec` call needs besides the instructions. */
 struct dino_exec_ctx {
     struct dino_tensor *tensors; /**< the tensor table */
@@ -58,6 +63,8 @@ struct dino_exec_ctx {
     size_t scratch_bytes; /**< its size */
     char error[256]; /**< set when dino_exec fails */
     struct dino_row_map rows; /**< drop-path rows under data parallelism (zeros alone) */
+    dino_rank_sum_fn rank_sum; /**< all_reduce_sum's communicator (NULL alone: identity) */
+    void *rank_sum_user; /**< rank_sum's `user` argument */
 };
 
 /** Scratch bytes `ins` needs: nonzero only for patch_embed (im2col), layer_norm_bwd_gamma

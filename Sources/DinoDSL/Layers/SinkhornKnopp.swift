@@ -47,8 +47,16 @@ extension TeacherCentering: OptionValue, CustomStringConvertible {
 /// overflow: dividing the columns by their sums is `log_softmax` over the rows axis, dividing
 /// the rows is `log_softmax` over the last axis, and the constant factors 1/K, 1/B and B
 /// cancel in the final row normalisation.
+///
+/// Under data parallelism the columns (prototypes) span the global batch, as DINOv2 all-reduces
+/// them: in every iteration each process's column log-sum-exp `a_k` (over its own rows) is
+/// turned into the global one through `all_reduce_sum` of the per-prototype sums
+/// `exp(a_k − m_k)` (`m_k`, the mean of `a_k` over the processes, keeps them finite); the
+/// column step adds `log(exp(a_k − m_k) / Σ_processes exp(a_k − m_k))` to the local
+/// `log_softmax`. A process alone adds `log 1 = 0`: the arithmetic of one process is the
+/// purely local one.
 /// - Parameters:
-///   - logits: the teacher logits, one row per sample.
+///   - logits: the teacher logits, one row per sample (this process's rows).
 ///   - temperature: `τt`.
 ///   - iterations: the number of (column, row) normalisation rounds, at least 1.
 /// - Returns: `[rows, K]` log-targets.
@@ -68,13 +76,39 @@ public func sinkhornKnoppLogits(
     session.error("sinkhornKnopp: iterations must be at least 1, got \(iterations)", at: loc)
     return session.invalid(logits.shape, at: loc)
   }
+  let one = constant(1.0, file: file, line: line, column: column)
+  let processes = allReduceSum(one, file: file, line: line, column: column)
   var z = logits / temperature
   for _ in 0..<iterations {
-    z = logSoftmax(
+    let local = logSoftmax(
       z.transposed(file: file, line: line, column: column),
       file: file, line: line, column: column
     ).transposed(file: file, line: line, column: column)
+    z = local + processShare(z, local, processes, file: file, line: line, column: column)
     z = logSoftmax(z, file: file, line: line, column: column)
   }
   return z
+}
+
+/// `[1, K]`: `log(exp(a_k − m_k) / Σ_processes exp(a_k − m_k))`, the share of this process's
+/// rows in prototype k's mass over the global batch, where `a_k = z_0k − local_0k` is the
+/// column log-sum-exp of this process's rows and `m_k` its mean over the `processes`.
+/// `exp(d)` is `softmax([d, 0])_0 / softmax([d, 0])_1` (there is no exp op); alone, the
+/// share is `exp(0)/exp(0) = 1` and its log exactly 0.
+private func processShare(
+  _ z: Tensor, _ local: Tensor, _ processes: Tensor, file: String, line: UInt, column: UInt
+) -> Tensor {
+  let k = z.shape[1]
+  let a = slice(z - local, axis: 0, 0..<1, file: file, line: line, column: column)
+  let m = allReduceSum(a, file: file, line: line, column: column) / processes
+  let d = reshape(a - m, [k, 1], file: file, line: line, column: column)
+  let pair = softmax(
+    concat([d, d - d], axis: 1, file: file, line: line, column: column),
+    file: file, line: line, column: column)
+  let shifted =
+    slice(pair, axis: 1, 0..<1, file: file, line: line, column: column)
+    / slice(pair, axis: 1, 1..<2, file: file, line: line, column: column)
+  let mass = reshape(shifted, [1, k], file: file, line: line, column: column)
+  let total = allReduceSum(mass, file: file, line: line, column: column)
+  return log(mass / total, file: file, line: line, column: column)
 }
