@@ -1,4 +1,4 @@
-/* eltwise.c — broadcasting add/sub/mul/div, scale, exact GELU and its backward, log.
+/* eltwise.c — broadcasting add/sub/mul/div, scale, exact GELU and its backward, log, exp.
  *
  * Binary ops view b's broadcast to a as [o, m, i] with b = [m] whenever b's non-1
  * dimensions form one contiguous run of a's (same shape, a trailing repeat such as a
@@ -166,6 +166,13 @@ static void dino_log_fwd(float *y, const float *x, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = logf(x[i]);
 }
 
+/** y = eˣ (expf: exactly 1 at 0); y may be x. */
+static void dino_exp_fwd(float *y, const float *x, int64_t n) {
+    // x and y are (n); y = eˣ.
+#pragma omp parallel for simd schedule(static) if (n >= DINO_PAR_MIN)
+    for (int64_t i = 0; i < n; i++) y[i] = expf(x[i]);
+}
+
 /** dx = dy·(Φ(x) + x·φ(x)); dx may be dy. */
 static void dino_gelu_bwd(float *dx, const float *dy, const float *x, int64_t n) {
     // dy, x and dx are (n); dx = dy·(Φ(x) + x·φ(x)); dx may be dy. Element i is read
@@ -214,6 +221,10 @@ void dino_run_gelu(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
 
 void dino_run_log(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
     dino_log_fwd(F(OUT), F(IN(0)), numel(IN(0)));
+}
+
+void dino_run_exp(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
+    dino_exp_fwd(F(OUT), F(IN(0)), numel(IN(0)));
 }
 
 void dino_run_gelu_bwd(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {

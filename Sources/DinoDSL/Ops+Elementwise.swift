@@ -34,6 +34,16 @@ public func log(
   session.record(.log, [x], at: session.userLoc(file, line, column), fallback: x.type)
 }
 
+/// eˣ, element-wise (exactly 1 at 0).
+/// - Parameters:
+///   - x: the tensor.
+/// - Returns: a tensor of `x`'s shape.
+public func exp(
+  _ x: Tensor, file: String = #filePath, line: UInt = #line, column: UInt = #column
+) -> Tensor {
+  session.record(.exp, [x], at: session.userLoc(file, line, column), fallback: x.type)
+}
+
 /// Softmax over the last axis.
 /// - Parameters:
 ///   - x: the logits.

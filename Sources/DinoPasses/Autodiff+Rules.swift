@@ -82,6 +82,10 @@ extension BackwardEmitter {
       // d ln x / dx = 1/x.
       try give(0) { () throws(CompileError) in try emit(.div, [dy, x[0]]) }
 
+    case .exp:
+      // d eˣ / dx = eˣ, the result.
+      try give(0) { () throws(CompileError) in try emit(.mul, [dy, result]) }
+
     case .layerNorm:
       let eps: Attributes = ["eps": node.attrs["eps"] ?? .float(0)]
       try give(0) { () throws(CompileError) in try emit(.layerNormBwd, [dy, x[0], x[1]], eps) }

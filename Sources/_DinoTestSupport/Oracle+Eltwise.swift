@@ -28,6 +28,7 @@ let eltwiseOracleRows: [OracleRow] = [
   },
   unaryRow(.gelu, atol: 1e-6, lo: -6, hi: 6) { x, _ in [R.map(x[0], R.gelu)] },
   unaryRow(.log, atol: 1e-6, lo: 0.25, hi: 4) { x, _ in [R.map(x[0]) { Foundation.log($0) }] },
+  unaryRow(.exp, atol: 1e-6, lo: -4, hi: 2) { x, _ in [R.map(x[0]) { Foundation.exp($0) }] },
   OracleRow(.geluBwd, atol: 1e-6, reference: { x, _ in [R.geluBwd(x[0], x[1])] }) {
     rng, size in
     let x = randomShape(&rng, size, rank: rng.int(1...3))

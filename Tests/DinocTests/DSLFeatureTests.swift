@@ -112,7 +112,7 @@ final class DSLFeatureTests: XCTestCase {
           let spread = broadcast(cls, to: [3, 2, 6]) - sum(scores, to: [6, 1]).transposed()
           let probs = softmax(layerNorm(spread, weight: b.value, bias: b.value)) + logSoftmax(gelu(spread))
           let ratio = 1.0 - probs / (permute(probs, [0, 2, 1]).transposed() + 2)
-          Output("ratio", ratio + log(allReduceSum(probs) + 3))
+          Output("ratio", ratio + log(allReduceSum(probs) + 3) * exp(ratio))
           Output("head", head)
           Output("coef", clipGradCoef(head, maxNorm: 3))
           let mask = dropPathMask(seed: Input("seed", [], dtype: .i32), rate: 0.25, batch: 2)

@@ -92,23 +92,14 @@ public func sinkhornKnoppLogits(
 
 /// `[1, K]`: `log(exp(a_k − m_k) / Σ_processes exp(a_k − m_k))`, the share of this process's
 /// rows in prototype k's mass over the global batch, where `a_k = z_0k − local_0k` is the
-/// column log-sum-exp of this process's rows and `m_k` its mean over the `processes`.
-/// `exp(d)` is `softmax([d, 0])_0 / softmax([d, 0])_1` (there is no exp op); alone, the
-/// share is `exp(0)/exp(0) = 1` and its log exactly 0.
+/// column log-sum-exp of this process's rows and `m_k` its mean over the `processes`. Alone,
+/// the share is `exp(0) / exp(0) = 1` and its log exactly 0.
 private func processShare(
   _ z: Tensor, _ local: Tensor, _ processes: Tensor, file: String, line: UInt, column: UInt
 ) -> Tensor {
-  let k = z.shape[1]
   let a = slice(z - local, axis: 0, 0..<1, file: file, line: line, column: column)
   let m = allReduceSum(a, file: file, line: line, column: column) / processes
-  let d = reshape(a - m, [k, 1], file: file, line: line, column: column)
-  let pair = softmax(
-    concat([d, d - d], axis: 1, file: file, line: line, column: column),
-    file: file, line: line, column: column)
-  let shifted =
-    slice(pair, axis: 1, 0..<1, file: file, line: line, column: column)
-    / slice(pair, axis: 1, 1..<2, file: file, line: line, column: column)
-  let mass = reshape(shifted, [1, k], file: file, line: line, column: column)
+  let mass = exp(a - m, file: file, line: line, column: column)
   let total = allReduceSum(mass, file: file, line: line, column: column)
   return log(mass / total, file: file, line: line, column: column)
 }
