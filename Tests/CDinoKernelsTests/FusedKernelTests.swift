@@ -39,7 +39,8 @@ final class FusedKernelTests: XCTestCase {
       let d = x.last!
       let rows = x.dropLast().reduce(1, *)
       let stats = Array(x.dropLast()) + [2]
-      let forward = KernelCase(.layerNormTrain, [x, [d], [d]], out: x, fattr: [eps], rng: &rng) { _, r in
+      let forward = KernelCase(.layerNormTrain, [x, [d], [d]], out: x, fattr: [eps], rng: &rng) {
+        _, r in
         r.float(-2, 2) + 0.25
       }
       var forwardRun = forward
@@ -61,7 +62,8 @@ final class FusedKernelTests: XCTestCase {
         let label = "\(x) \(threads) threads"
         XCTAssertEqual(bits(run.out), bits(try runKernel(dx, threads: threads).out), "\(label): dx")
         XCTAssertEqual(
-          bits(run.extras[0]), bits(try runKernel(dgamma, threads: threads).out), "\(label): dgamma")
+          bits(run.extras[0]), bits(try runKernel(dgamma, threads: threads).out), "\(label): dgamma"
+        )
         XCTAssertEqual(
           bits(run.extras[1]), bits(try runKernel(dbeta, threads: threads).out), "\(label): dbeta")
       }
@@ -72,7 +74,8 @@ final class FusedKernelTests: XCTestCase {
     var rng = TestRNG(seed: 9_004)
     // Small (serial) and large enough for the split GEMM (by rows and by columns).
     for (rows, inDim, outDim) in [(3, 5, 7), (301, 33, 97), (17, 65, 769)] {
-      let linear = KernelCase(.linear, [[rows, inDim], [outDim, inDim], [outDim]], out: [rows, outDim], rng: &rng)
+      let linear = KernelCase(
+        .linear, [[rows, inDim], [outDim, inDim], [outDim]], out: [rows, outDim], rng: &rng)
       var fused = KernelCase(.linearGelu, linear.shapes, out: [rows, outDim], rng: &rng)
       fused.data = linear.data
       fused.extraOuts = [[rows, outDim]]
@@ -83,7 +86,8 @@ final class FusedKernelTests: XCTestCase {
         let run = try runKernel(fused, threads: threads)
         let label = "\(rows)x\(inDim)x\(outDim) \(threads) threads"
         XCTAssertEqual(bits(run.extras[0]), bits(h), "\(label): pre-activation")
-        XCTAssertEqual(bits(run.out), bits(try runKernel(gelu, threads: threads).out), "\(label): gelu")
+        XCTAssertEqual(
+          bits(run.out), bits(try runKernel(gelu, threads: threads).out), "\(label): gelu")
       }
     }
   }
@@ -98,7 +102,8 @@ final class FusedKernelTests: XCTestCase {
         .linearResidual, linear.shapes + [[rows, outDim]], out: [rows, outDim], rng: &rng)
       fused.data = linear.data + [residual]
       for threads in [1, 2] {
-        var add = KernelCase(.add, [[rows, outDim], [rows, outDim]], out: [rows, outDim], rng: &rng)
+        var add = KernelCase(
+          .add, [[rows, outDim], [rows, outDim]], out: [rows, outDim], rng: &rng)
         add.data = [residual, try runKernel(linear, threads: threads).out]
         let label = "\(rows)x\(inDim)x\(outDim) \(threads) threads"
         XCTAssertEqual(

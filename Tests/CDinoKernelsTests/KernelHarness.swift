@@ -52,9 +52,12 @@ func runKernel(
     tensors.append(makeTensor(p, shape, int32: false))
   }
 
-  var ins = makeInstr(c.op, inputs: Array(0..<c.shapes.count), out: c.shapes.count,
-                      iattr: c.iattr, fattr: c.fattr)
-  let scratchBytes = tensors.withUnsafeBufferPointer { dino_instr_scratch_bytes(&ins, $0.baseAddress!) }
+  var ins = makeInstr(
+    c.op, inputs: Array(0..<c.shapes.count), out: c.shapes.count,
+    iattr: c.iattr, fattr: c.fattr)
+  let scratchBytes = tensors.withUnsafeBufferPointer {
+    dino_instr_scratch_bytes(&ins, $0.baseAddress!)
+  }
   let scratch = UnsafeMutableRawPointer.allocate(byteCount: max(64, scratchBytes), alignment: 64)
   defer { scratch.deallocate() }
 
@@ -70,12 +73,18 @@ func runKernel(
     return (rc, errorText(ctx))
   }
   if rc != 0 { throw KernelFailure(description: message) }
-  let out = outData.map { Array(UnsafeBufferPointer(start: $0.assumingMemoryBound(to: Float.self), count: outCount)) } ?? []
+  let out =
+    outData.map {
+      Array(UnsafeBufferPointer(start: $0.assumingMemoryBound(to: Float.self), count: outCount))
+    } ?? []
   let operands = c.shapes.indices.map { i in
-    Array(UnsafeBufferPointer(start: buffers[i]!.assumingMemoryBound(to: Float.self), count: c.data[i].count))
+    Array(
+      UnsafeBufferPointer(
+        start: buffers[i]!.assumingMemoryBound(to: Float.self), count: c.data[i].count))
   }
   let extras = zip(extraData, c.extraOuts).map { p, shape in
-    Array(UnsafeBufferPointer(start: p.assumingMemoryBound(to: Float.self), count: shape.reduce(1, *)))
+    Array(
+      UnsafeBufferPointer(start: p.assumingMemoryBound(to: Float.self), count: shape.reduce(1, *)))
   }
   return KernelRun(out: out, operands: operands, extras: extras)
 }

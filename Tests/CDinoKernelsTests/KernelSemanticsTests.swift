@@ -25,7 +25,9 @@ final class KernelSemanticsTests: XCTestCase {
     seed: Int32, stream: Int64, batch: Int, rate: Float, rows: dino_row_map = dino_row_map()
   ) throws -> [Float] {
     var rng = TestRNG(seed: 1)
-    var c = KernelCase(.dropPathMask, [[]], out: [batch], iattr: [stream, Int64(batch)], fattr: [rate], rng: &rng) { _, _ in
+    var c = KernelCase(
+      .dropPathMask, [[]], out: [batch], iattr: [stream, Int64(batch)], fattr: [rate], rng: &rng
+    ) { _, _ in
       Float(bitPattern: UInt32(bitPattern: seed))
     }
     c.int32Operands = [0]
@@ -72,10 +74,14 @@ final class KernelSemanticsTests: XCTestCase {
       let u = Float(h >> 40) / Float(1 << 24)
       XCTAssertEqual(mask[b] != 0, u < 1 - rate, "entry \(b)")
     }
-    XCTAssertEqual(try dropPathMask(seed: -12345, stream: 3, batch: n, rate: rate), mask, "same key, same mask")
-    XCTAssertNotEqual(try dropPathMask(seed: -12345, stream: 4, batch: n, rate: rate), mask, "streams differ")
-    XCTAssertNotEqual(try dropPathMask(seed: 1, stream: 3, batch: n, rate: rate), mask, "seeds differ")
-    XCTAssertEqual(try dropPathMask(seed: 9, stream: 0, batch: 64, rate: 0), [Float](repeating: 1, count: 64))
+    XCTAssertEqual(
+      try dropPathMask(seed: -12345, stream: 3, batch: n, rate: rate), mask, "same key, same mask")
+    XCTAssertNotEqual(
+      try dropPathMask(seed: -12345, stream: 4, batch: n, rate: rate), mask, "streams differ")
+    XCTAssertNotEqual(
+      try dropPathMask(seed: 1, stream: 3, batch: n, rate: rate), mask, "seeds differ")
+    XCTAssertEqual(
+      try dropPathMask(seed: 9, stream: 0, batch: 64, rate: 0), [Float](repeating: 1, count: 64))
   }
 
   /// AdamW on p = [1, −2], g = [0.5, −0.1], m = v = 0, t = 0, lr = 0.1, wd = 0.5:
@@ -83,8 +89,9 @@ final class KernelSemanticsTests: XCTestCase {
   /// p = p·(1 − 0.05·decay) − 0.1·sign(g). With `ref` the Swift Double reference runs it.
   private func adamw(decay: Int64, gate: Float, ref: Bool) throws -> KernelRun {
     var rng = TestRNG(seed: 2)
-    var c = KernelCase(.adamwUpdate, [[2], [2], [2], [2], [], [], [], []], out: [],
-                       iattr: [decay], fattr: [0.9, 0.999, 1e-8], rng: &rng)
+    var c = KernelCase(
+      .adamwUpdate, [[2], [2], [2], [2], [], [], [], []], out: [],
+      iattr: [decay], fattr: [0.9, 0.999, 1e-8], rng: &rng)
     c.data = [[1, -2], [0.5, -0.1], [0, 0], [0, 0], [0], [0.1], [0.5], [gate]]
     return try ref ? referenceRun(c) : runKernel(c, threads: 2)
   }
@@ -94,7 +101,7 @@ final class KernelSemanticsTests: XCTestCase {
       let withDecay = try adamw(decay: 1, gate: 1, ref: ref)
       XCTAssertEqual(withDecay.operands[0][0], 0.85, accuracy: 2e-6)
       XCTAssertEqual(withDecay.operands[0][1], -1.8, accuracy: 2e-6)
-      XCTAssertEqual(withDecay.operands[2][0], 0.05, accuracy: 1e-7)   // m = 0.1·g
+      XCTAssertEqual(withDecay.operands[2][0], 0.05, accuracy: 1e-7)  // m = 0.1·g
       XCTAssertEqual(withDecay.operands[2][1], -0.01, accuracy: 1e-7)
       XCTAssertEqual(withDecay.operands[3][0], 0.00025, accuracy: 1e-8)  // v = 0.001·g²
       XCTAssertEqual(withDecay.operands[3][1], 0.00001, accuracy: 1e-9)
@@ -144,7 +151,9 @@ final class KernelSemanticsTests: XCTestCase {
     var tensors = [Float](repeating: 0.5, count: 12)
     tensors.withUnsafeMutableBytes { raw in
       let base = raw.baseAddress!
-      var table = [makeTensor(base, [2, 3], int32: false), makeTensor(base + 24, [2, 3], int32: false)]
+      var table = [
+        makeTensor(base, [2, 3], int32: false), makeTensor(base + 24, [2, 3], int32: false),
+      ]
       var prog = [
         makeInstr(.input, inputs: [], out: 0),
         makeInstr(.gelu, inputs: [0], out: 1),

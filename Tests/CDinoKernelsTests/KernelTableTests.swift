@@ -30,15 +30,20 @@ final class KernelTableTests: XCTestCase {
     file: StaticString = #filePath, line: UInt = #line
   ) {
     let bad = mismatches(x.out, y.out, atol: row.atol, rtol: row.rtol)
-    XCTAssert(bad.isEmpty, "\(label): result \(bad.joined(separator: "; "))", file: file, line: line)
+    XCTAssert(
+      bad.isEmpty, "\(label): result \(bad.joined(separator: "; "))", file: file, line: line)
     XCTAssertEqual(x.extras.count, y.extras.count, "\(label): result count", file: file, line: line)
     for (k, (a, b)) in zip(x.extras, y.extras).enumerated() {
       let bad = mismatches(a, b, atol: row.atol, rtol: row.rtol)
-      XCTAssert(bad.isEmpty, "\(label): result \(k + 1) \(bad.joined(separator: "; "))", file: file, line: line)
+      XCTAssert(
+        bad.isEmpty, "\(label): result \(k + 1) \(bad.joined(separator: "; "))", file: file,
+        line: line)
     }
     for i in x.operands.indices {
       let badOp = mismatches(x.operands[i], y.operands[i], atol: row.atol, rtol: row.rtol)
-      XCTAssert(badOp.isEmpty, "\(label): operand \(i) \(badOp.joined(separator: "; "))", file: file, line: line)
+      XCTAssert(
+        badOp.isEmpty, "\(label): operand \(i) \(badOp.joined(separator: "; "))", file: file,
+        line: line)
     }
   }
 
@@ -51,7 +56,9 @@ final class KernelTableTests: XCTestCase {
       XCTAssertEqual(dino_op_has_kernel(op) != 0, !leaf, "\(name): kernel table")
       // `result` computes nothing: its producer's kernel writes it (KernelSemanticsTests).
       if !leaf && name != "result" {
-        XCTAssert(rows.contains(UInt32(op)), "\(name) has no row in oracleTable (_DinoTestSupport/Oracle+<family>.swift)")
+        XCTAssert(
+          rows.contains(UInt32(op)),
+          "\(name) has no row in oracleTable (_DinoTestSupport/Oracle+<family>.swift)")
       }
     }
     XCTAssertEqual(dino_op_has_kernel(Int32(DINO_OP_COUNT)), 0)
@@ -80,25 +87,33 @@ final class KernelTableTests: XCTestCase {
   }
 
   func testInPlaceOpsMatchOutOfPlace() throws {
-    for (row, c, label) in cases(draws: 1) where dino_op_traits_of(Int32(c.op.rawValue)).pointee.inplace != 0 {
+    for (row, c, label) in cases(draws: 1)
+    where dino_op_traits_of(Int32(c.op.rawValue)).pointee.inplace != 0 {
       let ref = try referenceRun(c)
       for threads in [1, 2] {
         let run = try runKernel(c, threads: threads, inPlace: true)
         let bad = mismatches(run.operands[0], ref.out, atol: row.atol, rtol: row.rtol)
-        XCTAssert(bad.isEmpty, "\(label) in place, \(threads) threads: \(bad.joined(separator: "; "))")
+        XCTAssert(
+          bad.isEmpty, "\(label) in place, \(threads) threads: \(bad.joined(separator: "; "))")
       }
     }
   }
 
   func testBroadcastingVariantsOfEveryBinaryOp() throws {
     let a = [3, 5, 7]
-    let variants: [[Int]] = [[3, 5, 7], [7], [5, 7], [3, 5, 1], [3, 1, 1], [1, 5, 1], [5, 1], [], [1], [3, 1, 7], [1, 1, 7]]
+    let variants: [[Int]] = [
+      [3, 5, 7], [7], [5, 7], [3, 5, 1], [3, 1, 1], [1, 5, 1], [5, 1], [], [1], [3, 1, 7],
+      [1, 1, 7],
+    ]
     var rng = TestRNG(seed: 7)
     for op in [dino_op.add, .sub, .mul, .div] {
       for b in variants {
-        let c = KernelCase(op, [a, b], out: a, rng: &rng) { i, r in i == 1 ? r.float(0.5, 2) : r.float(-1, 1) }
+        let c = KernelCase(op, [a, b], out: a, rng: &rng) { i, r in
+          i == 1 ? r.float(0.5, 2) : r.float(-1, 1)
+        }
         let ref = try referenceRun(c), fast = try runKernel(c, threads: 2)
-        XCTAssert(mismatches(fast.out, ref.out, atol: 1e-6, rtol: 1e-6).isEmpty, "\(op) [3,5,7] with \(b)")
+        XCTAssert(
+          mismatches(fast.out, ref.out, atol: 1e-6, rtol: 1e-6).isEmpty, "\(op) [3,5,7] with \(b)")
         // Check one element against the definition directly: c[2,4,6] = a[2,4,6] ∘ b[...].
         let bIndex = zip(b.indices, b).reduce(0) { acc, d in
           let (i, e) = d
@@ -120,10 +135,12 @@ final class KernelTableTests: XCTestCase {
     ]
     var rng = TestRNG(seed: 11)
     for (x, perm) in cases {
-      let c = KernelCase(.permute, [x], out: perm.map { x[$0] }, iattr: perm.map(Int64.init), rng: &rng)
+      let c = KernelCase(
+        .permute, [x], out: perm.map { x[$0] }, iattr: perm.map(Int64.init), rng: &rng)
       let ref = try referenceRun(c)
       for threads in [1, 2] {
-        XCTAssertEqual(try runKernel(c, threads: threads).out, ref.out, "\(x) by \(perm), \(threads) threads")
+        XCTAssertEqual(
+          try runKernel(c, threads: threads).out, ref.out, "\(x) by \(perm), \(threads) threads")
       }
     }
   }

@@ -6,7 +6,8 @@ final class AttentionPictureTests: XCTestCase {
   /// [0.1, 0.2, 0.3, 0.4] at 0.6: ascending cumsum 0.1, 0.3, 0.6, 1.0 > 0.4 keeps the two
   /// largest (mass 0.7); at 1.0 everything is kept, at a tiny share only the largest.
   func testOfficialRuleOnKnownValues() {
-    XCTAssertEqual(AttentionMask.keep([0.3, 0.1, 0.4, 0.2], share: 0.6), [true, false, true, false])
+    XCTAssertEqual(
+      AttentionMask.keep([0.3, 0.1, 0.4, 0.2], share: 0.6), [true, false, true, false])
     XCTAssertEqual(AttentionMask.keep([0.3, 0.1, 0.4, 0.2], share: 1), [true, true, true, true])
     XCTAssertEqual(
       AttentionMask.keep([0.3, 0.1, 0.4, 0.2], share: 0.01), [false, false, true, false])

@@ -36,7 +36,8 @@ final class FolderWalkFuzzTests: XCTestCase {
       case 5: try Data("notes".utf8).write(to: URL(fileURLWithPath: name + ".txt"))
       case 6: _ = mkfifo(name + ".png", 0o644)
       default:
-        let targets = ["..", "../..", ".", "/dev/null", "/dev/zero", "nowhere", root]
+        let targets =
+          ["..", "../..", ".", "/dev/null", "/dev/zero", "nowhere", root]
           + folders + folders.map { $0 + "/e0.png" }
         try files.createSymbolicLink(
           atPath: name + (random.below(2) == 0 ? ".png" : ""),

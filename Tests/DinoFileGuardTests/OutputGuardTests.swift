@@ -37,9 +37,10 @@ final class OutputGuardTests: XCTestCase {
         "-o '\(dir)/\(path)' is the same file as the input --inputs '\(dir)/in.bin': "
           + "writing it would destroy the input; choose another output path")
     }
-    XCTAssertNil(refusal { () throws(OutputGuardError) in
-      try outputs.check(output: dir + "/new.bin", as: "-o")
-    })
+    XCTAssertNil(
+      refusal { () throws(OutputGuardError) in
+        try outputs.check(output: dir + "/new.bin", as: "-o")
+      })
     XCTAssertEqual(
       refusal { () throws(OutputGuardError) in
         try outputs.check(output: dir + "/./new.bin", as: "--params-out")
@@ -74,15 +75,18 @@ final class OutputGuardTests: XCTestCase {
         "-o '\(dir)/\(path)' is inside the data folder --data '\(dir)/data': "
           + "never write into data you read; choose a path outside it")
     }
-    XCTAssertNotNil(refusal { () throws(OutputGuardError) in
-      try outputs.check(outputFolder: dir + "/data/run", as: "--output")
-    })
-    XCTAssertNil(refusal { () throws(OutputGuardError) in
-      try outputs.check(outputFolder: dir + "/run", as: "--output")
-    })
-    XCTAssertNil(refusal { () throws(OutputGuardError) in
-      try outputs.check(output: dir + "/grid.png", as: "-o")
-    })
+    XCTAssertNotNil(
+      refusal { () throws(OutputGuardError) in
+        try outputs.check(outputFolder: dir + "/data/run", as: "--output")
+      })
+    XCTAssertNil(
+      refusal { () throws(OutputGuardError) in
+        try outputs.check(outputFolder: dir + "/run", as: "--output")
+      })
+    XCTAssertNil(
+      refusal { () throws(OutputGuardError) in
+        try outputs.check(output: dir + "/grid.png", as: "-o")
+      })
   }
 
   func testAppendsNeverFollowLinksOrBlockOnFIFOs() throws {
@@ -96,9 +100,10 @@ final class OutputGuardTests: XCTestCase {
         try NoFollowAppend.append("x\n", to: dir + "/log.txt")
       },
       "\(dir)/log.txt is a symbolic link: refusing to write through it; remove the link")
-    XCTAssertNotNil(refusal { () throws(OutputGuardError) in
-      try NoFollowAppend.checkAppendable(dir + "/log.txt")
-    })
+    XCTAssertNotNil(
+      refusal { () throws(OutputGuardError) in
+        try NoFollowAppend.checkAppendable(dir + "/log.txt")
+      })
     XCTAssertEqual(try String(contentsOfFile: target, encoding: .utf8), "keep\n")
 
     XCTAssertEqual(mkfifo(dir + "/fifo.txt", 0o644), 0)

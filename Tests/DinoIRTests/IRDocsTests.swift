@@ -50,7 +50,8 @@ final class IRDocsTests: XCTestCase {
       current.range(of: Self.generatedMarker), "IR/OPS.md lost its generated-part marker")
     let expected = String(current[..<marker.upperBound]) + Self.generatedOpsMarkdown()
     if ProcessInfo.processInfo.environment["DINO_WRITE_OPS_MD"] != nil && expected != current {
-      try expected.write(to: Self.irFolder.appendingPathComponent("OPS.md"), atomically: true,
+      try expected.write(
+        to: Self.irFolder.appendingPathComponent("OPS.md"), atomically: true,
         encoding: .utf8)
     }
     XCTAssertEqual(

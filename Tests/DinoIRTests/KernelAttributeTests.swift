@@ -57,17 +57,17 @@ final class KernelAttributeTests: XCTestCase {
       let type = TensorType(.f32, shape)
       p.nodes.append(Node(op, operands.map(ValueID.init), attrs: attrs, type: type))
     }
-    add(.input, [], [2, 5, 3], ["name": .string("a")])                       // %0
-    add(.input, [], [2, 5, 7], ["name": .string("b")])                       // %1
+    add(.input, [], [2, 5, 3], ["name": .string("a")])  // %0
+    add(.input, [], [2, 5, 7], ["name": .string("b")])  // %1
     add(.matmul, [0, 1], [2, 3, 7], ["trans_a": .int(1), "trans_b": .int(0)])  // K = 5
-    add(.input, [], [4, 6], ["name": .string("x")])                          // %3
-    add(.input, [], [9, 6], ["name": .string("w")])                          // %4
-    add(.input, [], [9], ["name": .string("bias")])                          // %5
-    add(.linear, [3, 4, 5], [4, 9])                                          // K = 6
-    add(.input, [], [1, 3, 8, 8], ["name": .string("img")])                  // %7
-    add(.input, [], [4, 3, 4, 4], ["name": .string("pw")])                   // %8
-    add(.input, [], [4], ["name": .string("pb")])                            // %9
-    add(.patchEmbed, [7, 8, 9], [1, 4, 4], ["patch": .int(4)])              // K = 48
+    add(.input, [], [4, 6], ["name": .string("x")])  // %3
+    add(.input, [], [9, 6], ["name": .string("w")])  // %4
+    add(.input, [], [9], ["name": .string("bias")])  // %5
+    add(.linear, [3, 4, 5], [4, 9])  // K = 6
+    add(.input, [], [1, 3, 8, 8], ["name": .string("img")])  // %7
+    add(.input, [], [4, 3, 4, 4], ["name": .string("pw")])  // %8
+    add(.input, [], [4], ["name": .string("pb")])  // %9
+    add(.patchEmbed, [7, 8, 9], [1, 4, 4], ["patch": .int(4)])  // K = 48
     add(.gelu, [6], [4, 9])
     let matmul: Double = 2 * 42 * 5, linear: Double = 2 * 36 * 6, embed: Double = 2 * 16 * 48
     XCTAssertEqual(p.gemmFlops(of: 2), matmul)

@@ -115,8 +115,8 @@ final class TrainingSchedulesTests: XCTestCase {
     XCTAssertEqual(longer.freezeIterations, 5)
     let peak = 0.0005 * 64 / 256  // the cosine ends at N epochs, not the plan's 10
     XCTAssertEqual(longer.lr(19), 1e-6 + 0.5 * (peak - 1e-6) * (1 + cos(Double.pi * 9 / 10)))
-    XCTAssertThrowsError(try TrainingSchedules(hyper: hyper, iterationsPerEpoch: 5, epochs: 2))
-    { error in
+    XCTAssertThrowsError(try TrainingSchedules(hyper: hyper, iterationsPerEpoch: 5, epochs: 2)) {
+      error in
       XCTAssertTrue("\(error)".contains("warmup_teacher_temp_epochs 3 must be within 0...2"))
     }
 

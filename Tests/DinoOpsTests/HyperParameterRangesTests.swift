@@ -7,7 +7,8 @@ final class HyperParameterRangesTests: XCTestCase {
     let defaults: [String: Double] = [
       "batch": 64, "channels": 3, "global_size": 224, "local_size": 96, "local_crops": 8,
       "global_scale_min": 0.4, "global_scale_max": 1, "local_scale_min": 0.05,
-      "local_scale_max": 0.4, "blur_sigma_min": 0.1, "blur_sigma_max": 2, "epochs": 100, "warmup_epochs": 10, "lr": 0.0005,
+      "local_scale_max": 0.4, "blur_sigma_min": 0.1, "blur_sigma_max": 2, "epochs": 100,
+      "warmup_epochs": 10, "lr": 0.0005,
       "min_lr": 1e-6, "weight_decay": 0.04, "weight_decay_end": 0.4, "momentum_teacher": 0.996,
       "teacher_temp": 0.04, "warmup_teacher_temp": 0.04, "warmup_teacher_temp_epochs": 0,
       "clip_grad": 3, "freeze_last_layer": 1, "seed": 0, "drop_path": 0.1, "student_temp": 0.1,

@@ -59,7 +59,8 @@ final class DeadCodeTests: XCTestCase {
         // Same node, operands remapped consistently (the tag is the original index + 1).
         let old = original.nodes[node.loc.line - 1]
         XCTAssertEqual(node.op, old.op)
-        XCTAssertEqual(node.operands.map { p.nodes[$0.index].loc.line - 1 }, old.operands.map(\.index))
+        XCTAssertEqual(
+          node.operands.map { p.nodes[$0.index].loc.line - 1 }, old.operands.map(\.index))
       }
       XCTAssertEqual(
         p.outputs.map { p.nodes[$0.value.index].loc.line - 1 }, original.outputs.map(\.value.index))

@@ -74,8 +74,10 @@ final class FuseTests: XCTestCase {
       }
     }
     var copy = buffers
-    let a = try ReferenceInterpreter.run(fused, program: "gradients", inputs: ["x": x], buffers: &buffers)
-    let b = try ReferenceInterpreter.run(unfused, program: "gradients", inputs: ["x": x], buffers: &copy)
+    let a = try ReferenceInterpreter.run(
+      fused, program: "gradients", inputs: ["x": x], buffers: &buffers)
+    let b = try ReferenceInterpreter.run(
+      unfused, program: "gradients", inputs: ["x": x], buffers: &copy)
     XCTAssertEqual(Set(a.keys), Set(b.keys))
     XCTAssertTrue(a.keys.contains("grad.student.norm.bias"))
     for (name, value) in b {
@@ -146,11 +148,15 @@ final class FuseTests: XCTestCase {
     }
     var buffers: [String: ReferenceTensor] = [:]
     for buffer in fused.buffers() {
-      buffers[buffer.name] = ReferenceTensor(shape: buffer.type.shape) { Double(($0 * 5) % 13) / 20 }
+      buffers[buffer.name] = ReferenceTensor(shape: buffer.type.shape) {
+        Double(($0 * 5) % 13) / 20
+      }
     }
     var copy = buffers
-    let a = try ReferenceInterpreter.run(fused, program: "train_step", inputs: inputs, buffers: &buffers)
-    let b = try ReferenceInterpreter.run(unfused, program: "train_step", inputs: inputs, buffers: &copy)
+    let a = try ReferenceInterpreter.run(
+      fused, program: "train_step", inputs: inputs, buffers: &buffers)
+    let b = try ReferenceInterpreter.run(
+      unfused, program: "train_step", inputs: inputs, buffers: &copy)
     XCTAssertEqual(a, b)
     XCTAssertEqual(buffers, copy)
   }

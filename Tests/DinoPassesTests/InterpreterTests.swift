@@ -192,9 +192,11 @@ final class InterpreterTests: XCTestCase {
   func testClipGradCoef() throws {
     let g = t([2], [3, 4])
     assertClose(
-      try eval(.clipGradCoef, g, attrs: ["max_norm": .float(1)]), ReferenceTensor(scalar: 1 / (5 + 1e-6))
+      try eval(.clipGradCoef, g, attrs: ["max_norm": .float(1)]),
+      ReferenceTensor(scalar: 1 / (5 + 1e-6))
     )
-    assertClose(try eval(.clipGradCoef, g, attrs: ["max_norm": .float(10)]), ReferenceTensor(scalar: 1))
+    assertClose(
+      try eval(.clipGradCoef, g, attrs: ["max_norm": .float(10)]), ReferenceTensor(scalar: 1))
   }
 
   /// adamw_update, ema_update and assign through a program, so the buffers change in place.
@@ -223,7 +225,8 @@ final class InterpreterTests: XCTestCase {
       "adam_step.w": ReferenceTensor(scalar: 0),
     ]
     let inputs: [String: ReferenceTensor] = [
-      "g": t([2], [0.5, -1]), "lr": ReferenceTensor(scalar: 0.1), "wd": ReferenceTensor(scalar: 0.5),
+      "g": t([2], [0.5, -1]), "lr": ReferenceTensor(scalar: 0.1),
+      "wd": ReferenceTensor(scalar: 0.5),
       "gate": ReferenceTensor(scalar: 1),
     ]
     let out = try ReferenceInterpreter.run(
@@ -323,7 +326,9 @@ final class InterpreterTests: XCTestCase {
     let w = b.parameter("student.w", [3, 3])
     b.output("y", try b.op(.matmul, x, w, attrs: mm(0, 0)))
     var buffers = ["student.w": ReferenceTensor(shape: [3, 3])]
-    func message(_ inputs: [String: ReferenceTensor], _ buffers: inout [String: ReferenceTensor]) -> String {
+    func message(_ inputs: [String: ReferenceTensor], _ buffers: inout [String: ReferenceTensor])
+      -> String
+    {
       do {
         _ = try ReferenceInterpreter.run(b.program, inputs: inputs, buffers: &buffers)
         return "no error"

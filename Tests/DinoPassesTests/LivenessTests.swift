@@ -60,7 +60,9 @@ final class LivenessTests: XCTestCase {
   private func problems(_ program: Program, arena: Int?, _ slots: [Int: (Int, Int)]) -> [String] {
     var program = program
     program.arenaBytes = arena
-    for (index, slot) in slots { program.nodes[index].slot = MemorySlot(offset: slot.0, size: slot.1) }
+    for (index, slot) in slots {
+      program.nodes[index].slot = MemorySlot(offset: slot.0, size: slot.1)
+    }
     return memoryProblems(program)
   }
 
@@ -79,16 +81,22 @@ final class LivenessTests: XCTestCase {
       return plan
     }
     XCTAssertEqual(problems(p, arena: nil, good), ["@p has no arena size (memory is not planned)"])
-    XCTAssertEqual(problems(p, arena: 200, good), ["@p: arena size 200 is not a non-negative multiple of 64"])
-    XCTAssertEqual(problems(p, arena: 192, with([4: nil])), ["@p: %4 (gelu, f32[16]) has no arena slot"])
+    XCTAssertEqual(
+      problems(p, arena: 200, good), ["@p: arena size 200 is not a non-negative multiple of 64"])
+    XCTAssertEqual(
+      problems(p, arena: 192, with([4: nil])), ["@p: %4 (gelu, f32[16]) has no arena slot"])
     XCTAssertEqual(
       problems(p, arena: 192, with([0: (0, 64)])),
       ["@p: %0 (input) has an arena slot, but a leaf lives in its own region"])
-    XCTAssertEqual(problems(p, arena: 192, with([4: (128, 32)])), ["@p: slot of %4 holds 32 bytes but f32[16] needs 64"])
     XCTAssertEqual(
-      problems(p, arena: 192, with([4: (136, 64)])), ["@p: slot of %4 starts at 136, not a multiple of 64"])
+      problems(p, arena: 192, with([4: (128, 32)])),
+      ["@p: slot of %4 holds 32 bytes but f32[16] needs 64"])
     XCTAssertEqual(
-      problems(p, arena: 192, with([4: (192, 64)])), ["@p: slot of %4 [192, 256) lies outside the arena of 192 bytes"])
+      problems(p, arena: 192, with([4: (136, 64)])),
+      ["@p: slot of %4 starts at 136, not a multiple of 64"])
+    XCTAssertEqual(
+      problems(p, arena: 192, with([4: (192, 64)])),
+      ["@p: slot of %4 [192, 256) lies outside the arena of 192 bytes"])
     XCTAssertEqual(
       problems(p, arena: 192, with([2: (0, 64), 3: (0, 64), 5: (0, 64), 1: (64, 64)])), [],
       "any disjoint assignment is sound")
@@ -127,7 +135,9 @@ final class LivenessTests: XCTestCase {
     XCTAssertEqual(memoryProblems(program), [])
     XCTAssertEqual(liveLowerBound(program), 0)
     program.nodes[2].slot = MemorySlot(offset: 0, size: 0)
-    XCTAssertEqual(memoryProblems(program), ["@p: %2 (assign) has an arena slot, but an effect result is a dummy"])
+    XCTAssertEqual(
+      memoryProblems(program),
+      ["@p: %2 (assign) has an arena slot, but an effect result is a dummy"])
   }
 
   func testStatistics() throws {

@@ -151,7 +151,10 @@ enum PassFixtures {
           return existing
         }
         return add(
-          Node(.parameter, attrs: ["name": .string(name), "init": .string("zeros"), "trainable": .int(1)], type: t))
+          Node(
+            .parameter,
+            attrs: ["name": .string(name), "init": .string("zeros"), "trainable": .int(1)], type: t)
+        )
       default:
         let data = (0..<t.count).map { Float($0 % 7) * 0.5 }
         return add(Node(.constant, attrs: ["data": .floats(data)], type: t))
@@ -178,18 +181,26 @@ enum PassFixtures {
       case 4 where t.rank >= 1:
         var shape = t.shape
         shape[shape.count - 1] = 1
-        _ = add(Node(.reduceSum, [x], attrs: ["axis": .int(t.rank - 1), "keepdims": .int(1)], type: TensorType(.f32, shape)))
+        _ = add(
+          Node(
+            .reduceSum, [x], attrs: ["axis": .int(t.rank - 1), "keepdims": .int(1)],
+            type: TensorType(.f32, shape)))
       case 5 where t.rank == 2:
         let n = pick([4, 8])
         let w = operand([t.shape[1], n])
-        _ = add(Node(.matmul, [x, w], attrs: ["trans_a": .int(0), "trans_b": .int(0)], type: TensorType(.f32, [t.shape[0], n])))
+        _ = add(
+          Node(
+            .matmul, [x, w], attrs: ["trans_a": .int(0), "trans_b": .int(0)],
+            type: TensorType(.f32, [t.shape[0], n])))
       case 6 where t.rank >= 1:
         let y = operand(t.shape)
         var shape = t.shape
         shape[0] *= 2
         _ = add(Node(.concat, [x, y], attrs: ["axis": .int(0)], type: TensorType(.f32, shape)))
       case 7:
-        _ = add(Node(.reshape, [x], attrs: ["shape": .ints([t.count])], type: TensorType(.f32, [t.count])))
+        _ = add(
+          Node(.reshape, [x], attrs: ["shape": .ints([t.count])], type: TensorType(.f32, [t.count]))
+        )
       case 8 where !parameters.isEmpty:
         let p = pick(parameters)
         _ = add(Node(.assign, [p, operand(type(p).shape)], type: .scalar))
@@ -197,13 +208,17 @@ enum PassFixtures {
         let p = pick(parameters)
         let s = leaf(type(p).shape)
         let m = leaf([])
-        if program[s].op == .parameter && program[s].attrs.string("name") != program[p].attrs.string("name")
+        if program[s].op == .parameter
+          && program[s].attrs.string("name") != program[p].attrs.string("name")
           && program[m].op != .parameter
         {
           _ = add(Node(.emaUpdate, [p, s, m], type: .scalar))
         }
       case 10 where !parameters.isEmpty:
-        _ = add(Node(.mul, [operand(type(parameters.last!).shape), parameters.last!], type: type(parameters.last!)))
+        _ = add(
+          Node(
+            .mul, [operand(type(parameters.last!).shape), parameters.last!],
+            type: type(parameters.last!)))
       default:
         _ = add(Node(.gelu, [x], type: t))
       }
@@ -226,15 +241,19 @@ func assertSameComputation(
 ) {
   XCTAssertEqual(original.nodes.count, scheduled.nodes.count, "node count", file: file, line: line)
   let oldIndex = scheduled.nodes.map { $0.loc.line - 1 }
-  XCTAssertEqual(Set(oldIndex), Set(original.nodes.indices), "not a permutation", file: file, line: line)
+  XCTAssertEqual(
+    Set(oldIndex), Set(original.nodes.indices), "not a permutation", file: file, line: line)
   var newIndex = Array(repeating: -1, count: original.nodes.count)
   for (k, old) in oldIndex.enumerated() where old >= 0 && old < newIndex.count { newIndex[old] = k }
   for (k, node) in scheduled.nodes.enumerated() {
     let old = original.nodes[oldIndex[k]]
     XCTAssertEqual(node.op, old.op, file: file, line: line)
     XCTAssertEqual(node.attrs, old.attrs, file: file, line: line)
-    XCTAssertEqual(node.operands.map { oldIndex[$0.index] }, old.operands.map(\.index), file: file, line: line)
-    for operand in node.operands { XCTAssertLessThan(operand.index, k, "not topological", file: file, line: line) }
+    XCTAssertEqual(
+      node.operands.map { oldIndex[$0.index] }, old.operands.map(\.index), file: file, line: line)
+    for operand in node.operands {
+      XCTAssertLessThan(operand.index, k, "not topological", file: file, line: line)
+    }
   }
   XCTAssertEqual(
     scheduled.outputs.map { "\($0.name)=\(oldIndex[$0.value.index])" },

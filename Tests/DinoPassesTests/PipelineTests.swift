@@ -13,15 +13,18 @@ final class PipelineTests: XCTestCase {
     XCTAssertEqual(seen, Pipeline.passNames)
     XCTAssertEqual(
       Pipeline.passNames,
-      ["verify", "autodiff", "optimizer", "ema", "dead_code", "fuse", "schedule", "flatten",
-       "remat", "plan_memory"])
+      [
+        "verify", "autodiff", "optimizer", "ema", "dead_code", "fuse", "schedule", "flatten",
+        "remat", "plan_memory",
+      ])
     XCTAssertEqual(result.stage, "plan_memory")
     for program in result.programs { XCTAssertEqual(memoryProblems(program), []) }
   }
 
   func testPlannedInputIsPlannedAgain() throws {
     let once = try Pipeline.run(try PassFixtures.mlp())
-    XCTAssertEqual(try Pipeline.run(once).programs.map(\.arenaBytes), once.programs.map(\.arenaBytes))
+    XCTAssertEqual(
+      try Pipeline.run(once).programs.map(\.arenaBytes), once.programs.map(\.arenaBytes))
   }
 
   func testStopAfter() throws {
@@ -32,7 +35,10 @@ final class PipelineTests: XCTestCase {
 
   func testUnknownPassListsTheNames() {
     XCTAssertThrowsError(try Pipeline.run(Graph(), stopAfter: "inline")) {
-      XCTAssertEqual("\($0)", "error: unknown pass 'inline' (passes: verify, autodiff, optimizer, ema, dead_code, fuse, schedule, flatten, remat, plan_memory)")
+      XCTAssertEqual(
+        "\($0)",
+        "error: unknown pass 'inline' (passes: verify, autodiff, optimizer, ema, dead_code, fuse, schedule, flatten, remat, plan_memory)"
+      )
     }
   }
 
@@ -42,7 +48,8 @@ final class PipelineTests: XCTestCase {
     XCTAssertThrowsError(try Pipeline.run(Graph(programs: [program]))) {
       XCTAssertEqual(
         "\($0)",
-        "error: gelu: operand %5 is not defined before %0\nnote: in %0 of @p\nnote: in the pipeline's input")
+        "error: gelu: operand %5 is not defined before %0\nnote: in %0 of @p\nnote: in the pipeline's input"
+      )
     }
   }
 

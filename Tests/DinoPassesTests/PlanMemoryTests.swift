@@ -18,12 +18,16 @@ final class PlanMemoryTests: XCTestCase {
       let arena = try XCTUnwrap(program.arenaBytes, file: file, line: line)
       let naive = live.transient.reduce(0) { $0 + alignedToArena($1.bytes) }
       XCTAssertLessThanOrEqual(arena, naive, "arena above the naive sum", file: file, line: line)
-      XCTAssertGreaterThanOrEqual(arena, live.lowerBound, "arena below the lower bound", file: file, line: line)
+      XCTAssertGreaterThanOrEqual(
+        arena, live.lowerBound, "arena below the lower bound", file: file, line: line)
       for (index, node) in program.nodes.enumerated() {
         XCTAssertEqual(node.slot != nil, node.isTransient, "%\(index)", file: file, line: line)
-        guard let slot = node.slot, let first = node.operands.first, program[first].slot == slot else { continue }
+        guard let slot = node.slot, let first = node.operands.first, program[first].slot == slot
+        else { continue }
         // Same slot as operand 0: only legal in place.
-        XCTAssertTrue(node.op.allowsInPlace, "%\(index) \(node.op.name) shares %\(first.index)", file: file, line: line)
+        XCTAssertTrue(
+          node.op.allowsInPlace, "%\(index) \(node.op.name) shares %\(first.index)", file: file,
+          line: line)
         XCTAssertEqual(live.inPlaceSource[index], first, file: file, line: line)
       }
       let stats = memoryStatistics(program)
@@ -63,14 +67,16 @@ final class PlanMemoryTests: XCTestCase {
     let train = try XCTUnwrap(planned.program("train_step"))
     let stats = memoryStatistics(train)
     XCTAssertGreaterThan(stats.inPlaceCount, 0, "the MLP has in-place chains")
-    XCTAssertLessThan(train.arenaBytes!, stats.naiveBytes / 2, "reuse halves the MLP's memory at least")
+    XCTAssertLessThan(
+      train.arenaBytes!, stats.naiveBytes / 2, "reuse halves the MLP's memory at least")
     XCTAssertEqual(planned.program("ema")?.arenaBytes, 0, "effects only: empty arena")
   }
 
   func testRandomGraphs() throws {
     var efficiencies: [Double] = []
     for seed in 0..<40 {
-      let graph = try schedule(try eliminateDeadCode(PassFixtures.randomGraph(seed: UInt64(seed), size: 60)))
+      let graph = try schedule(
+        try eliminateDeadCode(PassFixtures.randomGraph(seed: UInt64(seed), size: 60)))
       let planned = try assertPlanProperties(graph)
       efficiencies.append(memoryStatistics(planned.programs[0]).efficiency)
     }

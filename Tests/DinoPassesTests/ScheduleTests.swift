@@ -55,7 +55,8 @@ final class ScheduleTests: XCTestCase {
         """))
     let p = try schedule(graph).programs[0]
     assertSameComputation(graph.programs[0], p)
-    let position = Dictionary(uniqueKeysWithValues: p.nodes.enumerated().map { ($1.loc.line - 1, $0) })
+    let position = Dictionary(
+      uniqueKeysWithValues: p.nodes.enumerated().map { ($1.loc.line - 1, $0) })
     XCTAssertLessThan(position[3]!, position[4]!, "the read before the assign stays before it")
     XCTAssertLessThan(position[4]!, position[7]!, "the read after the assign stays after it")
   }
@@ -88,14 +89,16 @@ final class ScheduleTests: XCTestCase {
   func testScheduleDropsStalePlans() throws {
     let planned = try planMemory(try schedule(try PassFixtures.mlp()))
     let again = try schedule(planned)
-    XCTAssertTrue(again.programs.allSatisfy { $0.arenaBytes == nil && $0.nodes.allSatisfy { $0.slot == nil } })
+    XCTAssertTrue(
+      again.programs.allSatisfy { $0.arenaBytes == nil && $0.nodes.allSatisfy { $0.slot == nil } })
   }
 
   func testBrokenOperandIsAnErrorNotATrap() {
     var program = Program(name: "p")
     program.append(Node(.gelu, [ValueID(3)], type: TensorType(.f32, [2])))
     XCTAssertThrowsError(try schedule(Graph(programs: [program]))) {
-      XCTAssertEqual("\($0)", "error: schedule: operand %3 of %0 is not defined before it\nnote: in %0 of @p")
+      XCTAssertEqual(
+        "\($0)", "error: schedule: operand %3 of %0 is not defined before it\nnote: in %0 of @p")
     }
   }
 }

@@ -32,8 +32,10 @@ final class FusedPlanTests: XCTestCase {
     let grad = try XCTUnwrap(decoded.programs[0].nodes.first { $0.op == .layerNormGrad })
     XCTAssertEqual(
       grad.absorbed,
-      [SourceLoc(file: "model.swift", line: 13, column: 9, inferred: true),
-       SourceLoc(file: "Layers.swift", line: 20, column: 5)])
+      [
+        SourceLoc(file: "model.swift", line: 13, column: 9, inferred: true),
+        SourceLoc(file: "Layers.swift", line: 20, column: 5),
+      ])
     XCTAssertEqual(grad.locations.count, 3)
     let program = decoded.programs[0]
     let interval = Liveness(program).intervals

@@ -17,8 +17,10 @@ final class MemorySizeTests: XCTestCase {
   }
 
   func testMalformedSizesAreRefusedWithTheAcceptedForms() {
-    for text in ["", "M", "7O0M", "700X", "1.2.3G", "-5M", "0", "0M", "1e9", "700 M", "5MM",
-                 "0.1", "nanM", "1GiBs"] {
+    for text in [
+      "", "M", "7O0M", "700X", "1.2.3G", "-5M", "0", "0M", "1e9", "700 M", "5MM",
+      "0.1", "nanM", "1GiBs",
+    ] {
       XCTAssertThrowsError(try MemorySize.parse(text), text) { error in
         XCTAssertEqual(
           (error as? MemorySize.Malformed)?.description,

@@ -11,15 +11,21 @@ final class PersistentLayoutTests: XCTestCase {
     let buffers = graph.buffers()
     XCTAssertEqual(Set(layout.entries.keys), Set(buffers.map(\.name)))
     let v = "head.last_layer.weight_v"
-    let offsets = ["student.\(v)", "teacher.\(v)", "adam_m.student.\(v)", "adam_v.student.\(v)"].map {
+    let offsets = ["student.\(v)", "teacher.\(v)", "adam_m.student.\(v)", "adam_v.student.\(v)"].map
+    {
       layout.entries[$0]?.offset
     }
     XCTAssertEqual(Set(offsets).count, 1, "\(offsets)")
-    XCTAssertEqual(layout.entries["teacher.patch_embed.weight"]?.offset, layout.entries["student.patch_embed.weight"]?.offset)
-    XCTAssertEqual(layout.entries["teacher.patch_embed.bias"]?.offset, layout.entries["student.patch_embed.bias"]?.offset)
+    XCTAssertEqual(
+      layout.entries["teacher.patch_embed.weight"]?.offset,
+      layout.entries["student.patch_embed.weight"]?.offset)
+    XCTAssertEqual(
+      layout.entries["teacher.patch_embed.bias"]?.offset,
+      layout.entries["student.patch_embed.bias"]?.offset)
     let mirrored = ["student", "teacher", "adam_m", "adam_v", "grad"].map { layout.regionBytes[$0] }
     XCTAssertEqual(Set(mirrored), [3648], "mirrored regions have one size")
-    XCTAssertEqual(layout.entries["center"], PersistentLayout.Entry(region: "center", offset: 0, bytes: 64))
+    XCTAssertEqual(
+      layout.entries["center"], PersistentLayout.Entry(region: "center", offset: 0, bytes: 64))
     XCTAssertEqual(layout.entries["adam_step.student.\(v)"]?.offset, 0)
     XCTAssertEqual(
       layout.regions, ["student", "center", "adam_m", "adam_v", "adam_step", "grad", "teacher"])
@@ -29,7 +35,9 @@ final class PersistentLayoutTests: XCTestCase {
     for graph in [try PlanFixtures.planned(), try PlanFixtures.tiny()] {
       let layout = persistentLayout(graph)
       for region in layout.regions {
-        let entries = layout.entries.values.filter { $0.region == region }.sorted { $0.offset < $1.offset }
+        let entries = layout.entries.values.filter { $0.region == region }.sorted {
+          $0.offset < $1.offset
+        }
         for (a, b) in zip(entries, entries.dropFirst()) {
           XCTAssertLessThanOrEqual(a.offset + a.bytes, b.offset, "\(region) overlaps")
         }

@@ -27,14 +27,18 @@ final class PlanCorruptionTests: XCTestCase {
   func testEveryTruncationIsRefused() throws {
     let bytes = try PlanWriter.encode(try PlanFixtures.planned())
     for length in 0..<bytes.count {
-      guard refusal(Array(bytes[0..<length])) != nil else { return XCTFail("length \(length) accepted") }
+      guard refusal(Array(bytes[0..<length])) != nil else {
+        return XCTFail("length \(length) accepted")
+      }
     }
     XCTAssertEqual(
       refusal(Array(bytes[0..<100])),
-      "plan.bin: truncated: 100 bytes, the header and section table need 272 (hint: the file is damaged or not written by dinoc: rebuild it with `dinoc compile`)")
+      "plan.bin: truncated: 100 bytes, the header and section table need 272 (hint: the file is damaged or not written by dinoc: rebuild it with `dinoc compile`)"
+    )
     XCTAssertEqual(
       refusal(Array(bytes.dropLast())),
-      "plan.bin: truncated: the header says \(bytes.count) bytes, the file has \(bytes.count - 1) (hint: the file is damaged or not written by dinoc: rebuild it with `dinoc compile`)")
+      "plan.bin: truncated: the header says \(bytes.count) bytes, the file has \(bytes.count - 1) (hint: the file is damaged or not written by dinoc: rebuild it with `dinoc compile`)"
+    )
   }
 
   /// Damages bytes of the sections and then recomputes every checksum, so that only the
@@ -51,14 +55,17 @@ final class PlanCorruptionTests: XCTestCase {
         XCTAssertNoThrow(try Verifier.verify(graph))
         for program in graph.programs { XCTAssertEqual(memoryProblems(program), []) }
         let again = try PlanWriter.encode(graph)
-        XCTAssertEqual(try PlanWriter.encode(try PlanReader.decode(again)), again, "a lossless round trip")
+        XCTAssertEqual(
+          try PlanWriter.encode(try PlanReader.decode(again)), again, "a lossless round trip")
       } catch {
         refused += 1
         XCTAssertFalse(error.description.contains("\n"), error.description)
       }
     }
     let tableEnd = PlanFormat.headerSize + 7 * PlanFormat.sectionEntrySize
-    for (graph, flipStride, fillStride) in [(try PlanFixtures.tiny(), 1, 1), (try PlanFixtures.planned(), 17, 53)] {
+    for (graph, flipStride, fillStride) in [
+      (try PlanFixtures.tiny(), 1, 1), (try PlanFixtures.planned(), 17, 53),
+    ] {
       let bytes = try PlanWriter.encode(graph)
       for i in stride(from: tableEnd, to: bytes.count, by: flipStride) {
         var flipped = PlanBytes(bytes: bytes)
@@ -76,7 +83,8 @@ final class PlanCorruptionTests: XCTestCase {
       }
     }
     XCTAssertGreaterThan(refused, 2 * accepted, "most structural damage must be caught")
-    print("plan.bin resealed damage: \(refused) refused, \(accepted) accepted as another valid plan")
+    print(
+      "plan.bin resealed damage: \(refused) refused, \(accepted) accepted as another valid plan")
   }
 
   // MARK: - Crafted structural damage with valid checksums (the tiny plan's layout)
@@ -110,31 +118,45 @@ final class PlanCorruptionTests: XCTestCase {
   }
 
   func testStructuralDamageIsNamed() throws {
-    func expect(_ fragment: String, _ change: (inout PlanBytes, Int) -> Void, line: UInt = #line) throws {
+    func expect(_ fragment: String, _ change: (inout PlanBytes, Int) -> Void, line: UInt = #line)
+      throws
+    {
       let text = try refusedAfter(change, line: line)
       XCTAssertTrue(text.contains(fragment), "expected '\(fragment)' in: \(text)", line: line)
     }
-    try expect("has op code 65535, but the op table has") { p, s in p.bytes[s + 12] = 0xFF; p.bytes[s + 13] = 0xFF }
+    try expect("has op code 65535, but the op table has") { p, s in
+      p.bytes[s + 12] = 0xFF; p.bytes[s + 13] = 0xFF
+    }
     try expect("node count of @p 4294967295 cannot fit") { p, s in p.set32(.max, at: s + 8) }
     try expect("program count 4294967295 cannot fit") { p, s in p.set32(.max, at: s) }
-    try expect("program name names string 9999 but the table has") { p, s in p.set32(9999, at: s + 4) }
+    try expect("program name names string 9999 but the table has") { p, s in
+      p.set32(9999, at: s + 4)
+    }
     try expect("has rank 7, more than 6") { p, s in p.bytes[s + 19] = 7 }
     try expect("has dimension -1 (must be 0..<2^40)") { p, s in p.set64(.max, at: s + 20) }
     try expect("has dimension 1099511627776") { p, s in p.set64(1 << 40, at: s + 20) }
     try expect("has unknown dtype code 9") { p, s in p.bytes[s + 18] = 9 }
-    try expect("operand 0 of %1 of @p is %1, not defined before it") { p, s in p.set32(1, at: s + 69) }
+    try expect("operand 0 of %1 of @p is %1, not defined before it") { p, s in
+      p.set32(1, at: s + 69)
+    }
     try expect("has unknown kind byte 0x78") { p, s in p.bytes[s + 32] = UInt8(ascii: "x") }
     try expect("has unknown flag bits 0x80") { p, s in p.bytes[s + 14] = 0x80 }
     try expect("invalid program: constant: missing attribute 'data'") { p, s in
       p.bytes[s + 12] = UInt8(OpKind.constant.rawValue)
     }
-    try expect("claims 65535 operands") { p, s in p.bytes[s + 16] = 0xFF; p.bytes[s + 17] = 0xFF }
-    try expect("string count 4294967295 cannot fit") { p, _ in p.set32(.max, at: p.section(.strings).lowerBound) }
+    try expect("claims 65535 operands") { p, s in
+      p.bytes[s + 16] = 0xFF; p.bytes[s + 17] = 0xFF
+    }
+    try expect("string count 4294967295 cannot fit") { p, _ in
+      p.set32(.max, at: p.section(.strings).lowerBound)
+    }
     try expect("is not valid UTF-8") { p, _ in
       let strings = p.section(.strings).lowerBound
       p.bytes[strings + 8] = 0xFF  // the first byte of string 0
     }
-    try expect("lists outputs for 2 programs, the plan has 1") { p, _ in p.set32(2, at: p.section(.outputs).lowerBound) }
+    try expect("lists outputs for 2 programs, the plan has 1") { p, _ in
+      p.set32(2, at: p.section(.outputs).lowerBound)
+    }
     try expect("output 'y' of @p names %77, which is not defined") { p, _ in
       p.set32(77, at: p.section(.outputs).lowerBound + 12)
     }
@@ -150,8 +172,12 @@ final class PlanCorruptionTests: XCTestCase {
       let buffers = p.section(.buffers)
       p.set64(128, at: buffers.upperBound - 8)
     }
-    try expect("hyper-parameter count 4294967295 cannot fit") { p, _ in p.set32(.max, at: p.section(.hyper).lowerBound) }
-    try expect("section 'metadata' at byte") { p, _ in p.set32(12345, at: p.section(.metadata).lowerBound) }
+    try expect("hyper-parameter count 4294967295 cannot fit") { p, _ in
+      p.set32(.max, at: p.section(.hyper).lowerBound)
+    }
+    try expect("section 'metadata' at byte") { p, _ in
+      p.set32(12345, at: p.section(.metadata).lowerBound)
+    }
   }
 
   /// Resealed files whose bytes parse but whose shapes, slots or operands are wrong: the
@@ -203,12 +229,16 @@ final class PlanCorruptionTests: XCTestCase {
     var unplanned = try parseIR(PlanFixtures.text)
     unplanned.stage = "captured"
     let text2 = refusal(try PlanWriter.encode(unplanned, validating: false)) ?? ""
-    XCTAssertTrue(text2.contains("unsound memory plan: @train_step: %7 (patch_embed, f32[2,4,8]) has no arena slot"), text2)
+    XCTAssertTrue(
+      text2.contains(
+        "unsound memory plan: @train_step: %7 (patch_embed, f32[2,4,8]) has no arena slot"), text2)
 
     var mistyped = try PlanFixtures.tiny()
     mistyped.programs[0].nodes[4].type = TensorType(.f32, [4, 1])
     let text3 = refusal(try PlanWriter.encode(mistyped, validating: false)) ?? ""
-    XCTAssertTrue(text3.hasPrefix("plan.bin: invalid program: mul: stored type f32[4,1] differs from inferred f32[4]"), text3)
+    XCTAssertTrue(
+      text3.hasPrefix(
+        "plan.bin: invalid program: mul: stored type f32[4,1] differs from inferred f32[4]"), text3)
   }
 
   func testNewerVersionIsRefusedByName() throws {
@@ -217,7 +247,8 @@ final class PlanCorruptionTests: XCTestCase {
     plan.reseal()
     XCTAssertEqual(
       refusal(plan.bytes),
-      "plan.bin: format version 2 is newer than this reader (1) (hint: rebuild the plan with the dinoc that matches this dino-run)")
+      "plan.bin: format version 2 is newer than this reader (1) (hint: rebuild the plan with the dinoc that matches this dino-run)"
+    )
     plan.set32(0, at: 8)
     plan.reseal()
     XCTAssertTrue(refusal(plan.bytes)?.contains("format version 0 does not exist") ?? false)
@@ -228,8 +259,11 @@ final class PlanCorruptionTests: XCTestCase {
     plan.set64(PlanFormat.opTableFingerprint ^ 1, at: 16)
     plan.reseal()
     let text = refusal(plan.bytes) ?? ""
-    XCTAssertTrue(text.hasPrefix("plan.bin: mismatched op table: the plan was compiled against an IR/ops.def"), text)
-    XCTAssertTrue(text.hasSuffix("(hint: rebuild the plan with the dinoc that matches this dino-run)"), text)
+    XCTAssertTrue(
+      text.hasPrefix("plan.bin: mismatched op table: the plan was compiled against an IR/ops.def"),
+      text)
+    XCTAssertTrue(
+      text.hasSuffix("(hint: rebuild the plan with the dinoc that matches this dino-run)"), text)
     (plan, _) = try tiny()
     plan.set32(plan.u32(at: 24) + 1, at: 24)
     plan.reseal()
@@ -240,13 +274,22 @@ final class PlanCorruptionTests: XCTestCase {
     let hint = "(hint: pass the plan.bin written by `dinoc compile`)"
     XCTAssertEqual(refusal([]), "plan.bin: the file is empty, not a plan \(hint)")
     let png: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13]
-    XCTAssertEqual(refusal(png), "plan.bin: not a plan: it does not start with \"DINOPLAN\" \(hint)")
-    XCTAssertEqual(refusal(Array("DINOPLA".utf8)), "plan.bin: not a plan: it does not start with \"DINOPLAN\" \(hint)")
-    XCTAssertTrue(refusal(Array("DINOPLAN".utf8))?.contains("truncated: 8 bytes, the header alone needs 48") ?? false)
+    XCTAssertEqual(
+      refusal(png), "plan.bin: not a plan: it does not start with \"DINOPLAN\" \(hint)")
+    XCTAssertEqual(
+      refusal(Array("DINOPLA".utf8)),
+      "plan.bin: not a plan: it does not start with \"DINOPLAN\" \(hint)")
+    XCTAssertTrue(
+      refusal(Array("DINOPLAN".utf8))?.contains("truncated: 8 bytes, the header alone needs 48")
+        ?? false)
     var rng = SystemRandomNumberGenerator()
     for _ in 0..<50 {
-      var random = (0..<Int.random(in: 0..<4096, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
-      if Bool.random(using: &rng) && random.count >= 8 { random.replaceSubrange(0..<8, with: PlanFormat.magic) }
+      var random = (0..<Int.random(in: 0..<4096, using: &rng)).map { _ in
+        UInt8.random(in: 0...255, using: &rng)
+      }
+      if Bool.random(using: &rng) && random.count >= 8 {
+        random.replaceSubrange(0..<8, with: PlanFormat.magic)
+      }
       _ = refusal(random)
     }
   }

@@ -164,18 +164,22 @@ struct PlanBytes {
 
   /// Recomputes every section checksum, then the header checksum (as the writer does).
   mutating func reseal() {
-    let tableEnd = PlanFormat.headerSize + PlanFormat.sectionEntrySize * PlanFormat.Section.allCases.count
+    let tableEnd =
+      PlanFormat.headerSize + PlanFormat.sectionEntrySize * PlanFormat.Section.allCases.count
     guard bytes.count >= tableEnd else { return }
     for kind in PlanFormat.Section.allCases {
       let entry = PlanFormat.headerSize + PlanFormat.sectionEntrySize * (Int(kind.rawValue) - 1)
       let range = section(kind)
-      guard range.lowerBound >= 0, range.lowerBound <= range.upperBound, range.upperBound <= bytes.count else {
+      guard range.lowerBound >= 0, range.lowerBound <= range.upperBound,
+        range.upperBound <= bytes.count
+      else {
         continue
       }
       set32(PlanFormat.crc32(bytes, range), at: entry + 24)
     }
     set32(
-      PlanFormat.crc32(bytes, PlanFormat.headerSize..<tableEnd, seed: PlanFormat.crc32(bytes, 0..<44)), at: 44)
+      PlanFormat.crc32(
+        bytes, PlanFormat.headerSize..<tableEnd, seed: PlanFormat.crc32(bytes, 0..<44)), at: 44)
   }
 }
 

@@ -61,7 +61,8 @@ final class PlanRoundTripTests: XCTestCase {
     XCTAssertTrue(lines.contains("adamw_update|optim|8|0|29|beta1:f,beta2:f,eps:f,decay:i"))
     XCTAssertTrue(lines.contains("concat|shape|-1|0|0|axis:i"))
     XCTAssertTrue(lines.contains("add|eltwise|2|1|0|"))
-    XCTAssertEqual(PlanFormat.opTableFingerprint, PlanFormat.fnv1a64(Array(PlanFormat.opTableText.utf8)))
+    XCTAssertEqual(
+      PlanFormat.opTableFingerprint, PlanFormat.fnv1a64(Array(PlanFormat.opTableText.utf8)))
   }
 
   func testWriterRefusesUnplannedGraphs() throws {
@@ -69,7 +70,8 @@ final class PlanRoundTripTests: XCTestCase {
     XCTAssertThrowsError(try PlanWriter.encode(graph)) {
       XCTAssertEqual(
         "\($0)",
-        "plan.bin: cannot write: @train_step has no arena size (memory is not planned) (hint: write plans from the output of the full pass pipeline (`Pipeline.run`))")
+        "plan.bin: cannot write: @train_step has no arena size (memory is not planned) (hint: write plans from the output of the full pass pipeline (`Pipeline.run`))"
+      )
     }
   }
 
@@ -82,7 +84,8 @@ final class PlanRoundTripTests: XCTestCase {
   }
 
   func testFiles() throws {
-    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("dino-plan-\(UUID())")
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+      "dino-plan-\(UUID())")
     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: folder) }
     let path = folder.appendingPathComponent("plan.bin").path
@@ -122,8 +125,12 @@ final class PlanRoundTripTests: XCTestCase {
       """)
     let report = memoryReport(try PlanFixtures.planned())
     XCTAssertTrue(report.contains("memory @train_step: arena "), report)
-    XCTAssertEqual(report.split(separator: "\n").filter { $0.hasPrefix("    %") }.count, 10 + 2, report)
-    XCTAssertTrue(report.hasSuffix("persistent regions: student 3.6KiB, center 64B, adam_m 3.6KiB, adam_v 3.6KiB, adam_step 64B, grad 3.6KiB, teacher 3.6KiB\n"), report)
+    XCTAssertEqual(
+      report.split(separator: "\n").filter { $0.hasPrefix("    %") }.count, 10 + 2, report)
+    XCTAssertTrue(
+      report.hasSuffix(
+        "persistent regions: student 3.6KiB, center 64B, adam_m 3.6KiB, adam_v 3.6KiB, adam_step 64B, grad 3.6KiB, teacher 3.6KiB\n"
+      ), report)
   }
 
 }

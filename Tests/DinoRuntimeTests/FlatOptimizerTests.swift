@@ -18,8 +18,10 @@ final class FlatOptimizerTests: XCTestCase {
     let b = p.parameter("student.fc.bias", [7], init: "uniform(-0.2,0.2)")
     let g = p.parameter("student.norm.weight", [7], init: "uniform(0.5,1.5)")
     let last = p.parameter("student.head.last_layer.weight", [9, 7], init: "normal(0.4)")
-    for (name, shape) in [("fc.weight", [7, 6]), ("fc.bias", [7]), ("norm.weight", [7]),
-                          ("head.last_layer.weight", [9, 7])] {
+    for (name, shape) in [
+      ("fc.weight", [7, 6]), ("fc.bias", [7]), ("norm.weight", [7]),
+      ("head.last_layer.weight", [9, 7]),
+    ] {
       _ = p.parameter("teacher.\(name)", shape, init: "copy(student.\(name))", trainable: false)
     }
     let hidden = try p.op(.gelu, p.op(.linear, x, w, b))
@@ -72,16 +74,20 @@ final class FlatOptimizerTests: XCTestCase {
     XCTAssertFalse(ema.nodes.contains { $0.op == .emaUpdate })
     // The four gradients live in their grad.* buffers, not in the arena.
     let homed = train.nodes.compactMap { $0.slot?.buffer }.sorted()
-    XCTAssertEqual(homed, [
-      "grad.student.fc.bias", "grad.student.fc.weight", "grad.student.head.last_layer.weight",
-      "grad.student.norm.weight",
-    ])
-    let before = try XCTUnwrap(try Self.perTensor(try Self.model(clip: 0.05))
-      .program("train_step")?.arenaBytes)
+    XCTAssertEqual(
+      homed,
+      [
+        "grad.student.fc.bias", "grad.student.fc.weight", "grad.student.head.last_layer.weight",
+        "grad.student.norm.weight",
+      ])
+    let before = try XCTUnwrap(
+      try Self.perTensor(try Self.model(clip: 0.05))
+        .program("train_step")?.arenaBytes)
     XCTAssertLessThanOrEqual(try XCTUnwrap(train.arenaBytes), before)
     XCTAssertEqual(memoryProblems(train), [])
-    let perTensor = try XCTUnwrap(try Self.perTensor(try Self.model(clip: 0.05))
-      .program("train_step"))
+    let perTensor = try XCTUnwrap(
+      try Self.perTensor(try Self.model(clip: 0.05))
+        .program("train_step"))
     XCTAssertEqual(perTensor.nodes.filter { $0.op == .adamwUpdate }.count, 4)
     XCTAssertThrowsError(try Pipeline.run(try Self.model(clip: 1), skipping: ["schedule"])) {
       XCTAssertEqual("\($0)", "error: pass 'schedule' cannot be skipped (only flatten can)")

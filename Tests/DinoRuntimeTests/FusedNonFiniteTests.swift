@@ -33,6 +33,7 @@ final class FusedNonFiniteTests: XCTestCase {
     let found = try XCTUnwrap(try runtime.runChecked("train_step"))
     XCTAssertEqual(found.op, "layer_norm_grad")
     XCTAssertEqual(found.absorbed, [SourceLoc(file: "model.swift", line: 13, column: 9)])
-    XCTAssertTrue("\(found)".contains("at model.swift:12:13 (fused with model.swift:13:9)"), "\(found)")
+    XCTAssertTrue(
+      "\(found)".contains("at model.swift:12:13 (fused with model.swift:13:9)"), "\(found)")
   }
 }

@@ -40,7 +40,8 @@ final class LoadValidationTests: XCTestCase {
     assertRefused(
       graph(.matmul, [[4, 3], [5, 6]], out: [4, 6], attrs: flags),
       "matmul: [4,3] x [5,6] — inner dimensions differ")
-    assertRefused(graph(.add, [[4, 3], [4]], out: [4, 3]), "add: [4] does not broadcast to [4,3]")
+    assertRefused(
+      graph(.add, [[4, 3], [4]], out: [4, 3]), "add: [4] does not broadcast to [4,3]")
     assertRefused(
       graph(.gelu, [[4, 3]], out: [4, 4]),
       "gelu: stored type f32[4,4] differs from inferred f32[4,3]")
@@ -100,8 +101,9 @@ final class LoadValidationTests: XCTestCase {
   }
 
   func testScratchIsReservedAtLoadSoPatchEmbedRuns() throws {
-    let g = graph(.patchEmbed, [[1, 3, 8, 8], [4, 3, 4, 4], [4]], out: [1, 4, 4],
-                  attrs: ["patch": .int(4)])
+    let g = graph(
+      .patchEmbed, [[1, 3, 8, 8], [4, 3, 4, 4], [4]], out: [1, 4, 4],
+      attrs: ["patch": .int(4)])
     let runtime = try Runtime(graph: g)
     for i in 0..<3 {
       let shape = g.programs[0].nodes[i].type.shape

@@ -34,24 +34,30 @@ final class AttentionTests: XCTestCase {
     func t(_ name: String) -> [Double] {
       w.tensors["teacher.backbone." + name]!.floats.map(Double.init)
     }
-    let (cls, pos, pw, pb) = (t("cls_token"), t("pos_embed"), t("patch_embed.proj.weight"),
-                              t("patch_embed.proj.bias"))
-    let (g1, b1, qkvW, qkvB) = (t("blocks.0.norm1.weight"), t("blocks.0.norm1.bias"),
-                                t("blocks.0.attn.qkv.weight"), t("blocks.0.attn.qkv.bias"))
+    let (cls, pos, pw, pb) = (
+      t("cls_token"), t("pos_embed"), t("patch_embed.proj.weight"),
+      t("patch_embed.proj.bias")
+    )
+    let (g1, b1, qkvW, qkvB) = (
+      t("blocks.0.norm1.weight"), t("blocks.0.norm1.bias"),
+      t("blocks.0.attn.qkv.weight"), t("blocks.0.attn.qkv.bias")
+    )
     var tokens = [[Double]]()
     tokens.append((0..<dim).map { cls[$0] + pos[$0] })
     for r in 0..<grid {
       for c in 0..<grid {
-        tokens.append((0..<dim).map { d in
-          var sum = pb[d]
-          for i in 0..<patch {
-            for j in 0..<patch {
-              sum += pw[d * patch * patch + i * patch + j]
-                * Double(image[(r * patch + i) * side + c * patch + j])
+        tokens.append(
+          (0..<dim).map { d in
+            var sum = pb[d]
+            for i in 0..<patch {
+              for j in 0..<patch {
+                sum +=
+                  pw[d * patch * patch + i * patch + j]
+                  * Double(image[(r * patch + i) * side + c * patch + j])
+              }
             }
-          }
-          return sum + pos[(1 + r * grid + c) * dim + d]
-        })
+            return sum + pos[(1 + r * grid + c) * dim + d]
+          })
       }
     }
     let normed = tokens.map { x -> [Double] in
@@ -121,8 +127,10 @@ final class AttentionTests: XCTestCase {
 
     let small = try DinoTool.run(
       "dino-run",
-      ["attention", plan, "--checkpoint", checkpoint, "--image", files[0], "-o", out,
-       "--size", "30", "--student"])
+      [
+        "attention", plan, "--checkpoint", checkpoint, "--image", files[0], "-o", out,
+        "--size", "30", "--student",
+      ])
     XCTAssertEqual(small.status, 0, small.stderr)
     let one = try Image(contentsOf: out)
     XCTAssertEqual([one.width, one.height], [4 + 28 + 16 + 2 * 32, 4 + 32])  // 30 → 28 (4×7)

@@ -57,8 +57,10 @@ final class ExportTests: XCTestCase {
     }
     let m = file.metadata
     XCTAssertEqual(
-      [m["format"], m["img_size"], m["patch_size"], m["in_chans"], m["embed_dim"], m["depth"],
-       m["num_heads"], m["mlp_ratio"], m["qkv_bias"], m["source"]],
+      [
+        m["format"], m["img_size"], m["patch_size"], m["in_chans"], m["embed_dim"], m["depth"],
+        m["num_heads"], m["mlp_ratio"], m["qkv_bias"], m["source"],
+      ],
       ["dino-backbone", "16", "4", "1", "16", "2", "2", "4.0", "True", "teacher"])
 
     let student = try DinoTool.run(
@@ -103,9 +105,11 @@ final class ExportTests: XCTestCase {
     try SafeTensors(tensors: crops).write(to: dir + "/crops.safetensors")
     let step = try DinoTool.run(
       "dino-run",
-      ["step", plan, "--init", backbone, "--crops", dir + "/crops.safetensors", "-o",
-       dir + "/after.safetensors", "--lr", "0", "--wd", "0", "--momentum", "1", "--seed", "8",
-       "--threads", "1"])
+      [
+        "step", plan, "--init", backbone, "--crops", dir + "/crops.safetensors", "-o",
+        dir + "/after.safetensors", "--lr", "0", "--wd", "0", "--momentum", "1", "--seed", "8",
+        "--threads", "1",
+      ])
     XCTAssertEqual(step.status, 0, step.stderr)
     let after = try SafeTensors.read(contentsOf: dir + "/after.safetensors")
     for (name, tensor) in file.tensors {
@@ -129,8 +133,10 @@ final class ExportTests: XCTestCase {
     for (name, extra) in [("from", ["--init", backbone]), ("fresh", [])] {
       let run = try DinoTool.run(
         "dino-run",
-        ["train", plan, "--data", images, "--epochs", "1", "--threads", "1", "--workers", "1",
-         "--output", dir + "/" + name] + extra)
+        [
+          "train", plan, "--data", images, "--epochs", "1", "--threads", "1", "--workers", "1",
+          "--output", dir + "/" + name,
+        ] + extra)
       XCTAssertEqual(run.status, 0, run.stderr)
       let after = try SafeTensors.read(contentsOf: dir + "/" + name + "/checkpoint.safetensors")
       teachers.append(after.tensors["teacher.backbone.pos_embed"])

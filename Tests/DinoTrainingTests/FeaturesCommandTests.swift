@@ -25,8 +25,10 @@ final class FeaturesCommandTests: XCTestCase {
     let val = try writeGreyFolder(dir + "/val", classes: classes, perClass: 2, seed: 2)
     let result = try DinoTool.run(
       "dino-run",
-      ["features", plan, "--checkpoint", checkpoint, "--data", train, "-o",
-       dir + "/train.safetensors", "--threads", "1", "--workers", "1"])
+      [
+        "features", plan, "--checkpoint", checkpoint, "--data", train, "-o",
+        dir + "/train.safetensors", "--threads", "1", "--workers", "1",
+      ])
     XCTAssertEqual(result.status, 0, result.stderr)
     XCTAssertTrue(result.stdout.contains("skipped 1"), result.stdout)
     let file = try FeatureFile.read(contentsOf: dir + "/train.safetensors")
@@ -35,8 +37,11 @@ final class FeaturesCommandTests: XCTestCase {
     XCTAssertEqual(file.classes, classes)
     XCTAssertEqual(file.labels, [0, 0, 0, 1, 1, 1, 2, 2, 2])
     XCTAssertEqual(
-      file.files, ["ant/0.png", "ant/1.png", "ant/2.png", "bee/0.png", "bee/1.png", "bee/2.png",
-                   "cat/0.png", "cat/1.png", "cat/2.png"])
+      file.files,
+      [
+        "ant/0.png", "ant/1.png", "ant/2.png", "bee/0.png", "bee/1.png", "bee/2.png",
+        "cat/0.png", "cat/1.png", "cat/2.png",
+      ])
     XCTAssertEqual(file.info["source"], "teacher")
     // The rows are the @features program's output for those images.
     let extractor = try FeatureExtractor(graph: try loadPlanGraph(plan))
@@ -49,23 +54,31 @@ final class FeaturesCommandTests: XCTestCase {
 
     let student = try DinoTool.run(
       "dino-run",
-      ["features", plan, "--checkpoint", checkpoint, "--data", val, "-o",
-       dir + "/val.safetensors", "--student", "--threads", "1"])
+      [
+        "features", plan, "--checkpoint", checkpoint, "--data", val, "-o",
+        dir + "/val.safetensors", "--student", "--threads", "1",
+      ])
     XCTAssertEqual(student.status, 0, student.stderr)
     let studentFile = try FeatureFile.read(contentsOf: dir + "/val.safetensors")
     XCTAssertEqual(studentFile.info["source"], "student")
     _ = try DinoTool.run(
       "dino-run",
-      ["features", plan, "--checkpoint", checkpoint, "--data", val, "-o",
-       dir + "/val.safetensors", "--threads", "1"])
+      [
+        "features", plan, "--checkpoint", checkpoint, "--data", val, "-o",
+        dir + "/val.safetensors", "--threads", "1",
+      ])
     let fromFiles = try DinoTool.run(
       "dino-run",
-      ["knn", "--train-features", dir + "/train.safetensors", "--val-features",
-       dir + "/val.safetensors", "--k", "1,3"])
+      [
+        "knn", "--train-features", dir + "/train.safetensors", "--val-features",
+        dir + "/val.safetensors", "--k", "1,3",
+      ])
     let fromFolders = try DinoTool.run(
       "dino-run",
-      ["knn", plan, "--checkpoint", checkpoint, "--train", train, "--val", val, "--k", "1,3",
-       "--threads", "1"])
+      [
+        "knn", plan, "--checkpoint", checkpoint, "--train", train, "--val", val, "--k", "1,3",
+        "--threads", "1",
+      ])
     XCTAssertEqual(fromFiles.status, 0, fromFiles.stderr)
     func results(_ text: String) -> [Substring] {
       text.split(separator: "\n").filter { $0.contains("-NN classifier") }
@@ -92,12 +105,16 @@ final class FeaturesCommandTests: XCTestCase {
       try trainer.saveCheckpoint(to: checkpoint, epoch: 0, step: 0)
       let untrained = try DinoTool.run(
         "dino-run",
-        ["knn", plan, "--untrained", "--train", train, "--val", val, "--k", "1,3",
-         "--threads", "1", "--dump-features", dir + "/u\(seed)"] + flags)
+        [
+          "knn", plan, "--untrained", "--train", train, "--val", val, "--k", "1,3",
+          "--threads", "1", "--dump-features", dir + "/u\(seed)",
+        ] + flags)
       let saved = try DinoTool.run(
         "dino-run",
-        ["knn", plan, "--checkpoint", checkpoint, "--train", train, "--val", val, "--k", "1,3",
-         "--threads", "1", "--dump-features", dir + "/c\(seed)"])
+        [
+          "knn", plan, "--checkpoint", checkpoint, "--train", train, "--val", val, "--k", "1,3",
+          "--threads", "1", "--dump-features", dir + "/c\(seed)",
+        ])
       XCTAssertEqual(untrained.status, 0, untrained.stderr)
       XCTAssertEqual(saved.status, 0, saved.stderr)
       for name in ["trainfeat", "testfeat"] {
@@ -108,8 +125,10 @@ final class FeaturesCommandTests: XCTestCase {
     }
     let pixels = try DinoTool.run(
       "dino-run",
-      ["knn", plan, "--pixels", "--train", train, "--val", val, "--k", "1",
-       "--threads", "1", "--dump-features", dir + "/p"])
+      [
+        "knn", plan, "--pixels", "--train", train, "--val", val, "--k", "1",
+        "--threads", "1", "--dump-features", dir + "/p",
+      ])
     XCTAssertEqual(pixels.status, 0, pixels.stderr)
     let extractor = try FeatureExtractor(graph: graph)
     let folder = try ImageFolder(path: val)
@@ -140,11 +159,17 @@ final class FeaturesCommandTests: XCTestCase {
     try SafeTensors(tensors: ["x": HostTensor(shape: [1], floats: [1])]).write(
       to: dir + "/other.safetensors")
     for (arguments, text) in [
-      (["--train-features", dir + "/other.safetensors", "--val-features",
-        dir + "/other.safetensors"], "not a feature file"),
+      (
+        [
+          "--train-features", dir + "/other.safetensors", "--val-features",
+          dir + "/other.safetensors",
+        ], "not a feature file"
+      ),
       (["--train-features", dir + "/other.safetensors"], "give both"),
-      (["--train-features", dir + "/a", "--val-features", dir + "/b", "--train", dir],
-       "replace --checkpoint"),
+      (
+        ["--train-features", dir + "/a", "--val-features", dir + "/b", "--train", dir],
+        "replace --checkpoint"
+      ),
     ] {
       let result = try DinoTool.run("dino-run", ["knn"] + arguments)
       XCTAssertEqual(result.status, 1, result.stderr)

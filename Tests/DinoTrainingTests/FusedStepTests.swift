@@ -18,7 +18,9 @@ final class FusedStepTests: XCTestCase {
       "dinoc",
       ["compile", StepParityTests.packageRoot + "/Samples/fashion_mnist.swift", "-o", plan]
         + (fused ? [] : ["--no-fuse"]) + mergedDefines(defines))
-    guard result.status == 0 else { throw DinoTool.Failure("dinoc compile failed:\n\(result.stderr)") }
+    guard result.status == 0 else {
+      throw DinoTool.Failure("dinoc compile failed:\n\(result.stderr)")
+    }
     return plan
   }
 
@@ -28,7 +30,8 @@ final class FusedStepTests: XCTestCase {
     let fusedPlan = try compile(c.defines, fused: true, in: dir)
     let unfusedPlan = try compile(c.defines, fused: false, in: dir)
     let fusedOps = try PlanReader.read(contentsOf: fusedPlan).program("train_step")!.nodes.map(\.op)
-    let unfusedOps = try PlanReader.read(contentsOf: unfusedPlan).program("train_step")!.nodes.map(\.op)
+    let unfusedOps = try PlanReader.read(contentsOf: unfusedPlan).program("train_step")!.nodes.map(
+      \.op)
     let fusedCount = fusedOps.filter { $0 == .layerNormGrad }.count
     XCTAssertGreaterThan(fusedCount, 0)
     XCTAssertEqual(fusedCount, unfusedOps.filter { $0 == .layerNormBwd }.count, "every one fuses")

@@ -59,4 +59,3 @@ extension XCTestCase {
     return file
   }
 }
-

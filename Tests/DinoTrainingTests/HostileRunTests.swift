@@ -73,8 +73,10 @@ final class HostileRunTests: XCTestCase {
     try weights.write(to: poisoned)
     try assertRefused(
       "dino-run",
-      ["step", plan, "--init", poisoned, "--crops", dir + "/crops.safetensors", "-o",
-       dir + "/next.safetensors"],
+      [
+        "step", plan, "--init", poisoned, "--crops", dir + "/crops.safetensors", "-o",
+        dir + "/next.safetensors",
+      ],
       "\(poisoned): tensor '\(name)' holds nan at element 0",
       unchanged: [dir + "/next.safetensors"])
 
@@ -109,7 +111,8 @@ final class HostileRunTests: XCTestCase {
       "dino-run", base + ["-o", inputs], "-o '\(inputs)' is the same file as the input --inputs",
       unchanged: [plan, inputs])
     try assertRefused(
-      "dino-run", base + ["-o", dir + "/out.safetensors", "--params-out", dir + "/out.safetensors"],
+      "dino-run",
+      base + ["-o", dir + "/out.safetensors", "--params-out", dir + "/out.safetensors"],
       "--params-out '\(dir)/out.safetensors' is the same file as -o",
       unchanged: [dir + "/out.safetensors"])
     try assertRefused(
@@ -123,8 +126,10 @@ final class HostileRunTests: XCTestCase {
     try poisoned.write(to: dir + "/nan.safetensors")
     try assertRefused(
       "dino-run",
-      ["exec", plan, "--program", "forward", "--inputs", dir + "/nan.safetensors", "-o",
-       dir + "/out.safetensors"],
+      [
+        "exec", plan, "--program", "forward", "--inputs", dir + "/nan.safetensors", "-o",
+        dir + "/out.safetensors",
+      ],
       "tensor 'x' holds nan at element 3", unchanged: [dir + "/out.safetensors"])
 
     // A plan whose hyper-parameters were never checked by the DSL (written directly).
@@ -133,8 +138,10 @@ final class HostileRunTests: XCTestCase {
     try PlanWriter.write(graph, to: dir + "/odd.bin")
     try assertRefused(
       "dino-run",
-      ["exec", dir + "/odd.bin", "--program", "forward", "--inputs", inputs, "-o",
-       dir + "/out.safetensors"],
+      [
+        "exec", dir + "/odd.bin", "--program", "forward", "--inputs", inputs, "-o",
+        dir + "/out.safetensors",
+      ],
       "\(dir)/odd.bin: hyper-parameter momentum_teacher = 7: must be in [0, 1]; recompile",
       unchanged: [dir + "/out.safetensors"])
   }
@@ -160,8 +167,10 @@ final class HostileRunTests: XCTestCase {
       unchanged: [images + "/run/log.txt"])
     try assertRefused(
       "dino-run",
-      ["knn", plan, "--untrained", "--train", images, "--val", images, "--dump-features",
-       images + "/cats"],
+      [
+        "knn", plan, "--untrained", "--train", images, "--val", images, "--dump-features",
+        images + "/cats",
+      ],
       "--dump-features '\(images)/cats' is inside the data folder --train")
     try assertRefused(
       "dino-run", ["crops", plan, "--data", images, "-o", dir + "/grid.png", "--max-pixels", "0"],

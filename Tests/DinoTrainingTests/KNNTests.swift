@@ -148,7 +148,9 @@ final class KNNTests: XCTestCase {
     XCTAssertEqual(lines.count, 3, result.stdout)
     XCTAssertTrue(lines[0].hasPrefix("1-NN classifier result: Top1: 100.00, Top5: "), result.stdout)
     for (line, k) in zip(lines, [1, 3, 20]) {
-      let numbers = line.split(separator: " ").compactMap { Double($0.trimmingCharacters(in: [","])) }
+      let numbers = line.split(separator: " ").compactMap {
+        Double($0.trimmingCharacters(in: [","]))
+      }
       XCTAssertTrue(line.hasPrefix("\(k)-NN classifier result: Top1: "), String(line))
       XCTAssertEqual(numbers.count, 2, String(line))
       XCTAssertTrue(numbers.allSatisfy { (0...100).contains($0) }, String(line))
@@ -175,7 +177,8 @@ final class KNNTests: XCTestCase {
         dir + "/val", "--k", "2", "--threads", "1", "--limit-train", "4", "--limit-val", "1",
       ])
     XCTAssertEqual(limited.status, 0, limited.stderr)
-    XCTAssertTrue(limited.stdout.contains("Features: 4 train, 1 val, dim 16, 2 classes"), limited.stdout)
+    XCTAssertTrue(
+      limited.stdout.contains("Features: 4 train, 1 val, dim 16, 2 classes"), limited.stdout)
     XCTAssertTrue(limited.stdout.contains("2-NN classifier result: Top1: "), limited.stdout)
   }
 

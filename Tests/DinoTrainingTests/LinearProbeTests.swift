@@ -14,8 +14,10 @@ final class LinearProbeTests: XCTestCase {
     let plan = dir + "/probe.bin"
     let result = try DinoTool.run(
       "dinoc",
-      ["compile", StepParityTests.packageRoot + "/Samples/linear_probe.swift", "-o", plan,
-       "-D", "features=\(features)", "-D", "classes=\(classes)", "-D", "batch=16"])
+      [
+        "compile", StepParityTests.packageRoot + "/Samples/linear_probe.swift", "-o", plan,
+        "-D", "features=\(features)", "-D", "classes=\(classes)", "-D", "batch=16",
+      ])
     guard result.status == 0 else { throw DinoTool.Failure("dinoc: \(result.stderr)") }
     return plan
   }
@@ -113,8 +115,9 @@ final class LinearProbeTests: XCTestCase {
     options.lr = 0.32
     XCTAssertEqual(probe.learningRate(epoch: 0, options: options), 0.02, accuracy: 1e-12)
     XCTAssertEqual(probe.learningRate(epoch: 5, options: options), 0.01, accuracy: 1e-12)
-    XCTAssertEqual(probe.learningRate(epoch: 9, options: options), 0.02 * (1 + cos(0.9 * .pi)) / 2,
-                   accuracy: 1e-12)
+    XCTAssertEqual(
+      probe.learningRate(epoch: 9, options: options), 0.02 * (1 + cos(0.9 * .pi)) / 2,
+      accuracy: 1e-12)
   }
 
   /// `dino-run linear` on a tiny ViT's features of two folders: the result line and JSON;
@@ -128,14 +131,17 @@ final class LinearProbeTests: XCTestCase {
     let train = try writeGreyFolder(dir + "/train", classes: ["a", "b"], perClass: 6, seed: 1)
     let val = try writeGreyFolder(dir + "/val", classes: ["a", "b"], perClass: 3, seed: 2)
     let probe = try compileProbe(in: dir, features: 16, classes: 2)
-    let common = [plan, "--probe", probe, "--checkpoint", dir + "/ckpt.safetensors", "--train",
-                  train, "--val", val, "--threads", "1"]
+    let common = [
+      plan, "--probe", probe, "--checkpoint", dir + "/ckpt.safetensors", "--train",
+      train, "--val", val, "--threads", "1",
+    ]
     let result = try DinoTool.run(
       "dino-run", ["linear"] + common + ["--epochs", "5", "--lr", "1", "-o", dir + "/r.json"])
     XCTAssertEqual(result.status, 0, result.stderr)
     XCTAssertTrue(result.stdout.contains("Linear probe result: Top1: "), result.stdout)
-    let json = try JSONSerialization.jsonObject(
-      with: Data(contentsOf: URL(fileURLWithPath: dir + "/r.json"))) as! [String: Any]
+    let json =
+      try JSONSerialization.jsonObject(
+        with: Data(contentsOf: URL(fileURLWithPath: dir + "/r.json"))) as! [String: Any]
     XCTAssertEqual(json["val_images"] as? Int, 6)
     XCTAssertEqual(json["epochs"] as? Int, 5)
     XCTAssertTrue((0...100).contains(json["top1"] as! Double))

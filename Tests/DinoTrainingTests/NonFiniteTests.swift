@@ -153,7 +153,8 @@ final class NonFiniteTests: XCTestCase {
     result = try DinoTool.run(
       "dino-run",
       [
-        exploding, "--data", images, "--output", dir + "/run", "--resume", "--force", "--epochs", "2",
+        exploding, "--data", images, "--output", dir + "/run", "--resume", "--force", "--epochs",
+        "2",
         "--threads", "1",
       ])
     assertOneLine(result, ["stopping training at step ", " (epoch 1, iteration ", " produced "])

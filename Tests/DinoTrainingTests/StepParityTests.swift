@@ -232,9 +232,11 @@ final class StepParityTests: XCTestCase {
     for program in graph.programs {
       // Teacher tensors updated: one per ema_update, one per segment of an ema_flat.
       let emas = program.nodes.reduce(0) { count, node in
-        node.op == .emaUpdate ? count + 1
-          : node.op == .emaFlat ? count + program.nodes[node.operands[3].index].type.shape[0]
-          : count
+        node.op == .emaUpdate
+          ? count + 1
+          : node.op == .emaFlat
+            ? count + program.nodes[node.operands[3].index].type.shape[0]
+            : count
       }
       XCTAssertEqual(emas, program.name == "ema" ? teachers : 0, program.name)
       for node in program.nodes where node.op.isEffect {

@@ -51,6 +51,7 @@ final class DinoGradientTests: XCTestCase {
       XCTAssertLessThan(relError, 1e-6, name)
       XCTAssertGreaterThan(cosine, 1 - 1e-9, name)
     }
-    print("DINO graph gradient check: worst \(worst.name) rel \(worst.relError) cos \(worst.cosine)")
+    print(
+      "DINO graph gradient check: worst \(worst.name) rel \(worst.relError) cos \(worst.cosine)")
   }
 }

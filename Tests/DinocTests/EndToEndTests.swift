@@ -10,10 +10,20 @@ final class EndToEndTests: XCTestCase {
   /// The samples with the overrides that keep them quick in a debug build.
   static let samples: [(file: String, defines: [String])] = [
     ("mlp.swift", []),
-    ("fashion_mnist.swift", ["-D", "depth=2", "-D", "dim=32", "-D", "heads=2", "-D", "out_dim=256",
-                             "-D", "hidden_dim=64", "-D", "bottleneck_dim=32", "-D", "batch=4"]),
-    ("vit_tiny_dino.swift", ["-D", "depth=2", "-D", "out_dim=1024", "-D", "batch=2",
-                             "-D", "hidden_dim=128", "-D", "bottleneck_dim=64"]),
+    (
+      "fashion_mnist.swift",
+      [
+        "-D", "depth=2", "-D", "dim=32", "-D", "heads=2", "-D", "out_dim=256",
+        "-D", "hidden_dim=64", "-D", "bottleneck_dim=32", "-D", "batch=4",
+      ]
+    ),
+    (
+      "vit_tiny_dino.swift",
+      [
+        "-D", "depth=2", "-D", "out_dim=1024", "-D", "batch=2",
+        "-D", "hidden_dim=128", "-D", "bottleneck_dim=64",
+      ]
+    ),
   ]
 
   private func scratch() throws -> URL {
@@ -80,7 +90,8 @@ final class EndToEndTests: XCTestCase {
     var rng = SplitMix64(seed: 7)
     let x = (0..<xType.count).map { _ in Float(rng.nextNormal()) }
     let inputs = folder.appendingPathComponent("in.safetensors")
-    try SafeTensors(tensors: ["x": HostTensor(shape: xType.shape, floats: x)]).write(to: inputs.path)
+    try SafeTensors(tensors: ["x": HostTensor(shape: xType.shape, floats: x)]).write(
+      to: inputs.path)
     let out = folder.appendingPathComponent("out.safetensors")
     let weights = folder.appendingPathComponent("weights.safetensors")
     let run = try runDinoRun([

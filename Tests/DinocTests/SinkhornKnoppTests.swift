@@ -17,8 +17,6 @@ final class SinkhornKnoppTests: XCTestCase {
     "Samples/fashion_mnist_cpu.swift"
   ).path
 
-
-
   /// DINOv2 `sinkhorn_knopp_teacher` on `t [rows, K]`, transcribed in the exp domain:
   /// Q = exp(t/τ)ᵀ / ΣQ; n × (Q /= row sums; Q /= K; Q /= column sums; Q /= B); Q *= B.
   private func dinov2SinkhornKnopp(_ t: [[Double]], tau: Double, iterations: Int) -> [[Double]] {

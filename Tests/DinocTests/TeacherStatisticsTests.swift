@@ -10,8 +10,6 @@ import _DinoTestSupport
 final class TeacherStatisticsTests: XCTestCase {
   private static let cases = ["step_epoch0", "step_epoch1", "step_epoch1_nll0"]
 
-
-
   /// Entropy −Σ p ln p of a distribution (0·ln 0 = 0).
   private func entropy(_ p: [Double]) -> Double {
     -p.reduce(0) { $0 + ($1 > 0 ? $1 * Foundation.log($1) : 0) }
