@@ -55,16 +55,6 @@ enum IRText {
     return d.description
   }
 
-  /// `512B`, `1.5KiB`, `73.9MiB`, `1.2GiB`: one decimal, rounded half up.
-  static func bytes(_ n: Int) -> String {
-    let units = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")]
-    for (unit, suffix) in units where n >= unit {
-      let tenths = (n * 10 + unit / 2) / unit
-      return "\(tenths / 10).\(tenths % 10)\(suffix)"
-    }
-    return "\(n)B"
-  }
-
   /// `0x0004A000`: upper-case hex, at least 8 digits.
   static func hex(_ n: Int) -> String {
     let digits = String(n, radix: 16, uppercase: true)

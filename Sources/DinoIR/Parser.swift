@@ -245,9 +245,9 @@ struct IRParser {
     try expectWord("B")
     let number = advance()
     let unit = advance()
-    guard number.kind == .number, unit.kind == .word, number.text + unit.text == IRText.bytes(bytes)
+    guard number.kind == .number, unit.kind == .word, number.text + unit.text == byteText(bytes)
     else {
-      throw error("size does not match \(bytes) bytes (expected \(IRText.bytes(bytes)))", number)
+      throw error("size does not match \(bytes) bytes (expected \(byteText(bytes)))", number)
     }
     return bytes
   }

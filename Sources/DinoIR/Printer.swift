@@ -72,7 +72,7 @@ struct IRPrinter {
     let outputs = program.outputs.map { "\(IRText.name($0.name))=\($0.value)" }
     lines.append(outputs.isEmpty ? "  return" : "  return " + outputs.joined(separator: ", "))
     if memory, let bytes = program.arenaBytes {
-      lines.append("  arena \(bytes)B \(IRText.bytes(bytes))")
+      lines.append("  arena \(bytes)B \(byteText(bytes))")
     }
     for (k, values) in data.enumerated() {
       lines.append("  data #\(k) = [")
@@ -121,7 +121,7 @@ struct IRPrinter {
   /// `f32[2,3]`, plus ` [arena+0x00000040 24B 24B]` (aligned at `width`) once memory is planned.
   private func typeText(_ node: Node, width: Int) -> String {
     guard memory, let slot = node.slot else { return node.type.description }
-    let size = "\(slot.size)B \(IRText.bytes(slot.size))"
+    let size = "\(slot.size)B \(byteText(slot.size))"
     if let buffer = slot.buffer {
       return pad(node.type.description, width) + " [buffer \(IRText.quote(buffer)) \(size)]"
     }

@@ -207,3 +207,29 @@ extension Runtime {
     return result
   }
 }
+
+extension Runtime {
+  /// Runs `program` over `rows` (whole rows of `rowFloats` floats) a batch of `batch` rows
+  /// at a time through its f32 input `input`, zero-padding the last batch, and returns the
+  /// first `outFloatsPerRow · n` floats of output `output` of each run, concatenated.
+  public func runBatched(
+    _ program: String, input: String, output: String, rows: [Float], rowFloats: Int,
+    batch: Int, outFloatsPerRow: Int
+  ) throws(RuntimeError) -> [Float] {
+    let count = rows.count / rowFloats
+    let x = try inputBuffer(input, program: program).bindMemory(to: Float.self)
+    var result: [Float] = []
+    result.reserveCapacity(count * outFloatsPerRow)
+    var start = 0
+    while start < count {
+      let n = min(batch, count - start)
+      _ = UnsafeMutableBufferPointer(rebasing: x[0..<n * rowFloats])
+        .update(fromContentsOf: rows[start * rowFloats..<(start + n) * rowFloats])
+      if n < batch { x[(n * rowFloats)...].update(repeating: 0) }
+      try run(program)
+      result += try self.output(output, program: program)[0..<n * outFloatsPerRow]
+      start += n
+    }
+    return result
+  }
+}

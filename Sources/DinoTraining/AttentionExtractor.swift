@@ -63,22 +63,8 @@ public final class AttentionExtractor {
     guard images.count % per == 0, !images.isEmpty else {
       throw RuntimeError("attention: \(images.count) floats are not whole \(per)-float images")
     }
-    let count = images.count / per
-    let input = try runtime.inputBuffer("image", program: "attention").bindMemory(to: Float.self)
-    let perImage = heads * patches
-    var result: [Float] = []
-    result.reserveCapacity(count * perImage)
-    var start = 0
-    while start < count {
-      let n = min(batch, count - start)
-      _ = UnsafeMutableBufferPointer(rebasing: input[0..<n * per])
-        .update(fromContentsOf: images[start * per..<(start + n) * per])
-      if n < batch { input[(n * per)...].update(repeating: 0) }
-      try runtime.run("attention")
-      let out = try runtime.output("attention", program: "attention")
-      result.append(contentsOf: out[0..<n * perImage])
-      start += n
-    }
-    return result
+    return try runtime.runBatched(
+      "attention", input: "image", output: "attention", rows: images, rowFloats: per,
+      batch: batch, outFloatsPerRow: heads * patches)
   }
 }

@@ -139,21 +139,9 @@ public final class LinearProbe {
     guard data.count % features == 0 else {
       throw RuntimeError("\(data.count) floats are not rows of \(features) features")
     }
-    let n = data.count / features
-    let x = try runtime.inputBuffer("features", program: "logits").bindMemory(to: Float.self)
-    var result: [Float] = []
-    result.reserveCapacity(n * classes)
-    var start = 0
-    while start < n {
-      let count = min(batch, n - start)
-      _ = UnsafeMutableBufferPointer(rebasing: x[0..<count * features])
-        .update(fromContentsOf: data[start * features..<(start + count) * features])
-      if count < batch { x[(count * features)...].update(repeating: 0) }
-      try runtime.run("logits")
-      result += try runtime.output("logits", program: "logits")[0..<count * classes]
-      start += count
-    }
-    return result
+    return try runtime.runBatched(
+      "logits", input: "features", output: "logits", rows: data, rowFloats: features,
+      batch: batch, outFloatsPerRow: classes)
   }
 
   /// Top-1 and top-5 accuracy in percent (top-5 counts the first min(5, classes) classes;

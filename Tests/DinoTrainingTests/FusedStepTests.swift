@@ -40,16 +40,6 @@ final class FusedStepTests: XCTestCase {
     XCTAssertTrue(fusedOps.contains(.attentionBwd), "the attentions and their backward fuse")
     XCTAssertFalse(fusedOps.contains(.softmaxBwd), "no unfused attention backward is left")
     XCTAssertFalse(unfusedOps.contains(.layerNormGrad))
-    for threads in [1, 2] {
-      let (fusedLoss, fused) = try StepParityTests.oneStep(fusedPlan, c, threads: threads)
-      let (unfusedLoss, unfused) = try StepParityTests.oneStep(unfusedPlan, c, threads: threads)
-      XCTAssertEqual(fusedLoss.bitPattern, unfusedLoss.bitPattern, "\(threads) threads: loss")
-      XCTAssertEqual(Set(fused.keys), Set(unfused.keys))
-      for (name, values) in unfused {
-        XCTAssertTrue(
-          fused[name]!.map(\.bitPattern) == values.map(\.bitPattern),
-          "\(threads) threads: \(name) differs")
-      }
-    }
+    try StepParityTests.assertSameStepBitwise(fusedPlan, as: unfusedPlan, c)
   }
 }

@@ -47,17 +47,7 @@ final class RecomputeStepTests: XCTestCase {
     XCTAssertTrue(
       step.nodes.contains { $0.op == .attention && $0.isBackward },
       "the fused attention is recomputed (a clone of the node and its result)")
-    for threads in [1, 2] {
-      let (expectedLoss, expected) = try StepParityTests.oneStep(defaultPlan, c, threads: threads)
-      let (loss, got) = try StepParityTests.oneStep(limitedPlan, c, threads: threads)
-      XCTAssertEqual(loss.bitPattern, expectedLoss.bitPattern, "\(threads) threads: loss")
-      XCTAssertEqual(Set(got.keys), Set(expected.keys))
-      for (name, values) in expected {
-        XCTAssertTrue(
-          got[name]!.map(\.bitPattern) == values.map(\.bitPattern),
-          "\(threads) threads: \(name) differs")
-      }
-    }
+    try StepParityTests.assertSameStepBitwise(limitedPlan, as: defaultPlan, c)
   }
 
   func testImpossibleLimitIsRefusedWithTheSmallestSizeThatFits() throws {
