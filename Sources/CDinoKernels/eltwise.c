@@ -180,12 +180,7 @@ static void dino_gelu_bwd(float *dx, const float *dy, const float *x, int64_t n)
     // runtime overlap check otherwise sends the in-place case down the scalar loop, 25×
     // slower).
 #pragma omp parallel for simd schedule(static) if (n >= DINO_PAR_MIN)
-    for (int64_t i = 0; i < n; i++) {
-        float v = x[i];
-        float cdf = 0.5f * (1.0f + dino_erff(v * 0.70710678118654752f));
-        float pdf = 0.39894228040143268f * dino_expf(-0.5f * v * v);
-        dx[i] = dy[i] * (cdf + v * pdf);
-    }
+    for (int64_t i = 0; i < n; i++) dx[i] = dino_gelu_bwd1(dy[i], x[i]);
 }
 
 /* ---- dispatch shims: instruction to kernel call (shim.h) ---------------------------- */

@@ -1,5 +1,6 @@
-/* gemm.c — matmul, linear, patch_embed, linear_gelu and linear_residual (linear with a GELU
- * or a residual-add epilogue) over OpenBLAS sgemm.
+/* gemm.c — matmul, linear, patch_embed and the fused GEMMs whose epilogue absorbs what
+ * follows them (linear_gelu, linear_gelu_only, linear_residual, linear_residual_scaled,
+ * matmul_gelu_bwd) over OpenBLAS sgemm.
  *
  * One thread pool (docs/MACHINE.md §3): OpenBLAS runs single-threaded (threads.c sets it once)
  * and the OpenMP threads split the work: a batch of GEMMs (attention heads × images)
@@ -23,15 +24,46 @@ static int split_point(int len, int p, int parts) {
     return x > len ? len : (int)x;
 }
 
-/* One block of C = op(A)·op(B) (+ bias): rows [m0, m1), columns [n0, n1).
- * A is (m, k) or, transposed, (k, m); B is (k, n) or, transposed, (n, k); C is (m, n).
- * With `gelu` (m, n) non-NULL, the epilogue also writes gelu(C) there for the block while
- * it is in cache (linear_gelu); with `residual` (m, n) non-NULL, it adds the residual to
- * C after the bias (linear_residual). */
+/* What a GEMM does to each block of C after its sgemm, in this order (each step its own pass
+ * over the block, as the unfused kernels round): add `bias` (per column), multiply row r by
+ * `row_scale[r / rows_per_scale]` (linear_residual_scaled: the drop-path mask), add
+ * `residual` (linear_residual), write gelu(C) to `gelu` (linear_gelu) or over C itself when
+ * `gelu_in_place` (linear_gelu_only), multiply by gelu'(`gelu_grad_x`) as gelu_bwd does
+ * (matmul_gelu_bwd). `gelu`, `residual` and `gelu_grad_x` are laid out as C (per batch item
+ * at the same stride); row_scale is for a single GEMM (batch 1) only. */
+struct gemm_epilogue {
+    const float *bias;
+    const float *row_scale;
+    int64_t rows_per_scale;
+    const float *residual;
+    float *gelu;
+    int gelu_in_place;
+    const float *gelu_grad_x;
+};
+
+/* The epilogue's multiply-then-add steps stay two roundings: `-ffp-contract=fast` would
+ * otherwise merge c·m and + r into one fma, and the unfused mul then add round twice. */
+static void scale_then_add(float *restrict cb, const struct gemm_epilogue *e, int n, int m0, int mm,
+                           int n0, int nn) {
+#pragma clang fp contract(off)
+    for (int i = 0; i < mm; i++) {
+        float *row = cb + (int64_t)i * n;
+        if (e->row_scale) {
+            float s = e->row_scale[(m0 + i) / e->rows_per_scale];
+            for (int j = 0; j < nn; j++) row[j] *= s;
+        }
+        if (e->residual) {
+            const float *res = e->residual + (int64_t)(m0 + i) * n + n0;
+            for (int j = 0; j < nn; j++) row[j] += res[j];
+        }
+    }
+}
+
+/* One block of C = op(A)·op(B) then the epilogue `e`: rows [m0, m1), columns [n0, n1).
+ * A is (m, k) or, transposed, (k, m); B is (k, n) or, transposed, (n, k); C is (m, n). */
 static void gemm_block(float *restrict c, const float *restrict a, const float *restrict b,
-                       const float *restrict bias, float *restrict gelu,
-                       const float *restrict residual, int m, int n, int k, int trans_a,
-                       int trans_b, int m0, int m1, int n0, int n1) {
+                       const struct gemm_epilogue *e, int m, int n, int k, int trans_a, int trans_b,
+                       int m0, int m1, int n0, int n1) {
     int mm = m1 - m0, nn = n1 - n0;
     if (mm <= 0 || nn <= 0) return;
     float *cb = c + (int64_t)m0 * n + n0;
@@ -44,45 +76,56 @@ static void gemm_block(float *restrict c, const float *restrict a, const float *
                     trans_b ? CblasTrans : CblasNoTrans, mm, nn, k, 1.0f, ab, trans_a ? m : k, bb,
                     trans_b ? k : n, 0.0f, cb, n);
     }
-    if (bias) {
+    if (e->bias) {
         for (int i = 0; i < mm; i++) {
             float *row = cb + (int64_t)i * n;
-            for (int j = 0; j < nn; j++) row[j] += bias[n0 + j];
+            for (int j = 0; j < nn; j++) row[j] += e->bias[n0 + j];
         }
     }
-    if (residual) {
+    if (e->row_scale || e->residual) scale_then_add(cb, e, n, m0, mm, n0, nn);
+    if (e->gelu || e->gelu_in_place) {
         for (int i = 0; i < mm; i++) {
             float *row = cb + (int64_t)i * n;
-            const float *res = residual + (int64_t)(m0 + i) * n + n0;
-            for (int j = 0; j < nn; j++) row[j] += res[j];
-        }
-    }
-    if (gelu) {
-        for (int i = 0; i < mm; i++) {
-            const float *row = cb + (int64_t)i * n;
-            float *out = gelu + (int64_t)(m0 + i) * n + n0;
+            float *out = e->gelu_in_place ? row : e->gelu + (int64_t)(m0 + i) * n + n0;
             for (int j = 0; j < nn; j++) out[j] = dino_gelu1(row[j]);
+        }
+    }
+    if (e->gelu_grad_x) {
+        for (int i = 0; i < mm; i++) {
+            float *row = cb + (int64_t)i * n;
+            const float *x = e->gelu_grad_x + (int64_t)(m0 + i) * n + n0;
+#pragma omp simd
+            for (int j = 0; j < nn; j++) row[j] = dino_gelu_bwd1(row[j], x[j]);
         }
     }
 }
 
-/* c[bi] = op(a[bi])·op(b[bi]) (+ bias) for bi < batch; the strides are in elements
- * (stride_b = 0 shares one B). Threads take whole GEMMs when the batch divides evenly
- * among them (or is large), else each GEMM is split into one block per thread. */
+/* The epilogue of batch item bi: its per-item operands moved by bi·stride_c. */
+static struct gemm_epilogue epilogue_at(const struct gemm_epilogue *e, int64_t bi,
+                                        int64_t stride_c) {
+    struct gemm_epilogue at = *e;
+    if (at.gelu) at.gelu += bi * stride_c;
+    if (at.residual) at.residual += bi * stride_c;
+    if (at.gelu_grad_x) at.gelu_grad_x += bi * stride_c;
+    return at;
+}
+
+/* c[bi] = op(a[bi])·op(b[bi]) then the epilogue, for bi < batch; the strides are in
+ * elements (stride_b = 0 shares one B). Threads take whole GEMMs when the batch divides
+ * evenly among them (or is large), else each GEMM is split into one block per thread. */
 static void dino_gemm(float *restrict c, const float *restrict a, const float *restrict b,
-                      const float *restrict bias, float *restrict gelu,
-                      const float *restrict residual, int64_t batch, int m, int n, int k,
+                      const struct gemm_epilogue *e, int64_t batch, int m, int n, int k,
                       int trans_a, int trans_b, int64_t stride_a, int64_t stride_b,
                       int64_t stride_c) {
     if (batch <= 0 || m <= 0 || n <= 0) return;
     int nt = dino_threads();
     double flops = 2.0 * (double)batch * m * n * k;
     if (nt == 1 || flops < dino_gemm_serial_flops) {
-        for (int64_t bi = 0; bi < batch; bi++)
-            gemm_block(c + bi * stride_c, a + bi * stride_a, b + bi * stride_b, bias,
-                       gelu ? gelu + bi * stride_c : NULL,
-                       residual ? residual + bi * stride_c : NULL, m, n, k, trans_a, trans_b, 0, m,
-                       0, n);
+        for (int64_t bi = 0; bi < batch; bi++) {
+            struct gemm_epilogue at = epilogue_at(e, bi, stride_c);
+            gemm_block(c + bi * stride_c, a + bi * stride_a, b + bi * stride_b, &at, m, n, k,
+                       trans_a, trans_b, 0, m, 0, n);
+        }
         return;
     }
     int parts = (batch % nt == 0 || batch >= 8 * (int64_t)nt) ? 1 : nt;
@@ -94,57 +137,39 @@ static void dino_gemm(float *restrict c, const float *restrict a, const float *r
         int p = (int)(u % parts);
         int lo = split_point(split_n ? n : m, p, parts);
         int hi = split_point(split_n ? n : m, p + 1, parts);
-        float *cb = c + bi * stride_c, *gb = gelu ? gelu + bi * stride_c : NULL;
-        const float *rb = residual ? residual + bi * stride_c : NULL;
+        struct gemm_epilogue at = epilogue_at(e, bi, stride_c);
+        float *cb = c + bi * stride_c;
         const float *ab = a + bi * stride_a, *bb = b + bi * stride_b;
         if (split_n)
-            gemm_block(cb, ab, bb, bias, gb, rb, m, n, k, trans_a, trans_b, 0, m, lo, hi);
+            gemm_block(cb, ab, bb, &at, m, n, k, trans_a, trans_b, 0, m, lo, hi);
         else
-            gemm_block(cb, ab, bb, bias, gb, rb, m, n, k, trans_a, trans_b, lo, hi, 0, n);
+            gemm_block(cb, ab, bb, &at, m, n, k, trans_a, trans_b, lo, hi, 0, n);
     }
 }
 
-/** C = op(A)·op(B) for `batch` matrices; with `b_shared` one B serves every batch item. */
+/** C = op(A)·op(B) then the epilogue `e` for `batch` matrices; with `b_shared` one B serves
+ *  every batch item. */
 static void dino_matmul_fwd(float *restrict c, const float *restrict a, const float *restrict b,
-                            int64_t batch, int m, int n, int k, int trans_a, int trans_b,
-                            int b_shared) {
+                            const struct gemm_epilogue *e, int64_t batch, int m, int n, int k,
+                            int trans_a, int trans_b, int b_shared) {
     // a is (batch, m, k) or (batch, k, m) when trans_a; b is (batch, k, n) or (batch, n, k)
     // when trans_b, or 2-D and shared when b_shared; c is (batch, m, n).
     if (b_shared && !trans_a && batch * (int64_t)m <= 0x7fffffff) {
         // One tall GEMM: the batch folds into M.
-        dino_gemm(c, a, b, NULL, NULL, NULL, 1, (int)(batch * m), n, k, 0, trans_b, 0, 0, 0);
+        dino_gemm(c, a, b, e, 1, (int)(batch * m), n, k, 0, trans_b, 0, 0, 0);
         return;
     }
-    dino_gemm(c, a, b, NULL, NULL, NULL, batch, m, n, k, trans_a, trans_b, (int64_t)m * k,
+    dino_gemm(c, a, b, e, batch, m, n, k, trans_a, trans_b, (int64_t)m * k,
               b_shared ? 0 : (int64_t)k * n, (int64_t)m * n);
 }
 
-/** y = x·wᵀ + bias. */
+/** y = x·wᵀ + bias then the rest of the epilogue `e` (e->bias is the bias). */
 static void dino_linear_fwd(float *restrict y, const float *restrict x, const float *restrict w,
-                            const float *restrict bias, int64_t rows, int in, int out) {
-    // x is (rows, in), w is (out, in), bias is (out), y is (rows, out).
-    dino_gemm(y, x, w, bias, NULL, NULL, 1, (int)rows, out, in, 0, 1, 0, 0, 0);
-}
-
-/** h = x·wᵀ + bias (as dino_linear_fwd) and y = gelu(h), applied per GEMM block. */
-static void dino_linear_gelu_fwd(float *restrict y, float *restrict h, const float *restrict x,
-                                 const float *restrict w, const float *restrict bias, int64_t rows,
-                                 int in, int out) {
-    // As dino_linear_fwd into h (the pre-activation, rows × out), and y = gelu(h) written by
-    // each block's epilogue while the block is in cache: the same blocks and the same
-    // rounding as linear then gelu.
-    dino_gemm(h, x, w, bias, y, NULL, 1, (int)rows, out, in, 0, 1, 0, 0, 0);
-}
-
-/** y = (x·wᵀ + bias) + residual, the residual added per GEMM block. */
-static void dino_linear_residual_fwd(float *restrict y, const float *restrict x,
-                                     const float *restrict w, const float *restrict bias,
-                                     const float *restrict residual, int64_t rows, int in,
-                                     int out) {
-    // y = (x·wᵀ + bias) + residual, the residual added by each block's epilogue while the
-    // block is in cache: the same blocks and the same rounding as linear then add, without
-    // the linear's own (rows, out) result.
-    dino_gemm(y, x, w, bias, NULL, residual, 1, (int)rows, out, in, 0, 1, 0, 0, 0);
+                            const struct gemm_epilogue *e, int64_t rows, int in, int out) {
+    // x is (rows, in), w is (out, in), bias is (out), y is (rows, out); the epilogue runs on
+    // each block while it is in cache: the same blocks and the same rounding as linear
+    // followed by the unfused ops it replaces (gelu, mul by the row scale, add).
+    dino_gemm(y, x, w, e, 1, (int)rows, out, in, 0, 1, 0, 0, 0);
 }
 
 /** Scratch bytes dino_patch_embed_fwd needs (the im2col matrix). */
@@ -167,43 +192,86 @@ static void dino_patch_embed_fwd(float *restrict y, float *restrict scratch,
     int tokens = (height / patch) * (width / patch);
     int cols = channels * patch * patch;
     dino_patchify_fwd(scratch, x, batch, channels, height, width, patch);
-    dino_gemm(y, scratch, w, bias, NULL, NULL, 1, batch * tokens, dim, cols, 0, 1, 0, 0, 0);
+    struct gemm_epilogue e = {.bias = bias};
+    dino_gemm(y, scratch, w, &e, 1, batch * tokens, dim, cols, 0, 1, 0, 0, 0);
 }
 
 /* ---- dispatch shims: instruction to kernel call (shim.h) ---------------------------- */
 
-void dino_run_matmul(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
-    const struct dino_attrs_matmul A = ATTRS(matmul);
+/* Fills m, n, k, the batch and whether b is shared, for matmul's operands a, b and flags. */
+static void matmul_dims(const struct dino_tensor *a, const struct dino_tensor *b, int ta, int tb,
+                        int64_t *m, int64_t *n, int64_t *k, int64_t *batch) {
+    int ra = a->rank, rb = b->rank;
+    *m = ta ? a->shape[ra - 1] : a->shape[ra - 2];
+    *k = ta ? a->shape[ra - 2] : a->shape[ra - 1];
+    *n = tb ? b->shape[rb - 2] : b->shape[rb - 1];
+    *batch = 1;
+    for (int d = 0; d < ra - 2; d++) *batch *= a->shape[d];
+}
+
+/* matmul's GEMM over operands a = IN(0), b = IN(1) with flags ta, tb, then epilogue `e`. */
+static void run_matmul(const struct dino_instr *ins, struct dino_exec_ctx *ctx, int64_t ta,
+                       int64_t tb, const struct gemm_epilogue *e) {
     const struct dino_tensor *a = IN(0), *b = IN(1);
-    int ra = a->rank, rb = b->rank, ta = A.trans_a != 0, tb = A.trans_b != 0;
-    int64_t m = ta ? a->shape[ra - 1] : a->shape[ra - 2];
-    int64_t k = ta ? a->shape[ra - 2] : a->shape[ra - 1];
-    int64_t n = tb ? b->shape[rb - 2] : b->shape[rb - 1], batch = 1;
-    for (int d = 0; d < ra - 2; d++) batch *= a->shape[d];
-    dino_matmul_fwd(F(OUT), F(a), F(b), batch, (int)m, (int)n, (int)k, ta, tb, rb == 2);
+    int64_t m, n, k, batch;
+    matmul_dims(a, b, ta != 0, tb != 0, &m, &n, &k, &batch);
+    dino_matmul_fwd(F(OUT), F(a), F(b), e, batch, (int)m, (int)n, (int)k, ta != 0, tb != 0,
+                    b->rank == 2);
+}
+
+void dino_run_matmul(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
+    struct gemm_epilogue e = {0};
+    run_matmul(ins, ctx, ATTRS(matmul).trans_a, ATTRS(matmul).trans_b, &e);
+}
+
+void dino_run_matmul_gelu_bwd(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
+    struct gemm_epilogue e = {.gelu_grad_x = F(IN(2))};
+    run_matmul(ins, ctx, ATTRS(matmul_gelu_bwd).trans_a, ATTRS(matmul_gelu_bwd).trans_b, &e);
 }
 
 void dino_run_linear(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
     const struct dino_tensor *x = IN(0), *w = IN(1);
     int64_t rows, in;
     rows_cols(x, &rows, &in);
-    dino_linear_fwd(F(OUT), F(x), F(w), F(IN(2)), rows, (int)in, (int)w->shape[0]);
+    struct gemm_epilogue e = {.bias = F(IN(2))};
+    dino_linear_fwd(F(OUT), F(x), F(w), &e, rows, (int)in, (int)w->shape[0]);
 }
 
 void dino_run_linear_gelu(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
     const struct dino_tensor *x = IN(0), *w = IN(1);
     int64_t rows, in;
     rows_cols(x, &rows, &in);
-    dino_linear_gelu_fwd(F(OUT), F(RESULT(1)), F(x), F(w), F(IN(2)), rows, (int)in,
-                         (int)w->shape[0]);
+    // The pre-activation goes to result 1 (C), its GELU to the output.
+    struct gemm_epilogue e = {.bias = F(IN(2)), .gelu = F(OUT)};
+    dino_linear_fwd(F(RESULT(1)), F(x), F(w), &e, rows, (int)in, (int)w->shape[0]);
+}
+
+void dino_run_linear_gelu_only(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
+    const struct dino_tensor *x = IN(0), *w = IN(1);
+    int64_t rows, in;
+    rows_cols(x, &rows, &in);
+    struct gemm_epilogue e = {.bias = F(IN(2)), .gelu_in_place = 1};
+    dino_linear_fwd(F(OUT), F(x), F(w), &e, rows, (int)in, (int)w->shape[0]);
 }
 
 void dino_run_linear_residual(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
     const struct dino_tensor *x = IN(0), *w = IN(1);
     int64_t rows, in;
     rows_cols(x, &rows, &in);
-    dino_linear_residual_fwd(F(OUT), F(x), F(w), F(IN(2)), F(IN(3)), rows, (int)in,
-                             (int)w->shape[0]);
+    struct gemm_epilogue e = {.bias = F(IN(2)), .residual = F(IN(3))};
+    dino_linear_fwd(F(OUT), F(x), F(w), &e, rows, (int)in, (int)w->shape[0]);
+}
+
+void dino_run_linear_residual_scaled(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
+    const struct dino_tensor *x = IN(0), *w = IN(1), *scale = IN(4);
+    int64_t rows, in;
+    rows_cols(x, &rows, &in);
+    // One scale per leading index: rows / scale count consecutive rows share it.
+    struct gemm_epilogue e = {.bias = F(IN(2)),
+                              .residual = F(IN(3)),
+                              .row_scale = F(scale),
+                              .rows_per_scale = numel(scale) > 0 ? rows / numel(scale) : 1};
+    dino_linear_fwd(F(OUT), F(x), F(w), &e, rows, (int)in, (int)w->shape[0]);
 }
 
 void dino_run_patch_embed(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {

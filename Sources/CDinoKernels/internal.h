@@ -95,6 +95,14 @@ static inline float dino_gelu1(float v) {
     return 0.5f * v * (1.0f + dino_erff(v * 0.70710678118654752f));
 }
 
+/** dy·(Φ(v) + v·φ(v)), GELU's gradient at v times dy: gelu_bwd and the matmul_gelu_bwd
+ *  epilogue share it, so both round alike. */
+static inline float dino_gelu_bwd1(float dy, float v) {
+    float cdf = 0.5f * (1.0f + dino_erff(v * 0.70710678118654752f));
+    float pdf = 0.39894228040143268f * dino_expf(-0.5f * v * v);
+    return dy * (cdf + v * pdf);
+}
+
 /* ---- fixed-order reductions: 16 interleaved float partial sums ---------------------- */
 
 /** Σ x[i], summed in a fixed order (independent of threads), vectorised. */

@@ -24,47 +24,20 @@ extension OpKind {
       }
     }
 
-    rules[.matmul] = { r in
-      let s = r.s
-      guard s[0].count >= 2, s[1].count >= 2 else {
+    rules[.matmul] = { r in try r.matmulShape() }
+    rules[.matmulGeluBwd] = { r in
+      let result = try r.matmulShape()
+      if r.s[2] != result.shape {
         throw ShapeError(
-          "matmul: operands must have rank >= 2, got \(shapeText(s[0])) x \(shapeText(s[1]))")
+          "matmul_gelu_bwd: pre-activation \(shapeText(r.s[2])) differs from "
+            + shapeText(result.shape))
       }
-      let ta = r.attrs.int("trans_a") != 0, tb = r.attrs.int("trans_b") != 0
-      let a = s[0], b = s[1]
-      let (m, ka) = ta ? (a[a.count - 1], a[a.count - 2]) : (a[a.count - 2], a[a.count - 1])
-      let (kb, n) = tb ? (b[b.count - 1], b[b.count - 2]) : (b[b.count - 2], b[b.count - 1])
-      if ka != kb {
-        throw ShapeError("matmul: \(shapeText(a)) x \(shapeText(b)) — inner dimensions differ")
-      }
-      let batchA = Array(a.dropLast(2)), batchB = Array(b.dropLast(2))
-      if !batchB.isEmpty && batchA != batchB {
-        throw ShapeError("matmul: \(shapeText(a)) x \(shapeText(b)) — batch dimensions differ")
-      }
-      return r.f32(batchA + [m, n])
+      return result
     }
 
-    for op in [OpKind.linear, .linearGelu, .linearResidual] {
-      rules[op] = { r in
-        let s = r.s
-        guard let inDim = s[0].last, s[1].count == 2, s[2].count == 1 else {
-          throw ShapeError("linear: expects x [...,in], weight [out,in], bias [out]")
-        }
-        if s[1][1] != inDim {
-          throw ShapeError(
-            "linear: weight \(shapeText(s[1])) expects last dim \(s[1][1]), got \(inDim)")
-        }
-        if s[2][0] != s[1][0] {
-          throw ShapeError(
-            "linear: bias \(shapeText(s[2])) does not match weight \(shapeText(s[1]))")
-        }
-        let out = Array(s[0].dropLast()) + [s[1][0]]
-        if r.op == .linearResidual && s[3] != out {
-          throw ShapeError(
-            "linear_residual: residual \(shapeText(s[3])) differs from \(shapeText(out))")
-        }
-        return r.f32(out)
-      }
+    for op in [OpKind.linear, .linearGelu, .linearGeluOnly, .linearResidual, .linearResidualScaled]
+    {
+      rules[op] = { r in try r.linearShape() }
     }
 
     rules[.patchEmbed] = { r in

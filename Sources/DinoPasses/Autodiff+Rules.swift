@@ -21,7 +21,8 @@ extension BackwardEmitter {
     }
     switch node.op {
     case .input, .parameter, .constant, .geluBwd, .layerNormBwd, .layerNormBwdGamma,
-      .layerNormTrain, .layerNormGrad, .linearGelu, .linearResidual, .result,
+      .layerNormTrain, .layerNormGrad, .linearGelu, .linearGeluOnly, .linearResidual,
+      .linearResidualScaled, .matmulGeluBwd, .result,
       .attention, .attentionBwd,
       .l2NormalizeBwd, .weightNormBwdV, .weightNormBwdG, .softmaxBwd, .logSoftmaxBwd,
       .patchify, .dropPathMask, .clipGradCoef, .adamwUpdate, .emaUpdate, .assign,

@@ -1,23 +1,25 @@
 import DinoIR
 
-/// `program` with every `gelu(linear(x, w, b))` computed by one `linear_gelu(x, w, b)`:
-/// the GEMM's epilogue adds the bias and applies GELU to each block while it is in cache.
-/// The pre-activation, which `gelu_bwd` reads, stays available as `result` 1 and replaces
-/// the `linear` for every other reader; the GELU's location goes to `absorbed`. The kernel
-/// rounds as linear then gelu do, so the values are bitwise the same. Only where the
-/// pre-activation has another reader (the backward's `gelu_bwd`): in forward-only code
-/// (the teacher, evaluation programs) the fused kernel would hold x, the pre-activation and
-/// the GELU at once where `linear` then `gelu` frees x first, and on fmnist that moved the
-/// schedule's peak up by 41 MiB (measured).
+/// `program` with every `gelu(linear(x, w, b))` computed by one GEMM whose epilogue adds the
+/// bias and applies GELU to each block while it is in cache; the GELU's location goes to
+/// `absorbed`. The kernel rounds as linear then gelu do, so the values are bitwise the same.
+///
+/// Where the pre-activation has another reader (the backward's `gelu_bwd`) it becomes
+/// `linear_gelu(x, w, b)`, the pre-activation kept as `result` 1, which replaces the `linear`
+/// for those readers. Where the GELU is its only reader (forward-only code: the teacher, the
+/// heads' MLPs there, evaluation programs) it becomes `linear_gelu_only(x, w, b)`, one result
+/// with GELU applied in place, so the pre-activation is never stored: it holds x and the
+/// result at once, where `linear` then `gelu` hold x and the pre-activation, then the
+/// pre-activation and the GELU. (Fusing there with `linear_gelu` would hold all three and on
+/// fmnist moved the schedule's peak up by 41 MiB, measured.)
 func fuseLinearGelu(_ program: Program) -> Program {
   var geluOf: [Int: Int] = [:]  // linear node → the gelu that fuses with it
   var fusedGelu = Set<Int>()
   let users = program.users()
+  let outputs = Set(program.outputs.map(\.value.index))
   for (index, node) in program.nodes.enumerated() where node.op == .gelu {
     let source = node.operands[0].index
-    guard program.nodes[source].op == .linear, geluOf[source] == nil,
-      users[source].count > 1 || program.outputs.contains(where: { $0.value.index == source })
-    else { continue }
+    guard program.nodes[source].op == .linear, geluOf[source] == nil else { continue }
     geluOf[source] = index
     fusedGelu.insert(index)
   }
@@ -34,12 +36,14 @@ func fuseLinearGelu(_ program: Program) -> Program {
       continue
     }
     let gelu = program.nodes[g]
-    node.op = .linearGelu
+    let keepsPreActivation = users[index].count > 1 || outputs.contains(index)
+    node.op = keepsPreActivation ? .linearGelu : .linearGeluOnly
     node.type = gelu.type
     node.absorbed = gelu.loc == .unknown || gelu.loc == node.loc ? [] : [gelu.loc]
     if node.loc == .unknown { (node.loc, node.absorbed) = (gelu.loc, []) }
     let fused = result.append(node)
     map[g] = fused
+    guard keepsPreActivation else { continue }
     map[index] = result.append(
       Node(
         .result, [fused], attrs: ["index": .int(1)], type: original.type, loc: node.loc,

@@ -1,11 +1,15 @@
 import DinoIR
 
-/// `program` with every `add(r, linear(x, w, b))` (either operand order, no broadcasting,
-/// the linear read by nothing else) computed by one `linear_residual(x, w, b, r)`: the
-/// GEMM's epilogue adds the bias and then the residual to each block while it is in cache,
-/// so the linear's own result is never stored. The add's location goes to `absorbed`. The
-/// sums are the unfused ones in the same order (x·wᵀ, + b, + r; the add commutes), so the
-/// values are bitwise the same.
+/// `program` with every `add(r, linear(x, w, b))` computed by one
+/// `linear_residual(x, w, b, r)` and every `add(r, mul(linear(x, w, b), m))`, m of shape
+/// `[B, 1, ..., 1]` (the drop-path mask of a residual branch), by one
+/// `linear_residual_scaled(x, w, b, r, m)` (either add operand order, no broadcasting of r,
+/// the linear and the mul read by nothing else): the GEMM's epilogue adds the bias, scales
+/// each row by its image's m, then adds the residual, to each block while it is in cache, so
+/// neither the linear's result nor the product is stored. The mul's and the add's locations
+/// go to `absorbed`. The roundings are the unfused ones in the same order (x·wᵀ, + b, · m,
+/// + r; mul and add commute), so the values are bitwise the same. The backward is untouched:
+/// the mask's product with the incoming gradient stays a `mul`.
 ///
 /// Only where x outlives the add (the backward reads it for the weight's gradient): in
 /// forward-only code `linear` frees x before the add, which can then run in place over r,
@@ -19,13 +23,17 @@ import DinoIR
 func fuseLinearResidual(_ program: Program) -> Program {
   let users = program.users()
   let outputs = Set(program.outputs.map(\.value.index))
-  var linearOf: [Int: (linear: Int, residual: ValueID)] = [:]  // add node → its parts
-  var fusedLinear = Set<Int>()
+  var fusionOf: [Int: ResidualFusion] = [:]  // add node → its parts
+  var absorbedNodes = Set<Int>()
   /// Whether value `v` stays live after node `position` (read later, an output, or not in
   /// the arena), so that holding it while the fused kernel writes costs nothing.
   func outlives(_ v: Int, _ position: Int) -> Bool {
     !program.nodes[v].isTransient || outputs.contains(v)
       || users[v].contains { $0.index > position }
+  }
+  /// Whether `v` is read only by `reader` and is no output: the fusion may drop it.
+  func onlyFeeds(_ v: Int, _ reader: Int) -> Bool {
+    users[v].map(\.index) == [reader] && !outputs.contains(v) && !absorbedNodes.contains(v)
   }
   for (index, node) in program.nodes.enumerated() where node.op == .add {
     let operands = node.operands
@@ -33,36 +41,69 @@ func fuseLinearResidual(_ program: Program) -> Program {
       continue
     }
     for k in [1, 0] {
-      let l = operands[k].index
-      guard program.nodes[l].op == .linear, users[l].map(\.index) == [index],
-        !outputs.contains(l), !fusedLinear.contains(l),
-        outlives(program.nodes[l].operands[0].index, index)
+      guard onlyFeeds(operands[k].index, index),
+        let fusion = residualFusion(
+          program, branch: operands[k].index, residual: operands[1 - k], onlyFeeds: onlyFeeds)
       else { continue }
-      linearOf[index] = (l, operands[1 - k])
-      fusedLinear.insert(l)
+      guard outlives(program.nodes[fusion.linear].operands[0].index, index) else { continue }
+      fusionOf[index] = fusion
+      absorbedNodes.formUnion([fusion.linear] + (fusion.scaleNode.map { [$0] } ?? []))
       break
     }
   }
-  if linearOf.isEmpty { return program }
-  var map = Array(repeating: ValueID(-1), count: program.nodes.count)
-  var result = Program(name: program.name)
-  for (index, original) in program.nodes.enumerated() {
-    if fusedLinear.contains(index) { continue }
-    guard let (l, residual) = linearOf[index] else {
-      map[index] = result.appendRenamed(original, map)
-      continue
+  var replacement: [Int: ((ValueID) -> ValueID) -> Node] = [:]
+  for (index, fusion) in fusionOf {
+    let (add, linear) = (program.nodes[index], program.nodes[fusion.linear])
+    replacement[index] = { rename in
+      var node = linear
+      node.op = fusion.scale == nil ? .linearResidual : .linearResidualScaled
+      node.operands = (linear.operands + [fusion.residual] + (fusion.scale.map { [$0] } ?? []))
+        .map(rename)
+      node.type = add.type
+      node.isBackward = add.isBackward
+      let others = (fusion.scaleNode.map { [program.nodes[$0].loc] } ?? []) + [add.loc]
+      (node.loc, node.absorbed) = fusedLocations(linear.loc, others)
+      return node
     }
-    let linear = program.nodes[l]
-    var node = linear
-    node.op = .linearResidual
-    node.operands = (linear.operands + [residual]).map { map[$0.index] }
-    node.type = original.type
-    node.slot = nil
-    node.isBackward = original.isBackward
-    node.absorbed = original.loc == .unknown || original.loc == linear.loc ? [] : [original.loc]
-    if node.loc == .unknown { (node.loc, node.absorbed) = (original.loc, []) }
-    map[index] = result.append(node)
   }
-  result.outputs = program.outputs.map { ProgramOutput(name: $0.name, value: map[$0.value.index]) }
-  return result
+  return program.rebuilt(dropping: absorbedNodes, replacing: replacement)
+}
+
+/// The parts of one residual add that fuses into its linear.
+struct ResidualFusion {
+  /// The `linear` node.
+  var linear: Int
+  /// The add's other operand.
+  var residual: ValueID
+  /// The `mul` between the linear and the add (`linear_residual_scaled`), if any.
+  var scaleNode: Int?
+  /// The mul's per-image scale `[B, 1, ..., 1]`, if any.
+  var scale: ValueID?
+}
+
+/// How the add's operand `branch` fuses: a `linear`, or `mul(linear, m)` with m one value per
+/// leading index and the linear read by the mul alone; nil when it does not.
+private func residualFusion(
+  _ program: Program, branch: Int, residual: ValueID, onlyFeeds: (Int, Int) -> Bool
+) -> ResidualFusion? {
+  let node = program.nodes[branch]
+  if node.op == .linear { return ResidualFusion(linear: branch, residual: residual) }
+  guard node.op == .mul, node.operands.count == 2 else { return nil }
+  let l = node.operands[0].index, m = node.operands[1]
+  let shape = node.type.shape, scale = program[m].type.shape
+  guard program.nodes[l].op == .linear, program[node.operands[0]].type == node.type,
+    onlyFeeds(l, branch), shape.count >= 2,
+    scale == [shape[0]] + Array(repeating: 1, count: shape.count - 1)
+  else { return nil }
+  return ResidualFusion(linear: l, residual: residual, scaleNode: branch, scale: m)
+}
+
+/// The location of a fused node whose first node is at `own` and which absorbs nodes at
+/// `others`: `own` (or the first known one) and the other distinct known ones, in order.
+func fusedLocations(_ own: SourceLoc, _ others: [SourceLoc]) -> (SourceLoc, [SourceLoc]) {
+  let known = ([own] + others).filter { $0 != .unknown }
+  guard let first = known.first else { return (.unknown, []) }
+  var absorbed: [SourceLoc] = []
+  for loc in known where loc != first && !absorbed.contains(loc) { absorbed.append(loc) }
+  return (first, absorbed)
 }

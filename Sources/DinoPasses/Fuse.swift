@@ -3,20 +3,24 @@ import DinoIR
 /// Fuses groups of nodes into single kernels; a pure `Graph -> Graph` run after the
 /// optimiser and EMA lowering and before scheduling (`Pipeline`).
 ///
-/// Four fusions, per program. `fuseLayerNorms`: a `layer_norm` whose three backward
+/// Five fusions, per program. `fuseLayerNorms`: a `layer_norm` whose three backward
 /// nodes are all present — `layer_norm_bwd(dy, x, gamma)`, `layer_norm_bwd_gamma(dy, x)` and
 /// `sum_to(dy) {shape=[D]}` over one `dy` — becomes `layer_norm_train`, which also saves
 /// every row's mean and rstd (its `result` 1), and the three backward nodes become one
 /// `layer_norm_grad(dy, x, stats, gamma)` with results dx, dgamma (`result` 1) and dbeta
 /// (`result` 2). Its kernels sum in the unfused kernels' order, so the step is bitwise the
 /// same. `fuseLinearGelu`: `gelu(linear(x, w, b))` becomes `linear_gelu(x, w, b)`, GELU
-/// applied in the GEMM's epilogue, the pre-activation kept as its `result` 1 for `gelu_bwd`
-/// (bitwise the same too; only where the backward reads the pre-activation).
-/// `fuseLinearResidual`: `add(r, linear(x, w, b))` becomes `linear_residual(x, w, b, r)`,
-/// the residual added in the GEMM's epilogue (bitwise the same). `fuseAttention`: the
-/// attention's split of qkv, scores, scale, softmax, weighted sum and merge of the heads
-/// become one `attention(qkv)` (the softmax rows its `result` 1) and their backward one
-/// `attention_bwd(dy, qkv, probs)` writing d(qkv). A fused node
+/// applied in the GEMM's epilogue, the pre-activation kept as its `result` 1 where
+/// `gelu_bwd` reads it, or `linear_gelu_only(x, w, b)` where nothing else reads it (forward
+/// only: the teacher, evaluation). `fuseLinearResidual`: `add(r, linear(x, w, b))` becomes
+/// `linear_residual(x, w, b, r)`, the residual added in the GEMM's epilogue, and
+/// `add(r, mul(linear(x, w, b), m))` with a per-image m (drop path) becomes
+/// `linear_residual_scaled(x, w, b, r, m)`. `fuseAttention`: the attention's split of qkv,
+/// scores, scale, softmax, weighted sum and merge of the heads become one `attention(qkv)`
+/// (the softmax rows its `result` 1) and their backward one `attention_bwd(dy, qkv, probs)`
+/// writing d(qkv). `fuseMatmulGeluBwd`: `gelu_bwd(matmul(a, b), h)` becomes
+/// `matmul_gelu_bwd(a, b, h)`, GELU's derivative applied in the GEMM's epilogue. The GEMM
+/// epilogues round as the ops they absorb, so all of them are bitwise the same. A fused node
 /// keeps its first node's location and lists the others' in `absorbed`. Layer norms without
 /// the whole backward (the teacher's, evaluation programs) stay as they are. Memory plans
 /// are dropped; sets `graph.stage = "fuse"`.
@@ -29,8 +33,8 @@ public func fuse(_ graph: Graph) throws(CompileError) -> Graph {
     for index in program.nodes.indices {
       _ = try program.checkedOperands(of: index, pass: "fuse")
     }
-    result.programs[p] = fuseAttention(
-      fuseLinearResidual(fuseLinearGelu(fuseLayerNorms(program))))
+    result.programs[p] = fuseMatmulGeluBwd(
+      fuseAttention(fuseLinearResidual(fuseLinearGelu(fuseLayerNorms(program)))))
   }
   result.stage = "fuse"
   return result
@@ -145,5 +149,29 @@ extension Program {
     copy.operands = node.operands.map { map[$0.index] }
     copy.slot = nil
     return append(copy)
+  }
+}
+
+extension Program {
+  /// This program rebuilt: the nodes in `dropped` left out, node i with a `replacement[i]`
+  /// replaced by the node it returns (given how old values are renamed; its memory slot is
+  /// dropped), every other node copied with its operands renamed; the outputs follow. How a
+  /// fusion whose fused node has one result rewrites a program.
+  func rebuilt(
+    dropping dropped: Set<Int>, replacing replacement: [Int: ((ValueID) -> ValueID) -> Node]
+  ) -> Program {
+    var map = Array(repeating: ValueID(-1), count: nodes.count)
+    var result = Program(name: name)
+    for (index, original) in nodes.enumerated() where !dropped.contains(index) {
+      guard let make = replacement[index] else {
+        map[index] = result.appendRenamed(original, map)
+        continue
+      }
+      var node = make { map[$0.index] }
+      node.slot = nil
+      map[index] = result.append(node)
+    }
+    result.outputs = outputs.map { ProgramOutput(name: $0.name, value: map[$0.value.index]) }
+    return result
   }
 }

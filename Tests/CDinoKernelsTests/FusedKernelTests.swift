@@ -113,6 +113,74 @@ final class FusedKernelTests: XCTestCase {
     }
   }
 
+  func testLinearGeluOnlyIsLinearThenGelu() throws {
+    var rng = TestRNG(seed: 9_006)
+    for (rows, inDim, outDim) in [(3, 5, 7), (301, 33, 97), (17, 65, 769)] {
+      let linear = KernelCase(
+        .linear, [[rows, inDim], [outDim, inDim], [outDim]], out: [rows, outDim], rng: &rng)
+      var fused = KernelCase(.linearGeluOnly, linear.shapes, out: [rows, outDim], rng: &rng)
+      fused.data = linear.data
+      for threads in [1, 2] {
+        var gelu = KernelCase(.gelu, [[rows, outDim]], out: [rows, outDim], rng: &rng)
+        gelu.data = [try runKernel(linear, threads: threads).out]
+        XCTAssertEqual(
+          bits(try runKernel(fused, threads: threads).out),
+          bits(try runKernel(gelu, threads: threads).out),
+          "\(rows)x\(inDim)x\(outDim) \(threads) threads")
+      }
+    }
+  }
+
+  func testLinearResidualScaledIsLinearThenMulThenAdd() throws {
+    var rng = TestRNG(seed: 9_007)
+    // [images, tokens, in]: one scale per image, drop-path values and arbitrary ones.
+    for (lead, inDim, outDim) in [([3, 1], 5, 7), ([7, 43], 33, 97), ([2, 9], 65, 769)] {
+      let (shape, out) = (lead + [inDim], lead + [outDim])
+      let scaleShape = [lead[0], 1, 1]
+      let linear = KernelCase(.linear, [shape, [outDim, inDim], [outDim]], out: out, rng: &rng)
+      let residual = (0..<out.reduce(1, *)).map { _ in rng.float(-3, 3) }
+      let scale: [Float] = (0..<lead[0]).map { i in [0, 1 / 0.9, rng.float(-2, 2)][i % 3] }
+      var fused = KernelCase(
+        .linearResidualScaled, linear.shapes + [out, scaleShape], out: out, rng: &rng)
+      fused.data = linear.data + [residual, scale]
+      for threads in [1, 2] {
+        var mul = KernelCase(.mul, [out, scaleShape], out: out, rng: &rng)
+        mul.data = [try runKernel(linear, threads: threads).out, scale]
+        var add = KernelCase(.add, [out, out], out: out, rng: &rng)
+        add.data = [residual, try runKernel(mul, threads: threads).out]
+        XCTAssertEqual(
+          bits(try runKernel(fused, threads: threads).out),
+          bits(try runKernel(add, threads: threads).out), "\(out) \(threads) threads")
+      }
+    }
+  }
+
+  func testMatmulGeluBwdIsMatmulThenGeluBwd() throws {
+    var rng = TestRNG(seed: 9_008)
+    // (a, b, flags, result): plain, tall (a batch folded into M with a shared b), batched,
+    // transposed, split by rows and by columns.
+    let cases: [([Int], [Int], [Int64], [Int])] = [
+      ([3, 5], [5, 7], [0, 0], [3, 7]),
+      ([3, 43, 97], [97, 33], [0, 0], [3, 43, 33]),
+      ([301, 33], [97, 33], [0, 1], [301, 97]),
+      ([2, 65, 17], [2, 65, 769], [1, 0], [2, 17, 769]),
+      ([5, 19, 31], [5, 23, 31], [0, 1], [5, 19, 23]),
+    ]
+    for (a, b, flags, out) in cases {
+      let matmul = KernelCase(.matmul, [a, b], out: out, iattr: flags, rng: &rng)
+      let h = (0..<out.reduce(1, *)).map { _ in rng.float(-6, 6) }
+      var fused = KernelCase(.matmulGeluBwd, [a, b, out], out: out, iattr: flags, rng: &rng)
+      fused.data = matmul.data + [h]
+      for threads in [1, 2] {
+        var geluBwd = KernelCase(.geluBwd, [out, out], out: out, rng: &rng)
+        geluBwd.data = [try runKernel(matmul, threads: threads).out, h]
+        XCTAssertEqual(
+          bits(try runKernel(fused, threads: threads).out),
+          bits(try runKernel(geluBwd, threads: threads).out), "\(a) x \(b) \(threads) threads")
+      }
+    }
+  }
+
   func testResultInstructionLeavesItsTensorAlone() throws {
     var rng = TestRNG(seed: 9_003)
     let c = KernelCase(.result, [[4]], out: [4], iattr: [1], rng: &rng)

@@ -121,7 +121,7 @@ final class FuseTests: XCTestCase {
     }
   }
 
-  func testLinearGeluAndLinearResidualAreGemmEpilogues() throws {
+  func testLinearGeluLinearResidualAndGeluBackwardAreGemmEpilogues() throws {
     let graph = try PassFixtures.mlp()
     let fused = try Pipeline.run(graph)
     let unfused = try Pipeline.run(graph, fusing: false)
@@ -132,7 +132,10 @@ final class FuseTests: XCTestCase {
     XCTAssertEqual(node.absorbed, [SourceLoc(file: "mlp.swift", line: 6, column: 3)])
     XCTAssertEqual(program.nodes[index + 1].op, .result, "the pre-activation")
     XCTAssertFalse(program.nodes.contains { $0.op == .gelu })
-    XCTAssertTrue(program.nodes.contains { $0.op == .geluBwd && $0.operands[1].index == index + 1 })
+    // GELU's backward: the GEMM making its incoming gradient applies it to the pre-activation.
+    XCTAssertFalse(program.nodes.contains { $0.op == .geluBwd })
+    XCTAssertTrue(
+      program.nodes.contains { $0.op == .matmulGeluBwd && $0.operands[2].index == index + 1 })
     // fc2 and the residual add: one linear_residual over fc1's pre-activation.
     let residual = try XCTUnwrap(program.nodes.first { $0.op == .linearResidual })
     XCTAssertEqual(residual.operands[0].index, index, "x: the GELU of the first fused node")

@@ -56,7 +56,14 @@ final class PipelineTests: XCTestCase {
   func testCheckRefusesAnUnsoundPlan() throws {
     var graph = try Pipeline.run(try PassFixtures.mlp())
     let p = try XCTUnwrap(graph.programIndex("features"))
-    graph.programs[p].nodes[4].slot = graph.programs[p].nodes[3].slot  // gelu over its operand
+    // The first op that may not run in place written over its operand in the arena.
+    let nodes = graph.programs[p].nodes
+    let (i, x) = try XCTUnwrap(
+      nodes.indices.lazy.compactMap { i -> (Int, Int)? in
+        guard !nodes[i].op.allowsInPlace, nodes[i].slot != nil else { return nil }
+        return nodes[i].operands.first { nodes[$0.index].slot != nil }.map { (i, $0.index) }
+      }.first)
+    graph.programs[p].nodes[i].slot = nodes[x].slot
     XCTAssertThrowsError(try Pipeline.check(graph, after: "plan_memory")) {
       let text = "\($0)"
       XCTAssertTrue(text.hasPrefix("error: "), text)
