@@ -6,7 +6,9 @@
  * and the OpenMP threads split the work: a batch of GEMMs (attention heads × images)
  * goes one GEMM per iteration, a single big GEMM is cut into row blocks along M (or
  * column blocks along N when N > M), with cblas_sgemm called inside the parallel loop.
- * The split depends only on the thread count, so a run is reproducible for it. */
+ * The split depends only on the thread count, so a run is reproducible for it. A GEMM of a
+ * few rows against very many (the teacher's head) runs on gemm_skinny.c's kernel instead of
+ * sgemm, chosen by shape alone; the epilogues are the same. */
 #include <cblas.h>
 #include <string.h>
 
@@ -60,7 +62,8 @@ static void scale_then_add(float *restrict cb, const struct gemm_epilogue *e, in
 }
 
 /* One block of C = op(A)·op(B) then the epilogue `e`: rows [m0, m1), columns [n0, n1).
- * A is (m, k) or, transposed, (k, m); B is (k, n) or, transposed, (n, k); C is (m, n). */
+ * A is (m, k) or, transposed, (k, m); B is (k, n) or, transposed, (n, k); C is (m, n).
+ * sgemm computes the block, or the skinny kernel where the whole GEMM's shape says so. */
 static void gemm_block(float *restrict c, const float *restrict a, const float *restrict b,
                        const struct gemm_epilogue *e, int m, int n, int k, int trans_a, int trans_b,
                        int m0, int m1, int n0, int n1) {
@@ -69,6 +72,8 @@ static void gemm_block(float *restrict c, const float *restrict a, const float *
     float *cb = c + (int64_t)m0 * n + n0;
     if (k == 0) {
         for (int i = 0; i < mm; i++) memset(cb + (int64_t)i * n, 0, (size_t)nn * sizeof(float));
+    } else if (dino_gemm_is_skinny(m, n, trans_a, trans_b)) {
+        dino_gemm_skinny_block(c, a, b, m, n, k, m0, m1, n0, n1);
     } else {
         const float *ab = trans_a ? a + m0 : a + (int64_t)m0 * k;
         const float *bb = trans_b ? b + (int64_t)n0 * k : b + n0;

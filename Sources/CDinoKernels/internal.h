@@ -163,6 +163,21 @@ double dino_sum_blocked(const float *x, int64_t n, int square);
 /** dst = src for n floats (no overlap), split over the threads when large. */
 void dino_copy(float *dst, const float *src, int64_t n);
 
+/** The skinny GEMM's bounds: A with at most this many rows ... */
+#define DINO_SKINNY_MAX_M 32
+/** ... against at least this many rows of B. */
+#define DINO_SKINNY_MIN_N 4096
+
+/** Whether a GEMM C = op(A)·op(B) runs on the skinny kernel: A not transposed with
+ *  m ≤ DINO_SKINNY_MAX_M rows, B transposed ([n, k]) with n ≥ DINO_SKINNY_MIN_N. */
+int dino_gemm_is_skinny(int m, int n, int trans_a, int trans_b);
+
+/** Rows [m0, m1), columns [n0, n1) of C[m, n] = A[m, k]·B[n, k]ᵀ, each element one
+ *  fixed-order dot product (as `dino_dot`), so the result does not depend on how C is split
+ *  (gemm_skinny.c). */
+void dino_gemm_skinny_block(float *restrict c, const float *restrict a, const float *restrict b,
+                            int m, int n, int k, int m0, int m1, int n0, int n1);
+
 /* ---- broadcasting ------------------------------------------------------------------- */
 
 /** How a small shape broadcasts to a big one. When `simple`, the big tensor is viewed as
