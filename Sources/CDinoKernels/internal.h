@@ -165,15 +165,18 @@ void dino_copy(float *dst, const float *src, int64_t n);
 
 /** The skinny GEMM's bounds: A with at most this many rows ... */
 #define DINO_SKINNY_MAX_M 32
-/** ... against at least this many rows of B. */
+/** ... against at least this many rows of B ... */
 #define DINO_SKINNY_MIN_N 4096
+/** ... of at most this many columns (Aᵀ, k × 32 floats, sits on the thread's stack). */
+#define DINO_SKINNY_MAX_K 512
 
 /** Whether a GEMM C = op(A)·op(B) runs on the skinny kernel: A not transposed with
- *  m ≤ DINO_SKINNY_MAX_M rows, B transposed ([n, k]) with n ≥ DINO_SKINNY_MIN_N. */
-int dino_gemm_is_skinny(int m, int n, int trans_a, int trans_b);
+ *  m ≤ DINO_SKINNY_MAX_M rows, B transposed ([n, k]) with n ≥ DINO_SKINNY_MIN_N and
+ *  k ≤ DINO_SKINNY_MAX_K. */
+int dino_gemm_is_skinny(int m, int n, int k, int trans_a, int trans_b);
 
-/** Rows [m0, m1), columns [n0, n1) of C[m, n] = A[m, k]·B[n, k]ᵀ, each element one
- *  fixed-order dot product (as `dino_dot`), so the result does not depend on how C is split
+/** Rows [m0, m1), columns [n0, n1) of C[m, n] = A[m, k]·B[n, k]ᵀ, each element summed over
+ *  k in order by fused multiply-adds, so the result does not depend on how C is split
  *  (gemm_skinny.c). */
 void dino_gemm_skinny_block(float *restrict c, const float *restrict a, const float *restrict b,
                             int m, int n, int k, int m0, int m1, int n0, int n1);
