@@ -39,6 +39,33 @@ final class DINOCrossEntropyTests: XCTestCase {
     }
   }
 
+  func testShapeRuleNamesTheLayoutAndNeverTraps() throws {
+    func type(_ op: OpKind, _ shapes: [[Int]], views: Int, scale: Double = 10) throws
+      -> TensorType
+    {
+      try op.resultType(
+        shapes.map { TensorType(.f32, $0) }, ["views": .int(views), "scale": .float(scale)])
+    }
+    XCTAssertEqual(try type(.dinoCrossEntropy, [[6, 5], [4, 5]], views: 3), .scalar)
+    XCTAssertEqual(
+      try type(.dinoCrossEntropyBwd, [[], [6, 5], [4, 5]], views: 3), TensorType(.f32, [6, 5]))
+    let bad: [([[Int]], Int)] = [
+      ([[6, 5], [4, 5]], 2), ([[4, 5], [4, 6]], 2), ([[3, 5], [3, 5]], 2),
+      ([[4, 5], [4, 5]], Int.max), ([[4, 5], [4, 5]], 1), ([[4, 5, 1], [4, 5]], 2),
+    ]
+    for (shapes, views) in bad {
+      XCTAssertThrowsError(try type(.dinoCrossEntropy, shapes, views: views)) { error in
+        XCTAssert(
+          (error as? ShapeError)?.message.hasPrefix("dino_cross_entropy: expects") == true,
+          "\(shapes) views \(views): \(error)")
+      }
+    }
+    for scale in [0, -1, .infinity, 1e300] {
+      XCTAssertThrowsError(try type(.dinoCrossEntropy, [[4, 5], [4, 5]], views: 2, scale: scale))
+    }
+    XCTAssertThrowsError(try type(.dinoCrossEntropyBwd, [[2], [4, 5], [4, 5]], views: 2))
+  }
+
   /// An input of `rows` probability rows (a softmax of uniform draws, in Double).
   private func targets(_ b: inout GradientCheckBuilder, rows: Int, k: Int) throws -> ValueID {
     let q = try b.input([rows, k], -3, 3)
