@@ -64,6 +64,26 @@ public func logSoftmax(
   session.record(.logSoftmax, [x], at: session.userLoc(file, line, column), fallback: x.type)
 }
 
+/// DINO's cross-entropy in one op: the mean over the `2V − 2` pairs of a teacher view
+/// `a ∈ {0, 1}` and a student view `v ≠ a` of
+/// `mean_b −Σ_k targets[a·B + b, k] · log_softmax(student[v·B + b] / τs)_k`.
+/// Only `student` gets a gradient (the closed form of `dino_cross_entropy_bwd`).
+/// - Parameters:
+///   - student: student logits `[V·B, K]`, view-major, the two global views first.
+///   - targets: the teacher's target probabilities `[2·B, K]` (rows summing to 1).
+///   - views: `V`, at least 2.
+///   - studentTemp: `τs`; the op keeps `1/τs` as its `scale` (a double attribute).
+/// - Returns: the scalar loss `f32[]`.
+public func dinoCrossEntropy(
+  student: Tensor, targets: Tensor, views: Int, studentTemp: Double,
+  file: String = #filePath, line: UInt = #line, column: UInt = #column
+) -> Tensor {
+  session.record(
+    .dinoCrossEntropy, [student, targets],
+    ["views": .int(views), "scale": .float(1 / studentTemp)],
+    at: session.userLoc(file, line, column), fallback: .scalar)
+}
+
 /// A constant tensor.
 /// - Parameters:
 ///   - data: the values, row-major; as many as the shape has elements.

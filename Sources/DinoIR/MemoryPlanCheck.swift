@@ -16,8 +16,11 @@ public func unplannedProblem(_ program: Program) -> String? {
 /// Checks: the arena size is set, non-negative and a multiple of `arenaAlignment`; every
 /// transient value has a slot at an aligned offset, at least as large as its type, inside
 /// the arena; leaves and effect results have none; and no two values live at a common
-/// position share a byte (half-open ranges), except a value computed in place, which must
-/// take exactly the slot of its `Liveness.inPlaceSource`. A value placed in a persistent
+/// position share a byte (half-open ranges), except two values of one slot (a view and the
+/// value it views, `Liveness.slotOwner`), or a value computed in place and the values of
+/// its `Liveness.inPlaceSource`'s slot, which must all take exactly the same slot. Liveness
+/// allows in place only when every view of the slot dies at that node, so an in-place
+/// write over a slot a live view still reads is refused. A value placed in a persistent
 /// buffer (`MemorySlot.buffer`, a gradient computed into its `grad.<name>` buffer) must be
 /// read by exactly one node, an `assign` of it to that buffer, the only write of the buffer
 /// in the program; it must have the buffer's type and not be a program output.
@@ -78,9 +81,13 @@ public func memoryProblems(_ program: Program) -> [String] {
       let i = other.value.index
       let b = program.nodes[i].slot!
       guard a.offset < b.offset + b.size && b.offset < a.offset + a.size else { continue }
-      if liveness.inPlaceSource[j]?.index == i && a == b { continue }
+      // Values of one slot (a view and what it views: Liveness makes a reshape a view only
+      // when their slots are equal), or a value in place over that slot.
+      let owner = liveness.slotOwner
+      let inPlace = liveness.inPlaceSource[j].map { owner[$0.index] == owner[i] } ?? false
+      if (owner[j] == owner[i] || inPlace) && a == b { continue }
       let detail =
-        liveness.inPlaceSource[j]?.index == i
+        inPlace
         ? "in place must reuse the exact slot" : "both are live at position \(interval.start)"
       problems.append(
         "\(name): %\(j) \(text(a)) overlaps %\(i) \(text(b)) "

@@ -119,6 +119,29 @@ extension OpKind {
       }
     }
 
+    for op in [OpKind.dinoCrossEntropy, .dinoCrossEntropyBwd] {
+      rules[op] = { r in
+        let (s, name) = (r.s, r.op.name)
+        let first = r.op == .dinoCrossEntropy ? 0 : 1
+        if r.op == .dinoCrossEntropyBwd { try r.scalar(0, "dy") }
+        let (student, teacher) = (s[first], s[first + 1])
+        let views = r.attrs.int("views")
+        guard student.count == 2, teacher.count == 2, teacher[0] >= 2, teacher[0] % 2 == 0,
+          views >= 2, student[0] / views == teacher[0] / 2, student[0] % views == 0,
+          student[1] == teacher[1]
+        else {
+          throw ShapeError(
+            "\(name): expects student logits [views·B, K] and teacher targets [2·B, K] with "
+              + "views \(views) ≥ 2, got \(shapeText(student)) and \(shapeText(teacher))")
+        }
+        let scale = r.attrs.float("scale")
+        if !(scale > 0) || !Float(scale).isFinite {
+          throw ShapeError("\(name): scale (1/τs) must be positive and finite, got \(scale)")
+        }
+        return r.op == .dinoCrossEntropy ? .scalar : r.f32(student)
+      }
+    }
+
     rules[.result] = { r in
       // The type comes from the producer (`extraResultTypes`), which the verifier checks.
       guard let declared = r.declared, declared.dtype == .f32 else {

@@ -22,8 +22,8 @@ extension BackwardEmitter {
     switch node.op {
     case .input, .parameter, .constant, .geluBwd, .layerNormBwd, .layerNormBwdGamma,
       .layerNormTrain, .layerNormGrad, .linearGelu, .linearGeluOnly, .linearResidual,
-      .linearResidualScaled, .matmulGeluBwd, .result,
-      .attention, .attentionBwd,
+      .linearResidualScaled, .matmulGeluBwd, .result, .attention, .attentionBwd,
+      .dinoCrossEntropyBwd,
       .l2NormalizeBwd, .weightNormBwdV, .weightNormBwdG, .softmaxBwd, .logSoftmaxBwd,
       .patchify, .dropPathMask, .clipGradCoef, .adamwUpdate, .emaUpdate, .assign,
       .region, .adamwFlat, .emaFlat, .allReduceSum:
@@ -106,6 +106,16 @@ extension BackwardEmitter {
 
     case .logSoftmax:
       try give(0) { () throws(CompileError) in try emit(.logSoftmaxBwd, [dy, result]) }
+
+    case .dinoCrossEntropy:
+      // The closed form (n_v·softmax(scale·s) − Σ q)·scale/(pairs·B); the targets are
+      // constants to the loss (operand 1 gets no gradient).
+      let attrs: Attributes = [
+        "views": node.attrs["views"] ?? .int(0), "scale": node.attrs["scale"] ?? .float(0),
+      ]
+      try give(0) { () throws(CompileError) in
+        try emit(.dinoCrossEntropyBwd, [dy, x[0], x[1]], attrs)
+      }
 
     case .reshape:
       try give(0) { () throws(CompileError) in try reshape(dy, shape(x[0])) }

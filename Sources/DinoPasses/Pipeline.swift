@@ -5,7 +5,8 @@ public enum Pipeline {
   /// One compiler pass: a pure function from graph to graph.
   public typealias Pass = @Sendable (Graph) throws(CompileError) -> Graph
 
-  /// The passes, in order, with fusion and without a memory limit (the default).
+  /// The passes, in order, with fusion, without a memory limit and with the cheap
+  /// recomputes (the default).
   public static let passes: [(name: String, run: Pass)] = passes(fusing: true)
 
   /// The passes, in order. Inserting a pass is one line: `("name", function)`, where the
@@ -13,9 +14,11 @@ public enum Pipeline {
   /// - Parameter fusing: whether `fuse` fuses; `false` (`dinoc compile --no-fuse`) keeps the
   ///   pass in the list but makes it only mark the stage, so `--after fuse` still works.
   ///   - memoryLimit: the bytes the plan may need (`dinoc compile --memory-limit`): `remat`
-  ///     recomputes activations until it fits; `nil` (the default) recomputes nothing.
+  ///     recomputes activations until it fits; `nil` (the default): only the cheap
+  ///     recomputes within `defaultRecomputeBudget` of the step's FLOPs.
+  ///   - recomputing: `false` (`dinoc compile --no-recompute`): `remat` recomputes nothing.
   public static func passes(
-    fusing: Bool, memoryLimit: Int? = nil
+    fusing: Bool, memoryLimit: Int? = nil, recomputing: Bool = true
   ) -> [(name: String, run: Pass)] {
     [
       ("verify", { graph in staged(graph, "verify") }),
@@ -39,7 +42,9 @@ public enum Pipeline {
       ("flatten", flatten),
       (
         "remat",
-        { graph throws(CompileError) in try rematerialize(graph, memoryLimit: memoryLimit) }
+        { graph throws(CompileError) in
+          try rematerialize(graph, memoryLimit: memoryLimit, recomputing: recomputing)
+        }
       ),
       ("plan_memory", planMemory),
     ]
@@ -59,13 +64,14 @@ public enum Pipeline {
   ///   - fusing: whether the `fuse` pass fuses (`false`: the unfused pipeline).
   ///   - skipping: passes not to run (only `flatten` may be skipped: the others are needed).
   ///   - memoryLimit: the bytes the plan may need (see `rematerialize`); `nil`: no limit.
+  ///   - recomputing: `false` recomputes nothing (see `rematerialize`).
   ///   - observe: called with each pass's name and output, after its checks passed.
   /// - Returns: the graph after the last pass run.
   /// - Throws: `CompileError` for an unknown pass name (listing the names), a pass's own
   ///   error, or the first verifier or memory problem, with a note naming the pass.
   public static func run(
     _ graph: Graph, stopAfter: String? = nil, fusing: Bool = true,
-    skipping: Set<String> = [], memoryLimit: Int? = nil,
+    skipping: Set<String> = [], memoryLimit: Int? = nil, recomputing: Bool = true,
     observe: ((String, Graph) -> Void)? = nil
   ) throws(CompileError) -> Graph {
     if let other = skipping.first(where: { $0 != "flatten" }) {
@@ -77,7 +83,7 @@ public enum Pipeline {
     }
     try check(graph, after: nil)
     var graph = graph
-    for pass in passes(fusing: fusing, memoryLimit: memoryLimit) {
+    for pass in passes(fusing: fusing, memoryLimit: memoryLimit, recomputing: recomputing) {
       if skipping.contains(pass.name) {
         graph = staged(graph, pass.name)
         if pass.name == stopAfter { break }

@@ -4,9 +4,11 @@ import DinoIR
 /// allocation over live intervals), except the gradients the flat optimiser assigns to its
 /// `grad.*` buffers: those are computed straight into their buffer (`MemorySlot.buffer`).
 ///
-/// A value computed in place (`Liveness.inPlaceSource`: ops.def allows it, operand 0 dies at
-/// that node, is transient, is not an output and has the same size) joins its operand's
-/// block, so a chain such as `scale → add → softmax` shares one slot. Blocks are then placed
+/// A view (`Liveness.viewSource`: a `reshape` of a transient value) joins its operand's
+/// block, so no bytes move and the slot lives until its last view dies. A value computed in
+/// place (`Liveness.inPlaceSource`: ops.def allows it, operand 0 and every view of its slot
+/// die at that node, operand 0 is transient and has the same size) joins its operand's
+/// block too, so a chain such as `scale → add → softmax` shares one slot. Blocks are then placed
 /// one by one at `arenaAlignment`-aligned offsets, each in the smallest gap left by the
 /// already placed blocks whose lifetimes intersect its own (best fit), or after them.
 /// Two placement orders are tried, largest first and earliest first, and the smaller arena
@@ -39,13 +41,14 @@ private struct Block {
 
 /// Plans one program.
 private func plan(_ program: Program) throws(CompileError) -> Program {
-  let liveness = Liveness(program)
-  let homes = gradientHomes(program, liveness)
+  let (liveness, homes) = plannedLiveness(program)
   var blockOf = Array(repeating: -1, count: program.nodes.count)
   var blocks: [Block] = []
   for (index, interval) in liveness.intervals.enumerated() {
     guard let interval, homes[index] == nil else { continue }
-    if let source = liveness.inPlaceSource[index], blockOf[source.index] >= 0 {
+    if let source = liveness.viewSource[index] ?? liveness.inPlaceSource[index],
+      blockOf[source.index] >= 0
+    {
       let b = blockOf[source.index]
       blockOf[index] = b
       blocks[b].members.append(index)
@@ -84,11 +87,21 @@ private func plan(_ program: Program) throws(CompileError) -> Program {
   return result
 }
 
+/// The liveness the planner places `program` by, ignoring any plan it carries: views and
+/// in-place reuse as `Liveness` finds them with the gradients of `gradientHomes` in their
+/// buffers; with those homes.
+func plannedLiveness(_ program: Program) -> (liveness: Liveness, homes: [Int: String]) {
+  var unplanned = program
+  for index in unplanned.nodes.indices { unplanned.nodes[index].slot = nil }
+  let homes = gradientHomes(unplanned)
+  return (Liveness(unplanned, inBuffers: Set(homes.keys)), homes)
+}
+
 /// The values computed straight into a persistent `grad.*` buffer, by node index: each
 /// value `v` of an `assign(grad.<name>, v)` (the flat optimiser's gradients) that is
 /// transient, not an output, read by that assign alone, and the only value assigned to
 /// that buffer. Its assign then copies nothing (source and destination coincide).
-func gradientHomes(_ program: Program, _ liveness: Liveness) -> [Int: String] {
+func gradientHomes(_ program: Program) -> [Int: String] {
   var readers = Array(repeating: 0, count: program.nodes.count)
   for node in program.nodes {
     for operand in Set(node.operands.map(\.index)) { readers[operand] += 1 }
@@ -106,7 +119,7 @@ func gradientHomes(_ program: Program, _ liveness: Liveness) -> [Int: String] {
       continue
     }
     let value = node.operands[1].index
-    if liveness.intervals[value] != nil, !outputs.contains(value), readers[value] == 1,
+    if program.nodes[value].isTransient, !outputs.contains(value), readers[value] == 1,
       writes[buffer] == 1, program.nodes[value].type == program[node.operands[0]].type
     {
       homes[value] = buffer

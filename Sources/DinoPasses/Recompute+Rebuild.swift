@@ -141,31 +141,10 @@ extension RecomputeAnalysis {
   }
 }
 
-/// The peak over positions of the arena bytes live in `program` (as `Liveness.lowerBound`
-/// counts them, leaving out the gradients `planMemory` computes into their `grad.*`
-/// buffers) and the first position where it is reached.
+/// The peak over positions of the arena bytes live in `program` as the planner sees it
+/// (`plannedLiveness`: views share their operand's bytes, the gradients `planMemory`
+/// computes into their `grad.*` buffers take none) and the first position where it is
+/// reached.
 func livePeak(_ program: Program) -> (bytes: Int, position: Int) {
-  let liveness = Liveness(program)
-  let homes = gradientHomes(program, liveness)
-  let count = program.nodes.count
-  var delta = Array(repeating: 0, count: count + 2)
-  for case let interval? in liveness.intervals where homes[interval.value.index] == nil {
-    delta[interval.start] += interval.bytes
-    delta[interval.end + 1] -= interval.bytes
-  }
-  var live = 0, peak = 0, position = 0
-  for index in 0..<count {
-    live += delta[index]
-    var saved = 0
-    if liveness.inPlaceSource[index] != nil, homes[index] == nil,
-      let own = liveness.intervals[index]
-    {
-      saved = own.bytes
-    }
-    if live - saved > peak {
-      peak = live - saved
-      position = index
-    }
-  }
-  return (peak, position)
+  plannedLiveness(program).liveness.peak
 }

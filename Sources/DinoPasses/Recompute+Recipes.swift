@@ -12,6 +12,9 @@ struct RecomputeAnalysis {
   let isOutput: [Bool]
   /// Per persistent buffer key (`name`, `#region`), the first position an effect op writes it.
   let firstWrite: [String: Int]
+  /// Per value, the value that owns its arena slot (`Liveness.slotOwner` as the planner
+  /// sees it: a view shares its operand's slot).
+  let slotOwner: [Int]
   /// The values worth recomputing, with the position their recompute goes before.
   private(set) var candidates: [Candidate] = []
 
@@ -23,7 +26,8 @@ struct RecomputeAnalysis {
   struct Candidate {
     /// The value.
     var value: Int
-    /// The position of its last read (or its definition) before the idle stretch.
+    /// The position of its last read (or its definition) before the idle stretch, or of the
+    /// last read of a value sharing its slot when that comes later.
     var idleFrom: Int
     /// The position of the read that ends the idle stretch: the recompute goes right before.
     var point: Int
@@ -75,6 +79,7 @@ struct RecomputeAnalysis {
     self.uses = uses
     self.isOutput = isOutput
     self.firstWrite = firstWrite
+    self.slotOwner = plannedLiveness(program).liveness.slotOwner
     self.candidates = findCandidates()
   }
 
@@ -100,8 +105,10 @@ struct RecomputeAnalysis {
 
   /// Every transient value that is not an output, not read by an effect op, and idle for at
   /// least two positions between two reads, with a recipe at the end of its longest idle
-  /// stretch.
+  /// stretch. The stretch starts only where the other values of its slot defined before its
+  /// end (its views, or the value it views) are last read: dropping it frees nothing before.
   private func findCandidates() -> [Candidate] {
+    let others = lastReadsOfSlotMates()
     var result: [Candidate] = []
     for (value, node) in program.nodes.enumerated() {
       guard node.isTransient, !isOutput[value], node.type.byteSize >= arenaAlignment,
@@ -115,6 +122,8 @@ struct RecomputeAnalysis {
         }
         from = use
       }
+      // The slot is free only once the other values sharing it are read for the last time.
+      idleFrom = max(idleFrom, others(value, point))
       guard point - idleFrom >= 2, program.nodes[point].op != .result,
         let recipe = recipe(value, at: point)
       else { continue }
@@ -124,6 +133,26 @@ struct RecomputeAnalysis {
           flops: recipe.flops))
     }
     return result
+  }
+
+  /// A function giving, for a value and a recompute point, the last position another value
+  /// of its slot (its views, or the value it views and that one's other views) defined
+  /// before that point is read (`Int.max` for an output, `Int.min` for none). A view defined
+  /// at the point or later reads the recomputed copy, so it keeps nothing live.
+  private func lastReadsOfSlotMates() -> (_ value: Int, _ before: Int) -> Int {
+    var members: [Int: [Int]] = [:]
+    for value in program.nodes.indices where slotOwner[value] != value {
+      members[slotOwner[value], default: [slotOwner[value]]].append(value)
+    }
+    return { value, point in
+      var last = Int.min
+      for member in members[self.slotOwner[value]] ?? []
+      where member != value && self.definition(member) < point {
+        last = max(
+          last, self.isOutput[member] ? Int.max : self.uses[member].last ?? self.definition(member))
+      }
+      return last
+    }
   }
 
   /// The recipe that recomputes `value` right before position `point`, or `nil` when some

@@ -1,15 +1,17 @@
 import DinoIR
 
 /// The memory table of `dinoc dump --memory`: per program, the arena against its liveness
-/// lower bound and the ten largest lifetimes; then the persistent regions.
+/// lower bound and the ten largest slot lifetimes (a slot lives until the last view of it
+/// dies; the row names the value that writes it); then the recompute summary and the
+/// persistent regions.
 ///
 /// Example:
 /// ```
 /// memory @train_step: arena 12.3MiB (12898304B), lower bound 11.0MiB (11534336B), efficiency 89.4%
-///   naive 40.1MiB, 1234 transient values, 56 in place
+///   naive 40.1MiB, 1234 transient values, 56 in place, 80 views (reshapes sharing a slot)
 ///   152 values computed into persistent buffers instead of the arena (gradients in region grad), 21.6MiB
 ///   largest lifetimes (bytes × positions live):
-///     %212 layer_norm f32[64,197,384]  19.4MiB  live 213..871  at 0x04A00000  @ model.swift:58:31
+///     %212 layer_norm f32[64,197,384]  19.4MiB  live 213..871 (1 view)  at 0x04A00000  @ mo…
 /// persistent regions: student 21.6MiB, teacher 21.6MiB, …
 /// ```
 /// - Parameter graph: a graph, planned or not (unplanned programs say so).
@@ -28,8 +30,10 @@ public func memoryReport(_ graph: Graph) -> String {
       lines.append("memory @\(program.name): not planned, \(bound)")
     }
     lines.append(
-      "  naive \(byteText(stats.naiveBytes)), \(stats.transientCount) transient values, \(stats.inPlaceCount) in place"
-    )
+      "  naive \(byteText(stats.naiveBytes)), \(stats.transientCount) transient values, "
+        + "\(stats.inPlaceCount) in place"
+        + (stats.viewCount == 0
+          ? "" : ", \(stats.viewCount) views (reshapes sharing a slot)"))
     let homed = program.nodes.filter { $0.slot?.buffer != nil }
     if !homed.isEmpty {
       let bytes = homed.reduce(0) { $0 + $1.type.byteSize }
@@ -37,7 +41,10 @@ public func memoryReport(_ graph: Graph) -> String {
         "  \(homed.count) values computed into persistent buffers instead of the arena "
           + "(gradients in region grad), \(byteText(bytes))")
     }
-    let largest = Liveness(program).transient.sorted {
+    let liveness = Liveness(program)
+    var views = Array(repeating: 0, count: program.nodes.count)
+    for case let source? in liveness.viewSource { views[liveness.slotOwner[source.index]] += 1 }
+    let largest = liveness.slotIntervals.sorted {
       let a = $0.bytes * ($0.end - $0.start + 1), b = $1.bytes * ($1.end - $1.start + 1)
       return a != b ? a > b : $0.value < $1.value
     }.prefix(10)
@@ -49,7 +56,7 @@ public func memoryReport(_ graph: Graph) -> String {
       let end = interval.end == program.nodes.count ? "end" : "\(interval.end)"
       rows.append([
         "\(interval.value)", node.op.name, node.type.description, byteText(interval.bytes),
-        "live \(interval.start)..\(end)",
+        "live \(interval.start)..\(end)" + viewsText(views[interval.value.index]),
         node.slot.map { $0.buffer.map { "in \($0)" } ?? "at \(hexText($0.offset))" } ?? "unplaced",
         node.loc == .unknown ? "" : "@ \(node.loc)",
       ])
@@ -68,6 +75,11 @@ public func memoryReport(_ graph: Graph) -> String {
     lines.append("persistent regions: " + regions.joined(separator: ", "))
   }
   return lines.map { $0 + "\n" }.joined()
+}
+
+/// ` (2 views)` after a slot's lifetime: how many views share it; empty for none.
+func viewsText(_ count: Int) -> String {
+  count == 0 ? "" : " (\(count) view\(count == 1 ? "" : "s"))"
 }
 
 /// `0x0004A000`: upper-case hex, at least 8 digits.

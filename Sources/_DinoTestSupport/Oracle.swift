@@ -46,7 +46,7 @@ public struct OracleRow: Sendable {
 
 /// The rows of every family, in table order of families.
 public let oracleTable: [OracleRow] =
-  gemmOracleRows + eltwiseOracleRows + normOracleRows + softmaxOracleRows
+  gemmOracleRows + eltwiseOracleRows + normOracleRows + softmaxOracleRows + dinoLossOracleRows
   + attentionOracleRows + shapeOracleRows + reduceOracleRows + randomOracleRows + optimOracleRows
 
 /// The row of each op, by op.

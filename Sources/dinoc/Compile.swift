@@ -63,6 +63,13 @@ extension DinocCommand {
         valueName: "size"))
     var memoryLimit: String?
 
+    /// Keep every activation for the backward (no recompute at all).
+    @Flag(
+      help: ArgumentHelp(
+        "Recompute nothing: keep every activation for the backward (by default the "
+          + "compiler recomputes the cheapest ones, within 0.5% of the step's FLOPs)."))
+    var noRecompute = false
+
     /// The model's time limit.
     @Option(help: "Seconds model.swift may run before it is stopped.")
     var timeout: Double = 120
@@ -81,13 +88,15 @@ extension DinocCommand {
         sourcePath: model, defines: defines, useCache: !noCache, timeout: timeout)
       do {
         try checkArguments()
+        try checkRecomputeOptions(memoryLimit: memoryLimit, noRecompute: noRecompute)
         let limit = try memoryLimit.map(parseMemoryLimit)
         let graph = try compiler.compile()
         if let emitGraphJSON { try writeGraphJSON(graph, to: emitGraphJSON) }
         if let output {
           let needs = try emitPlan(
             graph, source: model, to: output, allowLarge: allowLarge, fusing: !noFuse,
-            skipping: perTensorOptimizer ? ["flatten"] : [], memoryLimit: limit)
+            skipping: perTensorOptimizer ? ["flatten"] : [], memoryLimit: limit,
+            recomputing: !noRecompute)
           print("wrote \(output): memory \(needs.memory.description)")
           if let recompute = needs.recompute { print(recompute) }
         }
@@ -122,6 +131,15 @@ extension DinocCommand.Compile {
     } catch {
       throw DinocError(error.message)
     }
+  }
+}
+
+/// Refuses `--memory-limit` with `--no-recompute`: the limit is met by recomputing.
+/// - Throws: `DinocError` in one line, saying to drop one.
+func checkRecomputeOptions(memoryLimit: String?, noRecompute: Bool) throws(DinocError) {
+  if memoryLimit != nil && noRecompute {
+    throw DinocError(
+      "--memory-limit fits the plan by recomputing, which --no-recompute turns off: drop one")
   }
 }
 
@@ -161,19 +179,21 @@ func writeGraphJSON(_ graph: Graph, to path: String) throws(DinocError) {
 ///   - fusing: run the `fuse` pass (`false`: `--no-fuse`).
 ///   - skipping: passes not to run (`flatten` for `--per-tensor-optimizer`).
 ///   - memoryLimit: the bytes the plan may need (`--memory-limit`), `nil` for no limit.
+///   - recomputing: `false` for `--no-recompute` (no recompute at all).
 /// - Returns: the memory the plan needs at run time, and the recompute summary line when
-///   the limit made the compiler recompute.
+///   the compiler recomputes (the cheap default, or to fit the limit).
 /// - Throws: `DinocError` carrying the pass's or writer's diagnostic, or refusing a plan
 ///   larger than the machine's memory.
 @discardableResult
 func emitPlan(
   _ graph: Graph, source: String, to path: String, allowLarge: Bool = false, fusing: Bool = true,
-  skipping: Set<String> = [], memoryLimit: Int? = nil
+  skipping: Set<String> = [], memoryLimit: Int? = nil, recomputing: Bool = true
 ) throws(DinocError) -> (memory: PlanMemoryNeeds, recompute: String?) {
   var planned: Graph
   do {
     planned = try Pipeline.run(
-      graph, fusing: fusing, skipping: skipping, memoryLimit: memoryLimit)
+      graph, fusing: fusing, skipping: skipping, memoryLimit: memoryLimit,
+      recomputing: recomputing)
   } catch {
     throw DinocError(lines: error.description.split(separator: "\n").map(String.init))
   }

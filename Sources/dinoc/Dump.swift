@@ -35,6 +35,10 @@ extension DinocCommand {
         "Compile under this memory limit (as dinoc compile --memory-limit).", valueName: "size"))
     var memoryLimit: String?
 
+    /// No recompute, as `dinoc compile --no-recompute`.
+    @Flag(help: "Recompute nothing (as dinoc compile --no-recompute).")
+    var noRecompute = false
+
     /// Append the memory report.
     @Flag(help: "Append arena bytes, the liveness lower bound and the largest lifetimes.")
     var memory = false
@@ -63,6 +67,7 @@ extension DinocCommand {
 
     func run() throws {
       do {
+        try checkRecomputeOptions(memoryLimit: memoryLimit, noRecompute: noRecompute)
         let graph = try load()
         if schedules {
           let table = try TrainingSchedules(
@@ -90,7 +95,9 @@ extension DinocCommand {
       if path.hasSuffix(".swift") {
         let limit = try memoryLimit.map(parseMemoryLimit)
         let graph = try ModelCompiler(sourcePath: path, defines: defines).compile()
-        return try Pipeline.run(graph, stopAfter: after, fusing: !noFuse, memoryLimit: limit)
+        return try Pipeline.run(
+          graph, stopAfter: after, fusing: !noFuse, memoryLimit: limit,
+          recomputing: !noRecompute)
       }
       if path.hasSuffix(".ir") {
         var info = stat()
@@ -104,7 +111,9 @@ extension DinocCommand {
         let graph = try parseIR(text, fileName: path)
         if let after {
           let limit = try memoryLimit.map(parseMemoryLimit)
-          return try Pipeline.run(graph, stopAfter: after, fusing: !noFuse, memoryLimit: limit)
+          return try Pipeline.run(
+            graph, stopAfter: after, fusing: !noFuse, memoryLimit: limit,
+            recomputing: !noRecompute)
         }
         try Verifier.verify(graph)
         for program in graph.programs where program.arenaBytes != nil {

@@ -91,6 +91,21 @@ struct GradientCheckBuilder {
   }
 }
 
+extension GradientCheckBuilder {
+  /// The program with output `loss`, differentiated, verified and run once in
+  /// `ReferenceInterpreter`: the forward program and the differentiated one's outputs.
+  func differentiatedRun(loss: ValueID) throws -> (Program, [String: ReferenceTensor]) {
+    var forward = program
+    forward.outputs = [ProgramOutput(name: "loss", value: loss)]
+    let graph = try differentiate(Graph(programs: [forward]))
+    try Verifier.verify(graph)
+    var buffers = self.buffers
+    let outputs = try ReferenceInterpreter.run(
+      graph.programs[0], inputs: inputs, buffers: &buffers)
+    return (forward, outputs)
+  }
+}
+
 /// Agreement of one parameter's gradient with finite differences.
 struct Agreement {
   /// The parameter's buffer name.
@@ -111,13 +126,7 @@ extension XCTestCase {
     _ builder: GradientCheckBuilder, loss: ValueID,
     file: StaticString = #filePath, line: UInt = #line
   ) throws -> [Agreement] {
-    var forward = builder.program
-    forward.outputs = [ProgramOutput(name: "loss", value: loss)]
-    let graph = try differentiate(Graph(programs: [forward]))
-    try Verifier.verify(graph)
-    var buffers = builder.buffers
-    let outputs = try ReferenceInterpreter.run(
-      graph.programs[0], inputs: builder.inputs, buffers: &buffers)
+    let (forward, outputs) = try builder.differentiatedRun(loss: loss)
     let forwardLoss = try GradientCheck.scalarOutput(
       program: forward, output: "loss", inputs: builder.inputs, buffers: builder.buffers)
     XCTAssertEqual(

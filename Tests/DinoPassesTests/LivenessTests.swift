@@ -53,7 +53,93 @@ final class LivenessTests: XCTestCase {
     let live = Liveness(program)
     XCTAssertNil(live.inPlaceSource[1], "operand 0 is a leaf")
     XCTAssertNil(live.inPlaceSource[2], "operand 0 is a program output")
-    XCTAssertEqual(live.inPlaceSource[3], ValueID(2))
+    // A reshape is a view now (it shares %2's slot however long %2 lives), not in place.
+    XCTAssertNil(live.inPlaceSource[3])
+    XCTAssertEqual(live.viewSource[3], ValueID(2))
+  }
+
+  /// x → a = scale → r = reshape(a) (a view) → b = scale(a) → c = add(b, r'): the view
+  /// keeps a's slot live to c, so b may not take it over in place; a reshape into an output
+  /// is a view too.
+  private func viewChain() throws -> Program {
+    try parseIR(
+      """
+      #dino-ir v1 stage=t
+      program @p {
+        %0 = input {name="x"} : f32[4]
+        %1 = scale(%0) {factor=2.0} : f32[4]
+        %2 = reshape(%1) {shape=[2,2]} : f32[2,2]
+        %3 = scale(%1) {factor=3.0} : f32[4]
+        %4 = reshape(%2) {shape=[4]} : f32[4]
+        %5 = add(%3, %4) : f32[4]
+        %6 = reshape(%5) {shape=[2,2]} : f32[2,2]
+        return y=%6
+      }
+      """
+    ).programs[0]
+  }
+
+  func testReshapesAreViewsAndKeepTheirSlotLive() throws {
+    let live = Liveness(try viewChain())
+    XCTAssertEqual(live.viewSource[2], ValueID(1))
+    XCTAssertEqual(live.viewSource[4], ValueID(2), "a view of a view")
+    XCTAssertEqual(live.slotOwner[4], 1, "…shares the first value's slot")
+    XCTAssertEqual(live.viewSource[6], ValueID(5), "a view may be an output")
+    XCTAssertEqual(live.sharedEnd[1], 5, "%1's slot lives until %4 is read at 5")
+    XCTAssertEqual(live.sharedEnd[5], 7, "an output's slot lives to the end")
+    XCTAssertNil(live.inPlaceSource[3], "%1's view %4 is read later: no in-place write")
+    XCTAssertEqual(live.inPlaceSource[5], ValueID(3), "%3 dies at 5; %4 is another slot's")
+    // Position 3 holds %1 (and its views) and %3; views take no bytes of their own.
+    XCTAssertEqual(live.naiveBytes, 3 * 16)
+    XCTAssertEqual(live.lowerBound, 2 * 16)
+    XCTAssertEqual(memoryStatistics(try viewChain()).viewCount, 3)
+  }
+
+  func testInPlaceOverAViewOnlyWhenEveryValueOfTheSlotDies() throws {
+    let program = try parseIR(
+      """
+      #dino-ir v1 stage=t
+      program @p {
+        %0 = input {name="x"} : f32[4]
+        %1 = scale(%0) {factor=2.0} : f32[4]
+        %2 = reshape(%1) {shape=[2,2]} : f32[2,2]
+        %3 = scale(%2) {factor=3.0} : f32[2,2]
+        %4 = add(%1, %1) : f32[4]
+        %5 = scale(%4) {factor=3.0} : f32[4]
+        %6 = reshape(%5) {shape=[2,2]} : f32[2,2]
+        %7 = add(%6, %3) : f32[2,2]
+        return y=%7
+      }
+      """
+    ).programs[0]
+    let live = Liveness(program)
+    XCTAssertNil(live.inPlaceSource[3], "%1, which %2 views, is read at 4")
+    XCTAssertEqual(live.inPlaceSource[4], ValueID(1), "the slot dies at 4 (both operands %1)")
+    XCTAssertEqual(live.viewSource[6], ValueID(5))
+    XCTAssertEqual(live.inPlaceSource[7], ValueID(6), "in place over a view whose slot dies")
+  }
+
+  func testViewsShareTheirSlotAndAnInPlaceWriteOverALiveViewIsRefused() throws {
+    let p = try viewChain()
+    // %1, its views %2 and %4 at 0; %3 at 64; %5 in place over %3; its view %6 there too.
+    let sound = [1: (0, 64), 2: (0, 64), 3: (64, 64), 4: (0, 64), 5: (64, 64), 6: (64, 64)]
+    XCTAssertEqual(problems(p, arena: 128, sound), [])
+    var copying = sound
+    copying[2] = (128, 64)
+    copying[4] = (128, 64)
+    XCTAssertEqual(problems(p, arena: 192, copying), [], "a reshape may still copy")
+    var clobbering = sound
+    clobbering[3] = (0, 64)
+    clobbering[5] = (0, 64)
+    clobbering[6] = (0, 64)
+    XCTAssertEqual(
+      problems(p, arena: 64, clobbering),
+      [
+        "@p: %3 [0, 64) overlaps %1 [0, 64) (scale at 3, both are live at position 3)",
+        "@p: %3 [0, 64) overlaps %2 [0, 64) (scale at 3, both are live at position 3)",
+        "@p: %4 [0, 64) overlaps %3 [0, 64) (reshape at 4, both are live at position 4)",
+        "@p: %5 [0, 64) overlaps %4 [0, 64) (add at 5, both are live at position 5)",
+      ], "scale writes %1's slot while its view %2 (read as %4 at 5) is live")
   }
 
   /// Plans `program` by hand: slots by value index, then checks the problems found.
@@ -151,6 +237,7 @@ final class LivenessTests: XCTestCase {
     XCTAssertEqual(stats.naiveBytes, 320)
     XCTAssertEqual(stats.transientCount, 5)
     XCTAssertEqual(stats.inPlaceCount, 2)
+    XCTAssertEqual(stats.viewCount, 0)
     XCTAssertEqual(stats.efficiency, 0.75)
     program.arenaBytes = nil
     XCTAssertEqual(memoryStatistics(program).efficiency, 0)

@@ -10,8 +10,9 @@ final class RematerializeTests: XCTestCase {
   /// A two-block pre-norm transformer `train_step` on odd shapes (attention and a GELU
   /// MLP per block) with a log-softmax loss: the pipeline fuses its layer norms and fc1
   /// GELUs, lowers AdamW and keeps every block's activations for the backward.
-  static func model() throws -> Graph {
-    let (batch, tokens, dim, heads) = (3, 7, 12, 2)
+  static func model(
+    batch: Int = 3, tokens: Int = 7, dim: Int = 12, heads: Int = 2
+  ) throws -> Graph {
     var p = ProgramBuilder(name: "train_step")
     var x = p.input("x", [batch, tokens, dim])
     func param(_ name: String, _ shape: [Int], _ initSpec: String = "normal(0.3)") -> ValueID {
@@ -88,13 +89,78 @@ final class RematerializeTests: XCTestCase {
     return result
   }
 
-  func testWithoutALimitOrUnderALargeOneNothingIsRecomputed() throws {
+  /// A limit the default plan meets keeps that plan; `recomputing: false` (`dinoc compile
+  /// --no-recompute`) recomputes nothing and refuses a limit. (Before the default recomputed
+  /// the cheap values, the default plan was the recompute-free one.)
+  func testUnderALargeLimitTheDefaultPlanIsKeptAndNoRecomputeRecomputesNothing() throws {
     let graph = try Self.model()
     let plain = try Pipeline.run(graph)
     XCTAssertEqual(try Pipeline.run(graph, memoryLimit: Self.needs(plain)), plain)
-    XCTAssertNil(plain.metadata[recomputeMetadataKey])
+    let none = try Pipeline.run(graph, recomputing: false)
+    XCTAssertNil(none.metadata[recomputeMetadataKey])
+    XCTAssertEqual(
+      none.program("train_step")?.nodes.filter(\.isBackward).count,
+      try Pipeline.run(graph, stopAfter: "flatten").program("train_step")?.nodes
+        .filter(\.isBackward).count, "no node inserted")
+    XCTAssertThrowsError(try Pipeline.run(graph, memoryLimit: 1 << 40, recomputing: false)) {
+      XCTAssertTrue("\($0)".contains("--no-recompute"), "\($0)")
+    }
     let stopped = try Pipeline.run(graph, stopAfter: "remat", memoryLimit: 1 << 40)
     XCTAssertEqual(stopped.stage, "remat")
+  }
+
+  /// The smallest size the per-tensor pipeline fits `graph` in: the one a 1000-byte
+  /// `memoryLimit` is refused with.
+  static func smallestSize(_ graph: Graph) throws -> Int {
+    do {
+      _ = try Pipeline.run(graph, skipping: ["flatten"], memoryLimit: 1000)
+      XCTFail("a 1000-byte limit fits")
+      return 0
+    } catch {
+      return try XCTUnwrap(
+        error.message.split(separator: "(").dropFirst(2).first?.split(separator: " ").first
+          .flatMap { Int($0) })
+    }
+  }
+
+  /// The estimated recompute FLOPs and the step's, from the summary in `graph.metadata`.
+  static func recomputeFlops(_ graph: Graph) throws -> (flops: Double, step: Double) {
+    let summary = try XCTUnwrap(graph.metadata[recomputeMetadataKey])
+    var fields: [String: Double] = [:]
+    for pair in summary.split(separator: " ") {
+      let parts = pair.split(separator: "=")
+      fields[String(parts[0])] = Double(parts[1])
+    }
+    return (try XCTUnwrap(fields["flops"]), try XCTUnwrap(fields["step_flops"]))
+  }
+
+  /// At width 64 and 128 tokens the default plan recomputes the cheapest values within
+  /// `defaultRecomputeBudget` of the step's FLOPs (a smaller arena, no GEMM), the unlimited
+  /// greedy would spend more than that (the budget binds), and the step is exactly the
+  /// recompute-free one's in the Double reference.
+  func testDefaultRecomputesWithinTheBudgetAndTheStepIsExact() throws {
+    let graph = try Self.model(batch: 4, tokens: 32, dim: 64, heads: 2)
+    let none = try Pipeline.run(graph, skipping: ["flatten"], recomputing: false)
+    let lean = try Pipeline.run(graph, skipping: ["flatten"])
+    XCTAssertNil(none.metadata[recomputeMetadataKey], "--no-recompute recomputes nothing")
+    let (flops, stepFlops) = try Self.recomputeFlops(lean)
+    XCTAssertGreaterThan(flops, 0)
+    XCTAssertLessThanOrEqual(flops, defaultRecomputeBudget * stepFlops)
+    let noneStep = try XCTUnwrap(none.program("train_step"))
+    let leanStep = try XCTUnwrap(lean.program("train_step"))
+    XCTAssertLessThan(leanStep.arenaBytes!, noneStep.arenaBytes!)
+    XCTAssertGreaterThan(leanStep.nodes.count, noneStep.nodes.count)
+    func gemms(_ program: Program) -> Int { program.nodes.filter { $0.op.family == .gemm }.count }
+    XCTAssertEqual(gemms(leanStep), gemms(noneStep), "no GEMM is recomputed")
+    XCTAssertEqual(try Self.step(lean), try Self.step(none))
+    let smallest = try Self.smallestSize(graph)
+    let tight = try Pipeline.run(graph, skipping: ["flatten"], memoryLimit: smallest)
+    XCTAssertGreaterThan(
+      try Self.recomputeFlops(tight).flops, defaultRecomputeBudget * stepFlops,
+      "the budget stops the default before the greedy runs out of candidates")
+    // The flat optimiser's plan recomputes by default too, and passes the memory proof.
+    let flat = try Pipeline.run(graph)
+    XCTAssertNotNil(flat.metadata[recomputeMetadataKey])
   }
 
   func testLimitedPlanFitsAndComputesTheSameStep() throws {
@@ -134,15 +200,7 @@ final class RematerializeTests: XCTestCase {
       program.nodes.indices.filter { program.nodes[$0].op == .attention }
     }
     XCTAssertEqual(attentions(plainStep).count, 2, "both blocks' attentions fuse")
-    var smallest = 0
-    do {
-      _ = try Pipeline.run(graph, skipping: ["flatten"], memoryLimit: 1000)
-      XCTFail("a 1000-byte limit fits")
-    } catch {
-      smallest = try XCTUnwrap(
-        error.message.split(separator: "(").dropFirst(2).first?.split(separator: " ").first
-          .flatMap { Int($0) })
-    }
+    let smallest = try Self.smallestSize(graph)
     let limited = try Pipeline.run(graph, skipping: ["flatten"], memoryLimit: smallest)
     let step = try XCTUnwrap(limited.program("train_step"))
     XCTAssertLessThanOrEqual(Self.needs(limited), smallest)

@@ -109,6 +109,36 @@ final class PlanRoundTripTests: XCTestCase {
     }
   }
 
+  /// Views (reshapes sharing their operand's slot) are counted, and a slot's row lives until
+  /// its last view dies, naming the value that writes it and how many views share it.
+  func testMemoryReportShowsViews() throws {
+    let graph = try Pipeline.run(
+      try parseIR(
+        """
+        #dino-ir v1 stage=captured
+        program @p {
+          %0 = input {name="x"} : f32[4]
+          %1 = gelu(%0) : f32[4]
+          %2 = reshape(%1) {shape=[2,2]} : f32[2,2]
+          %3 = gelu(%1) : f32[4]
+          %4 = reshape(%2) {shape=[4]} : f32[4]
+          %5 = add(%3, %4) : f32[4]
+          return y=%5
+        }
+        """))
+    XCTAssertEqual(
+      memoryReport(graph),
+      """
+      memory @p: arena 128B (128B), lower bound 32B (32B), efficiency 25.0%
+        naive 48B, 5 transient values, 1 in place, 2 views (reshapes sharing a slot)
+        largest lifetimes (bytes × positions live):
+          %1  gelu  f32[4]  16B  live 1..5 (2 views)  at 0x00000000
+          %3  gelu  f32[4]  16B  live 3..5            at 0x00000040
+          %5  add   f32[4]  16B  live 5..end          at 0x00000040
+
+      """)
+  }
+
   func testMemoryReport() throws {
     // %2 = scale and %4 = mul run in place over %1 = gelu: one 16-byte block.
     XCTAssertEqual(

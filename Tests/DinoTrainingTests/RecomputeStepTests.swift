@@ -6,7 +6,8 @@ import Foundation
 import XCTest
 import _DinoTestSupport
 
-/// `dinoc compile --memory-limit` (the `remat` pass) against the default plan: one DINO step
+/// `dinoc compile --memory-limit` (the `remat` pass) against the default plan, and the
+/// default plan (the cheap recomputes) against `--no-recompute`: one DINO step
 /// of Samples/fashion_mnist.swift from the official reference's weights and crops. The
 /// recomputing nodes run the same deterministic kernels on the same values as the nodes
 /// they copy (`gelu` and `layer_norm` round as the fused `linear_gelu` and
@@ -48,6 +49,28 @@ final class RecomputeStepTests: XCTestCase {
       step.nodes.contains { $0.op == .attention && $0.isBackward },
       "the fused attention is recomputed (a clone of the node and its result)")
     try StepParityTests.assertSameStepBitwise(limitedPlan, as: defaultPlan, c)
+  }
+
+  /// The default plan recomputes the cheapest values (within `defaultRecomputeBudget` of the
+  /// step's FLOPs) in a smaller arena, and computes the `--no-recompute` plan's step
+  /// bitwise, with 1 and 2 threads.
+  func testDefaultPlanRecomputesAndComputesTheNoRecomputeStepBitwise() throws {
+    let c = try StepParityTests.load("step_epoch1")
+    let dir = try temporaryDirectory()
+    let defaultPlan = dir + "/default.bin", nonePlan = dir + "/none.bin"
+    let lean = try compile(c.defines, [], to: defaultPlan)
+    XCTAssertEqual(lean.status, 0, lean.stderr)
+    XCTAssertTrue(lean.stdout.contains("recompute: "), lean.stdout)
+    let none = try compile(c.defines, ["--no-recompute"], to: nonePlan)
+    XCTAssertEqual(none.status, 0, none.stderr)
+    XCTAssertFalse(none.stdout.contains("recompute: "), none.stdout)
+    let leanGraph = try PlanReader.read(contentsOf: defaultPlan)
+    let noneGraph = try PlanReader.read(contentsOf: nonePlan)
+    XCTAssertNil(noneGraph.metadata[recomputeMetadataKey])
+    XCTAssertLessThan(PlanMemoryNeeds(leanGraph).arenas, PlanMemoryNeeds(noneGraph).arenas)
+    let summary = try XCTUnwrap(recomputeSummary(leanGraph))
+    XCTAssertTrue(summary.contains("% of the step's"), summary)
+    try StepParityTests.assertSameStepBitwise(defaultPlan, as: nonePlan, c)
   }
 
   func testImpossibleLimitIsRefusedWithTheSmallestSizeThatFits() throws {

@@ -114,7 +114,10 @@ final class DSLFeatureTests: XCTestCase {
           let ratio = 1.0 - probs / (permute(probs, [0, 2, 1]).transposed() + 2)
           Output("ratio", ratio + log(allReduceSum(probs) + 3) * exp(ratio))
           Output("head", head)
-          Output("coef", clipGradCoef(head, maxNorm: 3))
+          let crops = reshape(head, [8, 5])
+          let targets = softmax(slice(crops, axis: 0, 0..<4))
+          let xent = dinoCrossEntropy(student: crops, targets: targets, views: 4, studentTemp: 0.1)
+          Output("coef", clipGradCoef(head, maxNorm: 3) + xent)
           let mask = dropPathMask(seed: Input("seed", [], dtype: .i32), rate: 0.25, batch: 2)
           Output("masked", reshape(head, [2, -1]) * reshape(mask, [2, 1]))
         }

@@ -77,6 +77,52 @@ final class EndToEndTests: XCTestCase {
     XCTAssertTrue(line?.contains("lower bound") ?? false)
   }
 
+  /// By default the compiler recomputes the cheapest activations (`dinoc compile` prints the
+  /// recompute line, `dinoc dump --memory` reports it); `--no-recompute` gives the
+  /// recompute-free plan, which `dinoc dump --no-recompute` runs the pipeline to as well;
+  /// `--no-recompute` with `--memory-limit` is refused in one line.
+  func testNoRecomputeGivesTheRecomputeFreePlan() throws {
+    let (file, defines) = Self.samples[2]
+    let folder = try scratch()
+    let lean = folder.appendingPathComponent("lean.bin").path
+    let none = folder.appendingPathComponent("none.bin").path
+    let leanRun = try DinocRunner.run(["compile", sample(file), "-o", lean] + defines)
+    XCTAssertEqual(leanRun.status, 0, leanRun.stderr)
+    XCTAssertTrue(leanRun.stdout.contains("\nrecompute: "), leanRun.stdout)
+    let noneRun = try DinocRunner.run(
+      ["compile", sample(file), "-o", none, "--no-recompute"] + defines)
+    XCTAssertEqual(noneRun.status, 0, noneRun.stderr)
+    XCTAssertFalse(noneRun.stdout.contains("recompute"), noneRun.stdout)
+    func arenaLine(_ dump: DinocRunner.Result) -> String? {
+      dump.stdout.split(separator: "\n").first { $0.hasPrefix("memory @train_step:") }
+        .map(String.init)
+    }
+    let leanDump = try DinocRunner.run(["dump", lean, "--memory"])
+    XCTAssertTrue(leanDump.stdout.contains("\nrecompute: "), leanDump.stdout)
+    XCTAssertTrue(leanDump.stdout.contains(" views (reshapes sharing a slot)"), leanDump.stdout)
+    let noneDump = try DinocRunner.run(["dump", none, "--memory"])
+    XCTAssertFalse(noneDump.stdout.contains("\nrecompute: "), noneDump.stdout)
+    XCTAssertNotEqual(arenaLine(leanDump), arenaLine(noneDump), "the default's arena differs")
+    let piped = try DinocRunner.run(
+      ["dump", sample(file), "--no-recompute", "--memory"] + defines)
+    XCTAssertEqual(piped.status, 0, piped.stderr)
+    XCTAssertFalse(piped.stdout.contains("\nrecompute: "))
+    XCTAssertEqual(arenaLine(piped), arenaLine(noneDump))
+    XCTAssertNotNil(arenaLine(piped))
+    for command in ["compile", "dump"] {
+      let both = try DinocRunner.run(
+        [command, sample(file), "--no-recompute", "--memory-limit", "1G"]
+          + (command == "compile" ? ["-o", none] : []) + defines)
+      XCTAssertNotEqual(both.status, 0)
+      XCTAssertEqual(
+        both.errorLines,
+        [
+          "error: --memory-limit fits the plan by recomputing, which --no-recompute turns "
+            + "off: drop one"
+        ])
+    }
+  }
+
   /// `dino-run exec` on the compiled MLP sample agrees with the Double reference interpreter
   /// run on the same plan (read back through its text form), the same weights and input.
   func testExecOfTheMLPSampleAgreesWithTheReference() throws {

@@ -8,8 +8,9 @@ import DinoOps
 /// `s [V·B, K]` (all views, view-major):
 /// - `P_t = softmax((t − center) / τt)` (constants to the gradient: they depend on no student
 ///   parameter), `log P_s = log_softmax(s / τs)`;
-/// - `loss = (1/(2V − 2)) Σ_{a∈{0,1}} Σ_{v≠a} mean_b[−Σ_k P_t^(a) log P_s^(v)]`, summed in
-///   the official order (teacher view outer, student view inner);
+/// - `loss = (1/(2V − 2)) Σ_{a∈{0,1}} Σ_{v≠a} mean_b[−Σ_k P_t^(a) log P_s^(v)]`, one
+///   `dino_cross_entropy` op (one pass over each student row; its gradient the closed form
+///   `(n_v·P_s^(v) − Σ_{a≠v} P_t^(a)) / (τs·(2V − 2)·B)`);
 /// - then `center ← m·center + (1 − m)·Σ_rows t / 2B`, recorded as `assign(center, …)` after
 ///   every read of the old center (each step uses the previous center).
 ///
@@ -106,13 +107,10 @@ public final class DINOLoss: Module {
         let bad = session.invalid([], at: loc)
         return DINOLossOutputs(loss: bad, statistics: nil)
       }
-      let (batch, views) = shape
+      let views = shape.1
       let c = center.value
-      // student_output / student_temp (a `scale` by 1/τs: its factor keeps double precision,
-      // where a constant τs would be a float32 0.1), log_softmax row-wise, chunked per view.
-      let logP = logSoftmax(student / studentTemp)
-      // softmax((teacher_output − center) / temp), negated once (−q is exact); or the
-      // Sinkhorn-Knopp targets, whose log-domain logits give them by the same softmax.
+      // softmax((teacher_output − center) / temp); or the Sinkhorn-Knopp targets, whose
+      // log-domain logits give them by the same softmax.
       let z: Tensor
       switch centering {
       case .center:
@@ -121,27 +119,15 @@ public final class DINOLoss: Module {
         z = sinkhornKnoppLogits(teacher, temperature: teacherTemp, iterations: iterations)
       }
       let p = softmax(z)
-      let negQ = -p
-      func rows(_ x: Tensor, _ i: Int) -> Tensor {
-        slice(x, axis: 0, (i * batch)..<((i + 1) * batch))
-      }
-      var total: Tensor?
-      var terms = 0
-      for a in 0..<2 {
-        let q = rows(negQ, a)
-        for v in 0..<views where v != a {
-          let term = mean(sum(q * rows(logP, v), axis: 1), axis: 0)
-          total = total.map { $0 + term } ?? term
-          terms += 1
-        }
-      }
-      guard let total else {
-        return DINOLossOutputs(loss: session.invalid([], at: loc), statistics: nil)
-      }
-      let loss = total / constant(Double(terms))
+      // All 2V − 2 pairs in one op: one pass over each student row (log_softmax of
+      // student / τs, its 1/τs a double attribute, and the dot products with its teacher
+      // rows); its gradient is the closed form, none into the targets.
+      let loss = dinoCrossEntropy(
+        student: student, targets: p, views: views, studentTemp: studentTemp,
+        file: file, line: line, column: column)
       let stats =
         statistics
-        ? TeacherStatistics.record(logits: z, probabilities: p, negated: negQ, center: c) : nil
+        ? TeacherStatistics.record(logits: z, probabilities: p, negated: -p, center: c) : nil
       updateCenter(c, teacher: teacher)
       return DINOLossOutputs(loss: loss, statistics: stats)
     }

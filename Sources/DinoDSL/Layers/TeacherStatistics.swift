@@ -33,7 +33,7 @@ public struct TeacherStatistics {
   /// - Parameters:
   ///   - logits: `z = (t − center)/τt`, `[2B, K]`.
   ///   - probabilities: `softmax(z)`, the step's teacher distribution.
-  ///   - negated: `−softmax(z)`, already computed by the loss.
+  ///   - negated: `−softmax(z)`.
   ///   - center: the center `[1, K]` before its update.
   /// - Returns: the three scalars.
   static func record(
