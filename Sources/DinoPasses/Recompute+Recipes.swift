@@ -21,6 +21,16 @@ struct RecomputeAnalysis {
   /// The deepest chain of values one recompute may rebuild.
   static let maximumDepth = 6
 
+  /// How many positions before a recompute point an operand's last read may lie for the
+  /// recipe to keep it live until the point instead of rebuilding it. The backward often
+  /// reads a value's source just before the value's own read: `matmul_gelu_bwd` reads a
+  /// GELU's pre-activation a few nodes before the weight gradient reads the GELU's output,
+  /// and keeping the pre-activation those few nodes longer lets the output be recomputed by
+  /// an element-wise GELU instead of its GEMM. The extension lies after the live peak the
+  /// recompute is chosen for whenever the operand is idle there; `rematerialize` measures
+  /// the rebuilt program's peak either way.
+  static let keepAliveWindow = 16
+
   /// One value that may be dropped after its last read before its longest idle stretch and
   /// recomputed just before the read that ends it.
   struct Candidate {
@@ -173,7 +183,7 @@ struct RecomputeAnalysis {
         if source.op.isLeaf {
           let written = Self.accessKeys(source).contains { (firstWrite[$0] ?? Int.max) < point }
           if written { return false }
-        } else if isLive(operand, at: point) {
+        } else if isLive(operand, at: point - Self.keepAliveWindow) {
           recipe.kept.insert(operand)
         } else if !visit(operand, depth: depth + 1) {
           return false

@@ -74,6 +74,30 @@ final class RecomputeRecipeTests: XCTestCase {
     XCTAssertTrue(step.nodes.contains { $0.op == .reshape && $0.operands == [ValueID(clone)] })
   }
 
+  /// The backward may read a GELU's pre-activation (`matmul_gelu_bwd`) a few nodes before
+  /// the weight gradient reads the GELU's output: a recompute point up to
+  /// `keepAliveWindow` positions after the pre-activation's last read keeps it live and
+  /// re-runs the element-wise GELU; further away the recipe must rebuild it by its GEMM.
+  func testGeluOutputKeepsItsPreActivationAFewNodesLonger() throws {
+    let analysis = try analysis()
+    let program = analysis.program
+    let gelu = try first(.linearGelu, in: program)
+    let preActivation = gelu + 1
+    XCTAssertEqual(program.nodes[preActivation].op, .result)
+    let lastRead = try XCTUnwrap(analysis.uses[preActivation].last)
+    let window = RecomputeAnalysis.keepAliveWindow
+    XCTAssertLessThan(lastRead + window + 1, program.nodes.count)
+    for point in [lastRead + 1, lastRead + window] {
+      let recipe = try XCTUnwrap(analysis.recipe(gelu, at: point))
+      XCTAssertEqual(recipe.steps.map(\.node.op), [.gelu], "at \(point)")
+      XCTAssertEqual(recipe.kept, [preActivation])
+      XCTAssertEqual(recipe.flops, 8 * Double(program.nodes[gelu].type.count))
+    }
+    let far = analysis.recipe(gelu, at: lastRead + window + 1)
+    XCTAssertNotEqual(far?.steps.map(\.node.op), [.gelu], "past the window h is not kept")
+    XCTAssertFalse(far?.kept.contains(preActivation) ?? false)
+  }
+
   func testLayerNormStatisticsReRunLayerNormTrain() throws {
     let analysis = try analysis()
     let program = analysis.program
