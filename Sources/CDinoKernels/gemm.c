@@ -180,7 +180,7 @@ static void dino_matmul_fwd(float *restrict c, const float *restrict a, const fl
 static void dino_linear_fwd(float *restrict y, const float *restrict x, const float *restrict w,
                             const struct gemm_epilogue *e, int64_t rows, int in, int out) {
     // x is (rows, in), w is (out, in), bias is (out), y is (rows, out); the epilogue runs on
-    // each block while it is in cache: the same blocks and the same rounding as linear
+    // each block right after its sgemm: the same blocks and the same rounding as linear
     // followed by the unfused ops it replaces (gelu, mul by the row scale, add).
     dino_gemm(y, x, w, e, 1, (int)rows, out, in, 0, 1, 0, 0, 0);
 }

@@ -1,7 +1,7 @@
 import DinoIR
 
 /// `program` with every `gelu(linear(x, w, b))` computed by one GEMM whose epilogue adds the
-/// bias and applies GELU to each block while it is in cache; the GELU's location goes to
+/// bias and applies GELU to each block right after its sgemm; the GELU's location goes to
 /// `absorbed`. The kernel rounds as linear then gelu do, so the values are bitwise the same.
 ///
 /// Where the pre-activation has another reader (the backward's `gelu_bwd`) it becomes

@@ -5,7 +5,7 @@ import DinoIR
 /// `[B, 1, ..., 1]` (the drop-path mask of a residual branch), by one
 /// `linear_residual_scaled(x, w, b, r, m)` (either add operand order, no broadcasting of r,
 /// the linear and the mul read by nothing else): the GEMM's epilogue adds the bias, scales
-/// each row by its image's m, then adds the residual, to each block while it is in cache, so
+/// each row by its image's m, then adds the residual, to each block after its sgemm, so
 /// neither the linear's result nor the product is stored. The mul's and the add's locations
 /// go to `absorbed`. The roundings are the unfused ones in the same order (x·wᵀ, + b, · m,
 /// + r; mul and add commute), so the values are bitwise the same. The backward is untouched:

@@ -41,13 +41,8 @@ public func rematerialize(
 ) throws(CompileError) -> Graph {
   var result = graph
   result.stage = "remat"
-  guard recomputing else {
-    if memoryLimit != nil {
-      throw CompileError(
-        "--memory-limit fits the plan by recomputing, which --no-recompute turns off: drop one")
-    }
-    return result
-  }
+  try checkRecomputeOptions(hasMemoryLimit: memoryLimit != nil, recomputing: recomputing)
+  guard recomputing else { return result }
   var fixed = persistentAndInputBytes(graph)
   var stepIndex: Int?
   for (p, program) in graph.programs.enumerated() {
@@ -100,6 +95,18 @@ public func rematerialize(
     }
     chosen.append(best.value)
     isChosen.insert(best.value)
+  }
+}
+
+/// Refuses a memory limit without recomputing (`--memory-limit` with `--no-recompute`):
+/// the limit is met by recomputing. `dinoc` calls it before compiling the model.
+/// - Throws: `CompileError` in one line, saying to drop one.
+public func checkRecomputeOptions(
+  hasMemoryLimit: Bool, recomputing: Bool
+) throws(CompileError) {
+  if hasMemoryLimit && !recomputing {
+    throw CompileError(
+      "--memory-limit fits the plan by recomputing, which --no-recompute turns off: drop one")
   }
 }
 

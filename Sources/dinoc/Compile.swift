@@ -88,7 +88,7 @@ extension DinocCommand {
         sourcePath: model, defines: defines, useCache: !noCache, timeout: timeout)
       do {
         try checkArguments()
-        try checkRecomputeOptions(memoryLimit: memoryLimit, noRecompute: noRecompute)
+        try checkRecomputeOptions(hasMemoryLimit: memoryLimit != nil, recomputing: !noRecompute)
         let limit = try memoryLimit.map(parseMemoryLimit)
         let graph = try compiler.compile()
         if let emitGraphJSON { try writeGraphJSON(graph, to: emitGraphJSON) }
@@ -131,15 +131,6 @@ extension DinocCommand.Compile {
     } catch {
       throw DinocError(error.message)
     }
-  }
-}
-
-/// Refuses `--memory-limit` with `--no-recompute`: the limit is met by recomputing.
-/// - Throws: `DinocError` in one line, saying to drop one.
-func checkRecomputeOptions(memoryLimit: String?, noRecompute: Bool) throws(DinocError) {
-  if memoryLimit != nil && noRecompute {
-    throw DinocError(
-      "--memory-limit fits the plan by recomputing, which --no-recompute turns off: drop one")
   }
 }
 

@@ -67,7 +67,7 @@ extension DinocCommand {
 
     func run() throws {
       do {
-        try checkRecomputeOptions(memoryLimit: memoryLimit, noRecompute: noRecompute)
+        try checkRecomputeOptions(hasMemoryLimit: memoryLimit != nil, recomputing: !noRecompute)
         let graph = try load()
         if schedules {
           let table = try TrainingSchedules(
@@ -92,12 +92,15 @@ extension DinocCommand {
 
     /// The graph to print: a plan as stored, or a model/IR file through the pipeline.
     private func load() throws -> Graph {
-      if path.hasSuffix(".swift") {
+      /// `graph` through the pipeline up to `--after`, with the compile options.
+      func runPipeline(_ graph: Graph) throws -> Graph {
         let limit = try memoryLimit.map(parseMemoryLimit)
-        let graph = try ModelCompiler(sourcePath: path, defines: defines).compile()
         return try Pipeline.run(
           graph, stopAfter: after, fusing: !noFuse, memoryLimit: limit,
           recomputing: !noRecompute)
+      }
+      if path.hasSuffix(".swift") {
+        return try runPipeline(try ModelCompiler(sourcePath: path, defines: defines).compile())
       }
       if path.hasSuffix(".ir") {
         var info = stat()
@@ -109,12 +112,7 @@ extension DinocCommand {
           let text = String(data: data, encoding: .utf8)
         else { throw DinocError("cannot read \(path)") }
         let graph = try parseIR(text, fileName: path)
-        if let after {
-          let limit = try memoryLimit.map(parseMemoryLimit)
-          return try Pipeline.run(
-            graph, stopAfter: after, fusing: !noFuse, memoryLimit: limit,
-            recomputing: !noRecompute)
-        }
+        if after != nil { return try runPipeline(graph) }
         try Verifier.verify(graph)
         for program in graph.programs where program.arenaBytes != nil {
           if let problem = memoryProblems(program).first {
