@@ -40,6 +40,9 @@ extension OpKind {
       rules[op] = { r in try r.linearShape() }
     }
 
+    rules[.linearWeightNorm] = { r in try r.linearWeightNormShape() }
+    rules[.linearWeightNormBwd] = { r in try r.linearWeightNormBwdShape() }
+
     rules[.patchEmbed] = { r in
       let s = r.s
       let p = r.attrs.int("patch")

@@ -31,6 +31,12 @@ extension OpKind {
       guard shape.count == 3 else { return [] }
       return [TensorType(.f32, [shape[0], attrs.int("heads"), shape[1], shape[1]])]
     },
+    // dv [N, K], then dg [N, 1] when grad_g = 1.
+    .linearWeightNormBwd: { operands, attrs in
+      guard operands.count == 4 else { return [] }
+      let gradients = [operands[2]] + (attrs.int("grad_g") != 0 ? [operands[3]] : [])
+      return gradients.map { TensorType(.f32, $0.shape) }
+    },
     // dgamma and dbeta.
     .layerNormGrad: { operands, _ in
       let d = operands[1].shape.last ?? 1

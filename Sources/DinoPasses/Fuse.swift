@@ -3,7 +3,7 @@ import DinoIR
 /// Fuses groups of nodes into single kernels; a pure `Graph -> Graph` run after the
 /// optimiser and EMA lowering and before scheduling (`Pipeline`).
 ///
-/// Five fusions, per program. `fuseLayerNorms`: a `layer_norm` whose three backward
+/// Six fusions, per program. `fuseLayerNorms`: a `layer_norm` whose three backward
 /// nodes are all present — `layer_norm_bwd(dy, x, gamma)`, `layer_norm_bwd_gamma(dy, x)` and
 /// `sum_to(dy) {shape=[D]}` over one `dy` — becomes `layer_norm_train`, which also saves
 /// every row's mean and rstd (its `result` 1), and the three backward nodes become one
@@ -20,21 +20,28 @@ import DinoIR
 /// (the softmax rows its `result` 1) and their backward one `attention_bwd(dy, qkv, probs)`
 /// writing d(qkv). `fuseMatmulGeluBwd`: `gelu_bwd(matmul(a, b), h)` becomes
 /// `matmul_gelu_bwd(a, b, h)`, GELU's derivative applied in the GEMM's epilogue. The GEMM
-/// epilogues round as the ops they absorb, so all of them are bitwise the same. A fused node
-/// keeps its first node's location and lists the others' in `absorbed`. Layer norms without
-/// the whole backward (the teacher's, evaluation programs) stay as they are. Memory plans
-/// are dropped; sets `graph.stage = "fuse"`.
-/// - Parameter graph: a verified graph; it is not modified.
+/// epilogues round as the ops they absorb, so all of them are bitwise the same.
+/// `fuseLinearWeightNorm`: `matmul(x, weight_norm(v, g)) {trans_b=1}` becomes
+/// `linear_weight_norm(x, v, g)` and its backward one `linear_weight_norm_bwd`, so the
+/// weight W is never stored (within tolerance, not bitwise: the scale comes after the dot
+/// products). A fused node keeps its first node's location and lists the others' in
+/// `absorbed`. Layer norms without the whole backward (the teacher's, evaluation programs)
+/// stay as they are. Memory plans are dropped; sets `graph.stage = "fuse"`.
+/// - Parameters:
+///   - graph: a verified graph; it is not modified.
+///   - weightNorm: whether `fuseLinearWeightNorm` runs (`false`: `dinoc compile
+///     --no-fuse-weight-norm`, every other fusion alone, bitwise the unfused step).
 /// - Returns: the fused graph.
 /// - Throws: `CompileError` when an operand names an undefined value.
-public func fuse(_ graph: Graph) throws(CompileError) -> Graph {
+public func fuse(_ graph: Graph, weightNorm: Bool = true) throws(CompileError) -> Graph {
   var result = graph
   for (p, program) in graph.programs.enumerated() {
     for index in program.nodes.indices {
       _ = try program.checkedOperands(of: index, pass: "fuse")
     }
-    result.programs[p] = fuseMatmulGeluBwd(
+    let fused = fuseMatmulGeluBwd(
       fuseAttention(fuseLinearResidual(fuseLinearGelu(fuseLayerNorms(program)))))
+    result.programs[p] = weightNorm ? fuseLinearWeightNorm(fused) : fused
   }
   result.stage = "fuse"
   return result

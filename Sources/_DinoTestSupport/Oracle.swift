@@ -48,6 +48,7 @@ public struct OracleRow: Sendable {
 public let oracleTable: [OracleRow] =
   gemmOracleRows + eltwiseOracleRows + normOracleRows + softmaxOracleRows + dinoLossOracleRows
   + attentionOracleRows + shapeOracleRows + reduceOracleRows + randomOracleRows + optimOracleRows
+  + linearWeightNormOracleRows
 
 /// The row of each op, by op.
 let oracleRows: [OpKind: OracleRow] = Dictionary(

@@ -1,0 +1,185 @@
+/* linear_weight_norm.c — the weight-normalised linear layer (DINO's last layer, W = g·v/‖v‖
+ * per row) folded into its GEMMs, so that W [N, K] is never stored: linear_weight_norm
+ * (y = x·Wᵀ, each column scaled after its dot products) and linear_weight_norm_bwd (dx =
+ * dy·W, dv and optionally dg written straight into their buffers). Family gemm in ops.def;
+ * a file of its own over OpenBLAS sgemm (single-threaded, threads.c), not gemm.c.
+ *
+ * Both kernels walk v in blocks of rows sized for L2 (`lwn_block_rows`, fixed by K alone):
+ * a block's norms, its sgemms and its per-row epilogue run while it is in cache, so v is
+ * read from memory once. The OpenMP threads take whole blocks (forward) or whole chunks of
+ * blocks (backward) in a partition that does not depend on the thread count, and the one
+ * sum across blocks (dx) adds one partial per chunk in chunk order, so a result is
+ * bitwise the same at any thread count. */
+#include <cblas.h>
+#include <string.h>
+
+#include "internal.h"
+#include "shim.h"
+
+/** Bytes of v per block: the block, its scaled copy and its rows of dv fit a 1 MiB L2. */
+enum { lwn_block_bytes = 128 << 10 };
+/** At most this many blocks (and dx partials) per backward: the parallelism it offers. */
+enum { lwn_max_chunks = 16 };
+/** The dx partials of one backward stay under this many bytes (fewer chunks when M·K is large). */
+enum { lwn_partial_bytes = 2 << 20 };
+/** Kernels below this many flops run on the calling thread (same partition, same bits). */
+static const double lwn_serial_flops = 1 << 20;
+
+/** Rows of v per block: lwn_block_bytes of v, a multiple of 16, between 16 and 4096. */
+static int64_t lwn_block_rows(int64_t k) {
+    int64_t rows = lwn_block_bytes / (4 * (k > 0 ? k : 1));
+    rows = rows / 16 * 16;
+    if (rows < 16) rows = 16;
+    if (rows > 4096) rows = 4096;
+    return rows;
+}
+
+/** Blocks of `rows` rows covering n. */
+static int64_t lwn_blocks(int64_t n, int64_t rows) { return (n + rows - 1) / rows; }
+
+/** Chunks of blocks the backward splits into: one partial of dx [m, k] each. */
+static int64_t lwn_chunks(int64_t m, int64_t n, int64_t k) {
+    int64_t blocks = lwn_blocks(n, lwn_block_rows(k));
+    int64_t partial = 4 * (m > 0 ? m : 1) * (k > 0 ? k : 1);
+    int64_t most = lwn_partial_bytes / partial;
+    if (most < 1) most = 1;
+    if (most > lwn_max_chunks) most = lwn_max_chunks;
+    return blocks < most ? (blocks > 0 ? blocks : 1) : most;
+}
+
+/* The scales of rows [j0, j0 + jn) of v: rnorm_j = 1/‖v_j‖ and s_j = g_j·rnorm_j (no
+ * epsilon, as weight_norm). */
+static void lwn_scales(float *restrict s, float *restrict rnorm, const float *restrict v,
+                       const float *restrict g, int64_t j0, int64_t jn, int64_t k) {
+    for (int64_t j = 0; j < jn; j++) {
+        const float *vj = v + (j0 + j) * k;
+        float inv = 1.0f / dino_sqrtf(dino_dot(vj, vj, k));
+        if (rnorm) rnorm[j] = inv;
+        s[j] = g[j0 + j] * inv;
+    }
+}
+
+/** y = x·Wᵀ with W_j = g_j·v_j/‖v_j‖, as y_ij = s_j·(x_i·v_j). */
+static void dino_linear_weight_norm_fwd(float *restrict y, const float *restrict x,
+                                        const float *restrict v, const float *restrict g,
+                                        int64_t m, int64_t n, int64_t k) {
+    // x is (m, k), v is (n, k), g is (n, 1), y is (m, n). Block b covers rows [b·nb, …) of
+    // v, that is columns of y: its norms, one sgemm into y's columns, then the scale.
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0) {
+        memset(y, 0, (size_t)(m * n) * sizeof(float));
+        return;
+    }
+    int64_t nb = lwn_block_rows(k), blocks = lwn_blocks(n, nb);
+    int parallel = 2.0 * (double)m * (double)n * (double)k >= lwn_serial_flops && blocks > 1;
+#pragma omp parallel for schedule(static) if (parallel)
+    for (int64_t b = 0; b < blocks; b++) {
+        float s[4096];
+        int64_t j0 = b * nb, jn = n - j0 < nb ? n - j0 : nb;
+        lwn_scales(s, NULL, v, g, j0, jn, k);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)jn, (int)k, 1.0f, x,
+                    (int)k, v + j0 * k, (int)k, 0.0f, y + j0, (int)n);
+        for (int64_t i = 0; i < m; i++) {
+            float *row = y + i * n + j0;
+            for (int64_t j = 0; j < jn; j++) row[j] *= s[j];
+        }
+    }
+}
+
+/** Scratch floats per chunk of the backward: the block's scaled rows W, then dx's partial. */
+static int64_t lwn_chunk_floats(int64_t m, int64_t k) { return lwn_block_rows(k) * k + m * k; }
+
+/** Scratch bytes dino_linear_weight_norm_bwd needs. */
+static size_t dino_linear_weight_norm_bwd_scratch_bytes(int64_t m, int64_t n, int64_t k) {
+    if (m <= 0 || n <= 0 || k <= 0) return 0;
+    return (size_t)(lwn_chunks(m, n, k) * lwn_chunk_floats(m, k)) * sizeof(float);
+}
+
+/* Rows [j0, j0 + jn) of dv (and dg), given G's rows already there: dv_j = s_j·(G_j −
+ * v_j·(v_j·G_j)/‖v_j‖²) as weight_norm_bwd_v rounds it, dg_j = (v_j·G_j)/‖v_j‖. */
+static void lwn_bwd_rows(float *restrict dv, float *restrict dg, const float *restrict v,
+                         const float *restrict s, const float *restrict rnorm, int64_t j0,
+                         int64_t jn, int64_t k) {
+    for (int64_t j = 0; j < jn; j++) {
+        const float *vj = v + (j0 + j) * k;
+        float *dvj = dv + (j0 + j) * k;
+        float dot = dino_dot(vj, dvj, k);
+        if (dg) dg[j0 + j] = dot * rnorm[j];
+        float proj = dot * rnorm[j] * rnorm[j];
+        float sj = s[j];
+        for (int64_t p = 0; p < k; p++) dvj[p] = sj * (dvj[p] - vj[p] * proj);
+    }
+}
+
+/** dx = dy·W, dv (and dg when `dg` is not NULL) of y = x·Wᵀ, W = weight_norm(v, g). */
+static void dino_linear_weight_norm_bwd(float *restrict dx, float *restrict dv,
+                                        float *restrict dg, float *restrict scratch,
+                                        const float *restrict dy, const float *restrict x,
+                                        const float *restrict v, const float *restrict g,
+                                        int64_t m, int64_t n, int64_t k) {
+    // dy is (m, n), x and dx are (m, k), v and dv are (n, k), g and dg are (n, 1). Chunk c
+    // takes blocks [blocks·c/chunks, blocks·(c+1)/chunks); per block: the scales, W's rows
+    // (s_j·v_j) in the chunk's scratch, dx's partial += dy[:, block]·W_block, then G's rows
+    // dy[:, block]ᵀ·x straight into dv and the weight-norm backward over them in place.
+    if (n <= 0 || k <= 0) {
+        if (dg && n > 0) memset(dg, 0, (size_t)n * sizeof(float));
+        if (m > 0 && k > 0) memset(dx, 0, (size_t)(m * k) * sizeof(float));
+        return;
+    }
+    if (m <= 0) {
+        memset(dv, 0, (size_t)(n * k) * sizeof(float));
+        if (dg) memset(dg, 0, (size_t)n * sizeof(float));
+        return;
+    }
+    int64_t nb = lwn_block_rows(k), blocks = lwn_blocks(n, nb);
+    int64_t chunks = lwn_chunks(m, n, k), per = lwn_chunk_floats(m, k);
+    int parallel = 4.0 * (double)m * (double)n * (double)k >= lwn_serial_flops && chunks > 1;
+#pragma omp parallel for schedule(static) if (parallel)
+    for (int64_t c = 0; c < chunks; c++) {
+        float s[4096], rnorm[4096];
+        float *w = scratch + c * per, *partial = w + nb * k;
+        int64_t b0 = blocks * c / chunks, b1 = blocks * (c + 1) / chunks;
+        for (int64_t b = b0; b < b1; b++) {
+            int64_t j0 = b * nb, jn = n - j0 < nb ? n - j0 : nb;
+            lwn_scales(s, rnorm, v, g, j0, jn, k);
+            for (int64_t j = 0; j < jn; j++) {
+                const float *vj = v + (j0 + j) * k;
+                float *wj = w + j * k;
+                for (int64_t p = 0; p < k; p++) wj[p] = vj[p] * s[j];
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)k, (int)jn, 1.0f,
+                        dy + j0, (int)n, w, (int)k, b == b0 ? 0.0f : 1.0f, partial, (int)k);
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)jn, (int)k, (int)m, 1.0f,
+                        dy + j0, (int)n, x, (int)k, 0.0f, dv + j0 * k, (int)k);
+            lwn_bwd_rows(dv, dg, v, s, rnorm, j0, jn, k);
+        }
+    }
+    int64_t total = m * k;
+#pragma omp parallel for schedule(static) if (parallel && total >= DINO_PAR_MIN)
+    for (int64_t i = 0; i < total; i++) {
+        float sum = scratch[nb * k + i];
+        for (int64_t c = 1; c < chunks; c++) sum += scratch[c * per + nb * k + i];
+        dx[i] = sum;
+    }
+}
+
+/* ---- dispatch shims: instruction to kernel call (shim.h) ---------------------------- */
+
+void dino_run_linear_weight_norm(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
+    const struct dino_tensor *x = IN(0), *v = IN(1);
+    dino_linear_weight_norm_fwd(F(OUT), F(x), F(v), F(IN(2)), x->shape[0], v->shape[0],
+                                v->shape[1]);
+}
+
+void dino_run_linear_weight_norm_bwd(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
+    const struct dino_tensor *dy = IN(0), *v = IN(2);
+    float *dg = ATTRS(linear_weight_norm_bwd).grad_g ? F(RESULT(2)) : NULL;
+    dino_linear_weight_norm_bwd(F(OUT), F(RESULT(1)), dg, ctx->scratch, F(dy), F(IN(1)), F(v),
+                                F(IN(3)), dy->shape[0], dy->shape[1], v->shape[1]);
+}
+
+size_t dino_scratch_linear_weight_norm_bwd(const struct dino_instr *ins,
+                                           const struct dino_tensor *t) {
+    const struct dino_tensor *dy = &t[ins->in[0]], *v = &t[ins->in[2]];
+    return dino_linear_weight_norm_bwd_scratch_bytes(dy->shape[0], dy->shape[1], v->shape[1]);
+}
