@@ -61,8 +61,8 @@ static void lwn_scales(float *restrict s, float *restrict rnorm, const float *re
 
 /** y = x·Wᵀ with W_j = g_j·v_j/‖v_j‖, as y_ij = s_j·(x_i·v_j). */
 static void dino_linear_weight_norm_fwd(float *restrict y, const float *restrict x,
-                                        const float *restrict v, const float *restrict g,
-                                        int64_t m, int64_t n, int64_t k) {
+                                        const float *restrict v, const float *restrict g, int64_t m,
+                                        int64_t n, int64_t k) {
     // x is (m, k), v is (n, k), g is (n, 1), y is (m, n). Block b covers rows [b·nb, …) of
     // v, that is columns of y: its norms, one sgemm into y's columns, then the scale.
     if (m <= 0 || n <= 0) return;
@@ -112,11 +112,10 @@ static void lwn_bwd_rows(float *restrict dv, float *restrict dg, const float *re
 }
 
 /** dx = dy·W, dv (and dg when `dg` is not NULL) of y = x·Wᵀ, W = weight_norm(v, g). */
-static void dino_linear_weight_norm_bwd(float *restrict dx, float *restrict dv,
-                                        float *restrict dg, float *restrict scratch,
-                                        const float *restrict dy, const float *restrict x,
-                                        const float *restrict v, const float *restrict g,
-                                        int64_t m, int64_t n, int64_t k) {
+static void dino_linear_weight_norm_bwd(float *restrict dx, float *restrict dv, float *restrict dg,
+                                        float *restrict scratch, const float *restrict dy,
+                                        const float *restrict x, const float *restrict v,
+                                        const float *restrict g, int64_t m, int64_t n, int64_t k) {
     // dy is (m, n), x and dx are (m, k), v and dv are (n, k), g and dg are (n, 1). Chunk c
     // takes blocks [blocks·c/chunks, blocks·(c+1)/chunks); per block: the scales, W's rows
     // (s_j·v_j) in the chunk's scratch, dx's partial += dy[:, block]·W_block, then G's rows

@@ -36,9 +36,10 @@ final class LinearWeightNormKernelTests: XCTestCase {
   func testOneAndTwoThreadsAreBitwiseTheSame() throws {
     var rng = TestRNG(seed: 65_536)
     for (m, n, k) in shapes {
-      for (op, gradG) in [(dino_op.linearWeightNorm, false), (.linearWeightNormBwd, false),
-        (.linearWeightNormBwd, true)]
-      {
+      for (op, gradG) in [
+        (dino_op.linearWeightNorm, false), (.linearWeightNormBwd, false),
+        (.linearWeightNormBwd, true),
+      ] {
         let c = makeCase(op, m, n, k, gradG: gradG, &rng)
         let one = try runKernel(c, threads: 1), two = try runKernel(c, threads: 2)
         let label = "\(op) \(m)×\(n)×\(k) grad_g=\(gradG)"

@@ -91,9 +91,11 @@ final class FuseWeightNormTests: XCTestCase {
 
   func testForwardOnlyLayerFusesWithoutBackward() throws {
     let program = try fused("features")
-    XCTAssertEqual(program.nodes.map(\.op).filter { $0 != .input && $0 != .parameter }, [
-      .linearWeightNorm
-    ])
+    XCTAssertEqual(
+      program.nodes.map(\.op).filter { $0 != .input && $0 != .parameter },
+      [
+        .linearWeightNorm
+      ])
     XCTAssertEqual(program.outputs.map(\.name), ["features"])
   }
 
@@ -166,7 +168,9 @@ final class FuseWeightNormTests: XCTestCase {
     var scratch = buffers
     let analytic = try ReferenceInterpreter.run(
       program, inputs: ["x": x], buffers: &scratch)
-    let wrt = ["student.a.weight_g", "student.a.weight_v", "student.b.weight_v", "student.fc.weight"]
+    let wrt = [
+      "student.a.weight_g", "student.a.weight_v", "student.b.weight_v", "student.fc.weight",
+    ]
     let numeric = try GradientCheck.numericGradient(
       program: program, output: "loss", wrt: wrt, inputs: ["x": x], buffers: buffers)
     var named: [String: ReferenceTensor] = [:]
