@@ -181,7 +181,11 @@ private func weightNormBackward(
         && program.nodes[r].operands == [ValueID(dW), vg[0]]
     }
     guard dv.count == 1, dg.count <= 1, readers.count == dv.count + dg.count else { continue }
-    return WeightNormBackward(dx: dx, dW: dW, dv: dv[0], dg: dg.first)
+    let backward = WeightNormBackward(dx: dx, dW: dW, dv: dv[0], dg: dg.first)
+    // The fused node sits at the first member: everything it reads must be defined by then
+    // (always so in the autodiff's output; a hand-written graph may differ).
+    guard max(x.index, dy.index, weight, forward) < backward.members[0] else { return nil }
+    return backward
   }
   return nil
 }

@@ -135,6 +135,32 @@ final class FuseWeightNormTests: XCTestCase {
     XCTAssertFalse(program.nodes.contains { $0.op == .linearWeightNormBwd })
   }
 
+  func testBackwardWhoseOperandsComeLaterStaysUnfused() throws {
+    // A hand-written "backward" whose dx GEMM runs before x and the forward exist: the fused
+    // node would read values not yet defined, so the layer stays as written.
+    let text = """
+      #dino-ir v1 stage=captured
+      file "head.swift"
+
+      program @features {
+        %0 = parameter {init="ones", name="student.b.weight_g", trainable=0} : f32[9,1]  @ :1:1
+        %1 = parameter {init="normal(0.5)", name="student.b.weight_v", trainable=0} : f32[9,6]  @ :1:1
+        %2 = weight_norm(%1, %0) : f32[9,6]  @ :2:1
+        %3 = input {name="dy"} : f32[5,9]  @ :3:1
+        %4 = matmul(%3, %2) {trans_a=0, trans_b=0} : f32[5,6]  @ :4:1
+        %5 = input {name="x"} : f32[5,6]  @ :5:1
+        %6 = matmul(%5, %2) {trans_a=0, trans_b=1} : f32[5,9]  @ :6:1
+        %7 = matmul(%3, %5) {trans_a=1, trans_b=0} : f32[9,6]  @ :7:1
+        %8 = weight_norm_bwd_v(%7, %1, %0) : f32[9,6]  @ :8:1
+        return y=%6, dx=%4, dv=%8
+      }
+      """
+    let program = try fused("features", text: text)
+    XCTAssertTrue(program.nodes.contains { $0.op == .weightNorm })
+    XCTAssertFalse(
+      program.nodes.contains { $0.op == .linearWeightNorm || $0.op == .linearWeightNormBwd })
+  }
+
   func testNoFuseWeightNormKeepsTheLayersUnfused() throws {
     let graph = try parseIR(Self.text, fileName: "head.ir")
     let planned = try Pipeline.run(graph, stopAfter: "fuse", fusingWeightNorm: false)
