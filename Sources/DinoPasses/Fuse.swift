@@ -17,13 +17,15 @@ import DinoIR
 /// `add(r, mul(linear(x, w, b), m))` with a per-image m (drop path) becomes
 /// `linear_residual_scaled(x, w, b, r, m)`. `fuseAttention`: the attention's split of qkv,
 /// scores, scale, softmax, weighted sum and merge of the heads become one `attention(qkv)`
-/// (the softmax rows its `result` 1) and their backward one `attention_bwd(dy, qkv, probs)`
-/// writing d(qkv). `fuseMatmulGeluBwd`: `gelu_bwd(matmul(a, b), h)` becomes
-/// `matmul_gelu_bwd(a, b, h)`, GELU's derivative applied in the GEMM's epilogue. The GEMM
-/// epilogues round as the ops they absorb, so all of them are bitwise the same. A fused node
-/// keeps its first node's location and lists the others' in `absorbed`. Layer norms without
-/// the whole backward (the teacher's, evaluation programs) stay as they are. Memory plans
-/// are dropped; sets `graph.stage = "fuse"`.
+/// (each softmax row's log-sum-exp its `result` 1) and their backward one
+/// `attention_bwd(dy, qkv, out, lse)` writing d(qkv), the softmax rows recomputed (both
+/// sum in their own order: within rounding of the unfused nodes). `fuseMatmulGeluBwd`:
+/// `gelu_bwd(matmul(a, b), h)` becomes `matmul_gelu_bwd(a, b, h)`, GELU's derivative
+/// applied in the GEMM's epilogue. The GEMM epilogues round as the ops they absorb, so all
+/// of them are bitwise the same. A fused node keeps its first node's location and lists
+/// the others' in `absorbed`. Layer norms without the whole backward (the teacher's,
+/// evaluation programs) stay as they are. Memory plans are dropped; sets
+/// `graph.stage = "fuse"`.
 /// - Parameter graph: a verified graph; it is not modified.
 /// - Returns: the fused graph.
 /// - Throws: `CompileError` when an operand names an undefined value.
