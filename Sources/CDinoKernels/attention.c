@@ -29,6 +29,7 @@ struct dino_att_dims {
     int n, hd, np, nw, hw;
 };
 
+/** The padded sizes of a pair of n tokens and head width hd. */
 static struct dino_att_dims dino_att_dims(int n, int hd) {
     struct dino_att_dims d = {n, hd, dino_att_round(n, DINO_ATT_ROWS),
                               dino_att_round(n, DINO_ATT_COLS), dino_att_round(hd, DINO_ATT_COLS)};
@@ -46,6 +47,7 @@ static int64_t dino_att_slot_floats(struct dino_att_dims d) {
     return 4 * (int64_t)d.np * d.hw + 2 * (int64_t)d.hd * d.nw + 2 * (int64_t)d.np * d.nw;
 }
 
+/** The tiles of one thread's share of the scratch, starting at `base` (64-byte aligned). */
 static struct dino_att_tiles dino_att_tiles(float *base, struct dino_att_dims d) {
     struct dino_att_tiles t;
     int64_t rows = (int64_t)d.np * d.hw, square = (int64_t)d.np * d.nw;
@@ -99,6 +101,23 @@ static void dino_att_prefetch_pair(const float *qkv, const float *dy, const floa
         dino_att_prefetch(dq + part * (int64_t)c, ld, d.n, d.hd, 1);
 }
 
+/* out[0 … n) × [0 … hd) (stride ldo) = rows of A·B (ta: Aᵀ·B) over k, A with np rows: when
+ * hd is a whole number of vectors, the full 8-row blocks straight into out and the last
+ * partial block through `tile`; else every row through `tile`. */
+static void dino_att_product(int ta, struct dino_att_dims d, int k, const float *a, int lda,
+                             const float *b, int ldb, float *out, int64_t ldo, float *tile) {
+    int direct = d.hw == d.hd ? d.n / DINO_ATT_ROWS * DINO_ATT_ROWS : 0;
+    const float *rest = ta ? a + direct : a + (int64_t)direct * lda;
+    if (ta) {
+        if (direct) dino_att_gemm_tn(direct, d.hw, k, a, lda, b, ldb, out, (int)ldo);
+        if (direct < d.np) dino_att_gemm_tn(d.np - direct, d.hw, k, rest, lda, b, ldb, tile, d.hw);
+    } else {
+        if (direct) dino_att_gemm(direct, d.hw, k, a, lda, b, ldb, out, (int)ldo);
+        if (direct < d.np) dino_att_gemm(d.np - direct, d.hw, k, rest, lda, b, ldb, tile, d.hw);
+    }
+    dino_att_unpack(out + direct * ldo, ldo, tile, d.hw, d.n - direct, d.hd);
+}
+
 /* Row i of the scores: scaled in place, turned into softmax weights (max, exp, fixed-order
  * sum, multiply, as softmax.c's row), the columns past n zeroed; returns the row's
  * log-sum-exp, max + log Σ exp(x − max). */
@@ -125,13 +144,21 @@ static void attention_pair(float *restrict out, float *restrict lse, const float
     const float *q = qkv + b * n * ld + (int64_t)h * hd, *k = q + c, *v = q + 2 * (int64_t)c;
     dino_att_pack(t.a, d.hw, d.np, d.hw, q, ld, n, hd);
     dino_att_pack_t(t.kt, d.nw, hd, d.nw, k, ld, n, hd);
-    dino_att_pack(t.c, d.hw, d.np, d.hw, v, ld, n, hd);
+    // B operands (k rows read, whole vectors of columns) come straight from qkv when hd is
+    // a whole number of vectors.
+    const float *vb = v;
+    int ldv = (int)ld;
+    if (d.hw != hd) {
+        dino_att_pack(t.c, d.hw, d.np, d.hw, v, ld, n, hd);
+        vb = t.c;
+        ldv = d.hw;
+    }
     dino_att_gemm(d.np, d.nw, hd, t.a, d.hw, t.kt, d.nw, t.s, d.nw);
     float *row_lse = lse + (b * (c / hd) + h) * (int64_t)n;
     for (int i = 0; i < n; i++) row_lse[i] = dino_att_softmax_row(t.s + (int64_t)i * d.nw, n, d.nw,
                                                                   scale);
-    dino_att_gemm(d.np, d.hw, n, t.s, d.nw, t.c, d.hw, t.tile, d.hw);
-    dino_att_unpack(out + b * n * (int64_t)c + (int64_t)h * hd, c, t.tile, d.hw, n, hd);
+    dino_att_product(0, d, n, t.s, d.nw, vb, ldv, out + b * n * (int64_t)c + (int64_t)h * hd, c,
+                     t.tile);
 }
 
 /** out = per (image, head) softmax(scale·q·kᵀ)·v with q, k, v read from qkv (batch, n, 3c);
@@ -148,7 +175,7 @@ static void dino_attention_fwd(float *restrict out, float *restrict lse, float *
         struct dino_att_tiles t = dino_att_tiles(scratch + omp_get_thread_num() * slot, d);
 #pragma omp for schedule(static)
         for (int64_t u = 0; u < pairs; u++) {
-            if (u + 1 < pairs) dino_att_prefetch_pair(qkv, NULL, NULL, out, d, u + 1, heads, c);
+            if (u + 2 < pairs) dino_att_prefetch_pair(qkv, NULL, NULL, out, d, u + 2, heads, c);
             attention_pair(out, lse, qkv, t, d, u / heads, (int)(u % heads), c, scale);
         }
     }
@@ -169,7 +196,13 @@ static void attention_bwd_pair(float *restrict dqkv, const float *restrict dy,
     const float *g = dy + orow0, *o = out + orow0;
     const float *row_lse = lse + (b * (c / hd) + h) * (int64_t)n;
     dino_att_pack(t.a, d.hw, d.np, d.hw, q, ld, n, hd);
-    dino_att_pack(t.b, d.hw, d.np, d.hw, k, ld, n, hd);
+    const float *kb = k;
+    int ldk = (int)ld;
+    if (d.hw != hd) {
+        dino_att_pack(t.b, d.hw, d.np, d.hw, k, ld, n, hd);
+        kb = t.b;
+        ldk = d.hw;
+    }
     dino_att_pack(t.c, d.hw, d.np, d.hw, g, c, n, hd);
     dino_att_pack_t(t.kt, d.nw, hd, d.nw, k, ld, n, hd);
     dino_att_pack_t(t.vt, d.nw, hd, d.nw, v, ld, n, hd);
@@ -184,12 +217,9 @@ static void attention_bwd_pair(float *restrict dqkv, const float *restrict dy,
 #pragma omp simd
         for (int j = 0; j < n; j++) ds[j] = scale * (p[j] * (ds[j] - di));
     }
-    dino_att_gemm_tn(d.np, d.hw, n, t.s, d.nw, t.c, d.hw, t.tile, d.hw);
-    dino_att_unpack(dv, ld, t.tile, d.hw, n, hd);
-    dino_att_gemm(d.np, d.hw, n, t.ds, d.nw, t.b, d.hw, t.tile, d.hw);
-    dino_att_unpack(dq, ld, t.tile, d.hw, n, hd);
-    dino_att_gemm_tn(d.np, d.hw, n, t.ds, d.nw, t.a, d.hw, t.tile, d.hw);
-    dino_att_unpack(dk, ld, t.tile, d.hw, n, hd);
+    dino_att_product(1, d, n, t.s, d.nw, t.c, d.hw, dv, ld, t.tile);
+    dino_att_product(0, d, n, t.ds, d.nw, kb, ldk, dq, ld, t.tile);
+    dino_att_product(1, d, n, t.ds, d.nw, t.a, d.hw, dk, ld, t.tile);
 }
 
 /** d(qkv) of dino_attention_fwd from dy (batch, n, c), qkv, the forward's out and lse. */
@@ -207,7 +237,7 @@ static void dino_attention_bwd(float *restrict dqkv, float *restrict scratch,
         struct dino_att_tiles t = dino_att_tiles(scratch + omp_get_thread_num() * slot, d);
 #pragma omp for schedule(static)
         for (int64_t u = 0; u < pairs; u++) {
-            if (u + 1 < pairs) dino_att_prefetch_pair(qkv, dy, out, dqkv, d, u + 1, heads, c);
+            if (u + 2 < pairs) dino_att_prefetch_pair(qkv, dy, out, dqkv, d, u + 2, heads, c);
             attention_bwd_pair(dqkv, dy, qkv, out, lse, t, d, u / heads, (int)(u % heads), c,
                                scale);
         }

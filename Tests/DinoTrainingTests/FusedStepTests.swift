@@ -7,9 +7,11 @@ import XCTest
 import _DinoTestSupport
 
 /// The fused pipeline (the default) against `dinoc compile --no-fuse`: one DINO step of
-/// Samples/fashion_mnist.swift from the official reference's weights and crops. The fused
-/// kernels (layer norm, linear with GELU, attention, the GEMM epilogues) sum and round in the
-/// unfused kernels' order, so loss and every weight are bitwise equal, at 1 and at 2 threads.
+/// Samples/fashion_mnist.swift from the official reference's weights and crops, at 1 and at
+/// 2 threads. The fused layer norms, linear with GELU and GEMM epilogues sum and round in the
+/// unfused kernels' order (bitwise: FusedKernelTests and the pass tests); the fused
+/// attention sums in its own order and recomputes the softmax rows from their log-sum-exp,
+/// so the step agrees within the tolerances of the parity tests against official DINO.
 final class FusedStepTests: XCTestCase {
   /// Compiles the sample with the reference case's flags, fused or not.
   private func compile(_ defines: [String], fused: Bool, in folder: String) throws -> String {
@@ -24,7 +26,7 @@ final class FusedStepTests: XCTestCase {
     return plan
   }
 
-  func testFusedStepIsBitwiseTheUnfusedStep() throws {
+  func testFusedStepMatchesTheUnfusedStep() throws {
     let c = try StepParityTests.load("step_epoch1")
     let dir = try temporaryDirectory()
     let fusedPlan = try compile(c.defines, fused: true, in: dir)
@@ -43,12 +45,12 @@ final class FusedStepTests: XCTestCase {
     XCTAssertTrue(fusedOps.contains(.linearGeluOnly), "the teacher's fc1 and GELU fuse")
     XCTAssertTrue(fusedOps.contains(.matmulGeluBwd), "GELU's backward is a GEMM epilogue")
     XCTAssertFalse(fusedOps.contains(.gelu) || fusedOps.contains(.geluBwd))
-    try StepParityTests.assertSameStepBitwise(fusedPlan, as: unfusedPlan, c)
+    try StepParityTests.assertSameStepWithinParityTolerance(fusedPlan, as: unfusedPlan, c)
   }
 
   /// The same case with stochastic depth: the student's later blocks scale their residual
   /// branches by the drop-path mask, which fuses into `linear_residual_scaled`.
-  func testFusedStepWithDropPathIsBitwiseTheUnfusedStep() throws {
+  func testFusedStepWithDropPathMatchesTheUnfusedStep() throws {
     let c = try StepParityTests.load("step_epoch1")
     let dir = try temporaryDirectory()
     let defines = c.defines + ["-D", "drop_path=0.5"]
@@ -56,6 +58,6 @@ final class FusedStepTests: XCTestCase {
     let unfusedPlan = try compile(defines, fused: false, in: dir)
     let fusedOps = try PlanReader.read(contentsOf: fusedPlan).program("train_step")!.nodes.map(\.op)
     XCTAssertTrue(fusedOps.contains(.linearResidualScaled), "drop path fuses into the epilogue")
-    try StepParityTests.assertSameStepBitwise(fusedPlan, as: unfusedPlan, c)
+    try StepParityTests.assertSameStepWithinParityTolerance(fusedPlan, as: unfusedPlan, c)
   }
 }
