@@ -1,123 +1,246 @@
-/* attention.c — fused multi-head self-attention, forward and backward, over OpenBLAS sgemm.
+/* attention.c — fused multi-head self-attention, forward and backward, on small tiles.
  *
  * Both read q, k and v straight from the qkv projection's output [B, N, 3·C] (row n of image
- * b holds q, k, v one after the other, each [heads][hd]): head h's q is the N × hd
- * submatrix at column h·hd with leading dimension 3·C, so no permuted copy is made. Work is
- * one (image, head) pair per iteration of one static OpenMP loop, each pair's GEMMs
- * single-threaded (OpenBLAS runs on one thread: threads.c), so every pair is computed by
- * one thread with the same code whatever the thread count: the results are bitwise
- * independent of it. Each pair computes exactly what the unfused graph's nodes compute, in
- * the same order (the scores GEMM, the scale, the softmax rows of softmax.c; in the
- * backward softmax_bwd's rows, then the scale), so only OpenBLAS's blocking of a GEMM
- * with other leading dimensions could change a bit. */
-#include <cblas.h>
+ * b holds q, k, v one after the other, each [heads][hd]). The forward saves, besides the
+ * output, only each softmax row's log-sum-exp (lse, [B, heads, N]); the backward recomputes
+ * the softmax rows from q, k and lse (FlashAttention-2's backward), so no [B, heads, N, N]
+ * tensor outlives a kernel. Work is one (image, head) pair per iteration of one static
+ * OpenMP loop; a pair copies its q, k, v (and dy) into zero-padded tiles in its thread's
+ * share of the scratch (attention_tiles.h: about 0.6 MiB for N = 197, hd = 64, so a pair
+ * stays in L2) and multiplies them with a register-blocked vector kernel. Every pair is
+ * computed by one thread with the same code and sums in a fixed order, whatever the thread
+ * count: the results are bitwise independent of it. */
+#include <math.h>
 #include <omp.h>
 
+#include "attention_tiles.h"
 #include "internal.h"
 #include "shim.h"
 
-/** Per-thread N × N buffers the backward reserves at most (one per thread). */
-enum { DINO_ATTENTION_SLOTS = 64 };
+/** Per-thread tile sets the scratch holds at most (more threads than this share them out:
+ *  the attention then runs on this many threads). */
+enum { DINO_ATTENTION_SLOTS = 8 };
 
-/** Pairs with fewer GEMM flops than this in all run on the calling thread. */
+/** Pairs with fewer flops than this in all run on the calling thread. */
 static const double dino_attention_serial_flops = 1 << 20;
 
-/* Scales a row of scores and turns it into softmax weights in place: `factor · s` rounded
- * as the scale op does, then softmax.c's row. */
-static void scaled_softmax_row(float *row, int64_t n, float factor) {
-#pragma omp simd
-    for (int64_t j = 0; j < n; j++) row[j] = factor * row[j];
-    dino_softmax_row(row, row, n);
+/** The padded sizes of one pair: n tokens (np rows, nw columns), hd head width (hw). */
+struct dino_att_dims {
+    int n, hd, np, nw, hw;
+};
+
+/** The padded sizes of a pair of n tokens and head width hd. */
+static struct dino_att_dims dino_att_dims(int n, int hd) {
+    struct dino_att_dims d = {n, hd, dino_att_round(n, DINO_ATT_ROWS),
+                              dino_att_round(n, DINO_ATT_COLS), dino_att_round(hd, DINO_ATT_COLS)};
+    return d;
 }
 
-/* The forward of pair (b, h): probs_bh = softmax(scale · q kᵀ), out_bh = probs_bh v. */
-static void attention_pair(float *restrict out, float *restrict probs, const float *restrict qkv,
-                           int64_t b, int h, int n, int c, int hd, float scale) {
+/** One thread's tiles: a, b, c (np × hw: q, k, v or dy), kt and vt (hd × nw: kᵀ, vᵀ),
+ *  s and ds (np × nw: scores or P, dP or dS), tile (np × hw: a product). */
+struct dino_att_tiles {
+    float *a, *b, *c, *kt, *vt, *s, *ds, *tile;
+};
+
+/** Floats of one thread's tiles, a multiple of 16 (so every set stays 64-byte aligned). */
+static int64_t dino_att_slot_floats(struct dino_att_dims d) {
+    return 4 * (int64_t)d.np * d.hw + 2 * (int64_t)d.hd * d.nw + 2 * (int64_t)d.np * d.nw;
+}
+
+/** The tiles of one thread's share of the scratch, starting at `base` (64-byte aligned). */
+static struct dino_att_tiles dino_att_tiles(float *base, struct dino_att_dims d) {
+    struct dino_att_tiles t;
+    int64_t rows = (int64_t)d.np * d.hw, square = (int64_t)d.np * d.nw;
+    t.a = base;
+    t.b = t.a + rows;
+    t.c = t.b + rows;
+    t.tile = t.c + rows;
+    t.kt = t.tile + rows;
+    t.vt = t.kt + (int64_t)d.hd * d.nw;
+    t.s = t.vt + (int64_t)d.hd * d.nw;
+    t.ds = t.s + square;
+    return t;
+}
+
+/** Threads for `pairs` pairs of `flops` in all: 1 below the serial bound, else at most one
+ *  per tile set. */
+static int dino_att_threads(int64_t pairs, double flops) {
+    if (flops < dino_attention_serial_flops) return 1;
+    int64_t nt = dino_threads();
+    if (nt > DINO_ATTENTION_SLOTS) nt = DINO_ATTENTION_SLOTS;
+    if (nt > pairs) nt = pairs;
+    return nt > 0 ? (int)nt : 1;
+}
+
+/** Scratch bytes of either kernel: one tile set per thread it may use. */
+static size_t dino_attention_scratch_bytes(int64_t batch, int n, int c, int heads) {
+    if (batch <= 0 || n <= 0 || c <= 0 || heads <= 0) return 0;
+    int64_t pairs = batch * heads;
+    int64_t slots = pairs < DINO_ATTENTION_SLOTS ? pairs : DINO_ATTENTION_SLOTS;
+    return (size_t)slots * (size_t)dino_att_slot_floats(dino_att_dims(n, c / heads)) *
+           sizeof(float);
+}
+
+/* Prefetches pair u's rows: q, k, v of qkv; dy and out when given (the backward); the rows
+ * it writes, of `dst` ([B, N, C] when dy is NULL, else d(qkv) in qkv's layout). */
+static void dino_att_prefetch_pair(const float *qkv, const float *dy, const float *out,
+                                   const float *dst, struct dino_att_dims d, int64_t u,
+                                   int heads, int c) {
+    int64_t b = u / heads, h = u % heads, ld = 3 * (int64_t)c;
+    const float *q = qkv + b * d.n * ld + h * d.hd;
+    for (int part = 0; part < 3; part++) dino_att_prefetch(q + part * (int64_t)c, ld, d.n, d.hd, 0);
+    int64_t orow = b * d.n * (int64_t)c + h * d.hd;
+    if (dy == NULL) {
+        dino_att_prefetch(dst + orow, c, d.n, d.hd, 1);
+        return;
+    }
+    dino_att_prefetch(dy + orow, c, d.n, d.hd, 0);
+    dino_att_prefetch(out + orow, c, d.n, d.hd, 0);
+    const float *dq = dst + b * d.n * ld + h * d.hd;
+    for (int part = 0; part < 3; part++)
+        dino_att_prefetch(dq + part * (int64_t)c, ld, d.n, d.hd, 1);
+}
+
+/* out[0 … n) × [0 … hd) (stride ldo) = rows of A·B (ta: Aᵀ·B) over k, A with np rows: when
+ * hd is a whole number of vectors, the full 8-row blocks straight into out and the last
+ * partial block through `tile`; else every row through `tile`. */
+static void dino_att_product(int ta, struct dino_att_dims d, int k, const float *a, int lda,
+                             const float *b, int ldb, float *out, int64_t ldo, float *tile) {
+    int direct = d.hw == d.hd ? d.n / DINO_ATT_ROWS * DINO_ATT_ROWS : 0;
+    const float *rest = ta ? a + direct : a + (int64_t)direct * lda;
+    if (ta) {
+        if (direct) dino_att_gemm_tn(direct, d.hw, k, a, lda, b, ldb, out, (int)ldo);
+        if (direct < d.np) dino_att_gemm_tn(d.np - direct, d.hw, k, rest, lda, b, ldb, tile, d.hw);
+    } else {
+        if (direct) dino_att_gemm(direct, d.hw, k, a, lda, b, ldb, out, (int)ldo);
+        if (direct < d.np) dino_att_gemm(d.np - direct, d.hw, k, rest, lda, b, ldb, tile, d.hw);
+    }
+    dino_att_unpack(out + direct * ldo, ldo, tile, d.hw, d.n - direct, d.hd);
+}
+
+/* Row i of the scores: scaled in place, turned into softmax weights (max, exp, fixed-order
+ * sum, multiply, as softmax.c's row), the columns past n zeroed; returns the row's
+ * log-sum-exp, max + log Σ exp(x − max). */
+static float dino_att_softmax_row(float *row, int n, int nw, float scale) {
+#pragma omp simd
+    for (int j = 0; j < n; j++) row[j] = scale * row[j];
+    float mx = dino_max(row, n);
+#pragma omp simd
+    for (int j = 0; j < n; j++) row[j] = dino_expf(row[j] - mx);
+    float sum = dino_sum(row, n);
+    float inv = 1.0f / sum;
+#pragma omp simd
+    for (int j = 0; j < n; j++) row[j] *= inv;
+    for (int j = n; j < nw; j++) row[j] = 0.0f;
+    return mx + logf(sum);
+}
+
+/* The forward of pair (b, h): P = softmax(scale · q kᵀ), out_bh = P v, lse_bh. */
+static void attention_pair(float *restrict out, float *restrict lse, const float *restrict qkv,
+                           struct dino_att_tiles t, struct dino_att_dims d, int64_t b, int h,
+                           int c, float scale) {
+    int n = d.n, hd = d.hd;
     int64_t ld = 3 * (int64_t)c;
     const float *q = qkv + b * n * ld + (int64_t)h * hd, *k = q + c, *v = q + 2 * (int64_t)c;
-    float *p = probs + ((b * (c / hd) + h) * (int64_t)n) * n;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, hd, 1.0f, q, (int)ld, k, (int)ld,
-                0.0f, p, n);
-    for (int i = 0; i < n; i++) scaled_softmax_row(p + (int64_t)i * n, n, scale);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, hd, n, 1.0f, p, n, v, (int)ld, 0.0f,
-                out + b * n * (int64_t)c + (int64_t)h * hd, c);
+    dino_att_pack(t.a, d.hw, d.np, d.hw, q, ld, n, hd);
+    dino_att_pack_t(t.kt, d.nw, hd, d.nw, k, ld, n, hd);
+    // B operands (k rows read, whole vectors of columns) come straight from qkv when hd is
+    // a whole number of vectors.
+    const float *vb = v;
+    int ldv = (int)ld;
+    if (d.hw != hd) {
+        dino_att_pack(t.c, d.hw, d.np, d.hw, v, ld, n, hd);
+        vb = t.c;
+        ldv = d.hw;
+    }
+    dino_att_gemm(d.np, d.nw, hd, t.a, d.hw, t.kt, d.nw, t.s, d.nw);
+    float *row_lse = lse + (b * (c / hd) + h) * (int64_t)n;
+    for (int i = 0; i < n; i++) row_lse[i] = dino_att_softmax_row(t.s + (int64_t)i * d.nw, n, d.nw,
+                                                                  scale);
+    dino_att_product(0, d, n, t.s, d.nw, vb, ldv, out + b * n * (int64_t)c + (int64_t)h * hd, c,
+                     t.tile);
 }
 
 /** out = per (image, head) softmax(scale·q·kᵀ)·v with q, k, v read from qkv (batch, n, 3c);
- *  out is (batch, n, c), probs (batch, heads, n, n) the softmax rows. */
-static void dino_attention_fwd(float *restrict out, float *restrict probs,
+ *  out is (batch, n, c), lse (batch, heads, n) each softmax row's log-sum-exp. */
+static void dino_attention_fwd(float *restrict out, float *restrict lse, float *restrict scratch,
                                const float *restrict qkv, int64_t batch, int n, int c, int heads,
                                float scale) {
-    // qkv is (batch, n, 3c); out is (batch, n, c), head h in columns [h·hd, (h+1)·hd);
-    // probs is (batch, heads, n, n).
     if (batch <= 0 || n <= 0 || c <= 0) return;
-    int hd = c / heads;
-    int64_t pairs = batch * heads;
-    double flops = 4.0 * (double)pairs * n * n * hd;
-#pragma omp parallel for schedule(static) if (flops >= dino_attention_serial_flops)
-    for (int64_t u = 0; u < pairs; u++)
-        attention_pair(out, probs, qkv, u / heads, (int)(u % heads), n, c, hd, scale);
-}
-
-/* The backward of pair (b, h) with an n × n buffer `ds`: dv = pᵀ dy, dp = dy vᵀ,
- * ds = scale · softmax_bwd(dp, p), dq = ds k, dk = dsᵀ q. */
-static void attention_bwd_pair(float *restrict dqkv, float *restrict ds, const float *restrict dy,
-                               const float *restrict qkv, const float *restrict probs, int64_t b,
-                               int h, int n, int c, int hd, float scale) {
-    int64_t ld = 3 * (int64_t)c;
-    int64_t row0 = b * n * ld + (int64_t)h * hd;
-    const float *q = qkv + row0, *k = q + c, *v = q + 2 * (int64_t)c;
-    float *dq = dqkv + row0, *dk = dq + c, *dv = dq + 2 * (int64_t)c;
-    const float *g = dy + b * n * (int64_t)c + (int64_t)h * hd;
-    const float *p = probs + ((b * (c / hd) + h) * (int64_t)n) * n;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, hd, 1.0f, g, c, v, (int)ld, 0.0f, ds,
-                n);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, hd, n, 1.0f, p, n, g, c, 0.0f, dv,
-                (int)ld);
-    for (int i = 0; i < n; i++) {
-        const float *pr = p + (int64_t)i * n;
-        float *dr = ds + (int64_t)i * n;
-        float s = dino_dot(dr, pr, n);
-#pragma omp simd
-        for (int j = 0; j < n; j++) dr[j] = pr[j] * (dr[j] - s);
-#pragma omp simd
-        for (int j = 0; j < n; j++) dr[j] = scale * dr[j];
-    }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, hd, n, 1.0f, ds, n, k, (int)ld, 0.0f,
-                dq, (int)ld);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, hd, n, 1.0f, ds, n, q, (int)ld, 0.0f,
-                dk, (int)ld);
-}
-
-/** Scratch bytes dino_attention_bwd needs (one n × n buffer per thread, at most 64). */
-static size_t dino_attention_bwd_scratch_bytes(int64_t batch, int n, int heads) {
-    int64_t pairs = batch * heads;
-    int64_t slots = pairs < DINO_ATTENTION_SLOTS ? pairs : DINO_ATTENTION_SLOTS;
-    return (size_t)(slots > 0 ? slots : 0) * (size_t)n * (size_t)n * sizeof(float);
-}
-
-/** d(qkv) of dino_attention_fwd from dy (batch, n, c) and the saved probs. */
-static void dino_attention_bwd(float *restrict dqkv, float *restrict scratch,
-                               const float *restrict dy, const float *restrict qkv,
-                               const float *restrict probs, int64_t batch, int n, int c, int heads,
-                               float scale) {
-    // dy is (batch, n, c) in attention's output layout, qkv (batch, n, 3c), probs (batch,
-    // heads, n, n); dqkv (batch, n, 3c) gets every element written once. scratch holds one
-    // n × n buffer per thread (dino_attention_bwd_scratch_bytes).
-    if (batch <= 0 || n <= 0 || c <= 0) return;
-    int hd = c / heads;
-    int64_t pairs = batch * heads;
-    int64_t slots = pairs < DINO_ATTENTION_SLOTS ? pairs : DINO_ATTENTION_SLOTS;
-    int nt = dino_threads();
-    if (nt > slots) nt = (int)slots;
-    if (8.0 * (double)pairs * n * n * hd < dino_attention_serial_flops) nt = 1;
+    struct dino_att_dims d = dino_att_dims(n, c / heads);
+    int64_t pairs = batch * heads, slot = dino_att_slot_floats(d);
+    int nt = dino_att_threads(pairs, 4.0 * (double)pairs * n * n * d.hd);
 #pragma omp parallel num_threads(nt)
     {
-        float *ds = scratch + (int64_t)omp_get_thread_num() * n * n;
+        struct dino_att_tiles t = dino_att_tiles(scratch + omp_get_thread_num() * slot, d);
 #pragma omp for schedule(static)
-        for (int64_t u = 0; u < pairs; u++)
-            attention_bwd_pair(dqkv, ds, dy, qkv, probs, u / heads, (int)(u % heads), n, c, hd,
+        for (int64_t u = 0; u < pairs; u++) {
+            if (u + 2 < pairs) dino_att_prefetch_pair(qkv, NULL, NULL, out, d, u + 2, heads, c);
+            attention_pair(out, lse, qkv, t, d, u / heads, (int)(u % heads), c, scale);
+        }
+    }
+}
+
+/* The backward of pair (b, h): P = exp(scale · q kᵀ − lse) again, dv = Pᵀ dy, dP = dy vᵀ,
+ * D_i = Σ_d dy_id · out_id, dS = scale · P ⊙ (dP − D), dq = dS k, dk = dSᵀ q (the two
+ * transposed products read P and dS by columns: no transposed copy). */
+static void attention_bwd_pair(float *restrict dqkv, const float *restrict dy,
+                               const float *restrict qkv, const float *restrict out,
+                               const float *restrict lse, struct dino_att_tiles t,
+                               struct dino_att_dims d, int64_t b, int h, int c, float scale) {
+    int n = d.n, hd = d.hd;
+    int64_t ld = 3 * (int64_t)c;
+    int64_t row0 = b * n * ld + (int64_t)h * hd, orow0 = b * n * (int64_t)c + (int64_t)h * hd;
+    const float *q = qkv + row0, *k = q + c, *v = q + 2 * (int64_t)c;
+    float *dq = dqkv + row0, *dk = dq + c, *dv = dq + 2 * (int64_t)c;
+    const float *g = dy + orow0, *o = out + orow0;
+    const float *row_lse = lse + (b * (c / hd) + h) * (int64_t)n;
+    dino_att_pack(t.a, d.hw, d.np, d.hw, q, ld, n, hd);
+    const float *kb = k;
+    int ldk = (int)ld;
+    if (d.hw != hd) {
+        dino_att_pack(t.b, d.hw, d.np, d.hw, k, ld, n, hd);
+        kb = t.b;
+        ldk = d.hw;
+    }
+    dino_att_pack(t.c, d.hw, d.np, d.hw, g, c, n, hd);
+    dino_att_pack_t(t.kt, d.nw, hd, d.nw, k, ld, n, hd);
+    dino_att_pack_t(t.vt, d.nw, hd, d.nw, v, ld, n, hd);
+    dino_att_gemm(d.np, d.nw, hd, t.a, d.hw, t.kt, d.nw, t.s, d.nw);
+    dino_att_gemm(d.np, d.nw, hd, t.c, d.hw, t.vt, d.nw, t.ds, d.nw);
+    for (int i = 0; i < n; i++) {
+        float *p = t.s + (int64_t)i * d.nw, *ds = t.ds + (int64_t)i * d.nw;
+        float m = row_lse[i];
+        float di = dino_dot(g + (int64_t)i * c, o + (int64_t)i * c, hd);
+#pragma omp simd
+        for (int j = 0; j < n; j++) p[j] = dino_expf(scale * p[j] - m);
+#pragma omp simd
+        for (int j = 0; j < n; j++) ds[j] = scale * (p[j] * (ds[j] - di));
+    }
+    dino_att_product(1, d, n, t.s, d.nw, t.c, d.hw, dv, ld, t.tile);
+    dino_att_product(0, d, n, t.ds, d.nw, kb, ldk, dq, ld, t.tile);
+    dino_att_product(1, d, n, t.ds, d.nw, t.a, d.hw, dk, ld, t.tile);
+}
+
+/** d(qkv) of dino_attention_fwd from dy (batch, n, c), qkv, the forward's out and lse. */
+static void dino_attention_bwd(float *restrict dqkv, float *restrict scratch,
+                               const float *restrict dy, const float *restrict qkv,
+                               const float *restrict out, const float *restrict lse,
+                               int64_t batch, int n, int c, int heads, float scale) {
+    // dqkv (batch, n, 3c) gets every element written once.
+    if (batch <= 0 || n <= 0 || c <= 0) return;
+    struct dino_att_dims d = dino_att_dims(n, c / heads);
+    int64_t pairs = batch * heads, slot = dino_att_slot_floats(d);
+    int nt = dino_att_threads(pairs, 10.0 * (double)pairs * n * n * d.hd);
+#pragma omp parallel num_threads(nt)
+    {
+        struct dino_att_tiles t = dino_att_tiles(scratch + omp_get_thread_num() * slot, d);
+#pragma omp for schedule(static)
+        for (int64_t u = 0; u < pairs; u++) {
+            if (u + 2 < pairs) dino_att_prefetch_pair(qkv, dy, out, dqkv, d, u + 2, heads, c);
+            attention_bwd_pair(dqkv, dy, qkv, out, lse, t, d, u / heads, (int)(u % heads), c,
                                scale);
+        }
     }
 }
 
@@ -126,19 +249,26 @@ static void dino_attention_bwd(float *restrict dqkv, float *restrict scratch,
 void dino_run_attention(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
     const struct dino_tensor *qkv = IN(0);
     const struct dino_attrs_attention A = ATTRS(attention);
-    dino_attention_fwd(F(OUT), F(RESULT(1)), F(qkv), qkv->shape[0], (int)qkv->shape[1],
-                       (int)(qkv->shape[2] / 3), (int)A.heads, A.scale);
+    dino_attention_fwd(F(OUT), F(RESULT(1)), ctx->scratch, F(qkv), qkv->shape[0],
+                       (int)qkv->shape[1], (int)(qkv->shape[2] / 3), (int)A.heads, A.scale);
+}
+
+size_t dino_scratch_attention(const struct dino_instr *ins, const struct dino_tensor *t) {
+    const struct dino_tensor *qkv = &t[ins->in[0]];
+    return dino_attention_scratch_bytes(qkv->shape[0], (int)qkv->shape[1],
+                                        (int)(qkv->shape[2] / 3), (int)ATTRS(attention).heads);
 }
 
 void dino_run_attention_bwd(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
     const struct dino_tensor *qkv = IN(1);
     const struct dino_attrs_attention_bwd A = ATTRS(attention_bwd);
-    dino_attention_bwd(F(OUT), ctx->scratch, F(IN(0)), F(qkv), F(IN(2)), qkv->shape[0],
+    dino_attention_bwd(F(OUT), ctx->scratch, F(IN(0)), F(qkv), F(IN(2)), F(IN(3)), qkv->shape[0],
                        (int)qkv->shape[1], (int)(qkv->shape[2] / 3), (int)A.heads, A.scale);
 }
 
 size_t dino_scratch_attention_bwd(const struct dino_instr *ins, const struct dino_tensor *t) {
     const struct dino_tensor *qkv = &t[ins->in[1]];
-    return dino_attention_bwd_scratch_bytes(qkv->shape[0], (int)qkv->shape[1],
-                                            (int)ATTRS(attention_bwd).heads);
+    return dino_attention_scratch_bytes(qkv->shape[0], (int)qkv->shape[1],
+                                        (int)(qkv->shape[2] / 3),
+                                        (int)ATTRS(attention_bwd).heads);
 }

@@ -114,9 +114,12 @@ extension OpKind {
         if s[0] != [b, n, c] {
           throw ShapeError("\(name): dy must be \(shapeText([b, n, c])), got \(shapeText(s[0]))")
         }
-        if s[2] != [b, heads, n, n] {
+        if s[2] != [b, n, c] {
+          throw ShapeError("\(name): out must be \(shapeText([b, n, c])), got \(shapeText(s[2]))")
+        }
+        if s[3] != [b, heads, n] {
           throw ShapeError(
-            "\(name): probs must be \(shapeText([b, heads, n, n])), got \(shapeText(s[2]))")
+            "\(name): lse must be \(shapeText([b, heads, n])), got \(shapeText(s[3]))")
         }
         return r.f32(s[1])
       }

@@ -6,7 +6,8 @@ import DinoIR
 struct AttentionGroup {
   /// The forward nodes replaced, in graph order; the last is the merged `[B, N, C]` result.
   var forward: [Int]
-  /// The `softmax` node: its value becomes `result` 1 of the fused forward.
+  /// The `softmax` node, read only inside the group (the fused forward keeps each row's
+  /// log-sum-exp instead, its `result` 1).
   var softmax: Int
   /// The qkv projection's output `[B, N, 3·C]`.
   var qkv: ValueID
@@ -175,8 +176,10 @@ private struct AttentionMatcher {
 }
 
 /// The attentions of `program` that fuse: the forward nodes of each read only inside the
-/// group (the softmax excepted: its readers read the fused node's `result` 1, and must
-/// come after the merged result), and the backward where it fuses too.
+/// group, the merged result excepted, and the backward where it fuses too. The softmax
+/// rows too are read only inside the group: the fused nodes keep each row's log-sum-exp,
+/// not the rows, so an attention whose weights are read elsewhere (a program output, an
+/// unfused backward) stays unfused.
 func attentionGroups(_ program: Program) -> [AttentionGroup] {
   let users = program.users()
   let matcher = AttentionMatcher(program: program, users: users)
@@ -187,22 +190,22 @@ func attentionGroups(_ program: Program) -> [AttentionGroup] {
     group = matcher.backward(group)
     let members = Set(group.forward + group.backward)
     let out = group.forward.last!
-    let inner = group.forward.filter { $0 != s && $0 != out } + group.backward.dropLast()
+    let inner = group.forward.filter { $0 != out } + group.backward.dropLast()
     let closed = inner.allSatisfy { i in
       !outputs.contains(i) && users[i].allSatisfy { members.contains($0.index) }
     }
-    let softmaxReadersLater = users[s].allSatisfy { members.contains($0.index) || $0.index > out }
-    if closed && softmaxReadersLater { groups.append(group) }
+    if closed { groups.append(group) }
   }
   return groups
 }
 
 /// `program` with every `AttentionGroup` fused: the forward nodes become one
-/// `attention(qkv) {heads, scale}` at the merged result's place (its `result` 1, the
-/// softmax rows, replacing the softmax for every other reader) and the backward nodes one
-/// `attention_bwd(dy, qkv, probs) {heads, scale}` at d(qkv)'s place. Each fused node keeps
-/// the first location of its nodes and lists the others in `absorbed`. The kernels compute
-/// each (image, head) with the unfused nodes' operations in their order.
+/// `attention(qkv) {heads, scale}` at the merged result's place (its `result` 1 each
+/// softmax row's log-sum-exp) and the backward nodes one `attention_bwd(dy, qkv, out, lse)
+/// {heads, scale}` at d(qkv)'s place, which recomputes the softmax rows. Each fused node
+/// keeps the first location of its nodes and lists the others in `absorbed`. The kernels
+/// sum in their own fixed order, so the values agree with the unfused nodes' within
+/// rounding, not bitwise.
 func fuseAttention(_ program: Program) -> Program {
   let groups = attentionGroups(program)
   if groups.isEmpty { return program }
@@ -235,7 +238,8 @@ func fuseAttention(_ program: Program) -> Program {
     let (loc, absorbed) = locations(members)
     let anchor = program.nodes[group.softmax]
     if isBackward {
-      let operands = [map[group.dy.index], map[group.qkv.index], map[group.softmax]]
+      let out = map[group.forward.last!]
+      let operands = [map[group.dy.index], map[group.qkv.index], out, ValueID(out.index + 1)]
       map[index] = result.append(
         Node(
           .attentionBwd, operands, attrs: attrs, type: original.type, loc: loc,
@@ -246,9 +250,10 @@ func fuseAttention(_ program: Program) -> Program {
           .attention, [map[group.qkv.index]], attrs: attrs, type: original.type, loc: loc,
           absorbed: absorbed, scope: anchor.scope, isBackward: anchor.isBackward))
       map[index] = fused
-      map[group.softmax] = result.append(
+      let lse = OpKind.attention.extraResultTypes([program[group.qkv].type], attrs)[0]
+      _ = result.append(
         Node(
-          .result, [fused], attrs: ["index": .int(1)], type: anchor.type, loc: loc,
+          .result, [fused], attrs: ["index": .int(1)], type: lse, loc: loc,
           scope: anchor.scope, isBackward: anchor.isBackward))
     }
   }

@@ -17,31 +17,30 @@ import DinoIR
 /// `add(r, mul(linear(x, w, b), m))` with a per-image m (drop path) becomes
 /// `linear_residual_scaled(x, w, b, r, m)`. `fuseAttention`: the attention's split of qkv,
 /// scores, scale, softmax, weighted sum and merge of the heads become one `attention(qkv)`
-/// (the softmax rows its `result` 1) and their backward one `attention_bwd(dy, qkv, probs)`
-/// writing d(qkv). `fuseMatmulGeluBwd`: `gelu_bwd(matmul(a, b), h)` becomes
-/// `matmul_gelu_bwd(a, b, h)`, GELU's derivative applied in the GEMM's epilogue. The GEMM
-/// epilogues round as the ops they absorb, so all of them are bitwise the same.
-/// `fuseLinearWeightNorm`: `matmul(x, weight_norm(v, g)) {trans_b=1}` becomes
-/// `linear_weight_norm(x, v, g)` and its backward one `linear_weight_norm_bwd`, so the
-/// weight W is never stored (within tolerance, not bitwise: the scale comes after the dot
-/// products). A fused node keeps its first node's location and lists the others' in
-/// `absorbed`. Layer norms without the whole backward (the teacher's, evaluation programs)
-/// stay as they are. Memory plans are dropped; sets `graph.stage = "fuse"`.
-/// - Parameters:
-///   - graph: a verified graph; it is not modified.
-///   - weightNorm: whether `fuseLinearWeightNorm` runs (`false`: `dinoc compile
-///     --no-fuse-weight-norm`, every other fusion alone, bitwise the unfused step).
+/// (each softmax row's log-sum-exp its `result` 1) and their backward one
+/// `attention_bwd(dy, qkv, out, lse)` writing d(qkv), the softmax rows recomputed (both
+/// sum in their own order: within rounding of the unfused nodes). `fuseMatmulGeluBwd`:
+/// `gelu_bwd(matmul(a, b), h)` becomes `matmul_gelu_bwd(a, b, h)`, GELU's derivative
+/// applied in the GEMM's epilogue. The GEMM epilogues round as the ops they absorb, so all
+/// of them are bitwise the same. `fuseLinearWeightNorm`: `matmul(x, weight_norm(v, g))
+/// {trans_b=1}` becomes `linear_weight_norm(x, v, g)` and its backward one
+/// `linear_weight_norm_bwd`, so the weight W is never stored (within tolerance, not bitwise:
+/// the scale comes after the dot products). A fused node keeps its first node's location and
+/// lists the others' in `absorbed`. Layer norms without the whole backward (the teacher's,
+/// evaluation programs) stay as they are. Memory plans are dropped; sets
+/// `graph.stage = "fuse"`.
+/// - Parameter graph: a verified graph; it is not modified.
 /// - Returns: the fused graph.
 /// - Throws: `CompileError` when an operand names an undefined value.
-public func fuse(_ graph: Graph, weightNorm: Bool = true) throws(CompileError) -> Graph {
+public func fuse(_ graph: Graph) throws(CompileError) -> Graph {
   var result = graph
   for (p, program) in graph.programs.enumerated() {
     for index in program.nodes.indices {
       _ = try program.checkedOperands(of: index, pass: "fuse")
     }
-    let fused = fuseMatmulGeluBwd(
-      fuseAttention(fuseLinearResidual(fuseLinearGelu(fuseLayerNorms(program)))))
-    result.programs[p] = weightNorm ? fuseLinearWeightNorm(fused) : fused
+    result.programs[p] = fuseLinearWeightNorm(
+      fuseMatmulGeluBwd(
+        fuseAttention(fuseLinearResidual(fuseLinearGelu(fuseLayerNorms(program))))))
   }
   result.stage = "fuse"
   return result

@@ -17,11 +17,8 @@ public enum Pipeline {
   ///     recomputes activations until it fits; `nil` (the default): only the cheap
   ///     recomputes within `defaultRecomputeBudget` of the step's FLOPs.
   ///   - recomputing: `false` (`dinoc compile --no-recompute`): `remat` recomputes nothing.
-  ///   - fusingWeightNorm: `false` (`dinoc compile --no-fuse-weight-norm`): `fuse` leaves the
-  ///     weight-normalised layers unfused (the fusion that is not bitwise).
   public static func passes(
-    fusing: Bool, memoryLimit: Int? = nil, recomputing: Bool = true,
-    fusingWeightNorm: Bool = true
+    fusing: Bool, memoryLimit: Int? = nil, recomputing: Bool = true
   ) -> [(name: String, run: Pass)] {
     [
       ("verify", { graph in staged(graph, "verify") }),
@@ -43,7 +40,7 @@ public enum Pipeline {
       (
         "fuse",
         { graph throws(CompileError) in
-          fusing ? try fuse(graph, weightNorm: fusingWeightNorm) : staged(graph, "fuse")
+          fusing ? try fuse(graph) : staged(graph, "fuse")
         }
       ),
       ("schedule", schedule),
@@ -73,7 +70,6 @@ public enum Pipeline {
   ///   - skipping: passes not to run (only `flatten` may be skipped: the others are needed).
   ///   - memoryLimit: the bytes the plan may need (see `rematerialize`); `nil`: no limit.
   ///   - recomputing: `false` recomputes nothing (see `rematerialize`).
-  ///   - fusingWeightNorm: `false` keeps the weight-normalised layers unfused (see `fuse`).
   ///   - observe: called with each pass's name and output, after its checks passed.
   /// - Returns: the graph after the last pass run.
   /// - Throws: `CompileError` for an unknown pass name (listing the names), a pass's own
@@ -81,7 +77,7 @@ public enum Pipeline {
   public static func run(
     _ graph: Graph, stopAfter: String? = nil, fusing: Bool = true,
     skipping: Set<String> = [], memoryLimit: Int? = nil, recomputing: Bool = true,
-    fusingWeightNorm: Bool = true, observe: ((String, Graph) -> Void)? = nil
+    observe: ((String, Graph) -> Void)? = nil
   ) throws(CompileError) -> Graph {
     if let other = skipping.first(where: { $0 != "flatten" }) {
       throw CompileError("pass '\(other)' cannot be skipped (only flatten can)")
@@ -92,9 +88,7 @@ public enum Pipeline {
     }
     try check(graph, after: nil)
     var graph = graph
-    let all = passes(
-      fusing: fusing, memoryLimit: memoryLimit, recomputing: recomputing,
-      fusingWeightNorm: fusingWeightNorm)
+    let all = passes(fusing: fusing, memoryLimit: memoryLimit, recomputing: recomputing)
     for pass in all {
       if skipping.contains(pass.name) {
         graph = staged(graph, pass.name)

@@ -102,8 +102,8 @@ extension RecomputeAnalysis {
   /// one whose copies an earlier recompute within `sharingWindow` positions made is
   /// `reused` (read, not run), and the units only it needed are left out. A one-step unit
   /// is reused when it is not `value` itself; a unit of several results when an earlier
-  /// run made all of them (requested there or not), so `attention`'s output and softmax
-  /// rows, recomputed a few positions apart, share one run.
+  /// run made all of them (requested there or not), so `attention`'s output and
+  /// lse, recomputed a few positions apart, share one run.
   func neededUnits(
     _ recipe: Recipe, value: Int, shared: [Int: (copy: ValueID, at: Int)], at index: Int
   ) -> [(steps: ArraySlice<Step>, reused: Bool)] {

@@ -206,7 +206,7 @@ struct RecomputeAnalysis {
   /// `linear_gelu`; `layer_norm` for `layer_norm_train`; `linear` for `linear_gelu`'s
   /// pre-activation. These kernels round as the fused ones do (the `fuse` pass's contract),
   /// so the value is bitwise the same. Every other value of an op with several results
-  /// (`attention`'s output and softmax rows, `layer_norm_train`'s statistics) re-runs its
+  /// (`attention`'s output and row log-sum-exps, `layer_norm_train`'s statistics) re-runs its
   /// producer: the same kernel on the same operands. `nil` for leaves, effect ops and
   /// random ops.
   func recomputingSteps(_ value: Int) -> [Step]? {

@@ -8,38 +8,49 @@ let attentionOracleRows: [OracleRow] = [
   OracleRow(
     .attention,
     reference: { x, a in
-      let (out, probs) = R.attention(x[0], heads: a.int("heads"), scale: a.float("scale"))
-      return [out, probs]
+      let (out, lse) = R.attention(x[0], heads: a.int("heads"), scale: a.float("scale"))
+      return [out, lse]
     }
   ) { rng, size in
     let (b, n, heads, hd) = attentionShape(&rng, size)
-    let c = heads * hd
-    var k = KernelCase(
-      .attention, [[b, n, 3 * c]], out: [b, n, c], iattr: [Int64(heads)],
-      fattr: [1 / Float(hd).squareRoot()], rng: &rng)
-    k.extraOuts = [[b, heads, n, n]]
-    return k
+    return attentionCase(.attention, batch: b, tokens: n, heads: heads, headDim: hd, rng: &rng)
   },
   OracleRow(
     .attentionBwd,
     reference: { x, a in
-      [R.attentionBwd(x[0], x[1], x[2], heads: a.int("heads"), scale: a.float("scale"))]
+      [R.attentionBwd(x[0], x[1], x[2], x[3], heads: a.int("heads"), scale: a.float("scale"))]
     }
   ) { rng, size in
     let (b, n, heads, hd) = attentionShape(&rng, size)
-    let c = heads * hd
-    // probs: positive rows summing to 1, as softmax leaves them.
-    var k = KernelCase(
-      .attentionBwd, [[b, n, c], [b, n, 3 * c], [b, heads, n, n]], out: [b, n, 3 * c],
-      iattr: [Int64(heads)], fattr: [1 / Float(hd).squareRoot()], rng: &rng
-    ) { i, r in i == 2 ? r.float(0.01, 1) : r.float(-1, 1) }
-    for row in 0..<(b * heads * n) {
-      let sum = k.data[2][row * n..<(row + 1) * n].reduce(0, +)
-      for j in 0..<n { k.data[2][row * n + j] /= sum }
-    }
-    return k
+    return attentionCase(.attentionBwd, batch: b, tokens: n, heads: heads, headDim: hd, rng: &rng)
   },
 ]
+
+/// An `attention` (`op` .attention) or `attention_bwd` case with scale 1/√hd and operands
+/// in [-1, 1); the backward's `out` and `lse` are the forward's (in Double, rounded) on the
+/// drawn qkv, as the fused pipeline passes them.
+public func attentionCase(
+  _ op: OpKind, batch b: Int, tokens n: Int, heads: Int, headDim hd: Int, rng: inout TestRNG
+) -> KernelCase {
+  let c = heads * hd
+  let scale = 1 / Float(hd).squareRoot()
+  if op == .attention {
+    var k = KernelCase(
+      .attention, [[b, n, 3 * c]], out: [b, n, c], iattr: [Int64(heads)], fattr: [scale],
+      rng: &rng)
+    k.extraOuts = [[b, heads, n]]
+    return k
+  }
+  var k = KernelCase(
+    .attentionBwd, [[b, n, c], [b, n, 3 * c], [b, n, c], [b, heads, n]], out: [b, n, 3 * c],
+    iattr: [Int64(heads)], fattr: [scale], rng: &rng)
+  let (out, lse) = R.attention(
+    ReferenceTensor(shape: [b, n, 3 * c], floats: k.data[1]), heads: heads,
+    scale: Double(scale))
+  k.data[2] = out.floats
+  k.data[3] = lse.floats
+  return k
+}
 
 /// Images, tokens, heads and head width of an attention case: tokens not a multiple of 8,
 /// 1 or 3 heads, head widths not a multiple of 16; large draws pass the serial threshold.

@@ -9,47 +9,60 @@ extension ReferenceInterpreter {
     (b * n + i) * 3 * c + part * c + h * headDim + d
   }
 
+  /// The scaled scores scale·q_i·k_jᵀ of row i of image `bi`, head `h`, over keys j.
+  private static func scaledScores(
+    _ qkv: ReferenceTensor, _ bi: Int, _ h: Int, _ i: Int, heads: Int, scale: Double
+  ) -> [Double] {
+    let (n, c) = (qkv.shape[1], qkv.shape[2] / 3)
+    let hd = c / heads
+    return (0..<n).map { j in
+      var dot = 0.0
+      for d in 0..<hd {
+        dot += qkv.data[qkvIndex(bi, i, 0, h, d, n: n, c: c, headDim: hd)]
+          * qkv.data[qkvIndex(bi, j, 1, h, d, n: n, c: c, headDim: hd)]
+      }
+      return dot * scale
+    }
+  }
+
   /// `attention(qkv) {heads, scale}`: per image and head, P = softmax(scale·q·kᵀ) and
   /// out = P·v in the `[B, N, C]` layout (head h in columns h·hd ..< (h+1)·hd).
-  /// - Returns: out and the softmax rows P `[B, heads, N, N]`.
+  /// - Returns: out and each softmax row's log-sum-exp `[B, heads, N]`.
   public static func attention(_ qkv: ReferenceTensor, heads: Int, scale: Double)
-    -> (out: ReferenceTensor, probs: ReferenceTensor)
+    -> (out: ReferenceTensor, lse: ReferenceTensor)
   {
     let (b, n, c) = (qkv.shape[0], qkv.shape[1], qkv.shape[2] / 3)
     let hd = c / heads
     var out = ReferenceTensor(shape: [b, n, c])
-    var probs = ReferenceTensor(shape: [b, heads, n, n])
-    func at(_ bi: Int, _ i: Int, _ part: Int, _ h: Int, _ d: Int) -> Double {
-      qkv.data[qkvIndex(bi, i, part, h, d, n: n, c: c, headDim: hd)]
-    }
+    var lse = ReferenceTensor(shape: [b, heads, n])
     for bi in 0..<b {
       for h in 0..<heads {
         for i in 0..<n {
-          var scores = ReferenceTensor(shape: [1, n])
-          for j in 0..<n {
-            var dot = 0.0
-            for d in 0..<hd { dot += at(bi, i, 0, h, d) * at(bi, j, 1, h, d) }
-            scores.data[j] = dot * scale
-          }
-          let p = softmax(scores).data
-          let row = ((bi * heads + h) * n + i) * n
-          probs.data.replaceSubrange(row..<(row + n), with: p)
+          let scores = scaledScores(qkv, bi, h, i, heads: heads, scale: scale)
+          let top = scores.max() ?? 0
+          let total = scores.reduce(0) { $0 + exp($1 - top) }
+          let p = scores.map { exp($0 - top) / total }
+          lse.data[(bi * heads + h) * n + i] = top + log(total)
           for d in 0..<hd {
             var acc = 0.0
-            for j in 0..<n { acc += p[j] * at(bi, j, 2, h, d) }
+            for j in 0..<n {
+              acc += p[j] * qkv.data[qkvIndex(bi, j, 2, h, d, n: n, c: c, headDim: hd)]
+            }
             out.data[(bi * n + i) * c + h * hd + d] = acc
           }
         }
       }
     }
-    return (out, probs)
+    return (out, lse)
   }
 
-  /// `attention_bwd(dy, qkv, probs) {heads, scale}`: d(qkv) of `attention` given the
-  /// incoming gradient dy `[B, N, C]` and the saved softmax rows.
+  /// `attention_bwd(dy, qkv, out, lse) {heads, scale}`: d(qkv) of `attention` given the
+  /// incoming gradient dy `[B, N, C]`, the forward's output and its rows' log-sum-exp:
+  /// P = exp(scale·q·kᵀ − lse), D = rowsum(dy ⊙ out), dS = scale·P ⊙ (dy·vᵀ − D),
+  /// dq = dS·k, dk = dSᵀ·q, dv = Pᵀ·dy.
   public static func attentionBwd(
-    _ dy: ReferenceTensor, _ qkv: ReferenceTensor, _ probs: ReferenceTensor, heads: Int,
-    scale: Double
+    _ dy: ReferenceTensor, _ qkv: ReferenceTensor, _ out: ReferenceTensor,
+    _ lse: ReferenceTensor, heads: Int, scale: Double
   ) -> ReferenceTensor {
     let (b, n, c) = (qkv.shape[0], qkv.shape[1], qkv.shape[2] / 3)
     let hd = c / heads
@@ -59,18 +72,19 @@ extension ReferenceInterpreter {
     }
     for bi in 0..<b {
       for h in 0..<heads {
-        let p0 = (bi * heads + h) * n * n
-        func p(_ i: Int, _ j: Int) -> Double { probs.data[p0 + i * n + j] }
         func g(_ i: Int, _ d: Int) -> Double { dy.data[(bi * n + i) * c + h * hd + d] }
-        var ds = Array(repeating: 0.0, count: n * n)
+        func o(_ i: Int, _ d: Int) -> Double { out.data[(bi * n + i) * c + h * hd + d] }
+        var p = Array(repeating: 0.0, count: n * n), ds = p
         for i in 0..<n {
-          var dp = Array(repeating: 0.0, count: n)
-          var rowDot = 0.0
+          let m = lse.data[(bi * heads + h) * n + i]
+          let scores = scaledScores(qkv, bi, h, i, heads: heads, scale: scale)
+          let rowDot = (0..<hd).reduce(0.0) { $0 + g(i, $1) * o(i, $1) }
           for j in 0..<n {
-            for d in 0..<hd { dp[j] += g(i, d) * qkv.data[index(bi, j, 2, h, d)] }
-            rowDot += dp[j] * p(i, j)
+            p[i * n + j] = exp(scores[j] - m)
+            var dp = 0.0
+            for d in 0..<hd { dp += g(i, d) * qkv.data[index(bi, j, 2, h, d)] }
+            ds[i * n + j] = scale * p[i * n + j] * (dp - rowDot)
           }
-          for j in 0..<n { ds[i * n + j] = p(i, j) * (dp[j] - rowDot) * scale }
         }
         for i in 0..<n {
           for d in 0..<hd {
@@ -78,7 +92,7 @@ extension ReferenceInterpreter {
             for j in 0..<n {
               dq += ds[i * n + j] * qkv.data[index(bi, j, 1, h, d)]
               dk += ds[j * n + i] * qkv.data[index(bi, j, 0, h, d)]
-              dv += p(j, i) * g(j, d)
+              dv += p[j * n + i] * g(j, d)
             }
             dqkv.data[index(bi, i, 0, h, d)] = dq
             dqkv.data[index(bi, i, 1, h, d)] = dk

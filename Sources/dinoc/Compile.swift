@@ -54,13 +54,6 @@ extension DinocCommand {
     @Flag(help: "Skip fusion: the fuse pass leaves the graph as it is (to compare plans).")
     var noFuse = false
 
-    /// Fuse everything but the weight-normalised layers (their weight W is stored).
-    @Flag(
-      help: ArgumentHelp(
-        "Fuse everything but the weight-normalised layers, whose weight W = g·v/‖v‖ is then "
-          + "stored (the other fusions are bitwise the unfused step; to compare plans)."))
-    var noFuseWeightNorm = false
-
     /// The memory the plan may need, as written (`700M`, `1.5G`, bytes).
     @Option(
       help: ArgumentHelp(
@@ -103,7 +96,7 @@ extension DinocCommand {
           let needs = try emitPlan(
             graph, source: model, to: output, allowLarge: allowLarge, fusing: !noFuse,
             skipping: perTensorOptimizer ? ["flatten"] : [], memoryLimit: limit,
-            recomputing: !noRecompute, fusingWeightNorm: !noFuseWeightNorm)
+            recomputing: !noRecompute)
           print("wrote \(output): memory \(needs.memory.description)")
           if let recompute = needs.recompute { print(recompute) }
         }
@@ -178,7 +171,6 @@ func writeGraphJSON(_ graph: Graph, to path: String) throws(DinocError) {
 ///   - skipping: passes not to run (`flatten` for `--per-tensor-optimizer`).
 ///   - memoryLimit: the bytes the plan may need (`--memory-limit`), `nil` for no limit.
 ///   - recomputing: `false` for `--no-recompute` (no recompute at all).
-///   - fusingWeightNorm: `false` for `--no-fuse-weight-norm`.
 /// - Returns: the memory the plan needs at run time, and the recompute summary line when
 ///   the compiler recomputes (the cheap default, or to fit the limit).
 /// - Throws: `DinocError` carrying the pass's or writer's diagnostic, or refusing a plan
@@ -186,14 +178,13 @@ func writeGraphJSON(_ graph: Graph, to path: String) throws(DinocError) {
 @discardableResult
 func emitPlan(
   _ graph: Graph, source: String, to path: String, allowLarge: Bool = false, fusing: Bool = true,
-  skipping: Set<String> = [], memoryLimit: Int? = nil, recomputing: Bool = true,
-  fusingWeightNorm: Bool = true
+  skipping: Set<String> = [], memoryLimit: Int? = nil, recomputing: Bool = true
 ) throws(DinocError) -> (memory: PlanMemoryNeeds, recompute: String?) {
   var planned: Graph
   do {
     planned = try Pipeline.run(
       graph, fusing: fusing, skipping: skipping, memoryLimit: memoryLimit,
-      recomputing: recomputing, fusingWeightNorm: fusingWeightNorm)
+      recomputing: recomputing)
   } catch {
     throw DinocError(lines: error.description.split(separator: "\n").map(String.init))
   }

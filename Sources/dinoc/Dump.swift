@@ -29,10 +29,6 @@ extension DinocCommand {
     @Flag(help: "Skip fusion (as dinoc compile --no-fuse).")
     var noFuse = false
 
-    /// Keep the weight-normalised layers unfused, as `dinoc compile --no-fuse-weight-norm`.
-    @Flag(help: "Store the weight-normalised weight (as dinoc compile --no-fuse-weight-norm).")
-    var noFuseWeightNorm = false
-
     /// The memory limit, as `dinoc compile --memory-limit`.
     @Option(
       help: ArgumentHelp(
@@ -101,7 +97,7 @@ extension DinocCommand {
         let limit = try memoryLimit.map(parseMemoryLimit)
         return try Pipeline.run(
           graph, stopAfter: after, fusing: !noFuse, memoryLimit: limit,
-          recomputing: !noRecompute, fusingWeightNorm: !noFuseWeightNorm)
+          recomputing: !noRecompute)
       }
       if path.hasSuffix(".swift") {
         return try runPipeline(try ModelCompiler(sourcePath: path, defines: defines).compile())

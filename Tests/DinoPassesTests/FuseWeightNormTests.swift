@@ -161,14 +161,6 @@ final class FuseWeightNormTests: XCTestCase {
       program.nodes.contains { $0.op == .linearWeightNorm || $0.op == .linearWeightNormBwd })
   }
 
-  func testNoFuseWeightNormKeepsTheLayersUnfused() throws {
-    let graph = try parseIR(Self.text, fileName: "head.ir")
-    let planned = try Pipeline.run(graph, stopAfter: "fuse", fusingWeightNorm: false)
-    let ops = try XCTUnwrap(planned.program("gradients")).nodes.map(\.op)
-    XCTAssertEqual(ops.filter { $0 == .weightNorm }.count, 2)
-    XCTAssertFalse(ops.contains(.linearWeightNorm) || ops.contains(.linearWeightNormBwd))
-  }
-
   func testFusedGraphComputesTheUnfusedOneInTheReference() throws {
     let graph = try parseIR(Self.text, fileName: "head.ir")
     let fused = try Pipeline.run(graph), unfused = try Pipeline.run(graph, fusing: false)

@@ -3,7 +3,7 @@ import DinoIR
 import XCTest
 
 /// The recipes of `RecomputeAnalysis` for the values of ops with several results: the fused
-/// `attention` (output and softmax rows) and `layer_norm_train`'s statistics re-run their
+/// `attention` (output and the rows' log-sum-exp) and `layer_norm_train`'s statistics re-run their
 /// producer, followed by its `result` node, with the cost counted once, and one such run
 /// serves both values of an attention.
 final class RecomputeRecipeTests: XCTestCase {
@@ -23,36 +23,36 @@ final class RecomputeRecipeTests: XCTestCase {
     let analysis = try analysis()
     let program = analysis.program
     let attention = try first(.attention, in: program)
-    let probs = attention + 1
-    XCTAssertEqual(program.nodes[probs].op, .result)
-    for value in [attention, probs] {
+    let lse = attention + 1
+    XCTAssertEqual(program.nodes[lse].op, .result)
+    for value in [attention, lse] {
       let steps = try XCTUnwrap(analysis.recomputingSteps(value))
-      XCTAssertEqual(steps.map(\.value), [attention, probs])
+      XCTAssertEqual(steps.map(\.value), [attention, lse])
       XCTAssertEqual(steps.map(\.node.op), [.attention, .result])
       XCTAssertEqual(steps[1].node.operands, [ValueID(attention)])
       XCTAssertTrue(steps.allSatisfy { $0.node.isBackward && $0.node.slot == nil })
     }
-    let candidate = try XCTUnwrap(analysis.candidates.first { $0.value == probs })
-    let recipe = try XCTUnwrap(analysis.recipe(probs, at: candidate.point))
-    XCTAssertEqual(recipe.steps.suffix(2).map(\.value), [attention, probs])
+    let candidate = try XCTUnwrap(analysis.candidates.first { $0.value == lse })
+    let recipe = try XCTUnwrap(analysis.recipe(lse, at: candidate.point))
+    XCTAssertEqual(recipe.steps.suffix(2).map(\.value), [attention, lse])
     // 4·B·H·N²·d with B 3, H 2, N 7, d 6 (the model's shapes): the attention once, plus
     // whatever the recipe rebuilds below it (nothing when qkv is still live).
     let attentionFlops = 4.0 * 3 * 2 * 7 * 7 * 6
     XCTAssertEqual(analysis.recomputeFlops(attention, as: program.nodes[attention]), attentionFlops)
-    XCTAssertEqual(analysis.recomputeFlops(probs, as: program.nodes[probs]), 0)
+    XCTAssertEqual(analysis.recomputeFlops(lse, as: program.nodes[lse]), 0)
     XCTAssertGreaterThanOrEqual(recipe.flops, attentionFlops)
   }
 
-  /// The softmax rows, read by `attention_bwd`, and the output, which the projection's
-  /// weight gradient reads a few nodes later through a reshape (a view of the output's slot,
-  /// so the output itself is idle until then): one recomputed attention serves both.
-  func testOutputAndSoftmaxRowsShareOneRecomputedAttention() throws {
+  /// The rows' log-sum-exp, read by `attention_bwd`, and the output, which the projection's
+  /// weight gradient reads a few nodes later through a reshape (a view of the output's slot)
+  /// and `attention_bwd` too: one recomputed attention serves both.
+  func testOutputAndLogSumExpShareOneRecomputedAttention() throws {
     let analysis = try analysis()
     let program = analysis.program
     let attention = try first(.attention, in: program)
-    let probs = attention + 1
+    let lse = attention + 1
     let view = try XCTUnwrap(analysis.uses[attention].first { program.nodes[$0].op == .reshape })
-    let values = [probs, attention]
+    let values = [lse, attention]
     let points = values.compactMap { v in analysis.candidates.first { $0.value == v }?.point }
     XCTAssertEqual(points.count, 2, "both are candidates")
     guard points.count == 2 else { return }
@@ -70,7 +70,10 @@ final class RecomputeRecipeTests: XCTestCase {
     try Verifier.verify(Graph(programs: [step]))
     let clone = try XCTUnwrap(clones.first)
     XCTAssertTrue(
-      step.nodes.contains { $0.op == .attentionBwd && $0.operands[2].index == clone + 1 })
+      step.nodes.contains {
+        $0.op == .attentionBwd && $0.operands[2].index == clone
+          && $0.operands[3].index == clone + 1
+      })
     XCTAssertTrue(step.nodes.contains { $0.op == .reshape && $0.operands == [ValueID(clone)] })
   }
 

@@ -7,7 +7,11 @@ import _DinoTestSupport
 /// The fused attention (`attention`, `attention_bwd`) against the unfused graph it replaces,
 /// forward and backward, on odd shapes: tokens not a multiple of 8, 1 and 3 heads, head
 /// widths not a multiple of 16; optimised kernels at 1 and 2 threads and the Double
-/// reference interpreter.
+/// reference interpreter. The fused kernels sum in their own order (and the backward
+/// recomputes the softmax rows from their log-sum-exp), so they agree with the unfused
+/// kernels within rounding: an absolute tolerance relative to each tensor's largest
+/// element, as large gradients with cancelling terms lose digits in both (measured on the
+/// N = 129 case: both are 4–6·10⁻⁴ from the Double reference on gradients of up to 135).
 final class FusedAttentionTests: XCTestCase {
   /// (images, tokens, heads, head width); the last two pass the kernels' serial threshold,
   /// the last one also OpenBLAS's small-matrix bound (tokens² · width > 10⁶: packed GEMMs).
@@ -80,15 +84,16 @@ final class FusedAttentionTests: XCTestCase {
     }
     XCTAssertFalse(ops.contains(.matmul) && ops.filter { $0 == .matmul }.count > 1)
     let forward = try XCTUnwrap(program.nodes.firstIndex { $0.op == .attention })
-    XCTAssertEqual(program.nodes[forward + 1].op, .result, "the softmax rows")
+    XCTAssertEqual(program.nodes[forward + 1].op, .result, "the rows' log-sum-exp")
     XCTAssertEqual(program.nodes[forward].type.shape, [2, 7, 15])
-    XCTAssertEqual(program.nodes[forward + 1].type.shape, [2, 3, 7, 7])
+    XCTAssertEqual(program.nodes[forward + 1].type.shape, [2, 3, 7])
     // The forward absorbed the split (line 14) to the merge; the locations stay listed.
     XCTAssertEqual(program.nodes[forward].loc.line, 15)
     XCTAssertGreaterThanOrEqual(program.nodes[forward].absorbed.count, 10)
     let backward = try XCTUnwrap(program.nodes.first { $0.op == .attentionBwd })
     XCTAssertTrue(backward.isBackward)
-    XCTAssertEqual(backward.operands[2].index, forward + 1)
+    XCTAssertEqual(backward.operands[2].index, forward, "the output")
+    XCTAssertEqual(backward.operands[3].index, forward + 1, "the log-sum-exp")
     let unfused = try Pipeline.run(
       try Self.graph(batch: 2, tokens: 7, heads: 3, headDim: 5), fusing: false)
     XCTAssertFalse(unfused.programs[0].nodes.contains { $0.op == .attention })
@@ -108,8 +113,9 @@ final class FusedAttentionTests: XCTestCase {
         let want = try run(unfused, threads: threads, x: x, target: target)
         XCTAssertEqual(Set(got.keys), Set(want.keys))
         for (name, values) in want {
+          let largest = Double(values.map(abs).max() ?? 0)
           assertClose(
-            got[name]!, values.map(Double.init), atol: 1e-5, rtol: 1e-4,
+            got[name]!, values.map(Double.init), atol: 1e-5 * max(1, largest), rtol: 1e-4,
             "\(label) \(name) \(threads)t")
         }
         let again = try run(fused, threads: threads, x: x, target: target)
@@ -160,13 +166,16 @@ final class FusedAttentionTests: XCTestCase {
     }
   }
 
-  func testTheSoftmaxStaysReadableAndOtherReadersPreventFusion() throws {
+  /// The fused nodes keep each row's log-sum-exp, not the softmax rows: an attention whose
+  /// weights are read outside it (here a program output) stays unfused and computes what
+  /// the unfused graph computes; so does one whose raw scores are read.
+  func testOtherReadersOfTheSoftmaxOrScoresPreventFusion() throws {
     let withProbs = try Pipeline.run(
       try Self.graph(batch: 2, tokens: 9, heads: 3, headDim: 7, alsoOutput: "probs"))
     let program = withProbs.programs[0]
     let probs = try XCTUnwrap(program.outputs.first { $0.name == "probs" })
-    XCTAssertEqual(program[probs.value].op, .result, "the softmax rows are result 1")
-    XCTAssertEqual(program[program[probs.value].operands[0]].op, .attention)
+    XCTAssertEqual(program[probs.value].op, .softmax, "the softmax rows stay a softmax")
+    XCTAssertFalse(program.nodes.contains { $0.op == .attention || $0.op == .attentionBwd })
     let x = randomFloats(2 * 9 * 21, seed: 41), target = randomFloats(2 * 9 * 21, seed: 42)
     let unfused = try Pipeline.run(
       try Self.graph(batch: 2, tokens: 9, heads: 3, headDim: 7, alsoOutput: "probs"),

@@ -44,10 +44,8 @@ final class RecomputeStepTests: XCTestCase {
     XCTAssertLessThanOrEqual(PlanMemoryNeeds(graph).total, limit)
     XCTAssertNotNil(graph.metadata[recomputeMetadataKey])
     XCTAssertNotNil(recomputeSummary(graph))
-    let step = try XCTUnwrap(graph.program("train_step"))
-    XCTAssertTrue(
-      step.nodes.contains { $0.op == .attention && $0.isBackward },
-      "the fused attention is recomputed (a clone of the node and its result)")
+    // The fused attention keeps no softmax rows, so this model's limits recompute none
+    // (RematerializeTests recomputes attentions explicitly and checks the step).
     try StepParityTests.assertSameStepBitwise(limitedPlan, as: defaultPlan, c)
   }
 
@@ -107,7 +105,9 @@ final class RecomputeStepTests: XCTestCase {
       let plain = try DinoTool.run("dinoc", ["compile", source, "-o", plan] + defines)
       XCTAssertEqual(plain.status, 0, plain.stderr)
       let full = PlanMemoryNeeds(try PlanReader.read(contentsOf: plan))
-      let limit = full.total - full.arenas * 2 / 5
+      // 30 % off the arena (40 % before the fused attention stopped keeping its softmax
+      // rows, which took vit_tiny_dino's smallest plan out of a 40 % cut's reach).
+      let limit = full.total - full.arenas * 3 / 10
       let limited = try DinoTool.run(
         "dinoc", ["compile", source, "-o", plan, "--memory-limit", "\(limit)"] + defines)
       XCTAssertEqual(limited.status, 0, "\(sample): \(limited.stderr)")
