@@ -23,7 +23,7 @@ extension BackwardEmitter {
     case .input, .parameter, .constant, .geluBwd, .layerNormBwd, .layerNormBwdGamma,
       .layerNormTrain, .layerNormGrad, .linearGelu, .linearGeluOnly, .linearResidual,
       .linearResidualScaled, .matmulGeluBwd, .result, .attention, .attentionBwd,
-      .dinoCrossEntropyBwd,
+      .dinoCrossEntropyBwd, .eltwiseChain,
       .l2NormalizeBwd, .weightNormBwdV, .weightNormBwdG, .softmaxBwd, .logSoftmaxBwd,
       .patchify, .dropPathMask, .clipGradCoef, .adamwUpdate, .emaUpdate, .assign,
       .region, .adamwFlat, .emaFlat, .allReduceSum:

@@ -3,7 +3,7 @@ import DinoIR
 /// Fuses groups of nodes into single kernels; a pure `Graph -> Graph` run after the
 /// optimiser and EMA lowering and before scheduling (`Pipeline`).
 ///
-/// Five fusions, per program. `fuseLayerNorms`: a `layer_norm` whose three backward
+/// Six fusions, per program. `fuseLayerNorms`: a `layer_norm` whose three backward
 /// nodes are all present — `layer_norm_bwd(dy, x, gamma)`, `layer_norm_bwd_gamma(dy, x)` and
 /// `sum_to(dy) {shape=[D]}` over one `dy` — becomes `layer_norm_train`, which also saves
 /// every row's mean and rstd (its `result` 1), and the three backward nodes become one
@@ -19,7 +19,9 @@ import DinoIR
 /// scores, scale, softmax, weighted sum and merge of the heads become one `attention(qkv)`
 /// (the softmax rows its `result` 1) and their backward one `attention_bwd(dy, qkv, probs)`
 /// writing d(qkv). `fuseMatmulGeluBwd`: `gelu_bwd(matmul(a, b), h)` becomes
-/// `matmul_gelu_bwd(a, b, h)`, GELU's derivative applied in the GEMM's epilogue. The GEMM
+/// `matmul_gelu_bwd(a, b, h)`, GELU's derivative applied in the GEMM's epilogue. Last,
+/// `fuseEltwiseChains`: every maximal tree of ≥ 2 element-wise nodes whose intermediates
+/// have no other reader becomes one `eltwise_chain` (a small program of steps). The GEMM
 /// epilogues round as the ops they absorb, so all of them are bitwise the same. A fused node
 /// keeps its first node's location and lists the others' in `absorbed`. Layer norms without
 /// the whole backward (the teacher's, evaluation programs) stay as they are. Memory plans
@@ -33,8 +35,9 @@ public func fuse(_ graph: Graph) throws(CompileError) -> Graph {
     for index in program.nodes.indices {
       _ = try program.checkedOperands(of: index, pass: "fuse")
     }
-    result.programs[p] = fuseMatmulGeluBwd(
-      fuseAttention(fuseLinearResidual(fuseLinearGelu(fuseLayerNorms(program)))))
+    result.programs[p] = fuseEltwiseChains(
+      fuseMatmulGeluBwd(
+        fuseAttention(fuseLinearResidual(fuseLinearGelu(fuseLayerNorms(program))))))
   }
   result.stage = "fuse"
   return result

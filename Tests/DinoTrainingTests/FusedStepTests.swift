@@ -8,8 +8,9 @@ import _DinoTestSupport
 
 /// The fused pipeline (the default) against `dinoc compile --no-fuse`: one DINO step of
 /// Samples/fashion_mnist.swift from the official reference's weights and crops. The fused
-/// kernels (layer norm, linear with GELU, attention, the GEMM epilogues) sum and round in the
-/// unfused kernels' order, so loss and every weight are bitwise equal, at 1 and at 2 threads.
+/// kernels (layer norm, linear with GELU, attention, the GEMM epilogues, the element-wise
+/// chains) sum and round in the unfused kernels' order, so loss and every weight are
+/// bitwise equal, at 1 and at 2 threads.
 final class FusedStepTests: XCTestCase {
   /// Compiles the sample with the reference case's flags, fused or not.
   private func compile(_ defines: [String], fused: Bool, in folder: String) throws -> String {
@@ -43,6 +44,7 @@ final class FusedStepTests: XCTestCase {
     XCTAssertTrue(fusedOps.contains(.linearGeluOnly), "the teacher's fc1 and GELU fuse")
     XCTAssertTrue(fusedOps.contains(.matmulGeluBwd), "GELU's backward is a GEMM epilogue")
     XCTAssertFalse(fusedOps.contains(.gelu) || fusedOps.contains(.geluBwd))
+    XCTAssertTrue(fusedOps.contains(.eltwiseChain), "the loss's element-wise chains fuse")
     try StepParityTests.assertSameStepBitwise(fusedPlan, as: unfusedPlan, c)
   }
 
