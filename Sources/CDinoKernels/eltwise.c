@@ -241,7 +241,7 @@ enum {
     CHAIN_EXP,
     CHAIN_SCALE
 };
-enum { CHAIN_STEP_BASE = 50, CHAIN_MAX_STEPS = 8, CHAIN_MAX_IN = 16, CHAIN_BLOCK = 256 };
+enum { CHAIN_STEP_BASE = 50, CHAIN_MAX_STEPS = 8, CHAIN_MAX_IN = 16, CHAIN_BLOCK = 512 };
 
 /* One step over a block of n elements: c = a ∘ b, op(a) or factor·a (scale), each a loop
  * of its own that rounds as the unfused kernel's loop does. Contraction is off so that a
@@ -272,12 +272,28 @@ static void chain_step(int op, float *c, const float *a, const float *b, float f
     }
 }
 
-/* The elements [lo, lo + n) of operand x broadcast to the output (plan p) into buf. */
+/* The elements [lo, lo + n) of operand x broadcast to the output (plan p) into buf: runs of
+ * x copied (a trailing repeat such as a bias row) or one value repeated (per-row values, a
+ * scalar) in the [o, m, i] view, an odometer over the strides otherwise. */
 static void chain_gather(float *buf, const float *x, const struct dino_bcast *p, int64_t lo,
                          int64_t n) {
     if (p->simple) {
-        int64_t m = p->m, in = p->i;
-        for (int64_t j = 0; j < n; j++) buf[j] = x[m == 1 ? 0 : ((lo + j) / in) % m];
+        int64_t m = p->m, in = p->i, i = lo % in, j = (lo / in) % m;
+        for (int64_t done = 0; done < n;) {
+            if (in == 1) {
+                int64_t len = m - j < n - done ? m - j : n - done;
+                memcpy(buf + done, x + j, (size_t)len * sizeof(float));
+                done += len;
+                j = 0;
+            } else {
+                int64_t len = in - i < n - done ? in - i : n - done;
+                float v = x[j];
+                for (int64_t k = 0; k < len; k++) buf[done + k] = v;
+                done += len;
+                i = 0;
+                j = j + 1 == m ? 0 : j + 1;
+            }
+        }
         return;
     }
     int64_t idx[6], off = 0, rest = lo;
@@ -311,14 +327,24 @@ static void dino_eltwise_chain(float *y, const float *const *in, const int *full
     for (int t = 0; t < nch; t++) {
         float regs[CHAIN_MAX_STEPS][CHAIN_BLOCK];
         float gathered[CHAIN_MAX_IN][CHAIN_BLOCK];
+        for (int i = 0; i < ins; i++) {  // a one-element operand: one block for every block
+            if (!full[i] && plans[i].simple && plans[i].m == 1)
+                for (int64_t j = 0; j < CHAIN_BLOCK; j++) gathered[i][j] = in[i][0];
+        }
         for (int64_t blk = blocks * t / nch; blk < blocks * (t + 1) / nch; blk++) {
             int64_t lo = blk * CHAIN_BLOCK, len = n - lo < CHAIN_BLOCK ? n - lo : CHAIN_BLOCK;
             const float *src[CHAIN_MAX_IN];
             for (int i = 0; i < ins; i++) {
+                const struct dino_bcast *p = &plans[i];
+                int64_t j = full[i] || !p->simple ? 0 : lo % p->m;  // trailing repeat: x[j…]
                 if (full[i]) {
                     src[i] = in[i] + lo;
+                } else if (p->simple && p->m == 1) {
+                    src[i] = gathered[i];
+                } else if (p->simple && p->i == 1 && j + len <= p->m) {
+                    src[i] = in[i] + j;  // the block lies within one repeat: read in place
                 } else {
-                    chain_gather(gathered[i], in[i], &plans[i], lo, len);
+                    chain_gather(gathered[i], in[i], p, lo, len);
                     src[i] = gathered[i];
                 }
             }
