@@ -14,7 +14,12 @@ struct EltwiseChainGroup {
 /// The maximal trees of ≥ 2 element-wise nodes of `program` whose intermediates have no
 /// reader outside the tree, are no program output and have the type of the node reading
 /// them; at most `EltwiseProgram.maxSteps` nodes and four `scale`s each (the kernel's int and
-/// float slots: a larger tree is cut into several).
+/// float slots: a larger tree is cut into several). The fused node runs at the root's
+/// position, so a node stays out when an effect op between it and the root updates a value
+/// it reads (it would read the new value). A node that reads only leaves (`scale(center)`)
+/// stays out too: ready from the start, the scheduler may run it, and so place the first
+/// read of its buffers, early (the persistent layout orders regions by that first read, and
+/// a plan with and without the teacher statistics must keep one layout).
 func eltwiseChainGroups(_ program: Program) -> [EltwiseChainGroup] {
   let users = program.users()
   let outputs = Set(program.outputs.map(\.value.index))
@@ -25,6 +30,18 @@ func eltwiseChainGroups(_ program: Program) -> [EltwiseChainGroup] {
   func absorbable(_ p: Int, into n: Int) -> Bool {
     isStep(p) && !outputs.contains(p) && Set(users[p].map(\.index)) == [n]
       && program.nodes[p].type == program.nodes[n].type
+      && !program.nodes[p].operands.allSatisfy { program.nodes[$0.index].op.isLeaf }
+  }
+  let effects = program.nodes.indices.filter { program.nodes[$0].op.isEffect }.map { e in
+    let node = program.nodes[e]
+    return (index: e, updates: Set(node.op.mutatedOperands.map { node.operands[$0].index }))
+  }
+  /// Whether an effect op after node `p` and before `root` updates a value `p` reads.
+  func crossesAnUpdate(_ p: Int, _ root: Int) -> Bool {
+    let reads = Set(program.nodes[p].operands.map(\.index))
+    return effects.contains {
+      $0.index > p && $0.index < root && !$0.updates.isDisjoint(with: reads)
+    }
   }
   var owned = Set<Int>()
   var groups: [EltwiseChainGroup] = []
@@ -37,7 +54,8 @@ func eltwiseChainGroups(_ program: Program) -> [EltwiseChainGroup] {
         let p = operand.index
         let isScale = p >= 0 && p < n && program.nodes[p].op == .scale
         guard p >= 0, p < n, !owned.contains(p), reserved < EltwiseProgram.maxSteps,
-          !isScale || scales < EltwiseProgram.factorNames.count, absorbable(p, into: n)
+          !isScale || scales < EltwiseProgram.factorNames.count, absorbable(p, into: n),
+          !crossesAnUpdate(p, root)
         else { continue }
         owned.insert(p)
         reserved += 1

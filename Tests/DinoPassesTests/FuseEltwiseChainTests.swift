@@ -19,18 +19,19 @@ final class FuseEltwiseChainTests: XCTestCase {
       %0 = input {name="logits"} : f32[6,9]  @ :1:1
       %1 = input {name="temp"} : f32[]  @ :1:1
       %2 = parameter {init="normal(0.5)", name="center", trainable=0} : f32[1,9]  @ :2:1
-      %3 = sub(%0, %2) : f32[6,9]  @ :3:1
-      %4 = div(%3, %1) : f32[6,9]  @ :4:1
-      %5 = exp(%4) : f32[6,9]  @ :5:1
-      %6 = reduce_sum(%0) {axis=0, keepdims=1} : f32[1,9]  @ :6:1
-      %7 = scale(%2) {factor=0.9} : f32[1,9]  @ :7:1
-      %8 = scale(%6) {factor=0.1} : f32[1,9]  @ :8:1
-      %9 = add(%7, %8) : f32[1,9]  @ :9:1
-      %10 = reduce_sum(%5) {axis=1, keepdims=0} : f32[6]  @ :10:1
-      %11 = reduce_sum(%10) {axis=0, keepdims=0} : f32[]  @ :10:1
-      %12 = scale(%11) {factor=-0.5} : f32[]  @ :11:1
-      %13 = gelu(%12) : f32[]  @ :12:1
-      return targets=%5, center=%9, total=%13
+      %3 = softmax(%0) : f32[6,9]  @ :2:1
+      %4 = sub(%3, %2) : f32[6,9]  @ :3:1
+      %5 = div(%4, %1) : f32[6,9]  @ :4:1
+      %6 = exp(%5) : f32[6,9]  @ :5:1
+      %7 = reduce_sum(%3) {axis=0, keepdims=1} : f32[1,9]  @ :6:1
+      %8 = scale(%2) {factor=0.9} : f32[1,9]  @ :7:1
+      %9 = scale(%7) {factor=0.1} : f32[1,9]  @ :8:1
+      %10 = add(%8, %9) : f32[1,9]  @ :9:1
+      %11 = reduce_sum(%6) {axis=1, keepdims=0} : f32[6]  @ :10:1
+      %12 = reduce_sum(%11) {axis=0, keepdims=0} : f32[]  @ :10:1
+      %13 = scale(%12) {factor=-0.5} : f32[]  @ :11:1
+      %14 = gelu(%13) : f32[]  @ :12:1
+      return targets=%6, center=%10, total=%14
     }
 
     program @blocked {
@@ -66,29 +67,27 @@ final class FuseEltwiseChainTests: XCTestCase {
     let chains = p.nodes.filter { $0.op == .eltwiseChain }
     XCTAssertEqual(chains.count, 3, "targets, center update, the scalar chain")
     let targets = try XCTUnwrap(chains.first { $0.type.shape == [6, 9] })
-    XCTAssertEqual(
-      targets.operands.map { p[$0].attrs.string("name") }, ["logits", "center", "temp"])
+    XCTAssertEqual(targets.operands.map { p[$0].op }, [.softmax, .parameter, .input])
     XCTAssertEqual(
       try program(targets, in: p).description, "t0 = sub(x0, x1); t1 = div(t0, x2); t2 = exp(t1)")
     XCTAssertEqual(targets.loc, loc(3))
     XCTAssertEqual(targets.absorbed, [loc(4), loc(5)])
-    XCTAssertFalse(p.nodes.contains { [.sub, .div, .exp, .scale, .add, .gelu].contains($0.op) })
+    XCTAssertFalse(p.nodes.contains { [.sub, .div, .exp, .add, .gelu].contains($0.op) })
+    XCTAssertEqual(p.nodes.filter { $0.op == .scale }.map(\.loc), [loc(7)], "reads only a leaf")
   }
 
-  func testScalesKeepTheirFactorsInATree() throws {
+  func testScalesKeepTheirFactorsAndLeafOnlyNodesStayOut() throws {
     let p = try fused("centered")
     let center = try XCTUnwrap(
       p.nodes.first { $0.op == .eltwiseChain && $0.type.shape == [1, 9] })
     XCTAssertEqual(
-      try program(center, in: p).description,
-      "t0 = scale(x0, factor0); t1 = scale(x1, factor1); t2 = add(t0, t1)")
-    XCTAssertEqual(center.attrs.float("factor0"), 0.9)
-    XCTAssertEqual(center.attrs.float("factor1"), 0.1)
+      try program(center, in: p).description, "t0 = scale(x0, factor0); t1 = add(x1, t0)")
+    XCTAssertEqual(center.attrs.float("factor0"), 0.1)
     XCTAssertEqual(center.attrs.float("factor3"), 0)
-    XCTAssertEqual(p[center.operands[0]].op, .parameter)
-    XCTAssertEqual(p[center.operands[1]].op, .reduceSum)
-    XCTAssertEqual(center.loc, loc(7))
-    XCTAssertEqual(center.absorbed, [loc(8), loc(9)])
+    XCTAssertEqual(p[center.operands[0]].op, .reduceSum)
+    XCTAssertEqual(p[center.operands[1]].op, .scale, "scale(center) reads only a leaf")
+    XCTAssertEqual(center.loc, loc(8))
+    XCTAssertEqual(center.absorbed, [loc(9)])
     let scalar = try XCTUnwrap(p.nodes.first { $0.op == .eltwiseChain && $0.type.shape == [] })
     XCTAssertEqual(
       try program(scalar, in: p).description, "t0 = scale(x0, factor0); t1 = gelu(t0)")
@@ -124,6 +123,33 @@ final class FuseEltwiseChainTests: XCTestCase {
     XCTAssertEqual(p.nodes.filter { $0.op == .eltwiseChain }.count, 1)
   }
 
+  func testANodeReadingAnUpdatedParameterStaysBeforeTheUpdate() throws {
+    let text = """
+      #dino-ir v1 stage=captured
+      program @p {
+        %0 = input {name="x"} : f32[3]
+        %1 = parameter {init="ones", name="center", trainable=0} : f32[3]
+        %2 = exp(%0) : f32[3]
+        %3 = mul(%1, %2) : f32[3]
+        %4 = assign(%1, %2) : f32[]
+        %5 = add(%3, %0) : f32[3]
+        %6 = gelu(%5) : f32[3]
+        return y=%6
+      }
+
+      """
+    let graph = try Pipeline.run(try parseIR(text, fileName: "update.ir"), stopAfter: "fuse")
+    let p = try XCTUnwrap(graph.program("p"))
+    XCTAssertTrue(p.nodes.contains { $0.op == .mul }, "reads center before the assign")
+    let chain = try XCTUnwrap(p.nodes.first { $0.op == .eltwiseChain })
+    XCTAssertEqual(try program(chain, in: p).description, "t0 = add(x0, x1); t1 = gelu(t0)")
+    let inputs = ["x": ReferenceTensor(shape: [3]) { Double($0) - 0.5 }]
+    let unfused = try Pipeline.run(try parseIR(text, fileName: "update.ir"), fusing: false)
+    try assertFusedMatchesUnfused(
+      try Pipeline.run(try parseIR(text, fileName: "update.ir")), unfused, program: "p",
+      inputs: inputs)
+  }
+
   func testLongChainsAreCutAtEightSteps() throws {
     var lines = [
       "#dino-ir v1 stage=captured", "program @long {", "  %0 = input {name=\"x\"} : f32[5]",
@@ -134,8 +160,9 @@ final class FuseEltwiseChainTests: XCTestCase {
       try parseIR(lines.joined(separator: "\n") + "\n", fileName: "long.ir"), stopAfter: "fuse")
     let p = try XCTUnwrap(graph.program("long"))
     let chains = p.nodes.filter { $0.op == .eltwiseChain }
-    XCTAssertEqual(chains.map { $0.attrs.ints("program").count }, [3, 8])
-    XCTAssertEqual(p.nodes.count, 3)
+    // exp(x) reads only a leaf and stays alone; 10 nodes are left, 2 + 8.
+    XCTAssertEqual(chains.map { $0.attrs.ints("program").count }, [2, 8])
+    XCTAssertEqual(p.nodes.count, 4)
   }
 
   func testFusedIRRoundTripsAndShowsTheProgram() throws {
