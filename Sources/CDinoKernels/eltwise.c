@@ -1,4 +1,5 @@
-/* eltwise.c — broadcasting add/sub/mul/div, scale, exact GELU and its backward, log, exp.
+/* eltwise.c — broadcasting add/sub/mul/div, scale, exact GELU and its backward, log, exp,
+ * and eltwise_chain, a fused program of them run block by block.
  *
  * Binary ops view b's broadcast to a as [o, m, i] with b = [m] whenever b's non-1
  * dimensions form one contiguous run of a's (same shape, a trailing repeat such as a
@@ -224,4 +225,157 @@ void dino_run_exp(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
 
 void dino_run_gelu_bwd(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
     dino_gelu_bwd(F(OUT), F(IN(0)), F(IN(1)), numel(IN(0)));
+}
+
+/* ---- eltwise_chain: a program of element-wise steps over blocks of the output ------- */
+
+/* The step codes of IR/ops.def's `eltwise_chain` (op·10000 + a·100 + b). */
+enum {
+    CHAIN_ADD = 1,
+    CHAIN_SUB,
+    CHAIN_MUL,
+    CHAIN_DIV,
+    CHAIN_GELU,
+    CHAIN_GELU_BWD,
+    CHAIN_LOG,
+    CHAIN_EXP,
+    CHAIN_SCALE
+};
+enum { CHAIN_STEP_BASE = 50, CHAIN_MAX_STEPS = 8, CHAIN_MAX_IN = 16, CHAIN_BLOCK = 512 };
+
+/* One step over a block of n elements: c = a ∘ b, op(a) or factor·a (scale), each a loop
+ * of its own that rounds as the unfused kernel's loop does. Contraction is off so that a
+ * product of one step never fuses into the sum of another; c may be a or b (the result
+ * over operand 0). */
+static void chain_step(int op, float *c, const float *a, const float *b, float factor, int64_t n) {
+#pragma clang fp contract(off)
+    switch (op) {
+    case CHAIN_ADD: _Pragma("omp simd") for (int64_t j = 0; j < n; j++) c[j] = a[j] + b[j]; break;
+    case CHAIN_SUB: _Pragma("omp simd") for (int64_t j = 0; j < n; j++) c[j] = a[j] - b[j]; break;
+    case CHAIN_MUL: _Pragma("omp simd") for (int64_t j = 0; j < n; j++) c[j] = a[j] * b[j]; break;
+    case CHAIN_DIV: _Pragma("omp simd") for (int64_t j = 0; j < n; j++) c[j] = a[j] / b[j]; break;
+    case CHAIN_GELU:
+        _Pragma("omp simd") for (int64_t j = 0; j < n; j++) c[j] = dino_gelu1(a[j]);
+        break;
+    case CHAIN_GELU_BWD:
+        _Pragma("omp simd") for (int64_t j = 0; j < n; j++) c[j] = dino_gelu_bwd1(a[j], b[j]);
+        break;
+    case CHAIN_SCALE:
+        _Pragma("omp simd") for (int64_t j = 0; j < n; j++) c[j] = factor * a[j];
+        break;
+    case CHAIN_LOG:
+        for (int64_t j = 0; j < n; j++) c[j] = logf(a[j]);
+        break;
+    default:
+        for (int64_t j = 0; j < n; j++) c[j] = expf(a[j]);
+        break;
+    }
+}
+
+/* The elements [lo, lo + n) of operand x broadcast to the output (plan p) into buf: runs of
+ * x copied (a trailing repeat such as a bias row) or one value repeated (per-row values, a
+ * scalar) in the [o, m, i] view, an odometer over the strides otherwise. */
+static void chain_gather(float *buf, const float *x, const struct dino_bcast *p, int64_t lo,
+                         int64_t n) {
+    if (p->simple) {
+        int64_t m = p->m, in = p->i, i = lo % in, j = (lo / in) % m;
+        for (int64_t done = 0; done < n;) {
+            if (in == 1) {
+                int64_t len = m - j < n - done ? m - j : n - done;
+                memcpy(buf + done, x + j, (size_t)len * sizeof(float));
+                done += len;
+                j = 0;
+            } else {
+                int64_t len = in - i < n - done ? in - i : n - done;
+                float v = x[j];
+                for (int64_t k = 0; k < len; k++) buf[done + k] = v;
+                done += len;
+                i = 0;
+                j = j + 1 == m ? 0 : j + 1;
+            }
+        }
+        return;
+    }
+    int64_t idx[6], off = 0, rest = lo;
+    for (int d = p->rank - 1; d >= 0; d--) {
+        idx[d] = rest % p->shape[d];
+        rest /= p->shape[d];
+        off += idx[d] * p->stride[d];
+    }
+    for (int64_t j = 0; j < n; j++) {
+        buf[j] = x[off];
+        for (int d = p->rank - 1; d >= 0; d--) {  // the next element's index, odometer-wise
+            off += p->stride[d];
+            if (++idx[d] < p->shape[d]) break;
+            off -= idx[d] * p->stride[d];
+            idx[d] = 0;
+        }
+    }
+}
+
+/** Runs `program` (`steps` step codes, `factors` the scale steps' factors) over y = the
+ *  chain of `ins` operands, each broadcast to y's shape (`plans`; `full[i]` when operand i
+ *  has y's shape), n elements; block by block, each block's intermediates in L1. y may be
+ *  in[0] (in place). */
+static void dino_eltwise_chain(float *y, const float *const *in, const int *full,
+                               const struct dino_bcast *plans, int ins, const int64_t *program,
+                               int steps, const float *factors, int64_t n) {
+    int64_t blocks = (n + CHAIN_BLOCK - 1) / CHAIN_BLOCK;
+    int nch = dino_chunks(n);
+    if (nch > blocks) nch = (int)(blocks > 0 ? blocks : 1);
+#pragma omp parallel for schedule(static) if (nch > 1)
+    for (int t = 0; t < nch; t++) {
+        float regs[CHAIN_MAX_STEPS][CHAIN_BLOCK];
+        float gathered[CHAIN_MAX_IN][CHAIN_BLOCK];
+        for (int i = 0; i < ins; i++) {  // a one-element operand: one block for every block
+            if (!full[i] && plans[i].simple && plans[i].m == 1)
+                for (int64_t j = 0; j < CHAIN_BLOCK; j++) gathered[i][j] = in[i][0];
+        }
+        for (int64_t blk = blocks * t / nch; blk < blocks * (t + 1) / nch; blk++) {
+            int64_t lo = blk * CHAIN_BLOCK, len = n - lo < CHAIN_BLOCK ? n - lo : CHAIN_BLOCK;
+            const float *src[CHAIN_MAX_IN];
+            for (int i = 0; i < ins; i++) {
+                const struct dino_bcast *p = &plans[i];
+                int64_t j = full[i] || !p->simple ? 0 : lo % p->m;  // trailing repeat: x[j…]
+                if (full[i]) {
+                    src[i] = in[i] + lo;
+                } else if (p->simple && p->m == 1) {
+                    src[i] = gathered[i];
+                } else if (p->simple && p->i == 1 && j + len <= p->m) {
+                    src[i] = in[i] + j;  // the block lies within one repeat: read in place
+                } else {
+                    chain_gather(gathered[i], in[i], p, lo, len);
+                    src[i] = gathered[i];
+                }
+            }
+            for (int k = 0; k < steps; k++) {
+                int64_t code = program[k];
+                int op = (int)(code / 10000), a = (int)(code / 100 % 100), b = (int)(code % 100);
+                const float *pa = a >= CHAIN_STEP_BASE ? regs[a - CHAIN_STEP_BASE] : src[a];
+                const float *pb = op == CHAIN_SCALE      ? NULL
+                                  : b >= CHAIN_STEP_BASE ? regs[b - CHAIN_STEP_BASE]
+                                                         : src[b];
+                float factor = op == CHAIN_SCALE ? factors[b] : 0.0f;
+                chain_step(op, k == steps - 1 ? y + lo : regs[k], pa, pb, factor, len);
+            }
+        }
+    }
+}
+
+void dino_run_eltwise_chain(const struct dino_instr *ins, struct dino_exec_ctx *ctx) {
+    const struct dino_tensor *out = OUT;
+    const float *in[CHAIN_MAX_IN];
+    int full[CHAIN_MAX_IN];
+    struct dino_bcast plans[CHAIN_MAX_IN];
+    int count = ins->n_in, steps = 0;
+    for (int i = 0; i < count; i++) {
+        const struct dino_tensor *x = IN(i);
+        in[i] = F(x);
+        full[i] = numel(x) == numel(out);
+        if (!full[i]) dino_bcast_plan(&plans[i], out->shape, out->rank, x->shape, x->rank);
+    }
+    struct dino_attrs_eltwise_chain a = ATTRS(eltwise_chain);
+    const float factors[4] = {a.factor0, a.factor1, a.factor2, a.factor3};
+    while (steps < DINO_MAX_IATTRS && a.program[steps] >= 10000) steps++;
+    dino_eltwise_chain(F(out), in, full, plans, count, a.program, steps, factors, numel(out));
 }

@@ -68,6 +68,8 @@ func tokenizeIRLine(
     let c = chars[i]
     if c == " " || c == "\t" || c == "\r" {
       i += 1
+    } else if c == "/" && i + 1 < chars.count && chars[i + 1] == "/" {
+      break  // a comment to the end of the line
     } else if c == "\"" {
       var value = ""
       var j = i + 1

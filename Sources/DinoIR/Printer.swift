@@ -129,7 +129,8 @@ struct IRPrinter {
   }
 
   /// `@ :58:31`, `@ ~"other.swift":3:9` (then ` + :60:2` per absorbed location of a fused
-  /// node), then ` bw` for backward nodes.
+  /// node), then ` bw` for backward nodes, then an `eltwise_chain`'s program as a comment
+  /// (`// t0 = sub(x0, x1); t1 = div(t0, x2)`).
   private func trailer(_ node: Node) -> String {
     var parts: [String] = []
     if node.loc != .unknown {
@@ -139,6 +140,13 @@ struct IRPrinter {
       parts.append(text)
     }
     if node.isBackward { parts.append("bw") }
+    if node.op == .eltwiseChain,
+      let program = try? EltwiseProgram(
+        encoded: node.attrs.ints("program"), operandCount: node.operands.count)
+    {
+      parts.append(
+        "// " + program.text(factors: EltwiseProgram.factorNames.map { node.attrs.float($0) }))
+    }
     return parts.joined(separator: " ")
   }
 

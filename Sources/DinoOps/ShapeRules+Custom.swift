@@ -317,6 +317,16 @@ extension OpKind {
       try r.op.segmentTable(s[3])
       return .scalar
     }
+    rules[.eltwiseChain] = { r in
+      _ = try EltwiseProgram(encoded: r.attrs.ints("program"), operandCount: r.s.count)
+      for (i, shape) in r.s.enumerated().dropFirst() where !broadcasts(shape, to: r.s[0]) {
+        throw ShapeError(
+          "eltwise_chain: operand \(i) \(shapeText(shape)) does not broadcast to operand 0 "
+            + shapeText(r.s[0]))
+      }
+      return r.f32(r.s[0])
+    }
+
     return rules
   }()
 

@@ -24,7 +24,7 @@ extension BackwardEmitter {
       .layerNormTrain, .layerNormGrad, .linearGelu, .linearGeluOnly, .linearResidual,
       .linearResidualScaled, .matmulGeluBwd, .result, .attention, .attentionBwd,
       .linearWeightNorm, .linearWeightNormBwd,
-      .dinoCrossEntropyBwd,
+      .dinoCrossEntropyBwd, .eltwiseChain,
       .l2NormalizeBwd, .weightNormBwdV, .weightNormBwdG, .softmaxBwd, .logSoftmaxBwd,
       .patchify, .dropPathMask, .clipGradCoef, .adamwUpdate, .emaUpdate, .assign,
       .region, .adamwFlat, .emaFlat, .allReduceSum:

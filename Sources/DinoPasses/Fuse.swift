@@ -25,10 +25,12 @@ import DinoIR
 /// of them are bitwise the same. `fuseLinearWeightNorm`: `matmul(x, weight_norm(v, g))
 /// {trans_b=1}` becomes `linear_weight_norm(x, v, g)` and its backward one
 /// `linear_weight_norm_bwd`, so the weight W is never stored (within tolerance, not bitwise:
-/// the scale comes after the dot products). A fused node keeps its first node's location and
-/// lists the others' in `absorbed`. Layer norms without the whole backward (the teacher's,
-/// evaluation programs) stay as they are. Memory plans are dropped; sets
-/// `graph.stage = "fuse"`.
+/// the scale comes after the dot products). Last, `fuseEltwiseChains`: every maximal tree of
+/// ≥ 2 element-wise nodes whose intermediates have no other reader becomes one
+/// `eltwise_chain` (a small program of steps, bitwise the unfused nodes). A fused node
+/// keeps its first node's location and lists the others' in `absorbed`. Layer norms without
+/// the whole backward (the teacher's, evaluation programs) stay as they are. Memory plans
+/// are dropped; sets `graph.stage = "fuse"`.
 /// - Parameter graph: a verified graph; it is not modified.
 /// - Returns: the fused graph.
 /// - Throws: `CompileError` when an operand names an undefined value.
@@ -38,9 +40,10 @@ public func fuse(_ graph: Graph) throws(CompileError) -> Graph {
     for index in program.nodes.indices {
       _ = try program.checkedOperands(of: index, pass: "fuse")
     }
-    result.programs[p] = fuseLinearWeightNorm(
-      fuseMatmulGeluBwd(
-        fuseAttention(fuseLinearResidual(fuseLinearGelu(fuseLayerNorms(program))))))
+    result.programs[p] = fuseEltwiseChains(
+      fuseLinearWeightNorm(
+        fuseMatmulGeluBwd(
+          fuseAttention(fuseLinearResidual(fuseLinearGelu(fuseLayerNorms(program)))))))
   }
   result.stage = "fuse"
   return result

@@ -286,8 +286,9 @@ struct RecomputeAnalysis {
 
 /// The FLOPs of one run of a non-GEMM node, estimated per result element: 8 for GELU and
 /// the norms (a transcendental or two passes over a row), 5 for the softmaxes, 1 for every
-/// other op (element-wise arithmetic, copies of shape ops); 0 for leaves, effect ops and
-/// `result` nodes (written by their producer).
+/// other op (element-wise arithmetic, copies of shape ops), the sum over its steps for an
+/// `eltwise_chain`; 0 for leaves, effect ops and `result` nodes (written by their
+/// producer).
 func estimatedFlops(_ node: Node) -> Double {
   if node.op.isLeaf || node.op.isEffect || node.op == .result { return 0 }
   let perElement: Double
@@ -295,7 +296,14 @@ func estimatedFlops(_ node: Node) -> Double {
   case .norm: perElement = 8
   case .softmax: perElement = 5
   case .leaf, .gemm, .eltwise, .attention, .shape, .reduce, .random, .optim:
-    perElement = node.op == .gelu || node.op == .geluBwd ? 8 : 1
+    if node.op == .eltwiseChain {
+      perElement = node.attrs.ints("program").reduce(0.0) { sum, code in
+        let op = EltwiseProgram.ops[max(0, min(code / 10_000 - 1, EltwiseProgram.ops.count - 1))]
+        return sum + (op == .gelu || op == .geluBwd ? 8 : 1)
+      }
+    } else {
+      perElement = node.op == .gelu || node.op == .geluBwd ? 8 : 1
+    }
   }
   return perElement * Double(node.type.count)
 }

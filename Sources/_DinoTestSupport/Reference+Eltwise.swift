@@ -47,3 +47,46 @@ extension ReferenceInterpreter {
     }
   }
 }
+
+extension ReferenceInterpreter {
+  /// `eltwise_chain(x…) {program}`: the steps in Double at every element of x₀'s shape,
+  /// each operand broadcast to it.
+  public static func eltwiseChain(
+    _ x: [ReferenceTensor], _ attrs: Attributes
+  ) throws -> ReferenceTensor {
+    let program = try EltwiseProgram(encoded: attrs.ints("program"), operandCount: x.count)
+    let shape = x[0].shape
+    return ReferenceTensor(shape: shape) { i in
+      var values: [Double] = []
+      func read(_ r: EltwiseProgram.Ref) -> Double {
+        switch r {
+        case .operand(let k): return x[k].data[broadcastSource(i, shape, x[k].shape)]
+        case .step(let k): return values[k]
+        }
+      }
+      for step in program.steps {
+        let a = read(step.a)
+        let b = step.b.map(read) ?? attrs.float(EltwiseProgram.factorNames[step.factor])
+        values.append(chainStep(step.op, a, b))
+      }
+      return values.last!
+    }
+  }
+
+  /// One step of an `eltwise_chain` program in Double (b: a scale's factor).
+  static func chainStep(_ op: OpKind, _ a: Double, _ b: Double) -> Double {
+    switch op {
+    case .add: return a + b
+    case .sub: return a - b
+    case .mul: return a * b
+    case .div: return a / b
+    case .gelu: return gelu(a)
+    case .geluBwd:
+      let cdf = 0.5 * (1 + erf(b / 2.0.squareRoot()))
+      return a * (cdf + b * Foundation.exp(-0.5 * b * b) / (2 * Double.pi).squareRoot())
+    case .scale: return a * b
+    case .log: return Foundation.log(a)
+    default: return Foundation.exp(a)
+    }
+  }
+}

@@ -62,9 +62,9 @@ final class OpTableTests: XCTestCase {
     XCTAssertEqual(
       OpKind.allOps.filter(\.isMadeByFusion).map(\.name).sorted(),
       [
-        "attention", "attention_bwd", "layer_norm_grad", "layer_norm_train", "linear_gelu",
-        "linear_gelu_only", "linear_residual", "linear_residual_scaled", "linear_weight_norm",
-        "linear_weight_norm_bwd", "matmul_gelu_bwd", "result",
+        "attention", "attention_bwd", "eltwise_chain", "layer_norm_grad", "layer_norm_train",
+        "linear_gelu", "linear_gelu_only", "linear_residual", "linear_residual_scaled",
+        "linear_weight_norm", "linear_weight_norm_bwd", "matmul_gelu_bwd", "result",
       ])
   }
 

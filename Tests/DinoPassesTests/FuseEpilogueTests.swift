@@ -77,10 +77,12 @@ final class FuseEpilogueTests: XCTestCase {
     XCTAssertEqual(program[node.operands[3]].op, .input, "r: x")
     XCTAssertEqual(program[node.operands[4]].type.shape, [3, 1, 1], "the reshaped mask")
     XCTAssertFalse(program.nodes.contains { $0.op == .linearResidual })
-    // The backward keeps its product of the incoming gradient and the mask.
+    // The backward keeps its product of the incoming gradient and the mask (here the last
+    // step of an element-wise chain: the gradient of the squared loss has no other reader).
     XCTAssertTrue(
       program.nodes.contains {
-        $0.op == .mul && $0.isBackward && $0.operands[1] == node.operands[4]
+        ($0.op == .mul || $0.op == .eltwiseChain) && $0.isBackward
+          && $0.operands.last == node.operands[4]
       })
   }
 

@@ -115,7 +115,8 @@ enum PlanFixtures {
   }
 
   /// A small planned graph whose byte layout the structural tests navigate by hand:
-  /// one program `@p`: `%0 = input x f32[4]`, `%1 = gelu`, `%2 = scale`, output `y`.
+  /// one program `@p`: `%0 = input x f32[4]`, `%1 = gelu`, `%2 = scale`, output `y`
+  /// (unfused, or the three element-wise nodes would be one `eltwise_chain`).
   static func tiny() throws -> Graph {
     try Pipeline.run(
       try parseIR(
@@ -130,7 +131,7 @@ enum PlanFixtures {
           %4 = mul(%2, %3) : f32[4]
           return y=%4
         }
-        """))
+        """), fusing: false)
   }
 }
 

@@ -8,10 +8,10 @@ import _DinoTestSupport
 
 /// The fused pipeline (the default) against `dinoc compile --no-fuse`: one DINO step of
 /// Samples/fashion_mnist.swift from the official reference's weights and crops, at 1 and at
-/// 2 threads. The fused layer norms, linear with GELU and GEMM epilogues sum and round in the
-/// unfused kernels' order (bitwise: FusedKernelTests and the pass tests); the fused
-/// attention sums in its own order and recomputes the softmax rows from their log-sum-exp,
-/// so the step agrees within the tolerances of the parity tests against official DINO; so
+/// 2 threads. The fused layer norms, linear with GELU, GEMM epilogues and element-wise chains
+/// sum and round in the unfused kernels' order (bitwise: FusedKernelTests and the pass
+/// tests); the fused attention sums in its own order and recomputes the softmax rows from
+/// their log-sum-exp, so the step agrees within the tolerances of the parity tests against official DINO; so
 /// does the weight-normalised last layer, which `linear_weight_norm` scales after the dot
 /// products.
 final class FusedStepTests: XCTestCase {
@@ -47,6 +47,7 @@ final class FusedStepTests: XCTestCase {
     XCTAssertTrue(fusedOps.contains(.linearGeluOnly), "the teacher's fc1 and GELU fuse")
     XCTAssertTrue(fusedOps.contains(.matmulGeluBwd), "GELU's backward is a GEMM epilogue")
     XCTAssertFalse(fusedOps.contains(.gelu) || fusedOps.contains(.geluBwd))
+    XCTAssertTrue(fusedOps.contains(.eltwiseChain), "the loss's element-wise chains fuse")
     try StepParityTests.assertSameStepWithinParityTolerance(fusedPlan, as: unfusedPlan, c)
   }
 
