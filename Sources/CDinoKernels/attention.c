@@ -9,7 +9,8 @@
  * vector kernel (attention_tiles.h). A pair takes one of two paths, by shape alone:
  *  - direct, when hd is a multiple of 16 (every ViT here): A operands (q, dy, the scores)
  *    are read in place, B operands (k, v, q, dy rows) too, results written in place, no
- *    padded rows; only kᵀ and vᵀ are copied, by 16 × 16 register transposes, into a
+ *    padded rows, the scores' columns computed to a multiple of 8 (a last panel of half
+ *    vectors); only kᵀ and vᵀ are copied, by 16 × 16 register transposes, into a
  *    thread's scratch (their columns padded to 16), with the N × N scores;
  *  - tiles, otherwise: q, k, v, dy copied into zero-padded tiles, results through a tile.
  * Both compute every element with the same chain of operations: they agree bit for bit
@@ -194,7 +195,7 @@ static void attention_pair_direct(float *restrict out, float *restrict lse,
     int n = d.n, hd = d.hd, ld = 3 * c;
     const float *q = qkv + b * n * (int64_t)ld + (int64_t)h * hd, *k = q + c, *v = q + 2 * c;
     dino_att_pack_t(t.kt, d.nw, hd, d.nw, k, ld, n, hd);
-    dino_att_gemm(n, d.nw, hd, q, ld, t.kt, d.nw, t.s, d.nw);
+    dino_att_gemm(n, dino_att_round(n, 8), hd, q, ld, t.kt, d.nw, t.s, d.nw);
     float *row_lse = lse + (b * (c / hd) + h) * (int64_t)n;
     for (int i = 0; i < n; i++)
         row_lse[i] = dino_att_softmax_row(t.s + (int64_t)i * d.nw, n, d.nw, scale);
@@ -228,14 +229,16 @@ static void dino_attention_fwd(float *restrict out, float *restrict lse, float *
 
 /* Rows 0 … n−1 of s (scores q kᵀ, stride ld) become P = exp(scale · s − lse) and those of
  * ds (dP = dy vᵀ) dS = scale · P ⊙ (dP − D), D_i = Σ_d dy_id · out_id (rows of dy and out
- * at stride ldo, hd wide). */
+ * at stride ldo, hd wide). The n dot products D go first, into `dots`, in a loop of their
+ * own (independent, so they overlap: one per row inside the row loop stalled it). */
 static void dino_att_scores_grad(float *restrict s, float *restrict ds, int ld,
                                  const float *restrict g, const float *restrict o, int ldo,
-                                 const float *restrict row_lse, int n, int hd, float scale) {
+                                 const float *restrict row_lse, int n, int hd, float scale,
+                                 float *restrict dots) {
+    for (int i = 0; i < n; i++) dots[i] = dino_dot(g + (int64_t)i * ldo, o + (int64_t)i * ldo, hd);
     for (int i = 0; i < n; i++) {
         float *p = s + (int64_t)i * ld, *dr = ds + (int64_t)i * ld;
-        float m = row_lse[i];
-        float di = dino_dot(g + (int64_t)i * ldo, o + (int64_t)i * ldo, hd);
+        float m = row_lse[i], di = dots[i];
 #pragma omp simd
         for (int j = 0; j < n; j++) p[j] = dino_expf(scale * p[j] - m);
 #pragma omp simd
@@ -270,7 +273,7 @@ static void attention_bwd_pair(float *restrict dqkv, const float *restrict dy,
     dino_att_pack_t(t.vt, d.nw, hd, d.nw, v, ld, n, hd);
     dino_att_gemm(d.np, d.nw, hd, t.a, d.hw, t.kt, d.nw, t.s, d.nw);
     dino_att_gemm(d.np, d.nw, hd, t.c, d.hw, t.vt, d.nw, t.ds, d.nw);
-    dino_att_scores_grad(t.s, t.ds, d.nw, g, o, c, row_lse, n, hd, scale);
+    dino_att_scores_grad(t.s, t.ds, d.nw, g, o, c, row_lse, n, hd, scale, t.tile);
     dino_att_product(1, d, n, t.s, d.nw, t.c, d.hw, dv, ld, t.tile);
     dino_att_product(0, d, n, t.ds, d.nw, kb, ldk, dq, ld, t.tile);
     dino_att_product(1, d, n, t.ds, d.nw, t.a, d.hw, dk, ld, t.tile);
@@ -292,9 +295,10 @@ static void attention_bwd_pair_direct(float *restrict dqkv, const float *restric
     const float *row_lse = lse + (b * (c / hd) + h) * (int64_t)n;
     dino_att_pack_t(t.kt, d.nw, hd, d.nw, k, ld, n, hd);
     dino_att_pack_t(t.vt, d.nw, hd, d.nw, v, ld, n, hd);
-    dino_att_gemm(n, d.nw, hd, q, ld, t.kt, d.nw, t.s, d.nw);
-    dino_att_gemm(n, d.nw, hd, g, c, t.vt, d.nw, t.ds, d.nw);
-    dino_att_scores_grad(t.s, t.ds, d.nw, g, o, c, row_lse, n, hd, scale);
+    int cols = dino_att_round(n, 8);
+    dino_att_gemm(n, cols, hd, q, ld, t.kt, d.nw, t.s, d.nw);
+    dino_att_gemm(n, cols, hd, g, c, t.vt, d.nw, t.ds, d.nw);
+    dino_att_scores_grad(t.s, t.ds, d.nw, g, o, c, row_lse, n, hd, scale, t.tile);
     dino_att_gemm_tn(n, hd, n, t.s, d.nw, g, c, dv, ld);
     dino_att_gemm(n, hd, n, t.ds, d.nw, k, ld, dq, ld);
     dino_att_gemm_tn(n, hd, n, t.ds, d.nw, q, ld, dk, ld);

@@ -4,7 +4,7 @@
  * extension: AVX-512 here, whatever the target has elsewhere).
  *
  * Products take any row count (blocks of 8 rows, DINO_ATT_ROWS, then one of the rest) and
- * column counts that are multiples of 16 (DINO_ATT_COLS): B's and C's rows are whole
+ * column counts that are multiples of 8 (panels of 32, 16, 8): B's and C's rows are whole
  * vectors, so a B operand is either a tile padded with zeros or rows read in place when
  * they are whole vectors wide. Each element of a product is one chain of fused
  * multiply-adds over k in order 0 … K−1 from zero, whatever the block, tile or thread: the
@@ -21,6 +21,8 @@
 
 /** 16 floats, loaded and stored without an alignment requirement. */
 typedef float dino_v16 __attribute__((vector_size(64), aligned(4)));
+/** 8 floats, as dino_v16: a last panel of 8 columns. */
+typedef float dino_v8 __attribute__((vector_size(32), aligned(4)));
 
 /** Hides a vector's value from the optimiser so that a copy loop stays a loop: clang
  *  otherwise turns each short row copy into a libc memcpy call, whose per-call cost
@@ -75,6 +77,20 @@ __attribute__((always_inline)) static inline void dino_att_block16(
     for (int r = 0; r < rows; r++) *(dino_v16 *)(c + (int64_t)r * ldc) = acc[r];
 }
 
+/** C[rows × 8] = A[rows × k]·B[k × 8], as dino_att_block16 on half vectors (half the cost of
+ *  a 16-column panel on this machine: 256-bit halves). */
+__attribute__((always_inline)) static inline void dino_att_block8(
+    int rows, int ta, int k, const float *restrict a, int lda, const float *restrict b, int ldb,
+    float *restrict c, int ldc) {
+    dino_v8 acc[DINO_ATT_ROWS];
+    for (int r = 0; r < rows; r++) acc[r] = (dino_v8){0};
+    for (int p = 0; p < k; p++) {
+        dino_v8 b0 = *(const dino_v8 *)(b + (int64_t)p * ldb);
+        for (int r = 0; r < rows; r++) acc[r] += DINO_ATT_A(a, lda, r, p, ta) * b0;
+    }
+    for (int r = 0; r < rows; r++) *(dino_v8 *)(c + (int64_t)r * ldc) = acc[r];
+}
+
 /** Expands to `case R: BLOCK(R, …); break;` for R = 7 … 1: the last row block's count
  *  as a constant, so that each count gets its own unrolled copy with its accumulators in
  *  registers. */
@@ -88,33 +104,34 @@ __attribute__((always_inline)) static inline void dino_att_block16(
     case 1: block(1, ta, k, a, lda, b, ldb, c, ldc); break;     \
     default: break;
 
-/** C[m × n] = A[m × k]·B[k × n] (A as DINO_ATT_A) for any m and n a multiple of 16:
- *  column panels of 32 (B's panel stays in L1 across the row blocks), then one of 16;
- *  row blocks of 8, then one of the m mod 8 rows left (no padded rows). */
+/** One panel of columns [j, j + width) of dino_att_gemm_any with `block` (width 32, 16 or
+ *  8): row blocks of 8, then one of the m mod 8 rows left (no padded rows). */
+#define DINO_ATT_PANEL(block, ta, m, k, a, lda, b, ldb, c, ldc, j)                          \
+    do {                                                                                   \
+        int whole_ = (m) / DINO_ATT_ROWS * DINO_ATT_ROWS;                                  \
+        for (int i_ = 0; i_ < whole_; i_ += DINO_ATT_ROWS)                                 \
+            block(DINO_ATT_ROWS, ta, k, (ta) ? (a) + i_ : (a) + (int64_t)i_ * (lda), lda,  \
+                  (b) + (j), ldb, (c) + (int64_t)i_ * (ldc) + (j), ldc);                   \
+        const float *last_ = (ta) ? (a) + whole_ : (a) + (int64_t)whole_ * (lda);         \
+        switch ((m) - whole_) {                                                            \
+            DINO_ATT_ROW_CASES(block, ta, k, last_, lda, (b) + (j), ldb,                   \
+                               (c) + (int64_t)whole_ * (ldc) + (j), ldc)                   \
+        }                                                                                  \
+    } while (0)
+
+/** C[m × n] = A[m × k]·B[k × n] (A as DINO_ATT_A) for any m and n a multiple of 8: column
+ *  panels of 32 (B's panel stays in L1 across the row blocks), then one of 16, then one
+ *  of 8 (DINO_ATT_PANEL). */
 __attribute__((always_inline)) static inline void dino_att_gemm_any(
     int ta, int m, int n, int k, const float *restrict a, int lda, const float *restrict b,
     int ldb, float *restrict c, int ldc) {
-    int whole = m / DINO_ATT_ROWS * DINO_ATT_ROWS;
-    const float *last = ta ? a + whole : a + (int64_t)whole * lda;
     int j = 0;
-    for (; j + 32 <= n; j += 32) {
-        for (int i = 0; i < whole; i += DINO_ATT_ROWS)
-            dino_att_block32(DINO_ATT_ROWS, ta, k, ta ? a + i : a + (int64_t)i * lda, lda, b + j,
-                             ldb, c + (int64_t)i * ldc + j, ldc);
-        switch (m - whole) {
-            DINO_ATT_ROW_CASES(dino_att_block32, ta, k, last, lda, b + j, ldb,
-                               c + (int64_t)whole * ldc + j, ldc)
-        }
+    for (; j + 32 <= n; j += 32) DINO_ATT_PANEL(dino_att_block32, ta, m, k, a, lda, b, ldb, c, ldc, j);
+    if (j + 16 <= n) {
+        DINO_ATT_PANEL(dino_att_block16, ta, m, k, a, lda, b, ldb, c, ldc, j);
+        j += 16;
     }
-    if (j < n) {
-        for (int i = 0; i < whole; i += DINO_ATT_ROWS)
-            dino_att_block16(DINO_ATT_ROWS, ta, k, ta ? a + i : a + (int64_t)i * lda, lda, b + j,
-                             ldb, c + (int64_t)i * ldc + j, ldc);
-        switch (m - whole) {
-            DINO_ATT_ROW_CASES(dino_att_block16, ta, k, last, lda, b + j, ldb,
-                               c + (int64_t)whole * ldc + j, ldc)
-        }
-    }
+    if (j < n) DINO_ATT_PANEL(dino_att_block8, ta, m, k, a, lda, b, ldb, c, ldc, j);
 }
 
 /** C = A·B, A row-major [m × k] at stride lda (dino_att_gemm_any). */
