@@ -229,8 +229,9 @@ static void dino_attention_fwd(float *restrict out, float *restrict lse, float *
 
 /* Rows 0 … n−1 of s (scores q kᵀ, stride ld) become P = exp(scale · s − lse) and those of
  * ds (dP = dy vᵀ) dS = scale · P ⊙ (dP − D), D_i = Σ_d dy_id · out_id (rows of dy and out
- * at stride ldo, hd wide). The n dot products D go first, into `dots`, in a loop of their
- * own (independent, so they overlap: one per row inside the row loop stalled it). */
+ * at stride ldo, hd wide). The n dot products D go first, into `dots` (n floats: the
+ * thread's product tile, free until the products), in a loop of their own (independent,
+ * so they overlap: one per row inside the row loop stalled it). */
 static void dino_att_scores_grad(float *restrict s, float *restrict ds, int ld,
                                  const float *restrict g, const float *restrict o, int ldo,
                                  const float *restrict row_lse, int n, int hd, float scale,

@@ -126,7 +126,8 @@ __attribute__((always_inline)) static inline void dino_att_gemm_any(
     int ta, int m, int n, int k, const float *restrict a, int lda, const float *restrict b,
     int ldb, float *restrict c, int ldc) {
     int j = 0;
-    for (; j + 32 <= n; j += 32) DINO_ATT_PANEL(dino_att_block32, ta, m, k, a, lda, b, ldb, c, ldc, j);
+    for (; j + 32 <= n; j += 32)
+        DINO_ATT_PANEL(dino_att_block32, ta, m, k, a, lda, b, ldb, c, ldc, j);
     if (j + 16 <= n) {
         DINO_ATT_PANEL(dino_att_block16, ta, m, k, a, lda, b, ldb, c, ldc, j);
         j += 16;
