@@ -1,25 +1,37 @@
-/* attention.c — fused multi-head self-attention, forward and backward, on small tiles.
+/* attention.c — fused multi-head self-attention, forward and backward, on small blocks.
  *
  * Both read q, k and v straight from the qkv projection's output [B, N, 3·C] (row n of image
  * b holds q, k, v one after the other, each [heads][hd]). The forward saves, besides the
  * output, only each softmax row's log-sum-exp (lse, [B, heads, N]); the backward recomputes
  * the softmax rows from q, k and lse (FlashAttention-2's backward), so no [B, heads, N, N]
  * tensor outlives a kernel. Work is one (image, head) pair per iteration of one static
- * OpenMP loop; a pair copies its q, k, v (and dy) into zero-padded tiles in its thread's
- * share of the scratch (attention_tiles.h: about 0.6 MiB for N = 197, hd = 64, so a pair
- * stays in L2) and multiplies them with a register-blocked vector kernel. Every pair is
- * computed by one thread with the same code and sums in a fixed order, whatever the thread
- * count: the results are bitwise independent of it. */
+ * OpenMP loop, the pair after next prefetched into L2; products are a register-blocked
+ * vector kernel (attention_tiles.h). A pair takes one of two paths, by shape alone:
+ *  - direct, when hd is a multiple of 16 (every ViT here): A operands (q, dy, the scores)
+ *    are read in place, B operands (k, v, q, dy rows) too, results written in place, no
+ *    padded rows, the scores' columns computed to a multiple of 8 (a last panel of half
+ *    vectors); only kᵀ and vᵀ are copied, by 16 × 16 register transposes, into a
+ *    thread's scratch (their columns padded to 16), with the N × N scores;
+ *  - tiles, otherwise: q, k, v, dy copied into zero-padded tiles, results through a tile.
+ * Both compute every element with the same chain of operations: they agree bit for bit
+ * (AttentionKernelTests forces the tiles with dino_attention_use_tiles). Every pair is
+ * computed by one thread whatever the thread count: the results are bitwise independent
+ * of it. */
 #include <math.h>
 #include <omp.h>
 
 #include "attention_tiles.h"
+#include "dino_kernels.h"
 #include "internal.h"
 #include "shim.h"
 
 /** Per-thread tile sets the scratch holds at most (more threads than this share them out:
  *  the attention then runs on this many threads). */
 enum { DINO_ATTENTION_SLOTS = 8 };
+
+/** How many pairs ahead the loops prefetch (into L2, attention_tiles.h): 2 beat 1 at
+ *  N = 10 … 197 (measured). */
+enum { DINO_ATT_AHEAD = 2 };
 
 /** Pairs with fewer flops than this in all run on the calling thread. */
 static const double dino_attention_serial_flops = 1 << 20;
@@ -60,6 +72,19 @@ static struct dino_att_tiles dino_att_tiles(float *base, struct dino_att_dims d)
     t.s = t.vt + (int64_t)d.hd * d.nw;
     t.ds = t.s + square;
     return t;
+}
+
+/** Set by dino_attention_use_tiles: every pair takes the padded tiles. */
+static int dino_att_tiles_only;
+
+void dino_attention_use_tiles(int on) {
+    __atomic_store_n(&dino_att_tiles_only, on != 0, __ATOMIC_RELAXED);
+}
+
+/** The path of every pair of these sizes, by shape alone: direct (operands read in place,
+ *  no padded rows) when hd is a whole number of vectors, else the padded tiles. */
+static int dino_att_direct(struct dino_att_dims d) {
+    return d.hw == d.hd && !__atomic_load_n(&dino_att_tiles_only, __ATOMIC_RELAXED);
 }
 
 /** Threads for `pairs` pairs of `flops` in all: 1 below the serial bound, else at most one
@@ -161,6 +186,22 @@ static void attention_pair(float *restrict out, float *restrict lse, const float
                      t.tile);
 }
 
+/* The forward of pair (b, h) on the direct path (hd a whole number of vectors): q and v
+ * read in place, only kᵀ copied (columns padded to nw), no padded rows, out written in
+ * place. The same products, element by element, as attention_pair. */
+static void attention_pair_direct(float *restrict out, float *restrict lse,
+                                  const float *restrict qkv, struct dino_att_tiles t,
+                                  struct dino_att_dims d, int64_t b, int h, int c, float scale) {
+    int n = d.n, hd = d.hd, ld = 3 * c;
+    const float *q = qkv + b * n * (int64_t)ld + (int64_t)h * hd, *k = q + c, *v = q + 2 * c;
+    dino_att_pack_t(t.kt, d.nw, hd, d.nw, k, ld, n, hd);
+    dino_att_gemm(n, dino_att_round(n, 8), hd, q, ld, t.kt, d.nw, t.s, d.nw);
+    float *row_lse = lse + (b * (c / hd) + h) * (int64_t)n;
+    for (int i = 0; i < n; i++)
+        row_lse[i] = dino_att_softmax_row(t.s + (int64_t)i * d.nw, n, d.nw, scale);
+    dino_att_gemm(n, hd, n, t.s, d.nw, v, ld, out + b * n * (int64_t)c + (int64_t)h * hd, c);
+}
+
 /** out = per (image, head) softmax(scale·q·kᵀ)·v with q, k, v read from qkv (batch, n, 3c);
  *  out is (batch, n, c), lse (batch, heads, n) each softmax row's log-sum-exp. */
 static void dino_attention_fwd(float *restrict out, float *restrict lse, float *restrict scratch,
@@ -170,14 +211,39 @@ static void dino_attention_fwd(float *restrict out, float *restrict lse, float *
     struct dino_att_dims d = dino_att_dims(n, c / heads);
     int64_t pairs = batch * heads, slot = dino_att_slot_floats(d);
     int nt = dino_att_threads(pairs, 4.0 * (double)pairs * n * n * d.hd);
+    int direct = dino_att_direct(d);
 #pragma omp parallel num_threads(nt)
     {
         struct dino_att_tiles t = dino_att_tiles(scratch + omp_get_thread_num() * slot, d);
 #pragma omp for schedule(static)
         for (int64_t u = 0; u < pairs; u++) {
-            if (u + 2 < pairs) dino_att_prefetch_pair(qkv, NULL, NULL, out, d, u + 2, heads, c);
-            attention_pair(out, lse, qkv, t, d, u / heads, (int)(u % heads), c, scale);
+            if (u + DINO_ATT_AHEAD < pairs)
+                dino_att_prefetch_pair(qkv, NULL, NULL, out, d, u + DINO_ATT_AHEAD, heads, c);
+            if (direct)
+                attention_pair_direct(out, lse, qkv, t, d, u / heads, (int)(u % heads), c, scale);
+            else
+                attention_pair(out, lse, qkv, t, d, u / heads, (int)(u % heads), c, scale);
         }
+    }
+}
+
+/* Rows 0 … n−1 of s (scores q kᵀ, stride ld) become P = exp(scale · s − lse) and those of
+ * ds (dP = dy vᵀ) dS = scale · P ⊙ (dP − D), D_i = Σ_d dy_id · out_id (rows of dy and out
+ * at stride ldo, hd wide). The n dot products D go first, into `dots` (n floats: the
+ * thread's product tile, free until the products), in a loop of their own (independent,
+ * so they overlap: one per row inside the row loop stalled it). */
+static void dino_att_scores_grad(float *restrict s, float *restrict ds, int ld,
+                                 const float *restrict g, const float *restrict o, int ldo,
+                                 const float *restrict row_lse, int n, int hd, float scale,
+                                 float *restrict dots) {
+    for (int i = 0; i < n; i++) dots[i] = dino_dot(g + (int64_t)i * ldo, o + (int64_t)i * ldo, hd);
+    for (int i = 0; i < n; i++) {
+        float *p = s + (int64_t)i * ld, *dr = ds + (int64_t)i * ld;
+        float m = row_lse[i], di = dots[i];
+#pragma omp simd
+        for (int j = 0; j < n; j++) p[j] = dino_expf(scale * p[j] - m);
+#pragma omp simd
+        for (int j = 0; j < n; j++) dr[j] = scale * (p[j] * (dr[j] - di));
     }
 }
 
@@ -208,18 +274,35 @@ static void attention_bwd_pair(float *restrict dqkv, const float *restrict dy,
     dino_att_pack_t(t.vt, d.nw, hd, d.nw, v, ld, n, hd);
     dino_att_gemm(d.np, d.nw, hd, t.a, d.hw, t.kt, d.nw, t.s, d.nw);
     dino_att_gemm(d.np, d.nw, hd, t.c, d.hw, t.vt, d.nw, t.ds, d.nw);
-    for (int i = 0; i < n; i++) {
-        float *p = t.s + (int64_t)i * d.nw, *ds = t.ds + (int64_t)i * d.nw;
-        float m = row_lse[i];
-        float di = dino_dot(g + (int64_t)i * c, o + (int64_t)i * c, hd);
-#pragma omp simd
-        for (int j = 0; j < n; j++) p[j] = dino_expf(scale * p[j] - m);
-#pragma omp simd
-        for (int j = 0; j < n; j++) ds[j] = scale * (p[j] * (ds[j] - di));
-    }
+    dino_att_scores_grad(t.s, t.ds, d.nw, g, o, c, row_lse, n, hd, scale, t.tile);
     dino_att_product(1, d, n, t.s, d.nw, t.c, d.hw, dv, ld, t.tile);
     dino_att_product(0, d, n, t.ds, d.nw, kb, ldk, dq, ld, t.tile);
     dino_att_product(1, d, n, t.ds, d.nw, t.a, d.hw, dk, ld, t.tile);
+}
+
+/* The backward of pair (b, h) on the direct path: q, k, dy read in place, only kᵀ and vᵀ
+ * copied, no padded rows, d(qkv) written in place; the same products, element by element,
+ * as attention_bwd_pair. */
+static void attention_bwd_pair_direct(float *restrict dqkv, const float *restrict dy,
+                                      const float *restrict qkv, const float *restrict out,
+                                      const float *restrict lse, struct dino_att_tiles t,
+                                      struct dino_att_dims d, int64_t b, int h, int c,
+                                      float scale) {
+    int n = d.n, hd = d.hd, ld = 3 * c;
+    int64_t row0 = b * n * (int64_t)ld + (int64_t)h * hd, orow0 = b * n * (int64_t)c + h * hd;
+    const float *q = qkv + row0, *k = q + c, *v = q + 2 * c;
+    float *dq = dqkv + row0, *dk = dq + c, *dv = dq + 2 * c;
+    const float *g = dy + orow0, *o = out + orow0;
+    const float *row_lse = lse + (b * (c / hd) + h) * (int64_t)n;
+    dino_att_pack_t(t.kt, d.nw, hd, d.nw, k, ld, n, hd);
+    dino_att_pack_t(t.vt, d.nw, hd, d.nw, v, ld, n, hd);
+    int cols = dino_att_round(n, 8);
+    dino_att_gemm(n, cols, hd, q, ld, t.kt, d.nw, t.s, d.nw);
+    dino_att_gemm(n, cols, hd, g, c, t.vt, d.nw, t.ds, d.nw);
+    dino_att_scores_grad(t.s, t.ds, d.nw, g, o, c, row_lse, n, hd, scale, t.tile);
+    dino_att_gemm_tn(n, hd, n, t.s, d.nw, g, c, dv, ld);
+    dino_att_gemm(n, hd, n, t.ds, d.nw, k, ld, dq, ld);
+    dino_att_gemm_tn(n, hd, n, t.ds, d.nw, q, ld, dk, ld);
 }
 
 /** d(qkv) of dino_attention_fwd from dy (batch, n, c), qkv, the forward's out and lse. */
@@ -232,14 +315,20 @@ static void dino_attention_bwd(float *restrict dqkv, float *restrict scratch,
     struct dino_att_dims d = dino_att_dims(n, c / heads);
     int64_t pairs = batch * heads, slot = dino_att_slot_floats(d);
     int nt = dino_att_threads(pairs, 10.0 * (double)pairs * n * n * d.hd);
+    int direct = dino_att_direct(d);
 #pragma omp parallel num_threads(nt)
     {
         struct dino_att_tiles t = dino_att_tiles(scratch + omp_get_thread_num() * slot, d);
 #pragma omp for schedule(static)
         for (int64_t u = 0; u < pairs; u++) {
-            if (u + 2 < pairs) dino_att_prefetch_pair(qkv, dy, out, dqkv, d, u + 2, heads, c);
-            attention_bwd_pair(dqkv, dy, qkv, out, lse, t, d, u / heads, (int)(u % heads), c,
-                               scale);
+            if (u + DINO_ATT_AHEAD < pairs)
+                dino_att_prefetch_pair(qkv, dy, out, dqkv, d, u + DINO_ATT_AHEAD, heads, c);
+            if (direct)
+                attention_bwd_pair_direct(dqkv, dy, qkv, out, lse, t, d, u / heads,
+                                          (int)(u % heads), c, scale);
+            else
+                attention_bwd_pair(dqkv, dy, qkv, out, lse, t, d, u / heads, (int)(u % heads), c,
+                                   scale);
         }
     }
 }

@@ -3,22 +3,26 @@
  * register-blocked product of such tiles in plain C vector code (clang's vector
  * extension: AVX-512 here, whatever the target has elsewhere).
  *
- * Tiles: rows padded to a multiple of 8 (DINO_ATT_ROWS), columns to a multiple of 16
- * (DINO_ATT_COLS), the padding zero, so the product needs no edge code. Each element of
- * a product is one chain of fused multiply-adds over k in order 0 … K−1 from zero,
- * whatever the tile or thread: the results do not depend on how the work is split. */
+ * Products take any row count (blocks of 8 rows, DINO_ATT_ROWS, then one of the rest) and
+ * column counts that are multiples of 8 (panels of 32, 16, 8): B's and C's rows are whole
+ * vectors, so a B operand is either a tile padded with zeros or rows read in place when
+ * they are whole vectors wide. Each element of a product is one chain of fused
+ * multiply-adds over k in order 0 … K−1 from zero, whatever the block, tile or thread: the
+ * results do not depend on how the work is split or on which path padded it. */
 #ifndef DINO_ATTENTION_TILES_H
 #define DINO_ATTENTION_TILES_H
 
 #include <stdint.h>
 
-/** Rows of one register block (tile row counts are multiples of it). */
+/** Rows of one register block (the tiles' row counts are multiples of it). */
 #define DINO_ATT_ROWS 8
 /** Columns of one vector (tile column counts are multiples of it). */
 #define DINO_ATT_COLS 16
 
 /** 16 floats, loaded and stored without an alignment requirement. */
 typedef float dino_v16 __attribute__((vector_size(64), aligned(4)));
+/** 8 floats, as dino_v16: a last panel of 8 columns. */
+typedef float dino_v8 __attribute__((vector_size(32), aligned(4)));
 
 /** Hides a vector's value from the optimiser so that a copy loop stays a loop: clang
  *  otherwise turns each short row copy into a libc memcpy call, whose per-call cost
@@ -37,56 +41,98 @@ static inline int dino_att_round(int n, int m) { return (n + m - 1) / m * m; }
 #define DINO_ATT_A(a, lda, r, p, ta) ((ta) ? (a)[(int64_t)(p) * (lda) + (r)] : \
                                              (a)[(int64_t)(r) * (lda) + (p)])
 
-/** C[8 × 32] = A[8 × k]·B[k × 32]: rows of B at stride ldb, of C at ldc, A as DINO_ATT_A;
- *  each element a fused multiply-add chain over k in order (16 accumulators in
- *  registers). */
+/** C[rows × 32] = A[rows × k]·B[k × 32] (rows ≤ 8): rows of B at stride ldb, of C at ldc, A
+ *  as DINO_ATT_A; each element a fused multiply-add chain over k in order (up to 16
+ *  accumulators in registers). */
 __attribute__((always_inline)) static inline void dino_att_block32(
-    int ta, int k, const float *restrict a, int lda, const float *restrict b, int ldb,
+    int rows, int ta, int k, const float *restrict a, int lda, const float *restrict b, int ldb,
     float *restrict c, int ldc) {
     dino_v16 acc0[DINO_ATT_ROWS], acc1[DINO_ATT_ROWS];
-    for (int r = 0; r < DINO_ATT_ROWS; r++) acc0[r] = acc1[r] = (dino_v16){0};
+    for (int r = 0; r < rows; r++) acc0[r] = acc1[r] = (dino_v16){0};
     for (int p = 0; p < k; p++) {
         dino_v16 b0 = *(const dino_v16 *)(b + (int64_t)p * ldb);
         dino_v16 b1 = *(const dino_v16 *)(b + (int64_t)p * ldb + 16);
-        for (int r = 0; r < DINO_ATT_ROWS; r++) {
+        for (int r = 0; r < rows; r++) {
             float s = DINO_ATT_A(a, lda, r, p, ta);
             acc0[r] += s * b0;
             acc1[r] += s * b1;
         }
     }
-    for (int r = 0; r < DINO_ATT_ROWS; r++) {
+    for (int r = 0; r < rows; r++) {
         *(dino_v16 *)(c + (int64_t)r * ldc) = acc0[r];
         *(dino_v16 *)(c + (int64_t)r * ldc + 16) = acc1[r];
     }
 }
 
-/** C[8 × 16] = A[8 × k]·B[k × 16], as dino_att_block32. */
+/** C[rows × 16] = A[rows × k]·B[k × 16], as dino_att_block32. */
 __attribute__((always_inline)) static inline void dino_att_block16(
-    int ta, int k, const float *restrict a, int lda, const float *restrict b, int ldb,
+    int rows, int ta, int k, const float *restrict a, int lda, const float *restrict b, int ldb,
     float *restrict c, int ldc) {
     dino_v16 acc[DINO_ATT_ROWS];
-    for (int r = 0; r < DINO_ATT_ROWS; r++) acc[r] = (dino_v16){0};
+    for (int r = 0; r < rows; r++) acc[r] = (dino_v16){0};
     for (int p = 0; p < k; p++) {
         dino_v16 b0 = *(const dino_v16 *)(b + (int64_t)p * ldb);
-        for (int r = 0; r < DINO_ATT_ROWS; r++) acc[r] += DINO_ATT_A(a, lda, r, p, ta) * b0;
+        for (int r = 0; r < rows; r++) acc[r] += DINO_ATT_A(a, lda, r, p, ta) * b0;
     }
-    for (int r = 0; r < DINO_ATT_ROWS; r++) *(dino_v16 *)(c + (int64_t)r * ldc) = acc[r];
+    for (int r = 0; r < rows; r++) *(dino_v16 *)(c + (int64_t)r * ldc) = acc[r];
 }
 
-/** C[m × n] = A[m × k]·B[k × n] (A as DINO_ATT_A) for m a multiple of 8 and n of 16:
- *  column panels of 32 (B's panel stays in L1 across the row blocks), then one of 16. */
+/** C[rows × 8] = A[rows × k]·B[k × 8], as dino_att_block16 on half vectors (half the cost of
+ *  a 16-column panel on this machine: 256-bit halves). */
+__attribute__((always_inline)) static inline void dino_att_block8(
+    int rows, int ta, int k, const float *restrict a, int lda, const float *restrict b, int ldb,
+    float *restrict c, int ldc) {
+    dino_v8 acc[DINO_ATT_ROWS];
+    for (int r = 0; r < rows; r++) acc[r] = (dino_v8){0};
+    for (int p = 0; p < k; p++) {
+        dino_v8 b0 = *(const dino_v8 *)(b + (int64_t)p * ldb);
+        for (int r = 0; r < rows; r++) acc[r] += DINO_ATT_A(a, lda, r, p, ta) * b0;
+    }
+    for (int r = 0; r < rows; r++) *(dino_v8 *)(c + (int64_t)r * ldc) = acc[r];
+}
+
+/** Expands to `case R: BLOCK(R, …); break;` for R = 7 … 1: the last row block's count
+ *  as a constant, so that each count gets its own unrolled copy with its accumulators in
+ *  registers. */
+#define DINO_ATT_ROW_CASES(block, ta, k, a, lda, b, ldb, c, ldc) \
+    case 7: block(7, ta, k, a, lda, b, ldb, c, ldc); break;     \
+    case 6: block(6, ta, k, a, lda, b, ldb, c, ldc); break;     \
+    case 5: block(5, ta, k, a, lda, b, ldb, c, ldc); break;     \
+    case 4: block(4, ta, k, a, lda, b, ldb, c, ldc); break;     \
+    case 3: block(3, ta, k, a, lda, b, ldb, c, ldc); break;     \
+    case 2: block(2, ta, k, a, lda, b, ldb, c, ldc); break;     \
+    case 1: block(1, ta, k, a, lda, b, ldb, c, ldc); break;     \
+    default: break;
+
+/** One panel of columns [j, j + width) of dino_att_gemm_any with `block` (width 32, 16 or
+ *  8): row blocks of 8, then one of the m mod 8 rows left (no padded rows). */
+#define DINO_ATT_PANEL(block, ta, m, k, a, lda, b, ldb, c, ldc, j)                          \
+    do {                                                                                   \
+        int whole_ = (m) / DINO_ATT_ROWS * DINO_ATT_ROWS;                                  \
+        for (int i_ = 0; i_ < whole_; i_ += DINO_ATT_ROWS)                                 \
+            block(DINO_ATT_ROWS, ta, k, (ta) ? (a) + i_ : (a) + (int64_t)i_ * (lda), lda,  \
+                  (b) + (j), ldb, (c) + (int64_t)i_ * (ldc) + (j), ldc);                   \
+        const float *last_ = (ta) ? (a) + whole_ : (a) + (int64_t)whole_ * (lda);         \
+        switch ((m) - whole_) {                                                            \
+            DINO_ATT_ROW_CASES(block, ta, k, last_, lda, (b) + (j), ldb,                   \
+                               (c) + (int64_t)whole_ * (ldc) + (j), ldc)                   \
+        }                                                                                  \
+    } while (0)
+
+/** C[m × n] = A[m × k]·B[k × n] (A as DINO_ATT_A) for any m and n a multiple of 8: column
+ *  panels of 32 (B's panel stays in L1 across the row blocks), then one of 16, then one
+ *  of 8 (DINO_ATT_PANEL). */
 __attribute__((always_inline)) static inline void dino_att_gemm_any(
     int ta, int m, int n, int k, const float *restrict a, int lda, const float *restrict b,
     int ldb, float *restrict c, int ldc) {
     int j = 0;
     for (; j + 32 <= n; j += 32)
-        for (int i = 0; i < m; i += DINO_ATT_ROWS)
-            dino_att_block32(ta, k, ta ? a + i : a + (int64_t)i * lda, lda, b + j, ldb,
-                             c + (int64_t)i * ldc + j, ldc);
-    if (j < n)
-        for (int i = 0; i < m; i += DINO_ATT_ROWS)
-            dino_att_block16(ta, k, ta ? a + i : a + (int64_t)i * lda, lda, b + j, ldb,
-                             c + (int64_t)i * ldc + j, ldc);
+        DINO_ATT_PANEL(dino_att_block32, ta, m, k, a, lda, b, ldb, c, ldc, j);
+    if (j + 16 <= n) {
+        DINO_ATT_PANEL(dino_att_block16, ta, m, k, a, lda, b, ldb, c, ldc, j);
+        j += 16;
+    }
+    if (j < n) DINO_ATT_PANEL(dino_att_block8, ta, m, k, a, lda, b, ldb, c, ldc, j);
 }
 
 /** C = A·B, A row-major [m × k] at stride lda (dino_att_gemm_any). */
@@ -132,35 +178,80 @@ static inline void dino_att_pack(float *restrict dst, int ldd, int rows, int col
         dino_att_copy_row(dst + (int64_t)r * ldd, src + r * lds, r < vr ? vc : 0, cols);
 }
 
+/** Transposes the 16 × 16 block m in registers: stage b swaps bit b of the row index with
+ *  bit b of the column index, between rows r and r + 2^b. */
+__attribute__((always_inline)) static inline void dino_att_transpose16(dino_v16 m[16]) {
+    for (int r = 0; r < 16; r++) {
+        if (r & 1) continue;
+        dino_v16 x = m[r], y = m[r + 1];
+        m[r] = __builtin_shufflevector(
+            x, y, 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30);
+        m[r + 1] = __builtin_shufflevector(
+            x, y, 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31);
+    }
+    for (int r = 0; r < 16; r++) {
+        if (r & 2) continue;
+        dino_v16 x = m[r], y = m[r + 2];
+        m[r] = __builtin_shufflevector(
+            x, y, 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29);
+        m[r + 2] = __builtin_shufflevector(
+            x, y, 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31);
+    }
+    for (int r = 0; r < 16; r++) {
+        if (r & 4) continue;
+        dino_v16 x = m[r], y = m[r + 4];
+        m[r] = __builtin_shufflevector(
+            x, y, 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);
+        m[r + 4] = __builtin_shufflevector(
+            x, y, 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);
+    }
+    for (int r = 0; r < 16; r++) {
+        if (r & 8) continue;
+        dino_v16 x = m[r], y = m[r + 8];
+        m[r] = __builtin_shufflevector(
+            x, y, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+        m[r + 8] = __builtin_shufflevector(
+            x, y, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+    }
+}
+
 /** dst[c][r] (stride ldd; rows × cols) = src[r][c] (stride lds) for r < vr, c < vc, else
- *  0: the transpose, zero-padded. */
+ *  0: the transpose, zero-padded (rows and cols multiples of 16). Whole 16-column blocks
+ *  of src go through 16 × 16 transposes in registers (a gather per column of dst cost 40 %
+ *  of the backward at N = 10, single-float stores 27 % at N = 50: measured); a partial
+ *  one float by float. */
 static inline void dino_att_pack_t(float *restrict dst, int ldd, int rows, int cols,
                                    const float *restrict src, int64_t lds, int vr, int vc) {
-    for (int c = 0; c < rows; c++) {
-        float *d = dst + (int64_t)c * ldd;
-        if (c < vc) {
-            for (int r = 0; r < vr; r++) d[r] = src[r * lds + c];
-            for (int r = vr; r < cols; r++) d[r] = 0.0f;
-        } else {
-            for (int r = 0; r < cols; r += 16) {
-                dino_v16 zero = {0};
-                DINO_ATT_OPAQUE(zero);
-                *(dino_v16 *)(d + r) = zero;
-            }
+    int whole = vc / 16 * 16;
+    for (int r0 = 0; r0 < cols; r0 += 16) {
+        int live = vr - r0 < 16 ? vr - r0 : 16;
+        for (int c0 = 0; c0 < whole; c0 += 16) {
+            dino_v16 m[16];
+            for (int r = 0; r < 16; r++)
+                m[r] = r < live ? *(const dino_v16 *)(src + (r0 + r) * lds + c0) : (dino_v16){0};
+            dino_att_transpose16(m);
+            for (int c = 0; c < 16; c++) *(dino_v16 *)(dst + (int64_t)(c0 + c) * ldd + r0) = m[c];
+        }
+        for (int c = whole; c < rows; c++) {
+            dino_v16 x = {0};
+            for (int r = 0; r < live && c < vc; r++) x[r] = src[(r0 + r) * lds + c];
+            *(dino_v16 *)(dst + (int64_t)c * ldd + r0) = x;
         }
     }
 }
 
 /** Asks for rows 0 … n−1 of a row-major [n × w] block at stride ld (w floats each) to be
- *  brought into cache (`write` for rows about to be written): the next pair's rows, which
- *  lie 3·C floats apart, too short a run for the hardware prefetcher at small N. */
+ *  brought into L2 (`write` for rows about to be written): a later pair's rows, which lie
+ *  3·C floats apart, too short a run for the hardware prefetcher at small N. Into L1
+ *  (locality 3) they evicted the current pair's tiles: the backward at N = 50 and 10 took
+ *  15–25 % longer (measured). */
 static inline void dino_att_prefetch(const float *p, int64_t ld, int n, int w, int write) {
     for (int r = 0; r < n; r++)
         for (int c = 0; c < w; c += 16) {
             if (write)
-                __builtin_prefetch(p + r * ld + c, 1, 3);
+                __builtin_prefetch(p + r * ld + c, 1, 2);
             else
-                __builtin_prefetch(p + r * ld + c, 0, 3);
+                __builtin_prefetch(p + r * ld + c, 0, 2);
         }
 }
 

@@ -6,13 +6,14 @@ import _DinoTestSupport
 /// The attention kernels (attention.c on attention_tiles.h): `attention` (output and each
 /// softmax row's log-sum-exp) and `attention_bwd` (the softmax rows recomputed from lse)
 /// against the Double oracle on odd shapes (tokens 1 to 197, 1 to 3 heads, head widths 16
-/// and 64 and ones that are no multiple of 16), 1 and 2 threads bitwise, and the oracle's
-/// backward against finite differences of its forward.
+/// to 64 and ones that are no multiple of 16), 1 and 2 threads bitwise, both paths (direct
+/// and padded tiles) on every shape, and the oracle's backward against finite differences
+/// of its forward.
 final class AttentionKernelTests: XCTestCase {
   /// (images, tokens, heads, head width): the ViT configs' N = 197, 50, 37, 10 and edges.
   private let shapes = [
     (2, 1, 1, 16), (3, 7, 2, 16), (2, 37, 3, 64), (4, 50, 3, 64), (1, 197, 3, 64),
-    (2, 10, 3, 64), (1, 23, 2, 5), (2, 9, 1, 33),
+    (2, 10, 3, 64), (1, 23, 2, 5), (2, 9, 1, 33), (2, 20, 2, 32), (1, 67, 1, 48),
   ]
 
   private func label(_ s: (Int, Int, Int, Int)) -> String {
@@ -52,6 +53,33 @@ final class AttentionKernelTests: XCTestCase {
       let bad = mismatches(one.out, want.out, atol: 1e-5, rtol: 1e-4)
       XCTAssert(bad.isEmpty, "\(label(s)) dqkv: \(bad)")
       assertBitwise(one, two, "\(label(s)): 1 and 2 threads")
+    }
+  }
+
+  /// Every shape forced onto the padded tiles (the path of head widths that are no multiple
+  /// of 16) matches the oracle, is bitwise the same on 1 and 2 threads, and bitwise the same
+  /// as the path the shape picks (direct for head widths 16, 32, 48, 64).
+  func testBothPathsMatchTheOracleAndEachOtherBitwise() throws {
+    var rng = TestRNG(seed: 4_205)
+    defer { dino_attention_use_tiles(0) }
+    for op in [OpKind.attention, .attentionBwd] {
+      for s in shapes {
+        let c = attentionCase(op, batch: s.0, tokens: s.1, heads: s.2, headDim: s.3, rng: &rng)
+        let want = try referenceRun(c)
+        dino_attention_use_tiles(0)
+        let picked = try runKernel(c, threads: 2)
+        dino_attention_use_tiles(1)
+        let one = try runKernel(c, threads: 1), two = try runKernel(c, threads: 2)
+        let what = "\(op) \(label(s)) tiles"
+        let bad = mismatches(one.out, want.out, atol: 1e-5, rtol: 1e-4)
+        XCTAssert(bad.isEmpty, "\(what): \(bad)")
+        if op == .attention {
+          let badLse = mismatches(one.extras[0], want.extras[0], atol: 1e-5, rtol: 1e-5)
+          XCTAssert(badLse.isEmpty, "\(what) lse: \(badLse)")
+        }
+        assertBitwise(one, two, "\(what): 1 and 2 threads")
+        assertBitwise(one, picked, "\(what) against the picked path")
+      }
     }
   }
 

@@ -89,6 +89,11 @@ void dino_set_num_threads(int n);
 /** The OpenMP thread count in use. */
 int dino_get_num_threads(void);
 
+/** Makes every (image, head) pair of the attention kernels take the padded-tile path
+ *  (`on` nonzero) instead of the path its shape picks (0, the default), so that tests and
+ *  benchmarks can run both on one shape. Both compute every element alike, bit for bit. */
+void dino_attention_use_tiles(int on);
+
 /** Whether op has an entry in the kernel table; 0 for leaves (input, parameter,
  *  constant, region), which dino_exec skips. */
 int dino_op_has_kernel(int32_t op);

@@ -1,0 +1,58 @@
+#!/bin/sh
+# tools/bench_attention.sh — times the attention kernels of a base revision (default 9f687af,
+# main's last cblas kernels: probs saved, cblas per pair) against this tree's (lse saved) in
+# one process, alternating
+# (tools/bench_attention.c: busiest thread's CPU time, best of ROUNDS), same flags as
+# Package.swift's CDinoKernels target. Usage: [BASE=rev] tools/bench_attention.sh [rounds]
+# Run with KMP_BLOCKTIME=0 (set here) so that idle pool threads sleep instead of spinning.
+set -e
+root=$(cd "$(dirname "$0")/.." && pwd)
+base=${BASE:-9f687af}
+out=${TMPDIR:-/tmp}/dino_bench_attention
+mkdir -p "$out.o"
+git -C "$root" show "$base:Sources/CDinoKernels/attention.c" > "$out.o/base_attention.c"
+cat > "$out.o/base.c" <<'C'
+#define dino_run_attention base_dino_run_attention
+#define dino_run_attention_bwd base_dino_run_attention_bwd
+#define dino_scratch_attention base_dino_scratch_attention
+#define dino_scratch_attention_bwd base_dino_scratch_attention_bwd
+#include "base_attention.c"
+size_t m_scratch(int64_t b, int n, int c, int heads) {
+    (void)c;
+    return dino_attention_bwd_scratch_bytes(b, n, heads);
+}
+void m_fwd(float *out, float *probs, float *scratch, const float *qkv, int64_t b, int n, int c,
+           int heads, float scale) {
+    (void)scratch;
+    dino_attention_fwd(out, probs, qkv, b, n, c, heads, scale);
+}
+void m_bwd(float *dqkv, float *scratch, const float *dy, const float *qkv, const float *out,
+           const float *probs, int64_t b, int n, int c, int heads, float scale) {
+    (void)out;
+    dino_attention_bwd(dqkv, scratch, dy, qkv, probs, b, n, c, heads, scale);
+}
+C
+cat > "$out.o/this.c" <<'C'
+#include "attention.c"
+size_t f_scratch(int64_t b, int n, int c, int heads) {
+    return dino_attention_scratch_bytes(b, n, c, heads);
+}
+void f_fwd(float *out, float *lse, float *scratch, const float *qkv, int64_t b, int n, int c,
+           int heads, float scale) {
+    dino_attention_fwd(out, lse, scratch, qkv, b, n, c, heads, scale);
+}
+void f_bwd(float *dqkv, float *scratch, const float *dy, const float *qkv, const float *out,
+           const float *lse, int64_t b, int n, int c, int heads, float scale) {
+    dino_attention_bwd(dqkv, scratch, dy, qkv, out, lse, b, n, c, heads, scale);
+}
+C
+# Compile with -fopenmp, link without it (it would ask for -lomp; Debian names it omp5).
+for f in "$out.o/base.c" "$out.o/this.c" "$root/Sources/CDinoKernels/threads.c" \
+         "$root/tools/bench_attention.c"; do
+  clang -c -std=gnu11 -O3 -march=native -ffp-contract=fast -fopenmp -w \
+    -idirafter /usr/lib/llvm-14/lib/clang/14.0.6/include \
+    -I"$root/Sources/CDinoKernels/include" -I"$root/Sources/CDinoKernels" \
+    -I"$root/Sources/CDinoOps/include" "$f" -o "$out.o/$(basename "$f").o"
+done
+clang "$out.o"/*.o -o "$out" -lopenblas -lomp5 -lm
+KMP_BLOCKTIME=0 exec nice -n 10 "$out" "$@"
