@@ -8,7 +8,10 @@
  * column blocks along N when N > M), with cblas_sgemm called inside the parallel loop.
  * The split depends only on the thread count, so a run is reproducible for it. A GEMM of a
  * few rows against very many (the teacher's head) runs on gemm_skinny.c's kernel instead of
- * sgemm, chosen by shape alone; the epilogues are the same. */
+ * sgemm, chosen by shape alone; the epilogues are the same. Shapes where it measured faster
+ * than sgemm plus the epilogue's passes run on gemm_tiled.c's GEMM instead, which applies
+ * the epilogue to each microtile (dino_gemm_tiled_wins: shape alone decides, so fused and
+ * unfused plans and every thread count take the same kernel). */
 #include <cblas.h>
 #include <string.h>
 

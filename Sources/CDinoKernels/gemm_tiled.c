@@ -7,13 +7,19 @@
  *   - the microkernel keeps a MR × NR = 14 × 32 tile of C in 28 zmm accumulators; per k it
  *     loads two vectors of B (32 columns) and broadcasts 14 values of A: 28 FMAs against
  *     16 loads, so the FMA pipe, not the load ports, is the limit;
- *   - K is cut into blocks of at most KC_MAX (split evenly); one A micro-panel (14 × kc,
- *     14 KiB at kc = 256) is packed right before use and stays in L1 while it meets every
- *     B micro-panel of the block;
- *   - B is packed kc × NC_MAX at a time into NR-column micro-panels (512 KiB: half of L2),
- *     streamed from L2 by the microkernel;
+ *   - K is cut into blocks of at most KC_MAX = 384 (split evenly): the forward GEMMs of the
+ *     plans (K = 192) and most others are one block, so each tile of C is written once and
+ *     the epilogue follows at once;
+ *   - B is packed kc × nc at a time (at most 512 KiB: half of L2) into NR-column micro-panels, which
+ *     the microkernel streams from L2;
+ *   - A's 14-row panel (14 × kc floats, ≤ 21 KiB: L1) is read in place when A is not
+ *     transposed (rows of contiguous floats, no packing), else packed as [k][14] right
+ *     before use; it meets every B micro-panel of the block while it sits in L1, and the
+ *     next panel's rows are prefetched meanwhile, a share per tile;
  *   - edges (M, N not multiples of 14, 32) are zero-padded in the packed panels and the tile
- *     goes through a small buffer.
+ *     goes through a small buffer;
+ *   - the epilogue's operands (residual, GELU output, GELU input) of a tile are prefetched
+ *     before its last K block, so the epilogue finds them in cache.
  * Order of the sums: each element is acc = fma(a[i,p], b[p,j], acc) for p = 0, 1, …, k − 1
  * from acc = 0; K blocks after the first reload the partial sum from C, exactly as stored, so
  * the bits depend on neither the blocking nor the thread split (the K loop is never split
@@ -32,8 +38,9 @@ enum { MR = 14, NR = 32 };
 /** The largest K block: an A micro-panel of MR × KC_MAX floats (21 KiB) stays in L1; K up
  *  to 384 (every forward GEMM of the plans but fc2's) is one block, so C is written once. */
 enum { KC_MAX = 384 };
-/** Floats of B packed at once (768 KiB, most of L2): kc × nc with nc a multiple of NR. */
-enum { B_FLOATS = 192 * 1024 };
+/** Floats of B packed at once (512 KiB, half of L2, the rest for A, C and the epilogue's
+ *  operands): kc × nc with nc a multiple of NR. */
+enum { B_FLOATS = 128 * 1024 };
 
 int dino_gemm_tiled_available(void) { return 1; }
 
@@ -234,6 +241,22 @@ int dino_gemm_tiled_block(float *c, const float *a, const float *b,
     return 1;
 }
 
+/* Measured against OpenBLAS plus the epilogue's passes on the plans' shapes (2 threads, cold
+ * caches: tools/bench_gemm.sh, BENCHMARKS.md "Our own GEMM"). The tiled GEMM is taken where
+ * it won in every run on a busy machine, and OpenBLAS is kept where the two were within the
+ * noise or OpenBLAS won (the weight gradients over thousands of rows, the K = 768 GEMMs):
+ *   - forward linears (A·Bᵀ) with one K block (k ≤ KC_MAX) and n ≥ 512 columns: the
+ *     qkv and fc1 projections, the heads' first layer and last layer, whose epilogues then
+ *     run right after the tile's only K block;
+ *   - weight gradients (Aᵀ·B) over at most 128 rows into at least 1024 columns (the head's
+ *     2048 × 2048 layers over tiny224's 80 rows). */
+int dino_gemm_tiled_wins(int m, int n, int k, int trans_a, int trans_b) {
+    if ((double)m * n * k < (double)(1 << 22)) return 0;
+    if (!trans_a && trans_b) return k <= KC_MAX && n >= 512;
+    if (trans_a && !trans_b) return k <= 128 && n >= 1024;
+    return 0;
+}
+
 #else /* no AVX-512F: gemm.c keeps cblas for every shape */
 
 int dino_gemm_tiled_available(void) { return 0; }
@@ -246,9 +269,9 @@ int dino_gemm_tiled_block(float *c, const float *a, const float *b,
     return 0;
 }
 
-#endif
-
 int dino_gemm_tiled_wins(int m, int n, int k, int trans_a, int trans_b) {
-    (void)trans_a, (void)trans_b;
-    return (double)m * n * k >= (double)(1 << 22);
+    (void)m, (void)n, (void)k, (void)trans_a, (void)trans_b;
+    return 0;
 }
+
+#endif
