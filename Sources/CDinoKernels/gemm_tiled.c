@@ -226,6 +226,8 @@ int dino_gemm_tiled_block(float *c, const float *a, const float *b,
                                         t * row_step + row_step > next_rows
                                             ? next_rows - t * row_step : row_step, pc, kc);
                     if (last) prefetch_epilogue(e, n, ir, rows, jc + jr, cols);
+                    // The tile the first K block stores without reading: owned before then.
+                    if (first) prefetch_rect(ct, n, rows, cols, 1);
                     // The C tile a later K block reloads: the next one, while this computes.
                     if (!first && jr + NR < nc)
                         prefetch_rect(ct + NR, n, rows, nc - jr - NR < NR ? nc - jr - NR : NR, 1);
@@ -241,20 +243,23 @@ int dino_gemm_tiled_block(float *c, const float *a, const float *b,
     return 1;
 }
 
-/* Measured against OpenBLAS plus the epilogue's passes on the plans' shapes (2 threads, cold
- * caches: tools/bench_gemm.sh, BENCHMARKS.md "Our own GEMM"). The tiled GEMM is taken where
- * it won in every run on a busy machine, and OpenBLAS is kept where the two were within the
- * noise or OpenBLAS won (the weight gradients over thousands of rows, the K = 768 GEMMs):
- *   - forward linears (A·Bᵀ) with one K block (k ≤ KC_MAX) and n ≥ 512 columns: the
- *     qkv and fc1 projections, the heads' first layer and last layer, whose epilogues then
- *     run right after the tile's only K block;
- *   - weight gradients (Aᵀ·B) over at most 128 rows into at least 1024 columns (the head's
- *     2048 × 2048 layers over tiny224's 80 rows). */
+/* Measured against OpenBLAS plus the epilogue's passes on the plans' shapes (tools/
+ * bench_gemm.sh, cold caches; BENCHMARKS.md "Our own GEMM"), by shape alone so that fused and
+ * unfused plans take the same kernel. The tiled GEMM is taken where it was ahead:
+ *   - tall GEMMs with A not transposed (the forward linears A·Bᵀ and the input gradients
+ *     A·B, m ≥ 512 rows) into at most 576 columns with k ≤ 768: qkv, proj and fc2 forward,
+ *     the blocks' input gradients into 192 columns (3–10 % ahead);
+ *   - the fmnist head's last layer, A·Bᵀ with k ≤ 128 into ≥ 4096 columns (11 %);
+ *   - weight gradients Aᵀ·B over at most 128 rows into at least 1024 columns (tiny224's
+ *     2048 × 2048 head layer over 80 rows: 20 %).
+ * OpenBLAS stays elsewhere: the GEMMs into 768 columns with a GELU epilogue (fc1 forward and
+ * fc2's input gradient: the tiled GEMM is 2–9 % behind, the GELU output written tile by tile),
+ * weight gradients over thousands of rows, K = 1024–65536. */
 int dino_gemm_tiled_wins(int m, int n, int k, int trans_a, int trans_b) {
     if ((double)m * n * k < (double)(1 << 22)) return 0;
-    if (!trans_a && trans_b) return k <= KC_MAX && n >= 512;
-    if (trans_a && !trans_b) return k <= 128 && n >= 1024;
-    return 0;
+    if (!trans_a && m >= 512 && n <= 576 && k <= 768) return 1;
+    if (!trans_a && trans_b && k <= 128 && n >= 4096) return 1;
+    return trans_a && !trans_b && k <= 128 && n >= 1024;
 }
 
 #else /* no AVX-512F: gemm.c keeps cblas for every shape */
