@@ -44,8 +44,9 @@ enum { B_FLOATS = 128 * 1024 };
 
 int dino_gemm_tiled_available(void) { return 1; }
 
-/* This thread's packing buffers, allocated on its first GEMM and kept (OpenMP's threads
- * live as long as the process). */
+/* This thread's packing buffers (21 KiB + 512 KiB), allocated on its first GEMM and kept:
+ * OpenMP's threads live as long as the process; another thread that calls dino_exec and
+ * then ends leaves its two buffers behind (never freed). */
 static _Thread_local float *packed_a;
 static _Thread_local float *packed_b;
 
