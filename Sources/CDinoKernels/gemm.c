@@ -8,10 +8,14 @@
  * column blocks along N when N > M), with cblas_sgemm called inside the parallel loop.
  * The split depends only on the thread count, so a run is reproducible for it. A GEMM of a
  * few rows against very many (the teacher's head) runs on gemm_skinny.c's kernel instead of
- * sgemm, chosen by shape alone; the epilogues are the same. */
+ * sgemm, chosen by shape alone; the epilogues are the same. Shapes where it measured faster
+ * than sgemm plus the epilogue's passes run on gemm_tiled.c's GEMM instead, which applies
+ * the epilogue to each microtile (dino_gemm_tiled_wins: shape alone decides, so fused and
+ * unfused plans and every thread count take the same kernel). */
 #include <cblas.h>
 #include <string.h>
 
+#include "gemm_internal.h"
 #include "internal.h"
 #include "shim.h"
 
@@ -26,22 +30,12 @@ static int split_point(int len, int p, int parts) {
     return x > len ? len : (int)x;
 }
 
-/* What a GEMM does to each block of C after its sgemm, in this order (each step its own pass
- * over the block, as the unfused kernels round): add `bias` (per column), multiply row r by
- * `row_scale[r / rows_per_scale]` (linear_residual_scaled: the drop-path mask), add
- * `residual` (linear_residual), write gelu(C) to `gelu` (linear_gelu) or over C itself when
- * `gelu_in_place` (linear_gelu_only), multiply by gelu'(`gelu_grad_x`) as gelu_bwd does
- * (matmul_gelu_bwd). `gelu`, `residual` and `gelu_grad_x` are laid out as C (per batch item
- * at the same stride); row_scale is for a single GEMM (batch 1) only. */
-struct gemm_epilogue {
-    const float *bias;
-    const float *row_scale;
-    int64_t rows_per_scale;
-    const float *residual;
-    float *gelu;
-    int gelu_in_place;
-    const float *gelu_grad_x;
-};
+/* The epilogue's row loops: whole 16-float vectors without interleaving, so that the tiled
+ * GEMM's 32-column tiles run as two vectors instead of falling to the scalar remainder loop
+ * (clang's default 4-way interleave needs 64 columns). Each element's operations are the
+ * same either way: the vector and scalar forms of dino_gelu1 give the same bits. */
+#define EPILOGUE_VECTORS \
+    _Pragma("clang loop vectorize(enable) vectorize_width(16) interleave_count(1)")
 
 /* The epilogue's multiply-then-add steps stay two roundings: `-ffp-contract=fast` would
  * otherwise merge c·m and + r into one fma, and the unfused mul then add round twice. */
@@ -52,38 +46,24 @@ static void scale_then_add(float *restrict cb, const struct gemm_epilogue *e, in
         float *row = cb + (int64_t)i * n;
         if (e->row_scale) {
             float s = e->row_scale[(m0 + i) / e->rows_per_scale];
+            EPILOGUE_VECTORS
             for (int j = 0; j < nn; j++) row[j] *= s;
         }
         if (e->residual) {
             const float *res = e->residual + (int64_t)(m0 + i) * n + n0;
+            EPILOGUE_VECTORS
             for (int j = 0; j < nn; j++) row[j] += res[j];
         }
     }
 }
 
-/* One block of C = op(A)·op(B) then the epilogue `e`: rows [m0, m1), columns [n0, n1).
- * A is (m, k) or, transposed, (k, m); B is (k, n) or, transposed, (n, k); C is (m, n).
- * sgemm computes the block, or the skinny kernel where the whole GEMM's shape says so. */
-static void gemm_block(float *restrict c, const float *restrict a, const float *restrict b,
-                       const struct gemm_epilogue *e, int m, int n, int k, int trans_a, int trans_b,
-                       int m0, int m1, int n0, int n1) {
-    int mm = m1 - m0, nn = n1 - n0;
-    if (mm <= 0 || nn <= 0) return;
+void dino_gemm_epilogue_apply(float *c, const struct gemm_epilogue *e, int n, int m0, int mm,
+                              int n0, int nn) {
     float *cb = c + (int64_t)m0 * n + n0;
-    if (k == 0) {
-        for (int i = 0; i < mm; i++) memset(cb + (int64_t)i * n, 0, (size_t)nn * sizeof(float));
-    } else if (dino_gemm_is_skinny(m, n, k, trans_a, trans_b)) {
-        dino_gemm_skinny_block(c, a, b, m, n, k, m0, m1, n0, n1);
-    } else {
-        const float *ab = trans_a ? a + m0 : a + (int64_t)m0 * k;
-        const float *bb = trans_b ? b + (int64_t)n0 * k : b + n0;
-        cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
-                    trans_b ? CblasTrans : CblasNoTrans, mm, nn, k, 1.0f, ab, trans_a ? m : k, bb,
-                    trans_b ? k : n, 0.0f, cb, n);
-    }
     if (e->bias) {
         for (int i = 0; i < mm; i++) {
             float *row = cb + (int64_t)i * n;
+            EPILOGUE_VECTORS
             for (int j = 0; j < nn; j++) row[j] += e->bias[n0 + j];
         }
     }
@@ -93,24 +73,69 @@ static void gemm_block(float *restrict c, const float *restrict a, const float *
         // the in-place case down the scalar loop (measured 2× slower for the whole kernel).
         for (int i = 0; i < mm; i++) {
             float *row = cb + (int64_t)i * n;
-#pragma omp simd
+            EPILOGUE_VECTORS
             for (int j = 0; j < nn; j++) row[j] = dino_gelu1(row[j]);
         }
     } else if (e->gelu) {
         for (int i = 0; i < mm; i++) {
             const float *row = cb + (int64_t)i * n;
-            float *out = e->gelu + (int64_t)(m0 + i) * n + n0;
+            float *restrict out = e->gelu + (int64_t)(m0 + i) * n + n0;
+            EPILOGUE_VECTORS
             for (int j = 0; j < nn; j++) out[j] = dino_gelu1(row[j]);
         }
     }
     if (e->gelu_grad_x) {
         for (int i = 0; i < mm; i++) {
             float *row = cb + (int64_t)i * n;
-            const float *x = e->gelu_grad_x + (int64_t)(m0 + i) * n + n0;
-#pragma omp simd
+            const float *restrict x = e->gelu_grad_x + (int64_t)(m0 + i) * n + n0;
+            EPILOGUE_VECTORS
             for (int j = 0; j < nn; j++) row[j] = dino_gelu_bwd1(row[j], x[j]);
         }
     }
+}
+
+/** Which GEMM kernel runs (dino_set_gemm_kernel): DINO_GEMM_AUTO unless a test or a
+ *  benchmark forces one. */
+static int gemm_kernel_choice = DINO_GEMM_AUTO;
+
+void dino_set_gemm_kernel(int kernel) {
+    gemm_kernel_choice =
+        kernel == DINO_GEMM_TILED || kernel == DINO_GEMM_BLAS ? kernel : DINO_GEMM_AUTO;
+}
+
+int dino_gemm_kernel_is_tiled(int m, int n, int k, int trans_a, int trans_b) {
+    if (!dino_gemm_tiled_available() || k <= 0 || gemm_kernel_choice == DINO_GEMM_BLAS) return 0;
+    if (gemm_kernel_choice == DINO_GEMM_TILED) return 1;
+    return !dino_gemm_is_skinny(m, n, k, trans_a, trans_b) &&
+           dino_gemm_tiled_wins(m, n, k, trans_a, trans_b);
+}
+
+/* One block of C = op(A)·op(B) then the epilogue `e`: rows [m0, m1), columns [n0, n1).
+ * A is (m, k) or, transposed, (k, m); B is (k, n) or, transposed, (n, k); C is (m, n).
+ * The kernel is chosen by the whole GEMM's shape: the tiled GEMM (gemm_tiled.c, epilogue in
+ * the tile), the skinny kernel, or sgemm followed by the epilogue over the block. */
+static void gemm_block(float *restrict c, const float *restrict a, const float *restrict b,
+                       const struct gemm_epilogue *e, int m, int n, int k, int trans_a, int trans_b,
+                       int m0, int m1, int n0, int n1) {
+    int mm = m1 - m0, nn = n1 - n0;
+    if (mm <= 0 || nn <= 0) return;
+    float *cb = c + (int64_t)m0 * n + n0;
+    if (dino_gemm_kernel_is_tiled(m, n, k, trans_a, trans_b) &&
+        dino_gemm_tiled_block(c, a, b, e, m, n, k, trans_a, trans_b, m0, m1, n0, n1))
+        return;
+    if (k == 0) {
+        for (int i = 0; i < mm; i++) memset(cb + (int64_t)i * n, 0, (size_t)nn * sizeof(float));
+    } else if (gemm_kernel_choice != DINO_GEMM_TILED &&
+               dino_gemm_is_skinny(m, n, k, trans_a, trans_b)) {
+        dino_gemm_skinny_block(c, a, b, m, n, k, m0, m1, n0, n1);
+    } else {
+        const float *ab = trans_a ? a + m0 : a + (int64_t)m0 * k;
+        const float *bb = trans_b ? b + (int64_t)n0 * k : b + n0;
+        cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
+                    trans_b ? CblasTrans : CblasNoTrans, mm, nn, k, 1.0f, ab, trans_a ? m : k, bb,
+                    trans_b ? k : n, 0.0f, cb, n);
+    }
+    dino_gemm_epilogue_apply(c, e, n, m0, mm, n0, nn);
 }
 
 /* The epilogue of batch item bi: its per-item operands moved by bi·stride_c. */

@@ -94,6 +94,23 @@ int dino_get_num_threads(void);
  *  benchmarks can run both on one shape. Both compute every element alike, bit for bit. */
 void dino_attention_use_tiles(int on);
 
+/** Which kernel runs the GEMMs of matmul, linear, patch_embed and their fused forms. */
+enum dino_gemm_kernel {
+    DINO_GEMM_AUTO = 0, /**< by the GEMM's shape alone: the tiled GEMM where it wins, else
+                             the skinny kernel or OpenBLAS (the default) */
+    DINO_GEMM_TILED = 1, /**< the tiled GEMM for every GEMM (where the build has AVX-512F) */
+    DINO_GEMM_BLAS = 2, /**< never the tiled GEMM: the skinny kernel by shape, else OpenBLAS */
+};
+
+/** Forces a GEMM kernel for every later dino_exec (tests and benchmarks); any value other
+ *  than DINO_GEMM_TILED or DINO_GEMM_BLAS restores DINO_GEMM_AUTO. Not for use while a
+ *  dino_exec runs. */
+void dino_set_gemm_kernel(int kernel);
+
+/** Whether a GEMM C[m, n] = op(A)·op(B) over k runs on the tiled GEMM under the current
+ *  choice (each element then summed over k in order by fused multiply-adds). */
+int dino_gemm_kernel_is_tiled(int m, int n, int k, int trans_a, int trans_b);
+
 /** Whether op has an entry in the kernel table; 0 for leaves (input, parameter,
  *  constant, region), which dino_exec skips. */
 int dino_op_has_kernel(int32_t op);

@@ -1,0 +1,283 @@
+/* gemm_tiled.c — an f32 GEMM of our own, C = op(A)·op(B) for the layouts the plans use
+ * (NN, NT, TN), GotoBLAS-style, with the GEMM epilogue (bias, row scale, residual, GELU,
+ * GELU backward) applied to each microtile right after its last K block, while the tile is
+ * still in L1, instead of as separate passes over a block of C that has gone back to DRAM.
+ *
+ * Blocking (Zen 4: 32 KiB L1d, 1 MiB L2 per core, one 512-bit FMA per cycle):
+ *   - the microkernel keeps a MR × NR = 14 × 32 tile of C in 28 zmm accumulators; per k it
+ *     loads two vectors of B (32 columns) and broadcasts 14 values of A: 28 FMAs against
+ *     16 loads, so the FMA pipe, not the load ports, is the limit;
+ *   - K is cut into blocks of at most KC_MAX = 384 (split evenly): the forward GEMMs of the
+ *     plans (K = 192) and most others are one block, so each tile of C is written once and
+ *     the epilogue follows at once;
+ *   - B is packed kc × nc at a time (at most 512 KiB: half of L2) into NR-column micro-panels, which
+ *     the microkernel streams from L2;
+ *   - A's 14-row panel (14 × kc floats, ≤ 21 KiB: L1) is read in place when A is not
+ *     transposed (rows of contiguous floats, no packing), else packed as [k][14] right
+ *     before use; it meets every B micro-panel of the block while it sits in L1, and the
+ *     next panel's rows are prefetched meanwhile, a share per tile;
+ *   - edges (M, N not multiples of 14, 32) are zero-padded in the packed panels and the tile
+ *     goes through a small buffer;
+ *   - the epilogue's operands (residual, GELU output, GELU input) of a tile are prefetched
+ *     before its last K block, so the epilogue finds them in cache.
+ * Order of the sums: each element is acc = fma(a[i,p], b[p,j], acc) for p = 0, 1, …, k − 1
+ * from acc = 0; K blocks after the first reload the partial sum from C, exactly as stored, so
+ * the bits depend on neither the blocking nor the thread split (the K loop is never split
+ * across threads). Packing buffers are per thread, allocated once on the thread's first call.
+ * Without AVX-512F this file only answers that it is absent, and gemm.c keeps cblas. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "gemm_internal.h"
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+
+/** The microtile: rows of A (broadcast) × columns of B (two zmm). */
+enum { MR = 14, NR = 32 };
+/** The largest K block: an A micro-panel of MR × KC_MAX floats (21 KiB) stays in L1; K up
+ *  to 384 (every forward GEMM of the plans but fc2's) is one block, so C is written once. */
+enum { KC_MAX = 384 };
+/** Floats of B packed at once (512 KiB, half of L2, the rest for A, C and the epilogue's
+ *  operands): kc × nc with nc a multiple of NR. */
+enum { B_FLOATS = 128 * 1024 };
+
+int dino_gemm_tiled_available(void) { return 1; }
+
+/* This thread's packing buffers (21 KiB + 512 KiB), allocated on its first GEMM and kept:
+ * OpenMP's threads live as long as the process; another thread that calls dino_exec and
+ * then ends leaves its two buffers behind (never freed). */
+static _Thread_local float *packed_a;
+static _Thread_local float *packed_b;
+
+static int ensure_buffers(void) {
+    if (!packed_a) packed_a = aligned_alloc(64, sizeof(float) * MR * KC_MAX);
+    if (!packed_b) packed_b = aligned_alloc(64, sizeof(float) * B_FLOATS);
+    return packed_a && packed_b;
+}
+
+/* Packs rows [i0, i0 + rows) (rows ≤ MR) and k range [p0, p0 + kc) of op(A) as [p][MR],
+ * zero rows past `rows`. A is (m, k), or (k, m) when trans_a. */
+static void pack_a(float *restrict dst, const float *restrict a, int m, int k, int trans_a,
+                   int i0, int rows, int p0, int kc) {
+    if (rows < MR) memset(dst, 0, sizeof(float) * MR * (size_t)kc);
+    if (trans_a) {
+        for (int p = 0; p < kc; p++) {
+            const float *src = a + (int64_t)(p0 + p) * m + i0;
+            for (int r = 0; r < rows; r++) dst[p * MR + r] = src[r];
+        }
+    } else {
+        for (int r = 0; r < rows; r++) {
+            const float *src = a + (int64_t)(i0 + r) * k + p0;
+            for (int p = 0; p < kc; p++) dst[p * MR + r] = src[p];
+        }
+    }
+}
+
+/* Packs columns [j0, j0 + nc) and k range [p0, p0 + kc) of op(B) into NR-column panels, each
+ * [p][NR], zero columns past nc. B is (k, n), or (n, k) when trans_b. */
+static void pack_b(float *restrict dst, const float *restrict b, int n, int k, int trans_b,
+                   int j0, int nc, int p0, int kc) {
+    for (int jr = 0; jr < nc; jr += NR) {
+        int cols = nc - jr < NR ? nc - jr : NR;
+        float *panel = dst + (int64_t)jr * kc;
+        if (cols < NR) memset(panel, 0, sizeof(float) * NR * (size_t)kc);
+        if (trans_b) {
+            for (int j = 0; j < cols; j++) {
+                const float *src = b + (int64_t)(j0 + jr + j) * k + p0;
+                for (int p = 0; p < kc; p++) panel[p * NR + j] = src[p];
+            }
+        } else {
+            for (int p = 0; p < kc; p++) {
+                const float *src = b + (int64_t)(p0 + p) * n + j0 + jr;
+                for (int j = 0; j < cols; j++) panel[p * NR + j] = src[j];
+            }
+        }
+    }
+}
+
+/* The 14 × 32 tile at c (row stride ldc) = (accumulate ? c : 0) + Σ_p A_p·bp[p], each
+ * element one fma per p in order, where A(r, p) = ap[r·a_rs + p·a_ks] (packed: 1, MR; rows
+ * of A read in place: lda, 1) and bp is [kc][NR] (64-byte aligned). */
+static inline __attribute__((always_inline)) void
+microkernel(int kc, const float *restrict ap, int64_t a_rs, int64_t a_ks,
+            const float *restrict bp, float *restrict c, int64_t ldc, int accumulate) {
+    __m512 acc[MR][2];
+#pragma clang loop unroll(full)
+    for (int r = 0; r < MR; r++) {
+        acc[r][0] = accumulate ? _mm512_loadu_ps(c + r * ldc) : _mm512_setzero_ps();
+        acc[r][1] = accumulate ? _mm512_loadu_ps(c + r * ldc + 16) : _mm512_setzero_ps();
+    }
+    for (int p = 0; p < kc; p++) {
+        __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
+#pragma clang loop unroll(full)
+        for (int r = 0; r < MR; r++) {
+            __m512 av = _mm512_set1_ps(ap[r * a_rs]);
+            acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
+        }
+        ap += a_ks;
+        bp += NR;
+    }
+#pragma clang loop unroll(full)
+    for (int r = 0; r < MR; r++) {
+        _mm512_storeu_ps(c + r * ldc, acc[r][0]);
+        _mm512_storeu_ps(c + r * ldc + 16, acc[r][1]);
+    }
+}
+
+/* The microkernel on a packed A micro-panel ([kc][MR]). */
+static void kernel_packed(int kc, const float *ap, const float *bp, float *c, int64_t ldc,
+                          int accumulate) {
+    microkernel(kc, ap, 1, MR, bp, c, ldc, accumulate);
+}
+
+/* The microkernel on 14 whole rows of a non-transposed A read in place (row stride lda): no
+ * packing, the 14 rows (14 × kc floats) stay in L1 across the tiles of the row panel. */
+static void kernel_rows(int kc, const float *ap, int64_t lda, const float *bp, float *c,
+                        int64_t ldc, int accumulate) {
+    microkernel(kc, ap, lda, 1, bp, c, ldc, accumulate);
+}
+
+/* Asks for the lines of a rows × cols rectangle (row stride ld) ahead of its use: the C tile
+ * the microkernel will store and the epilogue's operands, fetched from memory while the
+ * K loop runs (14 short rows are more streams than the hardware prefetcher follows). */
+static inline void prefetch_rect(const float *p, int64_t ld, int rows, int cols, int write) {
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < cols; j += 16) {
+            if (write)
+                __builtin_prefetch(p + r * ld + j, 1, 3);
+            else
+                __builtin_prefetch(p + r * ld + j, 0, 3);
+        }
+}
+
+/* Prefetches tile (i0, j0) of the epilogue's operands laid out as C. */
+static void prefetch_epilogue(const struct gemm_epilogue *e, int n, int i0, int rows, int j0,
+                              int cols) {
+    int64_t at = (int64_t)i0 * n + j0;
+    if (e->residual) prefetch_rect(e->residual + at, n, rows, cols, 0);
+    if (e->gelu) prefetch_rect(e->gelu + at, n, rows, cols, 1);
+    if (e->gelu_grad_x) prefetch_rect(e->gelu_grad_x + at, n, rows, cols, 0);
+}
+
+/* Prefetches rows [i0, i0 + rows) of op(A) over k range [p0, p0 + kc) (pack_a's next read). */
+static void prefetch_a_rows(const float *a, int m, int k, int trans_a, int i0, int rows, int p0,
+                            int kc) {
+    if (rows <= 0) return;
+    if (trans_a)
+        prefetch_rect(a + (int64_t)p0 * m + i0, m, kc, rows, 0);
+    else
+        prefetch_rect(a + (int64_t)i0 * k + p0, k, rows, kc, 0);
+}
+
+/* One tile of rows × cols (≤ MR × NR) at c: directly when whole, else through a buffer so
+ * that nothing outside the tile is read or written. A is the packed micro-panel, or, when
+ * a_rows is not NULL (whole tiles only), MR rows of A in place with row stride lda. */
+static void tile(int kc, const float *ap, const float *a_rows, int64_t lda, const float *bp,
+                 float *c, int64_t ldc, int accumulate, int rows, int cols) {
+    if (rows == MR && cols == NR) {
+        if (a_rows)
+            kernel_rows(kc, a_rows, lda, bp, c, ldc, accumulate);
+        else
+            kernel_packed(kc, ap, bp, c, ldc, accumulate);
+        return;
+    }
+    _Alignas(64) float buf[MR * NR];
+    if (accumulate)
+        for (int r = 0; r < rows; r++) memcpy(buf + r * NR, c + r * ldc, sizeof(float) * cols);
+    if (a_rows)
+        kernel_rows(kc, a_rows, lda, bp, buf, NR, accumulate);
+    else
+        kernel_packed(kc, ap, bp, buf, NR, accumulate);
+    for (int r = 0; r < rows; r++) memcpy(c + r * ldc, buf + r * NR, sizeof(float) * cols);
+}
+
+int dino_gemm_tiled_block(float *c, const float *a, const float *b,
+                          const struct gemm_epilogue *e, int m, int n, int k, int trans_a,
+                          int trans_b, int m0, int m1, int n0, int n1) {
+    if (m1 <= m0 || n1 <= n0) return 1;
+    if (!ensure_buffers()) return 0;
+    int has_epilogue = !dino_gemm_epilogue_is_empty(e);
+    // K blocks of equal size (the last may be shorter by the rounding), at most KC_MAX.
+    int k_blocks = (k + KC_MAX - 1) / KC_MAX;
+    int kc_step = (k + k_blocks - 1) / k_blocks;
+    int nc_max = B_FLOATS / kc_step / NR * NR;
+    if (nc_max < NR) nc_max = NR;
+    for (int jc = n0; jc < n1; jc += nc_max) {
+        int nc = n1 - jc < nc_max ? n1 - jc : nc_max;
+        for (int pc = 0; pc < k; pc += kc_step) {
+            int kc = k - pc < kc_step ? k - pc : kc_step;
+            int first = pc == 0, last = pc + kc == k;
+            pack_b(packed_b, b, n, k, trans_b, jc, nc, pc, kc);
+            for (int ir = m0; ir < m1; ir += MR) {
+                int rows = m1 - ir < MR ? m1 - ir : MR;
+                // Whole row panels of a non-transposed A are read in place (rows of k
+                // contiguous floats); the rest is packed.
+                const float *a_rows = !trans_a && rows == MR ? a + (int64_t)ir * k + pc : NULL;
+                if (!a_rows) pack_a(packed_a, a, m, k, trans_a, ir, rows, pc, kc);
+                // The next panel's rows of A, a share per tile, while this panel computes.
+                int next_rows = m1 - ir - MR < MR ? m1 - ir - MR : MR;
+                int tiles = (nc + NR - 1) / NR, row_step = (next_rows + tiles - 1) / tiles;
+                for (int jr = 0, t = 0; jr < nc; jr += NR, t++) {
+                    int cols = nc - jr < NR ? nc - jr : NR;
+                    float *ct = c + (int64_t)ir * n + jc + jr;
+                    if (next_rows > 0)
+                        prefetch_a_rows(a, m, k, trans_a, ir + MR + t * row_step,
+                                        t * row_step + row_step > next_rows
+                                            ? next_rows - t * row_step : row_step, pc, kc);
+                    if (last) prefetch_epilogue(e, n, ir, rows, jc + jr, cols);
+                    // The tile the first K block stores without reading: owned before then.
+                    if (first) prefetch_rect(ct, n, rows, cols, 1);
+                    // The C tile a later K block reloads: the next one, while this computes.
+                    if (!first && jr + NR < nc)
+                        prefetch_rect(ct + NR, n, rows, nc - jr - NR < NR ? nc - jr - NR : NR, 1);
+                    tile(kc, packed_a, a_rows, k, packed_b + (int64_t)jr * kc, ct, n, !first, rows,
+                         cols);
+                    // The tile was just stored: its epilogue reads it back from L1.
+                    if (last && has_epilogue)
+                        dino_gemm_epilogue_apply(c, e, n, ir, rows, jc + jr, cols);
+                }
+            }
+        }
+    }
+    return 1;
+}
+
+/* Measured against OpenBLAS plus the epilogue's passes on the plans' shapes (tools/
+ * bench_gemm.sh, cold caches; BENCHMARKS.md "Our own GEMM"), by shape alone so that fused and
+ * unfused plans take the same kernel. The tiled GEMM is taken where it was ahead:
+ *   - tall GEMMs with A not transposed (the forward linears A·Bᵀ and the input gradients
+ *     A·B, m ≥ 512 rows) into at most 576 columns with k ≤ 768: qkv, proj and fc2 forward,
+ *     the blocks' input gradients into 192 columns (3–10 % ahead);
+ *   - the fmnist head's last layer, A·Bᵀ with k ≤ 128 into ≥ 4096 columns (11 %);
+ *   - weight gradients Aᵀ·B over at most 128 rows into at least 1024 columns (tiny224's
+ *     2048 × 2048 head layer over 80 rows: 20 %).
+ * OpenBLAS stays elsewhere: the GEMMs into 768 columns with a GELU epilogue (fc1 forward and
+ * fc2's input gradient: the tiled GEMM is 2–9 % behind, the GELU output written tile by tile),
+ * weight gradients over thousands of rows, K = 1024–65536. */
+int dino_gemm_tiled_wins(int m, int n, int k, int trans_a, int trans_b) {
+    if ((double)m * n * k < (double)(1 << 22)) return 0;
+    if (!trans_a && m >= 512 && n <= 576 && k <= 768) return 1;
+    if (!trans_a && trans_b && k <= 128 && n >= 4096) return 1;
+    return trans_a && !trans_b && k <= 128 && n >= 1024;
+}
+
+#else /* no AVX-512F: gemm.c keeps cblas for every shape */
+
+int dino_gemm_tiled_available(void) { return 0; }
+
+int dino_gemm_tiled_block(float *c, const float *a, const float *b,
+                          const struct gemm_epilogue *e, int m, int n, int k, int trans_a,
+                          int trans_b, int m0, int m1, int n0, int n1) {
+    (void)c, (void)a, (void)b, (void)e, (void)m, (void)n, (void)k, (void)trans_a;
+    (void)trans_b, (void)m0, (void)m1, (void)n0, (void)n1;
+    return 0;
+}
+
+int dino_gemm_tiled_wins(int m, int n, int k, int trans_a, int trans_b) {
+    (void)m, (void)n, (void)k, (void)trans_a, (void)trans_b;
+    return 0;
+}
+
+#endif

@@ -1,0 +1,185 @@
+import CDinoKernels
+import XCTest
+import _DinoTestSupport
+
+/// The tiled GEMM (gemm_tiled.c), forced for every GEMM with `dino_set_gemm_kernel`: every
+/// layout (NN, NT, TN) on odd M, N, K (edges of the 14 × 32 tile, K past one K block, N past
+/// one packed block of B) against the Double oracle and against its documented order (each
+/// element fused multiply-adds over k in order from 0); every epilogue op against the Swift
+/// Double reference; fused == unfused bit for bit on this GEMM; 1 vs 2 threads and two runs
+/// bitwise.
+final class TiledGemmTests: XCTestCase {
+  override func setUpWithError() throws {
+    dino_set_gemm_kernel(Int32(DINO_GEMM_TILED.rawValue))
+    guard dino_gemm_kernel_is_tiled(1, 1, 1, 0, 0) != 0 else {
+      dino_set_gemm_kernel(Int32(DINO_GEMM_AUTO.rawValue))
+      throw XCTSkip("this build has no AVX-512F: every GEMM takes OpenBLAS")
+    }
+  }
+
+  override func tearDown() {
+    dino_set_gemm_kernel(Int32(DINO_GEMM_AUTO.rawValue))
+  }
+
+  private func bits(_ x: [Float]) -> [UInt32] { x.map(\.bitPattern) }
+
+  /// (M, N, K): 1, 7, 13, 33, 100, 197 mixed; K 700 takes two K blocks, N 600 two B blocks.
+  private let shapes = [
+    (1, 1, 1), (7, 13, 33), (13, 33, 7), (33, 7, 100), (100, 197, 13), (197, 33, 197),
+    (14, 32, 700), (29, 600, 33), (197, 100, 33),
+  ]
+
+  /// (trans_a, trans_b): the layouts the plans use.
+  private let layouts: [(Int64, Int64)] = [(0, 0), (0, 1), (1, 0)]
+
+  func testEveryLayoutMatchesTheOracleAndTheKernelOrder() throws {
+    var rng = TestRNG(seed: 9_301)
+    for (m, n, k) in shapes {
+      for (ta, tb) in layouts {
+        let a = ta == 1 ? [k, m] : [m, k]
+        let b = tb == 1 ? [n, k] : [k, n]
+        let c = KernelCase(.matmul, [a, b], out: [m, n], iattr: [ta, tb], rng: &rng)
+        let label = "\(m)x\(n)x\(k) trans \(ta)\(tb)"
+        let one = try runKernel(c, threads: 1).out
+        XCTAssertEqual(bits(one), bits(try runKernel(c, threads: 2).out), "\(label): 1 vs 2")
+        XCTAssertEqual(bits(one), bits(try runKernel(c, threads: 2).out), "\(label): 2 runs")
+        XCTAssertEqual(bits(one), bits(try runKernel(c, threads: 1).out), "\(label): 2 runs")
+        let (da, db) = (c.data[0], c.data[1])
+        func aAt(_ i: Int, _ p: Int) -> Float { ta == 1 ? da[p * m + i] : da[i * k + p] }
+        func bAt(_ p: Int, _ j: Int) -> Float { tb == 1 ? db[j * k + p] : db[p * n + j] }
+        var worst = 0.0
+        var outOfOrder = 0
+        // Every 5th row and column and the last ones (tile edges): Swift loops are slow in
+        // debug builds.
+        let rows = Set(Array(stride(from: 0, to: m, by: 5)) + [m - 1])
+        let cols = Set(Array(stride(from: 0, to: n, by: 5)) + [n - 1])
+        for i in rows {
+          for j in cols {
+            var exact = 0.0
+            var inOrder: Float = 0
+            for p in 0..<k {
+              exact += Double(aAt(i, p)) * Double(bAt(p, j))
+              inOrder.addProduct(aAt(i, p), bAt(p, j))
+            }
+            let got = one[i * n + j]
+            worst = max(worst, abs(Double(got) - exact) / max(1, abs(exact)))
+            if got.bitPattern != inOrder.bitPattern { outOfOrder += 1 }
+          }
+        }
+        XCTAssertLessThan(worst, 1e-5, "\(label): against the Double oracle")
+        XCTAssertEqual(outOfOrder, 0, "\(label): elements not in the kernel's order")
+      }
+    }
+  }
+
+  /// Each GEMM op with an epilogue, forced onto the tiled GEMM, against the reference.
+  func testEveryEpilogueMatchesTheReference() throws {
+    var rng = TestRNG(seed: 9_302)
+    for (rows, inDim, outDim) in [(7, 13, 33), (197, 33, 100), (29, 700, 45)] {
+      let x = [rows, inDim], w = [outDim, inDim], bias = [outDim], y = [rows, outDim]
+      var cases = [
+        KernelCase(.linear, [x, w, bias], out: y, rng: &rng),
+        KernelCase(.linearGelu, [x, w, bias], out: y, rng: &rng),
+        KernelCase(.linearGeluOnly, [x, w, bias], out: y, rng: &rng),
+        KernelCase(.linearResidual, [x, w, bias, y], out: y, rng: &rng),
+        KernelCase(.matmulGeluBwd, [x, [inDim, outDim], y], out: y, iattr: [0, 0], rng: &rng),
+        KernelCase(.matmulGeluBwd, [[inDim, rows], [inDim, outDim], y], out: y, iattr: [1, 0],
+                   rng: &rng),
+      ]
+      cases[1].extraOuts = [y]
+      // Drop-path scales: one per image of `rows` single-token images, 0, 1/0.9 and others.
+      var scaled = KernelCase(
+        .linearResidualScaled, [[rows, 1, inDim], w, bias, [rows, 1, outDim], [rows, 1, 1]],
+        out: [rows, 1, outDim], rng: &rng)
+      scaled.data[4] = (0..<rows).map { i in [0, 1 / 0.9, rng.float(-2, 2)][i % 3] }
+      cases.append(scaled)
+      for c in cases {
+        let label = "\(c.op) \(rows)x\(inDim)x\(outDim)"
+        let want = try referenceRun(c)
+        for threads in [1, 2] {
+          let got = try runKernel(c, threads: threads)
+          for (g, r) in zip([got.out] + got.extras, [want.out] + want.extras) {
+            XCTAssertEqual(g.count, r.count, label)
+            for (u, v) in zip(g, r) {
+              XCTAssertEqual(u, v, accuracy: 2e-5 * max(1, abs(v)), "\(label) \(threads) threads")
+            }
+          }
+        }
+      }
+    }
+  }
+
+  /// The fused ops give the bits of the unfused ones they replace when both run the tiled
+  /// GEMM (the epilogue in the tile runs the same float operations in the same order).
+  func testFusedIsUnfusedBitwiseOnTheTiledGemm() throws {
+    var rng = TestRNG(seed: 9_303)
+    for (rows, inDim, outDim) in [(7, 13, 33), (197, 33, 100), (29, 700, 45), (301, 65, 97)] {
+      let y = [rows, outDim]
+      let linear = KernelCase(
+        .linear, [[rows, inDim], [outDim, inDim], [outDim]], out: y, rng: &rng)
+      let other = (0..<rows * outDim).map { _ in rng.float(-4, 4) }
+      let scale: [Float] = (0..<rows).map { i in [0, 1 / 0.9, rng.float(-2, 2)][i % 3] }
+      for threads in [1, 2] {
+        let label = "\(rows)x\(inDim)x\(outDim) \(threads) threads"
+        let h = try runKernel(linear, threads: threads).out
+        var gelu = KernelCase(.gelu, [y], out: y, rng: &rng)
+        gelu.data = [h]
+        let g = try runKernel(gelu, threads: threads).out
+        var fused = KernelCase(.linearGelu, linear.shapes, out: y, rng: &rng)
+        fused.data = linear.data
+        fused.extraOuts = [y]
+        let run = try runKernel(fused, threads: threads)
+        XCTAssertEqual(bits(run.extras[0]), bits(h), "\(label): linear_gelu pre-activation")
+        XCTAssertEqual(bits(run.out), bits(g), "\(label): linear_gelu")
+        fused.op = .linearGeluOnly
+        fused.extraOuts = []
+        XCTAssertEqual(bits(try runKernel(fused, threads: threads).out), bits(g), label)
+        var add = KernelCase(.add, [y, y], out: y, rng: &rng)
+        add.data = [other, h]
+        var residual = KernelCase(.linearResidual, linear.shapes + [y], out: y, rng: &rng)
+        residual.data = linear.data + [other]
+        XCTAssertEqual(
+          bits(try runKernel(residual, threads: threads).out),
+          bits(try runKernel(add, threads: threads).out), "\(label): linear_residual")
+        let tokens = [rows, 1, outDim]
+        var mul = KernelCase(.mul, [tokens, [rows, 1, 1]], out: tokens, rng: &rng)
+        mul.data = [h, scale]
+        add.data = [other, try runKernel(mul, threads: threads).out]
+        var scaled = KernelCase(
+          .linearResidualScaled,
+          [[rows, 1, inDim], [outDim, inDim], [outDim], tokens, [rows, 1, 1]], out: tokens,
+          rng: &rng)
+        scaled.data = linear.data + [other, scale]
+        XCTAssertEqual(
+          bits(try runKernel(scaled, threads: threads).out),
+          bits(try runKernel(add, threads: threads).out), "\(label): linear_residual_scaled")
+        for flags: [Int64] in [[0, 0], [0, 1], [1, 0]] {
+          let a = flags[0] == 1 ? [inDim, rows] : [rows, inDim]
+          let b = flags[1] == 1 ? [outDim, inDim] : [inDim, outDim]
+          let matmul = KernelCase(.matmul, [a, b], out: y, iattr: flags, rng: &rng)
+          var geluBwd = KernelCase(.geluBwd, [y, y], out: y, rng: &rng)
+          geluBwd.data = [try runKernel(matmul, threads: threads).out, other]
+          var bwd = KernelCase(.matmulGeluBwd, [a, b, y], out: y, iattr: flags, rng: &rng)
+          bwd.data = matmul.data + [other]
+          XCTAssertEqual(
+            bits(try runKernel(bwd, threads: threads).out),
+            bits(try runKernel(geluBwd, threads: threads).out), "\(label): \(flags)")
+        }
+      }
+    }
+  }
+
+  /// The default choice goes by shape alone: forcing OpenBLAS or AUTO never changes which
+  /// kernel a shape takes in AUTO, and a tiny GEMM stays on OpenBLAS.
+  func testTheAutomaticChoiceIsByShape() {
+    dino_set_gemm_kernel(Int32(DINO_GEMM_AUTO.rawValue))
+    XCTAssertEqual(dino_gemm_kernel_is_tiled(3, 5, 7, 0, 1), 0, "a tiny GEMM")
+    let first = dino_gemm_kernel_is_tiled(6400, 576, 192, 0, 1)
+    dino_set_num_threads(1)
+    XCTAssertEqual(dino_gemm_kernel_is_tiled(6400, 576, 192, 0, 1), first, "thread count")
+    dino_set_num_threads(2)
+    XCTAssertEqual(dino_gemm_kernel_is_tiled(6400, 576, 192, 0, 1), first, "thread count")
+    dino_set_gemm_kernel(Int32(DINO_GEMM_BLAS.rawValue))
+    XCTAssertEqual(dino_gemm_kernel_is_tiled(6400, 576, 192, 0, 1), 0, "forced OpenBLAS")
+  }
+}
