@@ -2,7 +2,8 @@
  * per row) folded into its GEMMs, so that W [N, K] is never stored: linear_weight_norm
  * (y = x·Wᵀ, each column scaled after its dot products) and linear_weight_norm_bwd (dx =
  * dy·W, dv and optionally dg written straight into their buffers). Family gemm in ops.def;
- * a file of its own over OpenBLAS sgemm (single-threaded, threads.c), not gemm.c.
+ * a file of its own over OpenBLAS sgemm (single-threaded, threads.c), not gemm.c; a forward
+ * of a few rows against very many (the teacher's head) runs on gemm_skinny.c's kernel.
  *
  * Both kernels walk v in blocks of rows sized for L2 (`lwn_block_rows`, fixed by K alone):
  * a block's norms, its sgemms and its per-row epilogue run while it is in cache, so v is
@@ -72,13 +73,20 @@ static void dino_linear_weight_norm_fwd(float *restrict y, const float *restrict
     }
     int64_t nb = lwn_block_rows(k), blocks = lwn_blocks(n, nb);
     int parallel = 2.0 * (double)m * (double)n * (double)k >= lwn_serial_flops && blocks > 1;
+    // A few rows of x against very many of v (the teacher's head): gemm_skinny.c's kernel
+    // streams the block's rows once instead of sgemm packing them (as the unfused matmul).
+    int skinny = dino_gemm_is_skinny((int)m, (int)n, (int)k, 0, 1);
 #pragma omp parallel for schedule(static) if (parallel)
     for (int64_t b = 0; b < blocks; b++) {
         float s[4096];
         int64_t j0 = b * nb, jn = n - j0 < nb ? n - j0 : nb;
         lwn_scales(s, NULL, v, g, j0, jn, k);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)jn, (int)k, 1.0f, x,
-                    (int)k, v + j0 * k, (int)k, 0.0f, y + j0, (int)n);
+        if (skinny)
+            dino_gemm_skinny_block(y, x, v, (int)m, (int)n, (int)k, 0, (int)m, (int)j0,
+                                   (int)(j0 + jn));
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)jn, (int)k, 1.0f, x,
+                        (int)k, v + j0 * k, (int)k, 0.0f, y + j0, (int)n);
         for (int64_t i = 0; i < m; i++) {
             float *row = y + i * n + j0;
             for (int64_t j = 0; j < jn; j++) row[j] *= s[j];

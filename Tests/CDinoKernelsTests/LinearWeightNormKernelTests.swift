@@ -8,9 +8,11 @@ import _DinoTestSupport
 /// many blocks and chunks, and against the unfused kernels within the oracle's tolerance.
 final class LinearWeightNormKernelTests: XCTestCase {
   /// (M, N, K): odd shapes; many blocks and all 16 chunks (4099 × 64), few big blocks, one
-  /// partial block, and a head like DINO's (80 × 4099 × 256).
+  /// partial block, a head like DINO's (80 × 4099 × 256) and a teacher's head, whose
+  /// forward runs on the skinny kernel (16 × 4099 × 256).
   private let shapes: [(Int, Int, Int)] = [
     (33, 4099, 64), (7, 100, 5), (1, 7, 256), (80, 4099, 256), (19, 1000, 64),
+    (16, 4099, 256),
   ]
 
   private func bits(_ run: KernelRun) -> [[UInt32]] {
