@@ -250,10 +250,12 @@ enum { CHAIN_STEP_BASE = 50, CHAIN_MAX_STEPS = 8, CHAIN_MAX_IN = 16, CHAIN_BLOCK
 static void chain_step(int op, float *c, const float *a, const float *b, float factor, int64_t n) {
 #pragma clang fp contract(off)
     switch (op) {
-    case CHAIN_ADD: _Pragma("omp simd") for (int64_t j = 0; j < n; j++) c[j] = a[j] + b[j]; break;
-    case CHAIN_SUB: _Pragma("omp simd") for (int64_t j = 0; j < n; j++) c[j] = a[j] - b[j]; break;
-    case CHAIN_MUL: _Pragma("omp simd") for (int64_t j = 0; j < n; j++) c[j] = a[j] * b[j]; break;
-    case CHAIN_DIV: _Pragma("omp simd") for (int64_t j = 0; j < n; j++) c[j] = a[j] / b[j]; break;
+    case CHAIN_ADD:
+    case CHAIN_SUB:
+    case CHAIN_MUL:
+    case CHAIN_DIV:  // the unfused add, sub, mul and div's own loop
+        binary_vv(DINO_BIN_ADD + (op - CHAIN_ADD), c, a, b, n);
+        break;
     case CHAIN_GELU:
         _Pragma("omp simd") for (int64_t j = 0; j < n; j++) c[j] = dino_gelu1(a[j]);
         break;

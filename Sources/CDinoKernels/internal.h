@@ -181,6 +181,18 @@ int dino_gemm_is_skinny(int m, int n, int k, int trans_a, int trans_b);
 void dino_gemm_skinny_block(float *restrict c, const float *restrict a, const float *restrict b,
                             int m, int n, int k, int m0, int m1, int n0, int n1);
 
+/** Row dv = s·(dw − v·(v·dw)·rnorm²) of weight_norm's backward for v (rnorm = 1/‖v‖,
+ *  s = g·rnorm), n floats; dv may be dw (in place). Returns v·dw. weight_norm_bwd_v and
+ *  the fused linear_weight_norm_bwd share it, so both round alike. */
+static inline float dino_weight_norm_bwd_v_row(float *dv, const float *dw, const float *v, float s,
+                                               float rnorm, int64_t n) {
+    float dot = dino_dot(v, dw, n);
+    float proj = dot * rnorm * rnorm;
+#pragma omp simd
+    for (int64_t j = 0; j < n; j++) dv[j] = s * (dw[j] - v[j] * proj);
+    return dot;
+}
+
 /* ---- broadcasting ------------------------------------------------------------------- */
 
 /** How a small shape broadcasts to a big one. When `simple`, the big tensor is viewed as

@@ -104,18 +104,14 @@ static size_t dino_linear_weight_norm_bwd_scratch_bytes(int64_t m, int64_t n, in
 }
 
 /* Rows [j0, j0 + jn) of dv (and dg), given G's rows already there: dv_j = s_j·(G_j −
- * v_j·(v_j·G_j)/‖v_j‖²) as weight_norm_bwd_v rounds it, dg_j = (v_j·G_j)/‖v_j‖. */
+ * v_j·(v_j·G_j)/‖v_j‖²) by weight_norm_bwd_v's own row, dg_j = (v_j·G_j)/‖v_j‖. */
 static void lwn_bwd_rows(float *restrict dv, float *restrict dg, const float *restrict v,
                          const float *restrict s, const float *restrict rnorm, int64_t j0,
                          int64_t jn, int64_t k) {
     for (int64_t j = 0; j < jn; j++) {
-        const float *vj = v + (j0 + j) * k;
         float *dvj = dv + (j0 + j) * k;
-        float dot = dino_dot(vj, dvj, k);
+        float dot = dino_weight_norm_bwd_v_row(dvj, dvj, v + (j0 + j) * k, s[j], rnorm[j], k);
         if (dg) dg[j0 + j] = dot * rnorm[j];
-        float proj = dot * rnorm[j] * rnorm[j];
-        float sj = s[j];
-        for (int64_t p = 0; p < k; p++) dvj[p] = sj * (dvj[p] - vj[p] * proj);
     }
 }
 

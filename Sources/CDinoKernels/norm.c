@@ -253,12 +253,9 @@ static void dino_weight_norm_bwd_v(float *restrict dv, const float *restrict dw,
     // dv_k = (g_k/n)(dw_k − v_k (v_k·dw_k)/n²) with n = ‖v_k‖.
 #pragma omp parallel for schedule(static) if (rows * cols >= DINO_PAR_MIN)
     for (int64_t k = 0; k < rows; k++) {
-        const float *vk = v + k * cols, *dwk = dw + k * cols;
-        float *dvk = dv + k * cols;
+        const float *vk = v + k * cols;
         float inv = 1.0f / sqrtf(dino_dot(vk, vk, cols));
-        float proj = dino_dot(vk, dwk, cols) * inv * inv;
-        float s = g[k] * inv;
-        for (int64_t j = 0; j < cols; j++) dvk[j] = s * (dwk[j] - vk[j] * proj);
+        dino_weight_norm_bwd_v_row(dv + k * cols, dw + k * cols, vk, g[k] * inv, inv, cols);
     }
 }
 

@@ -245,16 +245,10 @@ func fuseAttention(_ program: Program) -> Program {
           .attentionBwd, operands, attrs: attrs, type: original.type, loc: loc,
           absorbed: absorbed, scope: anchor.scope, isBackward: true))
     } else {
-      let fused = result.append(
+      map[index] = result.appendWithResults(
         Node(
           .attention, [map[group.qkv.index]], attrs: attrs, type: original.type, loc: loc,
           absorbed: absorbed, scope: anchor.scope, isBackward: anchor.isBackward))
-      map[index] = fused
-      let lse = OpKind.attention.extraResultTypes([program[group.qkv].type], attrs)[0]
-      _ = result.append(
-        Node(
-          .result, [fused], attrs: ["index": .int(1)], type: lse, loc: loc,
-          scope: anchor.scope, isBackward: anchor.isBackward))
     }
   }
   result.outputs = program.outputs.map { ProgramOutput(name: $0.name, value: map[$0.value.index]) }

@@ -41,13 +41,9 @@ func fuseLinearGelu(_ program: Program) -> Program {
     node.type = gelu.type
     node.absorbed = gelu.loc == .unknown || gelu.loc == node.loc ? [] : [gelu.loc]
     if node.loc == .unknown { (node.loc, node.absorbed) = (gelu.loc, []) }
-    let fused = result.append(node)
+    let fused = result.appendWithResults(node)  // linear_gelu's result 1: the pre-activation
     map[g] = fused
-    guard keepsPreActivation else { continue }
-    map[index] = result.append(
-      Node(
-        .result, [fused], attrs: ["index": .int(1)], type: original.type, loc: node.loc,
-        scope: node.scope, isBackward: node.isBackward))
+    if keepsPreActivation { map[index] = ValueID(fused.index + 1) }
   }
   result.outputs = program.outputs.map { ProgramOutput(name: $0.name, value: map[$0.value.index]) }
   return result

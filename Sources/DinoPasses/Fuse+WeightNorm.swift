@@ -65,15 +65,7 @@ func fuseLinearWeightNorm(_ program: Program) -> Program {
     if let fusion = forwardOf[index] {
       map[index] = result.append(fusedForward(program, fusion, map))
     } else if let fusion = backwardAt[index], let backward = fusion.backward {
-      let node = fusedBackward(program, fusion, backward, map)
-      let id = result.append(node)
-      let types = node.op.extraResultTypes(node.operands.map { result[$0].type }, node.attrs)
-      for (k, type) in types.enumerated() {
-        result.append(
-          Node(
-            .result, [id], attrs: ["index": .int(k + 1)], type: type, loc: node.loc,
-            scope: node.scope, isBackward: node.isBackward))
-      }
+      let id = result.appendWithResults(fusedBackward(program, fusion, backward, map))
       map[backward.dx] = id
       map[backward.dv] = ValueID(id.index + 1)
       if let dg = backward.dg { map[dg] = ValueID(id.index + 2) }

@@ -104,24 +104,13 @@ func fuseLayerNorms(_ program: Program) -> Program {
   var stats = Array(repeating: ValueID(-1), count: groups.count)
   var result = Program(name: program.name)
   func mapped(_ ids: [ValueID]) -> [ValueID] { ids.map { map[$0.index] } }
-  func appendResults(of producer: ValueID) {
-    let node = result[producer]
-    let types = node.op.extraResultTypes(node.operands.map { result[$0].type }, node.attrs)
-    for (k, type) in types.enumerated() {
-      result.append(
-        Node(
-          .result, [producer], attrs: ["index": .int(k + 1)], type: type, loc: node.loc,
-          scope: node.scope, isBackward: node.isBackward))
-    }
-  }
   for (index, original) in program.nodes.enumerated() {
     var node = original
     node.operands = mapped(node.operands)
     node.slot = nil
     if let k = groupOfForward[index] {
       node.op = .layerNormTrain
-      let id = result.append(node)
-      appendResults(of: id)
+      let id = result.appendWithResults(node)
       map[index] = id
       stats[k] = ValueID(id.index + 1)
     } else if let k = groupOfBackward[index] {
@@ -133,11 +122,10 @@ func fuseLayerNorms(_ program: Program) -> Program {
       var absorbed: [SourceLoc] = []
       for loc in locs where loc != own && !absorbed.contains(loc) { absorbed.append(loc) }
       let x = map[dx.operands[1].index], gamma = map[dx.operands[2].index]
-      let id = result.append(
+      let id = result.appendWithResults(
         Node(
           .layerNormGrad, [map[dx.operands[0].index], x, stats[k], gamma], type: dx.type,
           loc: own, absorbed: absorbed, scope: dx.scope, isBackward: dx.isBackward))
-      appendResults(of: id)
       map[members[0]] = id
       map[dgamma] = ValueID(id.index + 1)
       map[dbeta] = ValueID(id.index + 2)
@@ -150,6 +138,23 @@ func fuseLayerNorms(_ program: Program) -> Program {
 }
 
 extension Program {
+  /// Appends `node` (its operands already in this program) and, right after it, one
+  /// `result {index=k}` node per further result its op has (`extraResultTypes`): how a
+  /// fusion adds a node with several results. Returns the node's own value; result k is
+  /// the value k positions after it.
+  @discardableResult
+  mutating func appendWithResults(_ node: Node) -> ValueID {
+    let id = append(node)
+    let types = node.op.extraResultTypes(node.operands.map { self[$0].type }, node.attrs)
+    for (k, type) in types.enumerated() {
+      append(
+        Node(
+          .result, [id], attrs: ["index": .int(k + 1)], type: type, loc: node.loc,
+          scope: node.scope, isBackward: node.isBackward))
+    }
+    return id
+  }
+
   /// Appends a copy of `node` whose operands are renamed through `map` (old value index to
   /// new value) and whose memory slot is dropped: how a fusion copies a node it keeps.
   @discardableResult
