@@ -22,6 +22,7 @@ public enum Pipeline {
   ) -> [(name: String, run: Pass)] {
     [
       ("verify", { graph in staged(graph, "verify") }),
+      ("narrow", { graph in narrowSlices(graph) }),
       (
         "autodiff",
         { graph throws(CompileError) in

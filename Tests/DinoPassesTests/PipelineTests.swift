@@ -14,7 +14,7 @@ final class PipelineTests: XCTestCase {
     XCTAssertEqual(
       Pipeline.passNames,
       [
-        "verify", "autodiff", "optimizer", "ema", "dead_code", "fuse", "schedule", "flatten",
+        "verify", "narrow", "autodiff", "optimizer", "ema", "dead_code", "fuse", "schedule", "flatten",
         "remat", "plan_memory",
       ])
     XCTAssertEqual(result.stage, "plan_memory")
@@ -37,7 +37,7 @@ final class PipelineTests: XCTestCase {
     XCTAssertThrowsError(try Pipeline.run(Graph(), stopAfter: "inline")) {
       XCTAssertEqual(
         "\($0)",
-        "error: unknown pass 'inline' (passes: verify, autodiff, optimizer, ema, dead_code, fuse, schedule, flatten, remat, plan_memory)"
+        "error: unknown pass 'inline' (passes: verify, narrow, autodiff, optimizer, ema, dead_code, fuse, schedule, flatten, remat, plan_memory)"
       )
     }
   }

@@ -105,9 +105,10 @@ final class RecomputeStepTests: XCTestCase {
       let plain = try DinoTool.run("dinoc", ["compile", source, "-o", plan] + defines)
       XCTAssertEqual(plain.status, 0, plain.stderr)
       let full = PlanMemoryNeeds(try PlanReader.read(contentsOf: plan))
-      // 30 % off the arena (40 % before the fused attention stopped keeping its softmax
-      // rows, which took vit_tiny_dino's smallest plan out of a 40 % cut's reach).
-      let limit = full.total - full.arenas * 3 / 10
+      // 25 % off the arena (40 % before the fused attention stopped keeping its softmax
+      // rows, 30 % before `narrow` cut the last block to the class token: each shrank the
+      // default arena more than the smallest one, whose cut is now 29 % on vit_tiny_dino).
+      let limit = full.total - full.arenas / 4
       let limited = try DinoTool.run(
         "dinoc", ["compile", source, "-o", plan, "--memory-limit", "\(limit)"] + defines)
       XCTAssertEqual(limited.status, 0, "\(sample): \(limited.stderr)")
