@@ -15,6 +15,7 @@
 #include <cblas.h>
 #include <string.h>
 
+#include "gelu.h"
 #include "gemm_internal.h"
 #include "internal.h"
 #include "shim.h"
@@ -33,7 +34,7 @@ static int split_point(int len, int p, int parts) {
 /* The epilogue's row loops: whole 16-float vectors without interleaving, so that the tiled
  * GEMM's 32-column tiles run as two vectors instead of falling to the scalar remainder loop
  * (clang's default 4-way interleave needs 64 columns). Each element's operations are the
- * same either way: the vector and scalar forms of dino_gelu1 give the same bits. */
+ * same either way: the vector and scalar forms of dino_gelu1 (gelu.h) give the same bits. */
 #define EPILOGUE_VECTORS \
     _Pragma("clang loop vectorize(enable) vectorize_width(16) interleave_count(1)")
 
