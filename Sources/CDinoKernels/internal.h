@@ -1,6 +1,7 @@
 /* internal.h — helpers shared by the optimised kernels: thread counts, vectorisable
- * math (sqrt, exp; GELU is in gelu.h), fixed-order reductions, and the broadcast plan. Not a public header:
- * omp.h stays out of include/ so that Swift clients need no include paths. */
+ * math (sqrt, exp; GELU is in gelu.h), fixed-order reductions, and the broadcast plan.
+ * Not a public header: omp.h stays out of include/ so that Swift clients need no include
+ * paths. */
 #ifndef DINO_INTERNAL_H
 #define DINO_INTERNAL_H
 
