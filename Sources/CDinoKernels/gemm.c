@@ -104,24 +104,20 @@ static inline void gelu_bwd_row(float *dy, const float *x, int nn) {
 
 void dino_gemm_epilogue_apply(float *c, const struct gemm_epilogue *e, int n, int m0, int mm,
                               int n0, int nn) {
+    // Row by row, every step on the row while it sits in L1 (after sgemm the block is larger
+    // than L2, and a pass per step went to memory and back each time). Each element still
+    // takes the steps in the unfused ops' order, so the bits do not depend on the loop order.
     float *cb = c + (int64_t)m0 * n + n0;
-    if (e->bias) {
-        for (int i = 0; i < mm; i++) {
-            float *row = cb + (int64_t)i * n;
+    for (int i = 0; i < mm; i++) {
+        float *row = cb + (int64_t)i * n;
+        if (e->bias) {
             EPILOGUE_VECTORS
             for (int j = 0; j < nn; j++) row[j] += e->bias[n0 + j];
         }
-    }
-    if (e->row_scale || e->residual) scale_then_add(cb, e, n, m0, mm, n0, nn);
-    if (e->gelu_in_place || e->gelu) {
-        for (int i = 0; i < mm; i++) {
-            float *row = cb + (int64_t)i * n;
+        if (e->row_scale || e->residual) scale_then_add(row, e, n, m0 + i, 1, n0, nn);
+        if (e->gelu_in_place || e->gelu)
             gelu_row(e->gelu_in_place ? row : e->gelu + (int64_t)(m0 + i) * n + n0, row, nn);
-        }
-    }
-    if (e->gelu_grad_x) {
-        for (int i = 0; i < mm; i++)
-            gelu_bwd_row(cb + (int64_t)i * n, e->gelu_grad_x + (int64_t)(m0 + i) * n + n0, nn);
+        if (e->gelu_grad_x) gelu_bwd_row(row, e->gelu_grad_x + (int64_t)(m0 + i) * n + n0, nn);
     }
 }
 
