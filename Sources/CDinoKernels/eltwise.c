@@ -5,7 +5,9 @@
  * dimensions form one contiguous run of a's (same shape, a trailing repeat such as a
  * bias, a per-row scalar, a scalar); anything else takes the strided path. Loops are
  * cut into one static chunk per thread, so every element is computed the same way
- * whatever the thread count. GELU uses the vectorisable dino_erff (internal.h). */
+ * whatever the thread count. GELU and its derivative are gelu.h's dino_gelu1 and
+ * dino_gelu_bwd1, which the GEMM epilogues share. */
+#include "gelu.h"
 #include "internal.h"
 #include "shim.h"
 

@@ -15,6 +15,7 @@
 #include <cblas.h>
 #include <string.h>
 
+#include "gelu.h"
 #include "gemm_internal.h"
 #include "internal.h"
 #include "shim.h"
@@ -33,7 +34,7 @@ static int split_point(int len, int p, int parts) {
 /* The epilogue's row loops: whole 16-float vectors without interleaving, so that the tiled
  * GEMM's 32-column tiles run as two vectors instead of falling to the scalar remainder loop
  * (clang's default 4-way interleave needs 64 columns). Each element's operations are the
- * same either way: the vector and scalar forms of dino_gelu1 give the same bits. */
+ * same either way: the vector and scalar forms of dino_gelu1 (gelu.h) give the same bits. */
 #define EPILOGUE_VECTORS \
     _Pragma("clang loop vectorize(enable) vectorize_width(16) interleave_count(1)")
 
@@ -57,40 +58,66 @@ static void scale_then_add(float *restrict cb, const struct gemm_epilogue *e, in
     }
 }
 
+/* out[l] = gelu(in[l]) for 16 floats (out may be in): a constant-trip `omp simd` loop, which
+ * clang turns into straight vector code with no runtime overlap check (each element is read
+ * before it is written). */
+static inline void gelu_16(float *out, const float *in) {
+#pragma omp simd
+    for (int l = 0; l < 16; l++) out[l] = dino_gelu1(in[l]);
+}
+
+/* dy[l] = gelu_bwd(dy[l], x[l]) for 16 floats, as gelu_16. */
+static inline void gelu_bwd_16(float *dy, const float *x) {
+#pragma omp simd
+    for (int l = 0; l < 16; l++) dy[l] = dino_gelu_bwd1(dy[l], x[l]);
+}
+
+/* GELU over one row of nn floats (out may be in), 16 at a time, the last nn mod 16 through a
+ * 16-float buffer: no scalar remainder loop, so the row loop is vector code alone and its
+ * constants stay in registers. A 14 × 32 tile's rows are two vectors: as ordinary vectorised
+ * row loops (per-row set-up, constants reloaded for the scalar remainder) the tiled GEMM's
+ * GELU cost ~1.5× a long loop's per element. Vector and scalar forms give the same bits
+ * (gelu.h), so this rounds as the unfused gelu. */
+static inline void gelu_row(float *out, const float *in, int nn) {
+    int j = 0;
+    for (; j + 16 <= nn; j += 16) gelu_16(out + j, in + j);
+    if (j < nn) {
+        float buf[16] = {0};
+        memcpy(buf, in + j, sizeof(float) * (size_t)(nn - j));
+        gelu_16(buf, buf);
+        memcpy(out + j, buf, sizeof(float) * (size_t)(nn - j));
+    }
+}
+
+/* dy = gelu_bwd(dy, x) over one row of nn floats, blocked as gelu_row. */
+static inline void gelu_bwd_row(float *dy, const float *x, int nn) {
+    int j = 0;
+    for (; j + 16 <= nn; j += 16) gelu_bwd_16(dy + j, x + j);
+    if (j < nn) {
+        float dbuf[16] = {0}, xbuf[16] = {0};
+        memcpy(dbuf, dy + j, sizeof(float) * (size_t)(nn - j));
+        memcpy(xbuf, x + j, sizeof(float) * (size_t)(nn - j));
+        gelu_bwd_16(dbuf, xbuf);
+        memcpy(dy + j, dbuf, sizeof(float) * (size_t)(nn - j));
+    }
+}
+
 void dino_gemm_epilogue_apply(float *c, const struct gemm_epilogue *e, int n, int m0, int mm,
                               int n0, int nn) {
+    // Row by row, every step on the row while it sits in L1 (after sgemm the block is larger
+    // than L2, and a pass per step went to memory and back each time). Each element still
+    // takes the steps in the unfused ops' order, so the bits do not depend on the loop order.
     float *cb = c + (int64_t)m0 * n + n0;
-    if (e->bias) {
-        for (int i = 0; i < mm; i++) {
-            float *row = cb + (int64_t)i * n;
+    for (int i = 0; i < mm; i++) {
+        float *row = cb + (int64_t)i * n;
+        if (e->bias) {
             EPILOGUE_VECTORS
             for (int j = 0; j < nn; j++) row[j] += e->bias[n0 + j];
         }
-    }
-    if (e->row_scale || e->residual) scale_then_add(cb, e, n, m0, mm, n0, nn);
-    if (e->gelu_in_place) {
-        // A loop of its own: with `out` possibly `row`, clang's runtime overlap check sends
-        // the in-place case down the scalar loop (measured 2× slower for the whole kernel).
-        for (int i = 0; i < mm; i++) {
-            float *row = cb + (int64_t)i * n;
-            EPILOGUE_VECTORS
-            for (int j = 0; j < nn; j++) row[j] = dino_gelu1(row[j]);
-        }
-    } else if (e->gelu) {
-        for (int i = 0; i < mm; i++) {
-            const float *row = cb + (int64_t)i * n;
-            float *restrict out = e->gelu + (int64_t)(m0 + i) * n + n0;
-            EPILOGUE_VECTORS
-            for (int j = 0; j < nn; j++) out[j] = dino_gelu1(row[j]);
-        }
-    }
-    if (e->gelu_grad_x) {
-        for (int i = 0; i < mm; i++) {
-            float *row = cb + (int64_t)i * n;
-            const float *restrict x = e->gelu_grad_x + (int64_t)(m0 + i) * n + n0;
-            EPILOGUE_VECTORS
-            for (int j = 0; j < nn; j++) row[j] = dino_gelu_bwd1(row[j], x[j]);
-        }
+        if (e->row_scale || e->residual) scale_then_add(row, e, n, m0 + i, 1, n0, nn);
+        if (e->gelu_in_place || e->gelu)
+            gelu_row(e->gelu_in_place ? row : e->gelu + (int64_t)(m0 + i) * n + n0, row, nn);
+        if (e->gelu_grad_x) gelu_bwd_row(row, e->gelu_grad_x + (int64_t)(m0 + i) * n + n0, nn);
     }
 }
 

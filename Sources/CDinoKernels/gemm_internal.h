@@ -5,9 +5,9 @@
 
 #include <stdint.h>
 
-/** What a GEMM does to C after its products, in this order (each step a pass of its own over
- *  the rectangle, as the unfused kernels round): add `bias` (per column), multiply row r by
- *  `row_scale[r / rows_per_scale]` (linear_residual_scaled: the drop-path mask), add
+/** What a GEMM does to C after its products, in this order (row by row, each step a loop of
+ *  its own over the row, as the unfused kernels round): add `bias` (per column), multiply
+ *  row r by `row_scale[r / rows_per_scale]` (linear_residual_scaled: the drop-path mask), add
  *  `residual` (linear_residual), write gelu(C) to `gelu` (linear_gelu) or over C itself when
  *  `gelu_in_place` (linear_gelu_only), multiply by gelu'(`gelu_grad_x`) as gelu_bwd does
  *  (matmul_gelu_bwd). `gelu`, `residual` and `gelu_grad_x` are laid out as C (per batch item

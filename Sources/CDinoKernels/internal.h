@@ -1,6 +1,7 @@
 /* internal.h — helpers shared by the optimised kernels: thread counts, vectorisable
- * math (exp, erf), fixed-order reductions, and the broadcast plan. Not a public header:
- * omp.h stays out of include/ so that Swift clients need no include paths. */
+ * math (sqrt, exp; GELU is in gelu.h), fixed-order reductions, and the broadcast plan.
+ * Not a public header: omp.h stays out of include/ so that Swift clients need no include
+ * paths. */
 #ifndef DINO_INTERNAL_H
 #define DINO_INTERNAL_H
 
@@ -61,46 +62,6 @@ static inline float dino_expf(float xin) {
     float scale;
     memcpy(&scale, &bits, sizeof scale);
     return xin < -87.33654f ? 0.0f : p * scale;
-}
-
-/** erf(x) in float, max abs error ~1.2e-7: x·P(x²) for |x| < 0.875, else
- *  1 − exp(Q(|x|)) with |x| clamped at 3.92 (erf rounds to 1 beyond). Both branches are
- *  computed and one is selected, so loops calling it vectorise. Coefficients are
- *  least-squares minimax fits of erf(x)/x and log(erfc(t)). */
-static inline float dino_erff(float x) {
-    float a = fabsf(x), s = x * x;
-    float p = -6.05591185e-4f;
-    p = p * s + 5.00088871e-3f;
-    p = p * s - 2.67672423e-2f;
-    p = p * s + 1.12816325e-1f;
-    p = p * s - 3.76124358e-1f;
-    p = p * s + 1.12837911e+0f;
-    float small = x * p;
-    float t = a > 3.92f ? 3.92f : a; /* a ternary, not fminf: NaN must propagate */
-    float q = -2.05542053e-5f;
-    q = q * t + 4.28227396e-4f;
-    q = q * t - 4.14096249e-3f;
-    q = q * t + 2.50405228e-2f;
-    q = q * t - 1.08158732e-1f;
-    q = q * t - 6.33456482e-1f;
-    q = q * t - 1.12946111e+0f;
-    q = q * t + 1.63584934e-4f;
-    float large = copysignf(1.0f - dino_expf(q), x);
-    return a < 0.875f ? small : large;
-}
-
-/** The exact GELU ½v(1 + erf(v/√2)) of one value: gelu and the linear_gelu epilogue share
- *  it, so both round alike. */
-static inline float dino_gelu1(float v) {
-    return 0.5f * v * (1.0f + dino_erff(v * 0.70710678118654752f));
-}
-
-/** dy·(Φ(v) + v·φ(v)), GELU's gradient at v times dy: gelu_bwd and the matmul_gelu_bwd
- *  epilogue share it, so both round alike. */
-static inline float dino_gelu_bwd1(float dy, float v) {
-    float cdf = 0.5f * (1.0f + dino_erff(v * 0.70710678118654752f));
-    float pdf = 0.39894228040143268f * dino_expf(-0.5f * v * v);
-    return dy * (cdf + v * pdf);
 }
 
 /* ---- fixed-order reductions: 16 interleaved float partial sums ---------------------- */
