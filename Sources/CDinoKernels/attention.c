@@ -1,9 +1,11 @@
 /* attention.c — fused multi-head self-attention, forward and backward, on small blocks.
  *
  * Both read q, k and v straight from the qkv projection's output [B, N, 3·C] (row n of image
- * b holds q, k, v one after the other, each [heads][hd]). The forward saves, besides the
- * output, only each softmax row's log-sum-exp (lse, [B, heads, N]); the backward recomputes
- * the softmax rows from q, k and lse (FlashAttention-2's backward), so no [B, heads, N, N]
+ * b holds q, k, v one after the other, each [heads][hd]), the queries of only the first Q
+ * rows (Q = N: the whole attention; Q < N: the rows a later slice keeps, each bitwise the
+ * same row as the whole attention's). The forward saves, besides the output [B, Q, C], only
+ * each softmax row's log-sum-exp (lse, [B, heads, Q]); the backward recomputes
+ * the softmax rows from q, k and lse (FlashAttention-2's backward), so no [B, heads, Q, N]
  * tensor outlives a kernel. Work is one (image, head) pair per iteration of one static
  * OpenMP loop, the pair after next prefetched into L2; products are a register-blocked
  * vector kernel (attention_tiles.h). A pair takes one of two paths, by shape alone:
@@ -36,20 +38,27 @@ enum { DINO_ATT_AHEAD = 2 };
 /** Pairs with fewer flops than this in all run on the calling thread. */
 static const double dino_attention_serial_flops = 1 << 20;
 
-/** The padded sizes of one pair: n tokens (np rows, nw columns), hd head width (hw). */
+/** The padded sizes of one pair: n tokens (np rows, nw columns), hd head width (hw), q
+ *  queries (qp rows). */
 struct dino_att_dims {
-    int n, hd, np, nw, hw;
+    int n, hd, np, nw, hw, q, qp;
 };
 
-/** The padded sizes of a pair of n tokens and head width hd. */
-static struct dino_att_dims dino_att_dims(int n, int hd) {
-    struct dino_att_dims d = {n, hd, dino_att_round(n, DINO_ATT_ROWS),
-                              dino_att_round(n, DINO_ATT_COLS), dino_att_round(hd, DINO_ATT_COLS)};
+/** The padded sizes of a pair of n tokens, head width hd and the first q ≤ n queries. */
+static struct dino_att_dims dino_att_dims(int n, int hd, int q) {
+    struct dino_att_dims d = {n,
+                              hd,
+                              dino_att_round(n, DINO_ATT_ROWS),
+                              dino_att_round(n, DINO_ATT_COLS),
+                              dino_att_round(hd, DINO_ATT_COLS),
+                              q,
+                              dino_att_round(q, DINO_ATT_ROWS)};
     return d;
 }
 
 /** One thread's tiles: a, b, c (np × hw: q, k, v or dy), kt and vt (hd × nw: kᵀ, vᵀ),
- *  s and ds (np × nw: scores or P, dP or dS), tile (np × hw: a product). */
+ *  s and ds (np × nw: scores or P, dP or dS; qp rows used), tile (np × hw: a product).
+ *  Sized for n queries, so q ≤ n always fits. */
 struct dino_att_tiles {
     float *a, *b, *c, *kt, *vt, *s, *ds, *tile;
 };
@@ -102,45 +111,58 @@ static size_t dino_attention_scratch_bytes(int64_t batch, int n, int c, int head
     if (batch <= 0 || n <= 0 || c <= 0 || heads <= 0) return 0;
     int64_t pairs = batch * heads;
     int64_t slots = pairs < DINO_ATTENTION_SLOTS ? pairs : DINO_ATTENTION_SLOTS;
-    return (size_t)slots * (size_t)dino_att_slot_floats(dino_att_dims(n, c / heads)) *
+    return (size_t)slots * (size_t)dino_att_slot_floats(dino_att_dims(n, c / heads, n)) *
            sizeof(float);
 }
 
-/* Prefetches pair u's rows: q, k, v of qkv; dy and out when given (the backward); the rows
- * it writes, of `dst` ([B, N, C] when dy is NULL, else d(qkv) in qkv's layout). */
+/* Prefetches pair u's rows: q (the first q rows), k, v of qkv; dy and out when given (the
+ * backward); the rows it writes, of `dst` ([B, Q, C] when dy is NULL, else d(qkv) in qkv's
+ * layout). */
 static void dino_att_prefetch_pair(const float *qkv, const float *dy, const float *out,
                                    const float *dst, struct dino_att_dims d, int64_t u,
                                    int heads, int c) {
     int64_t b = u / heads, h = u % heads, ld = 3 * (int64_t)c;
     const float *q = qkv + b * d.n * ld + h * d.hd;
-    for (int part = 0; part < 3; part++) dino_att_prefetch(q + part * (int64_t)c, ld, d.n, d.hd, 0);
-    int64_t orow = b * d.n * (int64_t)c + h * d.hd;
+    for (int part = 0; part < 3; part++)
+        dino_att_prefetch(q + part * (int64_t)c, ld, part == 0 ? d.q : d.n, d.hd, 0);
+    int64_t orow = b * d.q * (int64_t)c + h * d.hd;
     if (dy == NULL) {
-        dino_att_prefetch(dst + orow, c, d.n, d.hd, 1);
+        dino_att_prefetch(dst + orow, c, d.q, d.hd, 1);
         return;
     }
-    dino_att_prefetch(dy + orow, c, d.n, d.hd, 0);
-    dino_att_prefetch(out + orow, c, d.n, d.hd, 0);
+    dino_att_prefetch(dy + orow, c, d.q, d.hd, 0);
+    dino_att_prefetch(out + orow, c, d.q, d.hd, 0);
     const float *dq = dst + b * d.n * ld + h * d.hd;
     for (int part = 0; part < 3; part++)
         dino_att_prefetch(dq + part * (int64_t)c, ld, d.n, d.hd, 1);
 }
 
-/* out[0 … n) × [0 … hd) (stride ldo) = rows of A·B (ta: Aᵀ·B) over k, A with np rows: when
- * hd is a whole number of vectors, the full 8-row blocks straight into out and the last
- * partial block through `tile`; else every row through `tile`. */
-static void dino_att_product(int ta, struct dino_att_dims d, int k, const float *a, int lda,
-                             const float *b, int ldb, float *out, int64_t ldo, float *tile) {
-    int direct = d.hw == d.hd ? d.n / DINO_ATT_ROWS * DINO_ATT_ROWS : 0;
+/* out[0 … m) × [0 … hd) (stride ldo) = rows of A·B (ta: Aᵀ·B) over k, A with mp rows (m
+ * rounded up to whole row blocks): when hd is a whole number of vectors, the full 8-row
+ * blocks straight into out and the last partial block through `tile`; else every row
+ * through `tile`. */
+static void dino_att_product(int ta, struct dino_att_dims d, int m, int mp, int k,
+                             const float *a, int lda, const float *b, int ldb, float *out,
+                             int64_t ldo, float *tile) {
+    int direct = d.hw == d.hd ? m / DINO_ATT_ROWS * DINO_ATT_ROWS : 0;
     const float *rest = ta ? a + direct : a + (int64_t)direct * lda;
     if (ta) {
         if (direct) dino_att_gemm_tn(direct, d.hw, k, a, lda, b, ldb, out, (int)ldo);
-        if (direct < d.np) dino_att_gemm_tn(d.np - direct, d.hw, k, rest, lda, b, ldb, tile, d.hw);
+        if (direct < mp) dino_att_gemm_tn(mp - direct, d.hw, k, rest, lda, b, ldb, tile, d.hw);
     } else {
         if (direct) dino_att_gemm(direct, d.hw, k, a, lda, b, ldb, out, (int)ldo);
-        if (direct < d.np) dino_att_gemm(d.np - direct, d.hw, k, rest, lda, b, ldb, tile, d.hw);
+        if (direct < mp) dino_att_gemm(mp - direct, d.hw, k, rest, lda, b, ldb, tile, d.hw);
     }
-    dino_att_unpack(out + direct * ldo, ldo, tile, d.hw, d.n - direct, d.hd);
+    dino_att_unpack(out + direct * ldo, ldo, tile, d.hw, m - direct, d.hd);
+}
+
+/* Zeroes rows q … n−1 of dq (hd floats each, stride ld): the gradients of the queries the
+ * attention did not compute. */
+static void dino_att_zero_rows(float *dq, int64_t ld, int q, int n, int hd) {
+    for (int r = q; r < n; r++) {
+        float *row = dq + r * ld;
+        for (int j = 0; j < hd; j++) row[j] = 0.0f;
+    }
 }
 
 /* Row i of the scores: scaled in place, turned into softmax weights (max, exp, fixed-order
@@ -160,14 +182,15 @@ static float dino_att_softmax_row(float *row, int n, int nw, float scale) {
     return mx + logf(sum);
 }
 
-/* The forward of pair (b, h): P = softmax(scale · q kᵀ), out_bh = P v, lse_bh. */
+/* The forward of pair (b, h): P = softmax(scale · q kᵀ) (the first d.q queries against the
+ * n keys), out_bh = P v, lse_bh. */
 static void attention_pair(float *restrict out, float *restrict lse, const float *restrict qkv,
                            struct dino_att_tiles t, struct dino_att_dims d, int64_t b, int h,
                            int c, float scale) {
-    int n = d.n, hd = d.hd;
+    int n = d.n, hd = d.hd, nq = d.q;
     int64_t ld = 3 * (int64_t)c;
     const float *q = qkv + b * n * ld + (int64_t)h * hd, *k = q + c, *v = q + 2 * (int64_t)c;
-    dino_att_pack(t.a, d.hw, d.np, d.hw, q, ld, n, hd);
+    dino_att_pack(t.a, d.hw, d.qp, d.hw, q, ld, nq, hd);
     dino_att_pack_t(t.kt, d.nw, hd, d.nw, k, ld, n, hd);
     // B operands (k rows read, whole vectors of columns) come straight from qkv when hd is
     // a whole number of vectors.
@@ -178,12 +201,12 @@ static void attention_pair(float *restrict out, float *restrict lse, const float
         vb = t.c;
         ldv = d.hw;
     }
-    dino_att_gemm(d.np, d.nw, hd, t.a, d.hw, t.kt, d.nw, t.s, d.nw);
-    float *row_lse = lse + (b * (c / hd) + h) * (int64_t)n;
-    for (int i = 0; i < n; i++) row_lse[i] = dino_att_softmax_row(t.s + (int64_t)i * d.nw, n, d.nw,
-                                                                  scale);
-    dino_att_product(0, d, n, t.s, d.nw, vb, ldv, out + b * n * (int64_t)c + (int64_t)h * hd, c,
-                     t.tile);
+    dino_att_gemm(d.qp, d.nw, hd, t.a, d.hw, t.kt, d.nw, t.s, d.nw);
+    float *row_lse = lse + (b * (c / hd) + h) * (int64_t)nq;
+    for (int i = 0; i < nq; i++)
+        row_lse[i] = dino_att_softmax_row(t.s + (int64_t)i * d.nw, n, d.nw, scale);
+    dino_att_product(0, d, nq, d.qp, n, t.s, d.nw, vb, ldv,
+                     out + b * nq * (int64_t)c + (int64_t)h * hd, c, t.tile);
 }
 
 /* The forward of pair (b, h) on the direct path (hd a whole number of vectors): q and v
@@ -192,25 +215,26 @@ static void attention_pair(float *restrict out, float *restrict lse, const float
 static void attention_pair_direct(float *restrict out, float *restrict lse,
                                   const float *restrict qkv, struct dino_att_tiles t,
                                   struct dino_att_dims d, int64_t b, int h, int c, float scale) {
-    int n = d.n, hd = d.hd, ld = 3 * c;
+    int n = d.n, hd = d.hd, nq = d.q, ld = 3 * c;
     const float *q = qkv + b * n * (int64_t)ld + (int64_t)h * hd, *k = q + c, *v = q + 2 * c;
     dino_att_pack_t(t.kt, d.nw, hd, d.nw, k, ld, n, hd);
-    dino_att_gemm(n, dino_att_round(n, 8), hd, q, ld, t.kt, d.nw, t.s, d.nw);
-    float *row_lse = lse + (b * (c / hd) + h) * (int64_t)n;
-    for (int i = 0; i < n; i++)
+    dino_att_gemm(nq, dino_att_round(n, 8), hd, q, ld, t.kt, d.nw, t.s, d.nw);
+    float *row_lse = lse + (b * (c / hd) + h) * (int64_t)nq;
+    for (int i = 0; i < nq; i++)
         row_lse[i] = dino_att_softmax_row(t.s + (int64_t)i * d.nw, n, d.nw, scale);
-    dino_att_gemm(n, hd, n, t.s, d.nw, v, ld, out + b * n * (int64_t)c + (int64_t)h * hd, c);
+    dino_att_gemm(nq, hd, n, t.s, d.nw, v, ld, out + b * nq * (int64_t)c + (int64_t)h * hd, c);
 }
 
-/** out = per (image, head) softmax(scale·q·kᵀ)·v with q, k, v read from qkv (batch, n, 3c);
- *  out is (batch, n, c), lse (batch, heads, n) each softmax row's log-sum-exp. */
+/** out = per (image, head) softmax(scale·q·kᵀ)·v with q, k, v read from qkv (batch, n, 3c),
+ *  the queries of rows 0 … nq−1 only (1 ≤ nq ≤ n); out is (batch, nq, c), lse (batch,
+ *  heads, nq) each softmax row's log-sum-exp. */
 static void dino_attention_fwd(float *restrict out, float *restrict lse, float *restrict scratch,
-                               const float *restrict qkv, int64_t batch, int n, int c, int heads,
-                               float scale) {
-    if (batch <= 0 || n <= 0 || c <= 0) return;
-    struct dino_att_dims d = dino_att_dims(n, c / heads);
+                               const float *restrict qkv, int64_t batch, int n, int nq, int c,
+                               int heads, float scale) {
+    if (batch <= 0 || n <= 0 || nq <= 0 || nq > n || c <= 0) return;
+    struct dino_att_dims d = dino_att_dims(n, c / heads, nq);
     int64_t pairs = batch * heads, slot = dino_att_slot_floats(d);
-    int nt = dino_att_threads(pairs, 4.0 * (double)pairs * n * n * d.hd);
+    int nt = dino_att_threads(pairs, 4.0 * (double)pairs * nq * n * d.hd);
     int direct = dino_att_direct(d);
 #pragma omp parallel num_threads(nt)
     {
@@ -227,17 +251,18 @@ static void dino_attention_fwd(float *restrict out, float *restrict lse, float *
     }
 }
 
-/* Rows 0 … n−1 of s (scores q kᵀ, stride ld) become P = exp(scale · s − lse) and those of
- * ds (dP = dy vᵀ) dS = scale · P ⊙ (dP − D), D_i = Σ_d dy_id · out_id (rows of dy and out
- * at stride ldo, hd wide). The n dot products D go first, into `dots` (n floats: the
- * thread's product tile, free until the products), in a loop of their own (independent,
- * so they overlap: one per row inside the row loop stalled it). */
+/* Rows 0 … rows−1 of s (scores q kᵀ, stride ld, n columns) become P = exp(scale · s − lse)
+ * and those of ds (dP = dy vᵀ) dS = scale · P ⊙ (dP − D), D_i = Σ_d dy_id · out_id (rows of
+ * dy and out at stride ldo, hd wide). The dot products D go first, into `dots` (`rows`
+ * floats: the thread's product tile, free until the products), in a loop of their own
+ * (independent, so they overlap: one per row inside the row loop stalled it). */
 static void dino_att_scores_grad(float *restrict s, float *restrict ds, int ld,
                                  const float *restrict g, const float *restrict o, int ldo,
-                                 const float *restrict row_lse, int n, int hd, float scale,
-                                 float *restrict dots) {
-    for (int i = 0; i < n; i++) dots[i] = dino_dot(g + (int64_t)i * ldo, o + (int64_t)i * ldo, hd);
-    for (int i = 0; i < n; i++) {
+                                 const float *restrict row_lse, int rows, int n, int hd,
+                                 float scale, float *restrict dots) {
+    for (int i = 0; i < rows; i++)
+        dots[i] = dino_dot(g + (int64_t)i * ldo, o + (int64_t)i * ldo, hd);
+    for (int i = 0; i < rows; i++) {
         float *p = s + (int64_t)i * ld, *dr = ds + (int64_t)i * ld;
         float m = row_lse[i], di = dots[i];
 #pragma omp simd
@@ -249,19 +274,20 @@ static void dino_att_scores_grad(float *restrict s, float *restrict ds, int ld,
 
 /* The backward of pair (b, h): P = exp(scale · q kᵀ − lse) again, dv = Pᵀ dy, dP = dy vᵀ,
  * D_i = Σ_d dy_id · out_id, dS = scale · P ⊙ (dP − D), dq = dS k, dk = dSᵀ q (the two
- * transposed products read P and dS by columns: no transposed copy). */
+ * transposed products read P and dS by columns: no transposed copy); the rows of P, dS
+ * and dq are the first d.q queries', dq's rows past them zero. */
 static void attention_bwd_pair(float *restrict dqkv, const float *restrict dy,
                                const float *restrict qkv, const float *restrict out,
                                const float *restrict lse, struct dino_att_tiles t,
                                struct dino_att_dims d, int64_t b, int h, int c, float scale) {
-    int n = d.n, hd = d.hd;
+    int n = d.n, hd = d.hd, nq = d.q;
     int64_t ld = 3 * (int64_t)c;
-    int64_t row0 = b * n * ld + (int64_t)h * hd, orow0 = b * n * (int64_t)c + (int64_t)h * hd;
+    int64_t row0 = b * n * ld + (int64_t)h * hd, orow0 = b * nq * (int64_t)c + (int64_t)h * hd;
     const float *q = qkv + row0, *k = q + c, *v = q + 2 * (int64_t)c;
     float *dq = dqkv + row0, *dk = dq + c, *dv = dq + 2 * (int64_t)c;
     const float *g = dy + orow0, *o = out + orow0;
-    const float *row_lse = lse + (b * (c / hd) + h) * (int64_t)n;
-    dino_att_pack(t.a, d.hw, d.np, d.hw, q, ld, n, hd);
+    const float *row_lse = lse + (b * (c / hd) + h) * (int64_t)nq;
+    dino_att_pack(t.a, d.hw, d.qp, d.hw, q, ld, nq, hd);
     const float *kb = k;
     int ldk = (int)ld;
     if (d.hw != hd) {
@@ -269,15 +295,16 @@ static void attention_bwd_pair(float *restrict dqkv, const float *restrict dy,
         kb = t.b;
         ldk = d.hw;
     }
-    dino_att_pack(t.c, d.hw, d.np, d.hw, g, c, n, hd);
+    dino_att_pack(t.c, d.hw, d.qp, d.hw, g, c, nq, hd);
     dino_att_pack_t(t.kt, d.nw, hd, d.nw, k, ld, n, hd);
     dino_att_pack_t(t.vt, d.nw, hd, d.nw, v, ld, n, hd);
-    dino_att_gemm(d.np, d.nw, hd, t.a, d.hw, t.kt, d.nw, t.s, d.nw);
-    dino_att_gemm(d.np, d.nw, hd, t.c, d.hw, t.vt, d.nw, t.ds, d.nw);
-    dino_att_scores_grad(t.s, t.ds, d.nw, g, o, c, row_lse, n, hd, scale, t.tile);
-    dino_att_product(1, d, n, t.s, d.nw, t.c, d.hw, dv, ld, t.tile);
-    dino_att_product(0, d, n, t.ds, d.nw, kb, ldk, dq, ld, t.tile);
-    dino_att_product(1, d, n, t.ds, d.nw, t.a, d.hw, dk, ld, t.tile);
+    dino_att_gemm(d.qp, d.nw, hd, t.a, d.hw, t.kt, d.nw, t.s, d.nw);
+    dino_att_gemm(d.qp, d.nw, hd, t.c, d.hw, t.vt, d.nw, t.ds, d.nw);
+    dino_att_scores_grad(t.s, t.ds, d.nw, g, o, c, row_lse, nq, n, hd, scale, t.tile);
+    dino_att_product(1, d, n, d.np, nq, t.s, d.nw, t.c, d.hw, dv, ld, t.tile);
+    dino_att_product(0, d, nq, d.qp, n, t.ds, d.nw, kb, ldk, dq, ld, t.tile);
+    dino_att_product(1, d, n, d.np, nq, t.ds, d.nw, t.a, d.hw, dk, ld, t.tile);
+    dino_att_zero_rows(dq, ld, nq, n, hd);
 }
 
 /* The backward of pair (b, h) on the direct path: q, k, dy read in place, only kᵀ and vᵀ
@@ -288,33 +315,34 @@ static void attention_bwd_pair_direct(float *restrict dqkv, const float *restric
                                       const float *restrict lse, struct dino_att_tiles t,
                                       struct dino_att_dims d, int64_t b, int h, int c,
                                       float scale) {
-    int n = d.n, hd = d.hd, ld = 3 * c;
-    int64_t row0 = b * n * (int64_t)ld + (int64_t)h * hd, orow0 = b * n * (int64_t)c + h * hd;
+    int n = d.n, hd = d.hd, nq = d.q, ld = 3 * c;
+    int64_t row0 = b * n * (int64_t)ld + (int64_t)h * hd, orow0 = b * nq * (int64_t)c + h * hd;
     const float *q = qkv + row0, *k = q + c, *v = q + 2 * c;
     float *dq = dqkv + row0, *dk = dq + c, *dv = dq + 2 * c;
     const float *g = dy + orow0, *o = out + orow0;
-    const float *row_lse = lse + (b * (c / hd) + h) * (int64_t)n;
+    const float *row_lse = lse + (b * (c / hd) + h) * (int64_t)nq;
     dino_att_pack_t(t.kt, d.nw, hd, d.nw, k, ld, n, hd);
     dino_att_pack_t(t.vt, d.nw, hd, d.nw, v, ld, n, hd);
     int cols = dino_att_round(n, 8);
-    dino_att_gemm(n, cols, hd, q, ld, t.kt, d.nw, t.s, d.nw);
-    dino_att_gemm(n, cols, hd, g, c, t.vt, d.nw, t.ds, d.nw);
-    dino_att_scores_grad(t.s, t.ds, d.nw, g, o, c, row_lse, n, hd, scale, t.tile);
-    dino_att_gemm_tn(n, hd, n, t.s, d.nw, g, c, dv, ld);
-    dino_att_gemm(n, hd, n, t.ds, d.nw, k, ld, dq, ld);
-    dino_att_gemm_tn(n, hd, n, t.ds, d.nw, q, ld, dk, ld);
+    dino_att_gemm(nq, cols, hd, q, ld, t.kt, d.nw, t.s, d.nw);
+    dino_att_gemm(nq, cols, hd, g, c, t.vt, d.nw, t.ds, d.nw);
+    dino_att_scores_grad(t.s, t.ds, d.nw, g, o, c, row_lse, nq, n, hd, scale, t.tile);
+    dino_att_gemm_tn(n, hd, nq, t.s, d.nw, g, c, dv, ld);
+    dino_att_gemm(nq, hd, n, t.ds, d.nw, k, ld, dq, ld);
+    dino_att_gemm_tn(n, hd, nq, t.ds, d.nw, q, ld, dk, ld);
+    dino_att_zero_rows(dq, ld, nq, n, hd);
 }
 
-/** d(qkv) of dino_attention_fwd from dy (batch, n, c), qkv, the forward's out and lse. */
+/** d(qkv) of dino_attention_fwd from dy (batch, nq, c), qkv, the forward's out and lse. */
 static void dino_attention_bwd(float *restrict dqkv, float *restrict scratch,
                                const float *restrict dy, const float *restrict qkv,
                                const float *restrict out, const float *restrict lse,
-                               int64_t batch, int n, int c, int heads, float scale) {
+                               int64_t batch, int n, int nq, int c, int heads, float scale) {
     // dqkv (batch, n, 3c) gets every element written once.
-    if (batch <= 0 || n <= 0 || c <= 0) return;
-    struct dino_att_dims d = dino_att_dims(n, c / heads);
+    if (batch <= 0 || n <= 0 || nq <= 0 || nq > n || c <= 0) return;
+    struct dino_att_dims d = dino_att_dims(n, c / heads, nq);
     int64_t pairs = batch * heads, slot = dino_att_slot_floats(d);
-    int nt = dino_att_threads(pairs, 10.0 * (double)pairs * n * n * d.hd);
+    int nt = dino_att_threads(pairs, 10.0 * (double)pairs * nq * n * d.hd);
     int direct = dino_att_direct(d);
 #pragma omp parallel num_threads(nt)
     {
@@ -339,7 +367,8 @@ void dino_run_attention(const struct dino_instr *ins, struct dino_exec_ctx *ctx)
     const struct dino_tensor *qkv = IN(0);
     const struct dino_attrs_attention A = ATTRS(attention);
     dino_attention_fwd(F(OUT), F(RESULT(1)), ctx->scratch, F(qkv), qkv->shape[0],
-                       (int)qkv->shape[1], (int)(qkv->shape[2] / 3), (int)A.heads, A.scale);
+                       (int)qkv->shape[1], (int)A.queries, (int)(qkv->shape[2] / 3),
+                       (int)A.heads, A.scale);
 }
 
 size_t dino_scratch_attention(const struct dino_instr *ins, const struct dino_tensor *t) {
@@ -352,7 +381,8 @@ void dino_run_attention_bwd(const struct dino_instr *ins, struct dino_exec_ctx *
     const struct dino_tensor *qkv = IN(1);
     const struct dino_attrs_attention_bwd A = ATTRS(attention_bwd);
     dino_attention_bwd(F(OUT), ctx->scratch, F(IN(0)), F(qkv), F(IN(2)), F(IN(3)), qkv->shape[0],
-                       (int)qkv->shape[1], (int)(qkv->shape[2] / 3), (int)A.heads, A.scale);
+                       (int)qkv->shape[1], (int)A.queries, (int)(qkv->shape[2] / 3),
+                       (int)A.heads, A.scale);
 }
 
 size_t dino_scratch_attention_bwd(const struct dino_instr *ins, const struct dino_tensor *t) {

@@ -110,16 +110,22 @@ extension OpKind {
               + shapeText(s[qkv]))
         }
         let (b, n, c) = (s[qkv][0], s[qkv][1], s[qkv][2] / 3)
-        if r.op == .attention { return r.f32([b, n, c]) }
-        if s[0] != [b, n, c] {
-          throw ShapeError("\(name): dy must be \(shapeText([b, n, c])), got \(shapeText(s[0]))")
-        }
-        if s[2] != [b, n, c] {
-          throw ShapeError("\(name): out must be \(shapeText([b, n, c])), got \(shapeText(s[2]))")
-        }
-        if s[3] != [b, heads, n] {
+        let queries = r.attrs.int("queries")
+        guard queries >= 1, queries <= n else {
           throw ShapeError(
-            "\(name): lse must be \(shapeText([b, heads, n])), got \(shapeText(s[3]))")
+            "\(name): queries must be in 1…\(n) (qkv's token count), got \(queries)")
+        }
+        if r.op == .attention { return r.f32([b, queries, c]) }
+        let rows = [b, queries, c]
+        if s[0] != rows {
+          throw ShapeError("\(name): dy must be \(shapeText(rows)), got \(shapeText(s[0]))")
+        }
+        if s[2] != rows {
+          throw ShapeError("\(name): out must be \(shapeText(rows)), got \(shapeText(s[2]))")
+        }
+        if s[3] != [b, heads, queries] {
+          throw ShapeError(
+            "\(name): lse must be \(shapeText([b, heads, queries])), got \(shapeText(s[3]))")
         }
         return r.f32(s[1])
       }

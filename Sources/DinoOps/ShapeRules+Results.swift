@@ -25,11 +25,11 @@ extension OpKind {
       let out = operands[1].shape.first ?? 0
       return [TensorType(.f32, Array(operands[0].shape.dropLast()) + [out])]
     },
-    // Each softmax row's log-sum-exp [B, heads, N], which attention_bwd reads.
+    // Each softmax row's log-sum-exp [B, heads, Q], which attention_bwd reads.
     .attention: { operands, attrs in
       let shape = operands[0].shape
       guard shape.count == 3 else { return [] }
-      return [TensorType(.f32, [shape[0], attrs.int("heads"), shape[1]])]
+      return [TensorType(.f32, [shape[0], attrs.int("heads"), attrs.int("queries")])]
     },
     // dv [N, K], then dg [N, 1] when grad_g = 1.
     .linearWeightNormBwd: { operands, attrs in

@@ -2,9 +2,11 @@ import DinoIR
 
 /// One multi-head attention the `fuse` pass replaces: the forward nodes from the qkv
 /// projection's output to the heads' merged result, and, when the backward is present
-/// and matches, the backward nodes from the merged result's gradient to d(qkv).
+/// and matches, the backward nodes from the merged result's gradient to d(qkv). The
+/// queries may be cut to their first Q rows (`slice` on the token axis, start 0: what the
+/// `narrow` pass leaves of a ViT's last block, Q = 1); keys and values are all N rows.
 struct AttentionGroup {
-  /// The forward nodes replaced, in graph order; the last is the merged `[B, N, C]` result.
+  /// The forward nodes replaced, in graph order; the last is the merged `[B, Q, C]` result.
   var forward: [Int]
   /// The `softmax` node, read only inside the group (the fused forward keeps each row's
   /// log-sum-exp instead, its `result` 1).
@@ -15,6 +17,10 @@ struct AttentionGroup {
   var heads: Int
   /// The scores' `scale` factor.
   var scale: Double
+  /// Query rows computed: the first Q of the N tokens (Q = N: the whole attention).
+  var queries: Int
+  /// Tokens N (the keys' rows).
+  var tokens: Int
   /// The backward nodes replaced, in graph order (empty when the backward does not fuse);
   /// the last is d(qkv) `[B, N, 3·C]`.
   var backward: [Int] = []
@@ -58,8 +64,12 @@ private struct AttentionMatcher {
       scores.attrs.int("trans_a") == 0, case .float(let factor)? = scaled.attrs["factor"],
       let qSlice = anyPart(scores.operands[0])
     else { return nil }
-    let packed = program.nodes[qSlice].operands[0].index
-    guard part(scores.operands[0], of: packed, index: 0) != nil,
+    // q is part 0 of the packed heads, or of their first Q tokens: a slice on the token
+    // axis (3) from 0 between the two.
+    let qSource = program.nodes[qSlice].operands[0]
+    let cut = queryCut(qSource)
+    let packed = cut.map { program.nodes[$0].operands[0].index } ?? qSource.index
+    guard part(scores.operands[0], of: qSource.index, index: 0) != nil,
       part(scores.operands[1], of: packed, index: 1) != nil,
       let perm = node(ValueID(packed), .permute, "perm", .ints([2, 0, 3, 1, 4])),
       let split = node(perm.operands[0], .reshape), split.type.rank == 5
@@ -69,8 +79,11 @@ private struct AttentionMatcher {
       split.type.shape[0], split.type.shape[1], split.type.shape[2], split.type.shape[3],
       split.type.shape[4]
     )
+    let qShape = program[scores.operands[0]].type.shape
+    let queries = qShape.count == 4 ? qShape[2] : 0
     guard three == 3, program[qkv].type.shape == [b, n, 3 * heads * hd],
-      program[scores.operands[0]].type.shape == [b, heads, n, hd]
+      qShape == [b, heads, queries, hd],
+      queries >= 1, queries <= n, cut != nil || queries == n
     else { return nil }
     // softmax · v, its heads moved next to each other and merged.
     let pv = users[s].map(\.index).first { u in
@@ -80,14 +93,26 @@ private struct AttentionMatcher {
     }
     guard let pv, let merge = onlyUser(pv, .permute),
       program.nodes[merge].attrs.ints("perm") == [0, 2, 1, 3],
-      let out = onlyUser(merge, .reshape), program.nodes[out].type.shape == [b, n, heads * hd]
+      let out = onlyUser(merge, .reshape),
+      program.nodes[out].type.shape == [b, queries, heads * hd]
     else { return nil }
     let parts = [scores.operands[0], scores.operands[1], program.nodes[pv].operands[1]]
     var nodes = [perm.operands[0].index, packed]  // the split and the permute
     nodes += parts.map(\.index) + parts.map { program[$0].operands[0].index }
     nodes += [scaled.operands[0].index, sm.operands[0].index, s, pv, merge, out]
+    if let cut { nodes.append(cut) }
     return AttentionGroup(
-      forward: nodes.sorted(), softmax: s, qkv: qkv, heads: heads, scale: factor)
+      forward: nodes.sorted(), softmax: s, qkv: qkv, heads: heads, scale: factor,
+      queries: queries, tokens: n)
+  }
+
+  /// Node `v` when it cuts the packed heads `[3, B, H, N, hd]` to their first rows: a
+  /// `slice` on axis 3 starting at 0 of a rank-5 value; nil for anything else.
+  func queryCut(_ v: ValueID) -> Int? {
+    guard let cut = node(v, .slice), cut.attrs.int("axis") == 3, cut.attrs.int("start") == 0,
+      cut.type.rank == 5
+    else { return nil }
+    return v.index
   }
 
   /// The slice node under a `reshape(slice(…))` operand, whatever it slices.
@@ -147,12 +172,21 @@ private struct AttentionMatcher {
     var nodes = [dOPerm.operands[0].index, dO.index, dpNode, dvNode, sb, sc]
     var pads: [Int] = []
     for (g, partIndex) in grads {
-      guard let lift = onlyUser(g, .reshape), let pad = onlyUser(lift, .pad),
+      guard let lift = onlyUser(g, .reshape), var pad = onlyUser(lift, .pad),
         program.nodes[pad].attrs.int("axis") == 0,
         program.nodes[pad].attrs.int("before") == partIndex,
         program.nodes[pad].attrs.int("after") == 2 - partIndex
       else { return group }
       nodes += [g, lift, pad]
+      // dq of a query prefix: zero rows for the tokens past it (the cut's adjoint).
+      if partIndex == 0 && group.queries < group.tokens {
+        guard let rows = onlyUser(pad, .pad), program.nodes[rows].attrs.int("axis") == 3,
+          program.nodes[rows].attrs.int("before") == 0,
+          program.nodes[rows].attrs.int("after") == group.tokens - group.queries
+        else { return group }
+        nodes.append(rows)
+        pad = rows
+      }
       pads.append(pad)
     }
     // Two adds sum the three padded parts, in any order.
@@ -200,12 +234,12 @@ func attentionGroups(_ program: Program) -> [AttentionGroup] {
 }
 
 /// `program` with every `AttentionGroup` fused: the forward nodes become one
-/// `attention(qkv) {heads, scale}` at the merged result's place (its `result` 1 each
-/// softmax row's log-sum-exp) and the backward nodes one `attention_bwd(dy, qkv, out, lse)
-/// {heads, scale}` at d(qkv)'s place, which recomputes the softmax rows. Each fused node
-/// keeps the first location of its nodes and lists the others in `absorbed`. The kernels
-/// sum in their own fixed order, so the values agree with the unfused nodes' within
-/// rounding, not bitwise.
+/// `attention(qkv) {heads, queries, scale}` at the merged result's place (its `result` 1
+/// each softmax row's log-sum-exp) and the backward nodes one `attention_bwd(dy, qkv, out,
+/// lse) {heads, queries, scale}` at d(qkv)'s place, which recomputes the softmax rows. Each
+/// fused node keeps the first location of its nodes and lists the others in `absorbed`.
+/// The kernels sum in their own fixed order, so the values agree with the unfused nodes'
+/// within rounding, not bitwise.
 func fuseAttention(_ program: Program) -> Program {
   let groups = attentionGroups(program)
   if groups.isEmpty { return program }
@@ -233,7 +267,9 @@ func fuseAttention(_ program: Program) -> Program {
       continue
     }
     let group = groups[k]
-    let attrs: Attributes = ["heads": .int(group.heads), "scale": .float(group.scale)]
+    let attrs: Attributes = [
+      "heads": .int(group.heads), "queries": .int(group.queries), "scale": .float(group.scale),
+    ]
     let members = isBackward ? group.backward : group.forward
     let (loc, absorbed) = locations(members)
     let anchor = program.nodes[group.softmax]

@@ -8,12 +8,15 @@ let attentionOracleRows: [OracleRow] = [
   OracleRow(
     .attention,
     reference: { x, a in
-      let (out, lse) = R.attention(x[0], heads: a.int("heads"), scale: a.float("scale"))
+      let (out, lse) = R.attention(
+        x[0], heads: a.int("heads"), queries: a.int("queries"), scale: a.float("scale"))
       return [out, lse]
     }
   ) { rng, size in
     let (b, n, heads, hd) = attentionShape(&rng, size)
-    return attentionCase(.attention, batch: b, tokens: n, heads: heads, headDim: hd, rng: &rng)
+    return attentionCase(
+      .attention, batch: b, tokens: n, queries: attentionQueries(&rng, n), heads: heads,
+      headDim: hd, rng: &rng)
   },
   OracleRow(
     .attentionBwd,
@@ -22,30 +25,35 @@ let attentionOracleRows: [OracleRow] = [
     }
   ) { rng, size in
     let (b, n, heads, hd) = attentionShape(&rng, size)
-    return attentionCase(.attentionBwd, batch: b, tokens: n, heads: heads, headDim: hd, rng: &rng)
+    return attentionCase(
+      .attentionBwd, batch: b, tokens: n, queries: attentionQueries(&rng, n), heads: heads,
+      headDim: hd, rng: &rng)
   },
 ]
 
-/// An `attention` (`op` .attention) or `attention_bwd` case with scale 1/√hd and operands
-/// in [-1, 1); the backward's `out` and `lse` are the forward's (in Double, rounded) on the
-/// drawn qkv, as the fused pipeline passes them.
+/// An `attention` (`op` .attention) or `attention_bwd` case of the first `queries` query
+/// rows (all `tokens` when nil) with scale 1/√hd and operands in [-1, 1); the backward's
+/// `out` and `lse` are the forward's (in Double, rounded) on the drawn qkv, as the fused
+/// pipeline passes them.
 public func attentionCase(
-  _ op: OpKind, batch b: Int, tokens n: Int, heads: Int, headDim hd: Int, rng: inout TestRNG
+  _ op: OpKind, batch b: Int, tokens n: Int, queries: Int? = nil, heads: Int, headDim hd: Int,
+  rng: inout TestRNG
 ) -> KernelCase {
   let c = heads * hd
+  let q = queries ?? n
   let scale = 1 / Float(hd).squareRoot()
+  let iattr = [Int64(heads), Int64(q)]
   if op == .attention {
     var k = KernelCase(
-      .attention, [[b, n, 3 * c]], out: [b, n, c], iattr: [Int64(heads)], fattr: [scale],
-      rng: &rng)
-    k.extraOuts = [[b, heads, n]]
+      .attention, [[b, n, 3 * c]], out: [b, q, c], iattr: iattr, fattr: [scale], rng: &rng)
+    k.extraOuts = [[b, heads, q]]
     return k
   }
   var k = KernelCase(
-    .attentionBwd, [[b, n, c], [b, n, 3 * c], [b, n, c], [b, heads, n]], out: [b, n, 3 * c],
-    iattr: [Int64(heads)], fattr: [scale], rng: &rng)
+    .attentionBwd, [[b, q, c], [b, n, 3 * c], [b, q, c], [b, heads, q]], out: [b, n, 3 * c],
+    iattr: iattr, fattr: [scale], rng: &rng)
   let (out, lse) = R.attention(
-    ReferenceTensor(shape: [b, n, 3 * c], floats: k.data[1]), heads: heads,
+    ReferenceTensor(shape: [b, n, 3 * c], floats: k.data[1]), heads: heads, queries: q,
     scale: Double(scale))
   k.data[2] = out.floats
   k.data[3] = lse.floats
@@ -60,5 +68,15 @@ func attentionShape(_ rng: inout TestRNG, _ size: SizeClass) -> (Int, Int, Int, 
   case .tiny: return (rng.int(1...2), rng.int(1...5), heads, rng.int(1...3))
   case .medium: return (rng.int(1...3), rng.int(7...21) | 1, heads, rng.int(5...19) | 1)
   case .large: return (rng.int(3...5), rng.int(37...61) | 1, heads, rng.int(17...37) | 1)
+  }
+}
+
+/// The query rows of a drawn attention case over n tokens: all n, 1 (a class token) or a
+/// prefix in between, a third each.
+func attentionQueries(_ rng: inout TestRNG, _ n: Int) -> Int {
+  switch rng.int(0...2) {
+  case 0: return n
+  case 1: return 1
+  default: return rng.int(1...n)
   }
 }

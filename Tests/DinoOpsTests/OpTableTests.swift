@@ -116,4 +116,30 @@ final class OpTableTests: XCTestCase {
         (error as? ShapeError)?.message, "matmul: [64,192] x [128,576] — inner dimensions differ")
     }
   }
+
+  /// `attention {queries}`: the first Q rows of the N tokens, [B, Q, C] and lse [B, heads,
+  /// Q]; Q outside 1…N and a backward whose dy is not [B, Q, C] are one clear error each.
+  func testAttentionQueriesShapeTheResults() throws {
+    let qkv = TensorType(.f32, [2, 10, 18])
+    let attrs: Attributes = ["heads": .int(3), "queries": .int(1), "scale": .float(0.5)]
+    XCTAssertEqual(try OpKind.attention.resultType([qkv], attrs), TensorType(.f32, [2, 1, 6]))
+    XCTAssertEqual(
+      OpKind.attention.extraResultTypes([qkv], attrs), [TensorType(.f32, [2, 3, 1])])
+    let rows = TensorType(.f32, [2, 1, 6]), lse = TensorType(.f32, [2, 3, 1])
+    XCTAssertEqual(try OpKind.attentionBwd.resultType([rows, qkv, rows, lse], attrs), qkv)
+    for bad in [0, 11] {
+      var wrong = attrs
+      wrong["queries"] = .int(bad)
+      XCTAssertThrowsError(try OpKind.attention.resultType([qkv], wrong)) { error in
+        XCTAssertEqual(
+          (error as? ShapeError)?.message,
+          "attention: queries must be in 1…10 (qkv's token count), got \(bad)")
+      }
+    }
+    let all = TensorType(.f32, [2, 10, 6])
+    XCTAssertThrowsError(try OpKind.attentionBwd.resultType([all, qkv, rows, lse], attrs)) {
+      XCTAssertEqual(
+        ($0 as? ShapeError)?.message, "attention_bwd: dy must be [2,1,6], got [2,10,6]")
+    }
+  }
 }

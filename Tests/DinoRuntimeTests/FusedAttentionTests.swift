@@ -19,33 +19,46 @@ final class FusedAttentionTests: XCTestCase {
 
   /// A `gradients` program: qkv = linear(x), the attention exactly as DinoDSL's `Attention`
   /// records it, then loss = Σ attn · target; outputs the attention, every gradient and,
-  /// when asked, the softmax weights (`probs`) or the raw scores (`scores`).
+  /// when asked, the softmax weights (`probs`) or the raw scores (`scores`). With `queries`
+  /// Q, q is cut to tokens `queryStart ..< queryStart + Q` (a `slice` on the packed heads'
+  /// token axis, as the `narrow` pass leaves a ViT's last block: start 0), and with
+  /// `cutKeys` k and v too; the attention is then `[B, Q, C]`.
   static func graph(
-    batch b: Int, tokens n: Int, heads h: Int, headDim hd: Int, alsoOutput: String? = nil
+    batch b: Int, tokens n: Int, heads h: Int, headDim hd: Int, alsoOutput: String? = nil,
+    queries: Int? = nil, queryStart: Int = 0, cutKeys: Bool = false
   ) throws -> Graph {
     let c = h * hd
+    let rows = queries ?? n
     var p = ProgramBuilder(name: "gradients")
     let x = p.input("x", [b, n, c])
-    let target = p.input("target", [b, n, c])
+    let target = p.input("target", [b, rows, c])
     let w = p.parameter("student.qkv.weight", [3 * c, c], init: "normal(0.3)")
     let bias = p.parameter("student.qkv.bias", [3 * c], init: "normal(0.1)")
     let qkv = try p.op(.linear, x, w, bias)
     let split = try p.op(
       .permute, try p.op(.reshape, qkv, attrs: ["shape": .ints([b, n, 3, h, hd])]),
       attrs: ["perm": .ints([2, 0, 3, 1, 4])])
-    func part(_ i: Int) throws -> ValueID {
+    func part(_ i: Int, of packed: ValueID, tokens: Int) throws -> ValueID {
       let s = try p.op(
-        .slice, split, attrs: ["axis": .int(0), "start": .int(i), "end": .int(i + 1)])
-      return try p.op(.reshape, s, attrs: ["shape": .ints([b, h, n, hd])])
+        .slice, packed, attrs: ["axis": .int(0), "start": .int(i), "end": .int(i + 1)])
+      return try p.op(.reshape, s, attrs: ["shape": .ints([b, h, tokens, hd])])
     }
-    let (q, k, v) = (try part(0), try part(1), try part(2))
+    var cut = split
+    if queries != nil {
+      cut = try p.op(
+        .slice, split,
+        attrs: ["axis": .int(3), "start": .int(queryStart), "end": .int(queryStart + rows)])
+    }
+    let q = try part(0, of: cut, tokens: rows)
+    let k = try part(1, of: cutKeys ? cut : split, tokens: cutKeys ? rows : n)
+    let v = try part(2, of: cutKeys ? cut : split, tokens: cutKeys ? rows : n)
     let scores = try p.op(.matmul, q, k, attrs: ["trans_a": .int(0), "trans_b": .int(1)])
     let scaled = try p.op(.scale, scores, attrs: ["factor": .float(1 / Double(hd).squareRoot())])
     let weights = try p.op(.softmax, scaled)
     let mixed = try p.op(.matmul, weights, v, attrs: ["trans_a": .int(0), "trans_b": .int(0)])
     let merged = try p.op(
       .reshape, try p.op(.permute, mixed, attrs: ["perm": .ints([0, 2, 1, 3])]),
-      attrs: ["shape": .ints([b, n, c])])
+      attrs: ["shape": .ints([b, rows, c])])
     p.output("attn", merged)
     if alsoOutput == "probs" { p.output("probs", weights) }
     if alsoOutput == "scores" { p.output("scores", scores) }
@@ -58,7 +71,7 @@ final class FusedAttentionTests: XCTestCase {
   }
 
   /// Outputs of `graph`'s `gradients` after one run (parameters from seed 5).
-  private func run(_ graph: Graph, threads: Int, x: [Float], target: [Float]) throws
+  static func run(_ graph: Graph, threads: Int, x: [Float], target: [Float]) throws
     -> [String: [Float]]
   {
     let runtime = try Runtime(graph: graph, threads: threads)
@@ -109,8 +122,8 @@ final class FusedAttentionTests: XCTestCase {
       let label = "B=\(b) N=\(n) heads=\(h) hd=\(hd)"
       var oneThread: [String: [Float]] = [:]
       for threads in [1, 2] {
-        let got = try run(fused, threads: threads, x: x, target: target)
-        let want = try run(unfused, threads: threads, x: x, target: target)
+        let got = try Self.run(fused, threads: threads, x: x, target: target)
+        let want = try Self.run(unfused, threads: threads, x: x, target: target)
         XCTAssertEqual(Set(got.keys), Set(want.keys))
         for (name, values) in want {
           let largest = Double(values.map(abs).max() ?? 0)
@@ -118,7 +131,7 @@ final class FusedAttentionTests: XCTestCase {
             got[name]!, values.map(Double.init), atol: 1e-5 * max(1, largest), rtol: 1e-4,
             "\(label) \(name) \(threads)t")
         }
-        let again = try run(fused, threads: threads, x: x, target: target)
+        let again = try Self.run(fused, threads: threads, x: x, target: target)
         for (name, values) in got {
           XCTAssertEqual(
             values.map(\.bitPattern), again[name]!.map(\.bitPattern),
@@ -180,8 +193,8 @@ final class FusedAttentionTests: XCTestCase {
     let unfused = try Pipeline.run(
       try Self.graph(batch: 2, tokens: 9, heads: 3, headDim: 7, alsoOutput: "probs"),
       fusing: false)
-    let got = try run(withProbs, threads: 2, x: x, target: target)
-    let want = try run(unfused, threads: 2, x: x, target: target)
+    let got = try Self.run(withProbs, threads: 2, x: x, target: target)
+    let want = try Self.run(unfused, threads: 2, x: x, target: target)
     assertClose(got["probs"]!, want["probs"]!.map(Double.init), atol: 1e-6, rtol: 1e-5, "probs")
     // A reader of the raw scores outside the attention: nothing fuses.
     let withScores = try Pipeline.run(
