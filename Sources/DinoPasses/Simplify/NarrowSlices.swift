@@ -32,7 +32,11 @@ public func narrowSlices(_ graph: Graph) -> Graph {
   var result = graph
   for p in graph.programs.indices {
     var program = graph.programs[p]
-    while let narrowed = narrowSlicesOnce(program) {
+    // Each round moves every slice it moves at least one node closer to the inputs, so the
+    // rounds are bounded by the program's depth; the cap only guards against a rule that
+    // would not settle (every round's program is complete and correct on its own).
+    for _ in 0...(2 * program.nodes.count) {
+      guard let narrowed = narrowSlicesOnce(program) else { break }
       program = withoutUnreadPureNodes(narrowed)
     }
     result.programs[p] = program
