@@ -41,28 +41,8 @@ final class FusedAttentionPrefixTests: XCTestCase {
       XCTAssertTrue(unfused.programs[0].nodes.contains { $0.op == .softmaxBwd })
       let x = randomFloats(b * n * h * hd, seed: 51, scale: 1.5)
       let target = randomFloats(b * q * h * hd, seed: 52, scale: 1)
-      let label = "B=\(b) N=\(n) Q=\(q) heads=\(h) hd=\(hd)"
-      var first: [String: [Float]] = [:]
-      for threads in [1, 2] {
-        let got = try FusedAttentionTests.run(fused, threads: threads, x: x, target: target)
-        let want = try FusedAttentionTests.run(unfused, threads: threads, x: x, target: target)
-        XCTAssertEqual(Set(got.keys), Set(want.keys))
-        for (name, values) in want {
-          let largest = Double(values.map(abs).max() ?? 0)
-          assertClose(
-            got[name]!, values.map(Double.init), atol: 1e-5 * max(1, largest), rtol: 1e-4,
-            "\(label) \(name) \(threads)t")
-        }
-        if threads == 1 {
-          first = got
-        } else {
-          for (name, values) in got {
-            XCTAssertEqual(
-              values.map(\.bitPattern), first[name]!.map(\.bitPattern),
-              "\(label) \(name): 1 and 2 threads differ")
-          }
-        }
-      }
+      try FusedAttentionTests.assertFusedMatchesUnfused(
+        fused, unfused, x: x, target: target, label: "B=\(b) N=\(n) Q=\(q) heads=\(h) hd=\(hd)")
     }
   }
 

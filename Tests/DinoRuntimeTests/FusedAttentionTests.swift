@@ -119,32 +119,42 @@ final class FusedAttentionTests: XCTestCase {
       XCTAssertTrue(fused.programs[0].nodes.contains { $0.op == .attentionBwd })
       let x = randomFloats(b * n * h * hd, seed: 31, scale: 1.5)
       let target = randomFloats(b * n * h * hd, seed: 32, scale: 1)
-      let label = "B=\(b) N=\(n) heads=\(h) hd=\(hd)"
-      var oneThread: [String: [Float]] = [:]
-      for threads in [1, 2] {
-        let got = try Self.run(fused, threads: threads, x: x, target: target)
-        let want = try Self.run(unfused, threads: threads, x: x, target: target)
-        XCTAssertEqual(Set(got.keys), Set(want.keys))
-        for (name, values) in want {
-          let largest = Double(values.map(abs).max() ?? 0)
-          assertClose(
-            got[name]!, values.map(Double.init), atol: 1e-5 * max(1, largest), rtol: 1e-4,
-            "\(label) \(name) \(threads)t")
-        }
-        let again = try Self.run(fused, threads: threads, x: x, target: target)
+      try Self.assertFusedMatchesUnfused(
+        fused, unfused, x: x, target: target, label: "B=\(b) N=\(n) heads=\(h) hd=\(hd)")
+    }
+  }
+
+  /// Runs `fused` and `unfused` on the same `x` and `target` at 1 and 2 threads: every
+  /// output within tolerance of the unfused one, two fused runs at one thread count bitwise
+  /// the same, and the fused outputs bitwise the same at 1 and 2 threads.
+  static func assertFusedMatchesUnfused(
+    _ fused: Graph, _ unfused: Graph, x: [Float], target: [Float], label: String,
+    file: StaticString = #filePath, line: UInt = #line
+  ) throws {
+    var oneThread: [String: [Float]] = [:]
+    for threads in [1, 2] {
+      let got = try run(fused, threads: threads, x: x, target: target)
+      let want = try run(unfused, threads: threads, x: x, target: target)
+      XCTAssertEqual(Set(got.keys), Set(want.keys), file: file, line: line)
+      for (name, values) in want {
+        let largest = Double(values.map(abs).max() ?? 0)
+        assertClose(
+          got[name]!, values.map(Double.init), atol: 1e-5 * max(1, largest), rtol: 1e-4,
+          "\(label) \(name) \(threads)t")
+      }
+      let again = try run(fused, threads: threads, x: x, target: target)
+      for (name, values) in got {
+        XCTAssertEqual(
+          values.map(\.bitPattern), again[name]!.map(\.bitPattern),
+          "\(label) \(name): two \(threads)-thread runs differ", file: file, line: line)
+      }
+      if threads == 1 {
+        oneThread = got
+      } else {
         for (name, values) in got {
           XCTAssertEqual(
-            values.map(\.bitPattern), again[name]!.map(\.bitPattern),
-            "\(label) \(name): two \(threads)-thread runs differ")
-        }
-        if threads == 1 {
-          oneThread = got
-        } else {
-          for (name, values) in got {
-            XCTAssertEqual(
-              values.map(\.bitPattern), oneThread[name]!.map(\.bitPattern),
-              "\(label) \(name): 1 and 2 threads differ")
-          }
+            values.map(\.bitPattern), oneThread[name]!.map(\.bitPattern),
+            "\(label) \(name): 1 and 2 threads differ", file: file, line: line)
         }
       }
     }
