@@ -39,20 +39,14 @@ size_t f_scratch(int64_t b, int n, int c, int heads) {
 }
 void f_fwd(float *out, float *lse, float *scratch, const float *qkv, int64_t b, int n, int c,
            int heads, float scale) {
-    dino_attention_fwd(out, lse, scratch, qkv, b, n, c, heads, scale);
+    dino_attention_fwd(out, lse, scratch, qkv, b, n, n, c, heads, scale);
 }
 void f_bwd(float *dqkv, float *scratch, const float *dy, const float *qkv, const float *out,
            const float *lse, int64_t b, int n, int c, int heads, float scale) {
-    dino_attention_bwd(dqkv, scratch, dy, qkv, out, lse, b, n, c, heads, scale);
+    dino_attention_bwd(dqkv, scratch, dy, qkv, out, lse, b, n, n, c, heads, scale);
 }
 C
-# Compile with -fopenmp, link without it (it would ask for -lomp; Debian names it omp5).
-for f in "$out.o/base.c" "$out.o/this.c" "$root/Sources/CDinoKernels/threads.c" \
-         "$root/tools/bench_attention.c"; do
-  clang -c -std=gnu11 -O3 -march=native -ffp-contract=fast -fopenmp -w \
-    -idirafter /usr/lib/llvm-14/lib/clang/14.0.6/include \
-    -I"$root/Sources/CDinoKernels/include" -I"$root/Sources/CDinoKernels" \
-    -I"$root/Sources/CDinoOps/include" "$f" -o "$out.o/$(basename "$f").o"
-done
-clang "$out.o"/*.o -o "$out" -lopenblas -lomp5 -lm
+. "$root/tools/kernel_bench_build.sh"
+KERNEL_BENCH_CFLAGS="-std=gnu11 -w" kernel_bench_build "$out" "$out.o/base.c" "$out.o/this.c" \
+  "$root/Sources/CDinoKernels/threads.c" "$root/tools/bench_attention.c"
 KMP_BLOCKTIME=0 exec nice -n 10 "$out" "$@"

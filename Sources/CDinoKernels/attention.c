@@ -31,7 +31,7 @@
  *  the attention then runs on this many threads). */
 enum { DINO_ATTENTION_SLOTS = 8 };
 
-/** How many pairs ahead the loops prefetch (into L2, attention_tiles.h): 2 beat 1 at
+/** How many pairs ahead the loops prefetch (into L2, dino_prefetch_rect): 2 beat 1 at
  *  N = 10 … 197 (measured). */
 enum { DINO_ATT_AHEAD = 2 };
 
@@ -124,17 +124,17 @@ static void dino_att_prefetch_pair(const float *qkv, const float *dy, const floa
     int64_t b = u / heads, h = u % heads, ld = 3 * (int64_t)c;
     const float *q = qkv + b * d.n * ld + h * d.hd;
     for (int part = 0; part < 3; part++)
-        dino_att_prefetch(q + part * (int64_t)c, ld, part == 0 ? d.q : d.n, d.hd, 0);
+        dino_prefetch_rect(q + part * (int64_t)c, ld, part == 0 ? d.q : d.n, d.hd, 0, 0);
     int64_t orow = b * d.q * (int64_t)c + h * d.hd;
     if (dy == NULL) {
-        dino_att_prefetch(dst + orow, c, d.q, d.hd, 1);
+        dino_prefetch_rect(dst + orow, c, d.q, d.hd, 1, 0);
         return;
     }
-    dino_att_prefetch(dy + orow, c, d.q, d.hd, 0);
-    dino_att_prefetch(out + orow, c, d.q, d.hd, 0);
+    dino_prefetch_rect(dy + orow, c, d.q, d.hd, 0, 0);
+    dino_prefetch_rect(out + orow, c, d.q, d.hd, 0, 0);
     const float *dq = dst + b * d.n * ld + h * d.hd;
     for (int part = 0; part < 3; part++)
-        dino_att_prefetch(dq + part * (int64_t)c, ld, d.n, d.hd, 1);
+        dino_prefetch_rect(dq + part * (int64_t)c, ld, d.n, d.hd, 1, 0);
 }
 
 /* out[0 … m) × [0 … hd) (stride ldo) = rows of A·B (ta: Aᵀ·B) over k, A with mp rows (m

@@ -240,21 +240,6 @@ static inline void dino_att_pack_t(float *restrict dst, int ldd, int rows, int c
     }
 }
 
-/** Asks for rows 0 … n−1 of a row-major [n × w] block at stride ld (w floats each) to be
- *  brought into L2 (`write` for rows about to be written): a later pair's rows, which lie
- *  3·C floats apart, too short a run for the hardware prefetcher at small N. Into L1
- *  (locality 3) they evicted the current pair's tiles: the backward at N = 50 and 10 took
- *  15–25 % longer (measured). */
-static inline void dino_att_prefetch(const float *p, int64_t ld, int n, int w, int write) {
-    for (int r = 0; r < n; r++)
-        for (int c = 0; c < w; c += 16) {
-            if (write)
-                __builtin_prefetch(p + r * ld + c, 1, 2);
-            else
-                __builtin_prefetch(p + r * ld + c, 0, 2);
-        }
-}
-
 /** out[r][c] (stride ldo) = tile[r][c] (stride ldt) for r < vr, c < vc. */
 static inline void dino_att_unpack(float *restrict out, int64_t ldo, const float *restrict tile,
                                    int ldt, int vr, int vc) {

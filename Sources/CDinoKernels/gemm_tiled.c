@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "gemm_internal.h"
+#include "internal.h"
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -139,26 +140,13 @@ static void kernel_rows(int kc, const float *ap, int64_t lda, const float *bp, f
     microkernel(kc, ap, lda, 1, bp, c, ldc, accumulate);
 }
 
-/* Asks for the lines of a rows × cols rectangle (row stride ld) ahead of its use: the C tile
- * the microkernel will store and the epilogue's operands, fetched from memory while the
- * K loop runs (14 short rows are more streams than the hardware prefetcher follows). */
-static inline void prefetch_rect(const float *p, int64_t ld, int rows, int cols, int write) {
-    for (int r = 0; r < rows; r++)
-        for (int j = 0; j < cols; j += 16) {
-            if (write)
-                __builtin_prefetch(p + r * ld + j, 1, 3);
-            else
-                __builtin_prefetch(p + r * ld + j, 0, 3);
-        }
-}
-
 /* Prefetches tile (i0, j0) of the epilogue's operands laid out as C. */
 static void prefetch_epilogue(const struct gemm_epilogue *e, int n, int i0, int rows, int j0,
                               int cols) {
     int64_t at = (int64_t)i0 * n + j0;
-    if (e->residual) prefetch_rect(e->residual + at, n, rows, cols, 0);
-    if (e->gelu) prefetch_rect(e->gelu + at, n, rows, cols, 1);
-    if (e->gelu_grad_x) prefetch_rect(e->gelu_grad_x + at, n, rows, cols, 0);
+    if (e->residual) dino_prefetch_rect(e->residual + at, n, rows, cols, 0, 1);
+    if (e->gelu) dino_prefetch_rect(e->gelu + at, n, rows, cols, 1, 1);
+    if (e->gelu_grad_x) dino_prefetch_rect(e->gelu_grad_x + at, n, rows, cols, 0, 1);
 }
 
 /* Prefetches rows [i0, i0 + rows) of op(A) over k range [p0, p0 + kc) (pack_a's next read). */
@@ -166,9 +154,9 @@ static void prefetch_a_rows(const float *a, int m, int k, int trans_a, int i0, i
                             int kc) {
     if (rows <= 0) return;
     if (trans_a)
-        prefetch_rect(a + (int64_t)p0 * m + i0, m, kc, rows, 0);
+        dino_prefetch_rect(a + (int64_t)p0 * m + i0, m, kc, rows, 0, 1);
     else
-        prefetch_rect(a + (int64_t)i0 * k + p0, k, rows, kc, 0);
+        dino_prefetch_rect(a + (int64_t)i0 * k + p0, k, rows, kc, 0, 1);
 }
 
 /* One tile of rows × cols (≤ MR × NR) at c: directly when whole, else through a buffer so
@@ -228,10 +216,10 @@ int dino_gemm_tiled_block(float *c, const float *a, const float *b,
                                             ? next_rows - t * row_step : row_step, pc, kc);
                     if (last) prefetch_epilogue(e, n, ir, rows, jc + jr, cols);
                     // The tile the first K block stores without reading: owned before then.
-                    if (first) prefetch_rect(ct, n, rows, cols, 1);
+                    if (first) dino_prefetch_rect(ct, n, rows, cols, 1, 1);
                     // The C tile a later K block reloads: the next one, while this computes.
                     if (!first && jr + NR < nc)
-                        prefetch_rect(ct + NR, n, rows, nc - jr - NR < NR ? nc - jr - NR : NR, 1);
+                        dino_prefetch_rect(ct + NR, n, rows, nc - jr - NR < NR ? nc - jr - NR : NR, 1, 1);
                     tile(kc, packed_a, a_rows, k, packed_b + (int64_t)jr * kc, ct, n, !first, rows,
                          cols);
                     // The tile was just stored: its epilogue reads it back from L1.

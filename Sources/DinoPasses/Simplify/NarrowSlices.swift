@@ -61,15 +61,14 @@ private struct SliceRange: Hashable {
   /// The same range on another axis.
   func on(_ axis: Int) -> SliceRange { SliceRange(axis: axis, start: start, end: end) }
 
+}
+
+extension SliceRange {
   /// The range a `slice` node keeps.
   init?(slice node: Node) {
     guard node.op == .slice else { return nil }
     self.init(
       axis: node.attrs.int("axis"), start: node.attrs.int("start"), end: node.attrs.int("end"))
-  }
-
-  init(axis: Int, start: Int, end: Int) {
-    (self.axis, self.start, self.end) = (axis, start, end)
   }
 }
 
