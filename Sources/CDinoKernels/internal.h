@@ -167,6 +167,24 @@ int dino_gemm_is_skinny(int m, int n, int k, int trans_a, int trans_b);
 void dino_gemm_skinny_block(float *restrict c, const float *restrict a, const float *restrict b,
                             int m, int n, int k, int m0, int m1, int n0, int n1);
 
+/** The most 16-float vectors of lanes (A's rows) a skinny panel takes: A of ≤ 96 rows. */
+#define DINO_SKINNY_PANEL_MAX_VECS 6
+
+/** Aᵀ for the skinny panels: at[p][i − m0] = a[i, p] for rows [m0, m1) of a (m, k), each
+ *  row of `at` 16·vecs floats, zero past m1 − m0 (≤ 16·vecs). */
+void dino_skinny_transpose_a(float *restrict at, const float *restrict a, int vecs, int k,
+                             int m0, int m1);
+
+/** Rows of B one register tile of a skinny panel with `vecs` vectors takes (16 … 4). */
+int dino_skinny_tile_rows(int vecs);
+
+/** ct[r][l] (rows of 16·vecs floats) = Σ_p at[p][l]·b[r, p] for the `rows` rows of b (row
+ *  stride k), 1 ≤ vecs ≤ DINO_SKINNY_PANEL_MAX_VECS: each element fused multiply-adds over
+ *  p = 0, 1, … in order from 0 (gemm_skinny.c). `next` (or NULL): as many rows of k floats,
+ *  prefetched into L2 meanwhile. */
+void dino_skinny_panel(float *restrict ct, const float *restrict at, int vecs,
+                       const float *restrict b, int k, int rows, const float *next);
+
 /** Row dv = s·(dw − v·(v·dw)·rnorm²) of weight_norm's backward for v (rnorm = 1/‖v‖,
  *  s = g·rnorm), n floats; dv may be dw (in place). Returns v·dw. weight_norm_bwd_v and
  *  the fused linear_weight_norm_bwd share it, so both round alike. */

@@ -12,9 +12,11 @@
  * sum across blocks (dx) adds one partial per chunk in chunk order, so a result is
  * bitwise the same at any thread count. */
 #include <cblas.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
+#include "lwn_tiles.h"
 #include "shim.h"
 
 /** Bytes of v per block: the block, its scaled copy and its rows of dv fit a 1 MiB L2. */
@@ -60,12 +62,39 @@ static void lwn_scales(float *restrict s, float *restrict rnorm, const float *re
     }
 }
 
+/** The block kernels take x's rows as vector lanes (forward) or as broadcast tile rows
+ *  (backward) up to this many rows; more take sgemm per block. */
+enum { lwn_panel_max_m = 16 * DINO_SKINNY_PANEL_MAX_VECS };
+
+/* Columns [j0, j0 + jn) of y = s_j·(x_i·v_j) for all rows of x, from Aᵀ = xᵀ (`at`, [k][16·
+ * vecs]): skinny panels of a few register tiles each (gemm_skinny.c), each staged in `ct`
+ * and written to y's columns with its scale; the next block's rows (`next`, or NULL) are
+ * prefetched meanwhile. */
+static void lwn_fwd_panels(float *restrict y, const float *restrict at, int vecs,
+                           const float *restrict v, const float *restrict s,
+                           const float *next, int64_t m, int64_t n, int64_t k, int64_t j0,
+                           int64_t jn) {
+    _Alignas(64) float ct[4 * 16 * 16 * 2];
+    int64_t lanes = 16 * vecs, step = 4 * dino_skinny_tile_rows(vecs);
+    for (int64_t r0 = 0; r0 < jn; r0 += step) {
+        int64_t rows = jn - r0 < step ? jn - r0 : step;
+        dino_skinny_panel(ct, at, vecs, v + (j0 + r0) * k, (int)k, (int)rows,
+                          next ? next + r0 * k : NULL);
+        for (int64_t i = 0; i < m; i++) {
+            float *yi = y + i * n + j0 + r0;
+            // Scalar: the strided reads of ct would become gathers, slower than these.
+#pragma clang loop vectorize(disable)
+            for (int64_t r = 0; r < rows; r++) yi[r] = ct[r * lanes + i] * s[r0 + r];
+        }
+    }
+}
+
 /** y = x·Wᵀ with W_j = g_j·v_j/‖v_j‖, as y_ij = s_j·(x_i·v_j). */
 static void dino_linear_weight_norm_fwd(float *restrict y, const float *restrict x,
                                         const float *restrict v, const float *restrict g, int64_t m,
                                         int64_t n, int64_t k) {
     // x is (m, k), v is (n, k), g is (n, 1), y is (m, n). Block b covers rows [b·nb, …) of
-    // v, that is columns of y: its norms, one sgemm into y's columns, then the scale.
+    // v, that is columns of y: its norms, its products into y's columns, then the scale.
     if (m <= 0 || n <= 0) return;
     if (k <= 0) {
         memset(y, 0, (size_t)(m * n) * sizeof(float));
@@ -73,25 +102,34 @@ static void dino_linear_weight_norm_fwd(float *restrict y, const float *restrict
     }
     int64_t nb = lwn_block_rows(k), blocks = lwn_blocks(n, nb);
     int parallel = 2.0 * (double)m * (double)n * (double)k >= lwn_serial_flops && blocks > 1;
-    // A few rows of x against very many of v (the teacher's head): gemm_skinny.c's kernel
-    // streams the block's rows once instead of sgemm packing them (as the unfused matmul).
-    int skinny = dino_gemm_is_skinny((int)m, (int)n, (int)k, 0, 1);
+    // Up to 96 rows of x (the student's and the teacher's heads): xᵀ once, shared, as the
+    // lanes of the skinny panels; each block of v is read from memory once (the next one
+    // prefetched while this one computes) and no block packs x again.
+    int vecs = (int)((m + 15) / 16);
+    float *at = m <= lwn_panel_max_m && k <= (1 << 20)
+                    ? aligned_alloc(64, (size_t)(k * 16 * vecs) * sizeof(float))
+                    : NULL;
+    if (at) dino_skinny_transpose_a(at, x, vecs, (int)k, 0, (int)m);
 #pragma omp parallel for schedule(static) if (parallel)
     for (int64_t b = 0; b < blocks; b++) {
         float s[4096];
         int64_t j0 = b * nb, jn = n - j0 < nb ? n - j0 : nb;
         lwn_scales(s, NULL, v, g, j0, jn, k);
-        if (skinny)
-            dino_gemm_skinny_block(y, x, v, (int)m, (int)n, (int)k, 0, (int)m, (int)j0,
-                                   (int)(j0 + jn));
-        else
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)jn, (int)k, 1.0f, x,
-                        (int)k, v + j0 * k, (int)k, 0.0f, y + j0, (int)n);
+        if (at) {
+            const float *next = b + 1 < blocks ? v + (j0 + nb) * k : NULL;
+            // The next block may be shorter: prefetch its rows only.
+            if (next && n - (j0 + nb) < jn) next = NULL;
+            lwn_fwd_panels(y, at, vecs, v, s, next, m, n, k, j0, jn);
+            continue;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)jn, (int)k, 1.0f, x,
+                    (int)k, v + j0 * k, (int)k, 0.0f, y + j0, (int)n);
         for (int64_t i = 0; i < m; i++) {
             float *row = y + i * n + j0;
             for (int64_t j = 0; j < jn; j++) row[j] *= s[j];
         }
     }
+    free(at);
 }
 
 /** Scratch floats per chunk of the backward: the block's scaled rows W, then dx's partial. */
@@ -112,6 +150,31 @@ static void lwn_bwd_rows(float *restrict dv, float *restrict dg, const float *re
         float *dvj = dv + (j0 + j) * k;
         float dot = dino_weight_norm_bwd_v_row(dvj, dvj, v + (j0 + j) * k, s[j], rnorm[j], k);
         if (dg) dg[j0 + j] = dot * rnorm[j];
+    }
+}
+
+/* Block [j0, j0 + jn) of the backward on register tiles (m ≤ 96): dx's partial (+)=
+ * (dy⊙s)[:, block]·v_block, 14 rows of x at a time, dy⊙s packed as [j][14] into `dys` (jn ×
+ * 14 floats), v's rows read in place; then G's rows dy[:, block]ᵀ·x straight into dv, 14
+ * rows of v at a time, dy and x read in place. Each element one chain of fused multiply-adds
+ * in order (dx's across the chunk's blocks, continued from the partial). */
+static void lwn_bwd_tiles(float *restrict partial, float *restrict dv, float *restrict dys,
+                          const float *restrict dy, const float *restrict x,
+                          const float *restrict v, const float *restrict s, int64_t m, int64_t n,
+                          int64_t k, int64_t j0, int64_t jn, int accumulate) {
+    for (int64_t i0 = 0; i0 < m; i0 += LWN_TILE_ROWS) {
+        int64_t rows = m - i0 < LWN_TILE_ROWS ? m - i0 : LWN_TILE_ROWS;
+        for (int64_t r = 0; r < rows; r++) {
+            const float *dyr = dy + (i0 + r) * n + j0;
+            for (int64_t j = 0; j < jn; j++) dys[j * LWN_TILE_ROWS + r] = dyr[j] * s[j];
+        }
+        dino_lwn_tiles(partial + i0 * k, k, dys, 1, LWN_TILE_ROWS, v + j0 * k, k, (int)rows,
+                       (int)k, (int)jn, accumulate);
+    }
+    for (int64_t r0 = 0; r0 < jn; r0 += LWN_TILE_ROWS) {
+        int64_t rows = jn - r0 < LWN_TILE_ROWS ? jn - r0 : LWN_TILE_ROWS;
+        dino_lwn_tiles(dv + (j0 + r0) * k, k, dy + j0 + r0, 1, n, x, k, (int)rows, (int)k,
+                       (int)m, 0);
     }
 }
 
@@ -137,6 +200,9 @@ static void dino_linear_weight_norm_bwd(float *restrict dx, float *restrict dv, 
     int64_t nb = lwn_block_rows(k), blocks = lwn_blocks(n, nb);
     int64_t chunks = lwn_chunks(m, n, k), per = lwn_chunk_floats(m, k);
     int parallel = 4.0 * (double)m * (double)n * (double)k >= lwn_serial_flops && chunks > 1;
+    // Up to 96 rows (the student's head): the products on register tiles over dy, x and v
+    // read in place (lwn_tiles.c) instead of two sgemms packing x and the block each time.
+    int tiles = m <= lwn_panel_max_m && k >= LWN_TILE_ROWS;
 #pragma omp parallel for schedule(static) if (parallel)
     for (int64_t c = 0; c < chunks; c++) {
         float s[4096], rnorm[4096];
@@ -145,6 +211,11 @@ static void dino_linear_weight_norm_bwd(float *restrict dx, float *restrict dv, 
         for (int64_t b = b0; b < b1; b++) {
             int64_t j0 = b * nb, jn = n - j0 < nb ? n - j0 : nb;
             lwn_scales(s, rnorm, v, g, j0, jn, k);
+            if (tiles) {
+                lwn_bwd_tiles(partial, dv, w, dy, x, v, s, m, n, k, j0, jn, b > b0);
+                lwn_bwd_rows(dv, dg, v, s, rnorm, j0, jn, k);
+                continue;
+            }
             for (int64_t j = 0; j < jn; j++) {
                 const float *vj = v + (j0 + j) * k;
                 float *wj = w + j * k;
