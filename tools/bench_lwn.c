@@ -24,9 +24,12 @@ size_t old_scratch_linear_weight_norm_bwd(const struct dino_instr *ins,
 
 typedef void (*shim_fn)(const struct dino_instr *, struct dino_exec_ctx *);
 
+/** 1: time in CPU seconds of the process (argv[3] "cpu"; for 1 thread on a busy machine). */
+static int cpu_time;
+
 static double now(void) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(cpu_time ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
@@ -151,6 +154,8 @@ int main(int argc, char **argv) {
     const char *filter = argc > 1 ? argv[1] : "";
     int runs = argc > 2 ? atoi(argv[2]) : 9;
     if (runs < 1) runs = 1;
+    cpu_time = argc > 3 && strcmp(argv[3], "cpu") == 0;
+    int max_threads = cpu_time ? 1 : 2;
     struct {
         const char *name;
         int64_t m, n, k;
@@ -165,7 +170,7 @@ int main(int argc, char **argv) {
     printf("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         if (!strstr(cases[c].name, filter)) continue;
-        for (int threads = 1; threads <= 2; threads++)
+        for (int threads = 1; threads <= max_threads; threads++)
             bench(cases[c].name, cases[c].m, cases[c].n, cases[c].k, cases[c].bwd, threads, runs);
     }
     return 0;

@@ -3,6 +3,7 @@
 # Package.swift's CDinoKernels target) plus linear_weight_norm.c and gemm_skinny.c of a base
 # commit (renamed old_*), and prints old against new per shape (tiny224 and fmnist heads) at
 # 1 and 2 threads, alternating runs. Usage: tools/bench_lwn.sh [base (main)] [filter] [runs (9)]
+# [cpu] ("cpu": 1 thread timed in CPU seconds, for a busy machine)
 set -e
 root=$(cd "$(dirname "$0")/.." && pwd)
 base=${1:-main}

@@ -54,6 +54,51 @@ skinny_tile(float *restrict ct, const float *restrict at, const float *restrict 
         for (int v = 0; v < VECS; v++) _mm512_storeu_ps(ct + (r * VECS + v) * 16, acc[r][v]);
 }
 
+/* t[q] = row q of a 16 × 16 block in, its transpose out (t[i][q] = old t[q][i]). */
+static inline __attribute__((always_inline)) void skinny_transpose16(__m512 t[16]) {
+    __m512 u[16];
+    for (int q = 0; q < 16; q += 2) {
+        u[q] = _mm512_unpacklo_ps(t[q], t[q + 1]);
+        u[q + 1] = _mm512_unpackhi_ps(t[q], t[q + 1]);
+    }
+    for (int q = 0; q < 16; q += 4) {
+        t[q] = _mm512_shuffle_ps(u[q], u[q + 2], 0x44);
+        t[q + 1] = _mm512_shuffle_ps(u[q], u[q + 2], 0xEE);
+        t[q + 2] = _mm512_shuffle_ps(u[q + 1], u[q + 3], 0x44);
+        t[q + 3] = _mm512_shuffle_ps(u[q + 1], u[q + 3], 0xEE);
+    }
+    for (int q = 0; q < 4; q++) {
+        u[q] = _mm512_shuffle_f32x4(t[q], t[q + 4], 0x88);
+        u[q + 4] = _mm512_shuffle_f32x4(t[q], t[q + 4], 0xDD);
+        u[q + 8] = _mm512_shuffle_f32x4(t[q + 8], t[q + 12], 0x88);
+        u[q + 12] = _mm512_shuffle_f32x4(t[q + 8], t[q + 12], 0xDD);
+    }
+    for (int q = 0; q < 8; q++) {
+        t[q] = _mm512_shuffle_f32x4(u[q], u[q + 8], 0x88);
+        t[q + 8] = _mm512_shuffle_f32x4(u[q], u[q + 8], 0xDD);
+    }
+}
+
+/* Rows [0, 16·(rows / 16)) of dino_skinny_store, 16 × 16 blocks transposed in registers, so
+ * that each row of C gets whole 64-byte stores; returns the rows done. */
+static int skinny_store_blocks(float *restrict c, int64_t ldc, const float *restrict ct,
+                               int vecs, int lanes_used, int rows, const float *restrict scale) {
+    int lanes = 16 * vecs, r0 = 0;
+    for (; r0 + 16 <= rows; r0 += 16) {
+        __m512 sv = scale ? _mm512_loadu_ps(scale + r0) : _mm512_setzero_ps();
+        for (int v = 0; v < vecs && 16 * v < lanes_used; v++) {
+            __m512 t[16];
+            for (int q = 0; q < 16; q++) t[q] = _mm512_load_ps(ct + (r0 + q) * lanes + 16 * v);
+            skinny_transpose16(t);
+            int count = lanes_used - 16 * v < 16 ? lanes_used - 16 * v : 16;
+            for (int i = 0; i < count; i++)
+                _mm512_storeu_ps(c + (16 * v + i) * ldc + r0,
+                                 scale ? _mm512_mul_ps(t[i], sv) : t[i]);
+        }
+    }
+    return r0;
+}
+
 #else /* portable: the same sums, one fmaf per element and p */
 
 #include <math.h>
@@ -71,9 +116,29 @@ skinny_tile(float *restrict ct, const float *restrict at, const float *restrict 
         }
 }
 
+static int skinny_store_blocks(float *restrict c, int64_t ldc, const float *restrict ct,
+                               int vecs, int lanes_used, int rows, const float *restrict scale) {
+    (void)c, (void)ldc, (void)ct, (void)vecs, (void)lanes_used, (void)rows, (void)scale;
+    return 0;
+}
+
 #endif
 
-/* Rows [0, rows) of a panel with VECS vectors: whole tiles, then 4-row and 1-row tiles. */
+void dino_skinny_store(float *restrict c, int64_t ldc, const float *restrict ct, int vecs,
+                       int lanes_used, int rows, const float *restrict scale) {
+    int lanes = 16 * vecs;
+    int r0 = skinny_store_blocks(c, ldc, ct, vecs, lanes_used, rows, scale);
+    if (r0 == rows) return;
+    for (int i = 0; i < lanes_used; i++) {
+        float *ci = c + (int64_t)i * ldc;
+        // Scalar: the strided reads of ct would become gathers, slower than these.
+#pragma clang loop vectorize(disable)
+        for (int r = r0; r < rows; r++)
+            ci[r] = scale ? ct[r * lanes + i] * scale[r] : ct[r * lanes + i];
+    }
+}
+
+/* Rows [0, rows) of a panel with VECS vectors: whole tiles, then 4-, 2- and 1-row tiles. */
 static inline __attribute__((always_inline)) void
 skinny_panel_vecs(float *restrict ct, const float *restrict at, const float *restrict b, int k,
                   int rows, const float *next, const int VECS) {
@@ -85,6 +150,8 @@ skinny_panel_vecs(float *restrict ct, const float *restrict at, const float *res
     for (; r + 4 <= rows; r += 4)
         skinny_tile(ct + r * VECS * 16, at, b + (int64_t)r * k, k,
                     next ? next + (int64_t)r * k : NULL, VECS, 4);
+    for (; r + 2 <= rows; r += 2)
+        skinny_tile(ct + r * VECS * 16, at, b + (int64_t)r * k, k, NULL, VECS, 2);
     for (; r < rows; r++)
         skinny_tile(ct + r * VECS * 16, at, b + (int64_t)r * k, k, NULL, VECS, 1);
 }
@@ -125,18 +192,13 @@ void dino_gemm_skinny_block(float *restrict c, const float *restrict a, const fl
     (void)m;
     _Alignas(64) float at[DINO_SKINNY_MAX_K * DINO_SKINNY_MAX_M];
     _Alignas(64) float ct[64 * DINO_SKINNY_MAX_M];
-    int vecs = m1 - m0 <= 16 ? 1 : 2, lanes = 16 * vecs, step = vecs == 1 ? 64 : 48;
+    int vecs = m1 - m0 <= 16 ? 1 : 2, step = vecs == 1 ? 64 : 48;
     dino_skinny_transpose_a(at, a, vecs, k, m0, m1);
     for (int j = n0; j < n1; j += step) {
         int rows = n1 - j < step ? n1 - j : step;
         const float *bj = b + (int64_t)j * k;
         const float *next = j + step + rows <= n1 ? bj + (int64_t)step * k : NULL;
         dino_skinny_panel(ct, at, vecs, bj, k, rows, next);
-        for (int i = m0; i < m1; i++) {
-            float *ci = c + (int64_t)i * n + j;
-            // Scalar copies: the strided reads would become gathers, slower than these.
-#pragma clang loop vectorize(disable)
-            for (int r = 0; r < rows; r++) ci[r] = ct[r * lanes + i - m0];
-        }
+        dino_skinny_store(c + (int64_t)m0 * n + j, n, ct, vecs, m1 - m0, rows, NULL);
     }
 }

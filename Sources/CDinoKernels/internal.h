@@ -185,6 +185,13 @@ int dino_skinny_tile_rows(int vecs);
 void dino_skinny_panel(float *restrict ct, const float *restrict at, int vecs,
                        const float *restrict b, int k, int rows, const float *next);
 
+/** Writes a staged panel to C: c[i·ldc + r] = ct[r][i] (times scale[r] when scale is not
+ *  NULL) for lanes i < lanes_used and rows r < rows (ct's rows 16·vecs floats, 64-byte
+ *  aligned): 16 × 16 blocks transposed in registers, so each row of C gets whole 64-byte
+ *  stores (gemm_skinny.c). */
+void dino_skinny_store(float *restrict c, int64_t ldc, const float *restrict ct, int vecs,
+                       int lanes_used, int rows, const float *restrict scale);
+
 /** Row dv = s·(dw − v·(v·dw)·rnorm²) of weight_norm's backward for v (rnorm = 1/‖v‖,
  *  s = g·rnorm), n floats; dv may be dw (in place). Returns v·dw. weight_norm_bwd_v and
  *  the fused linear_weight_norm_bwd share it, so both round alike. */

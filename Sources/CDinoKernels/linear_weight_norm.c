@@ -66,26 +66,26 @@ static void lwn_scales(float *restrict s, float *restrict rnorm, const float *re
  *  (backward) up to this many rows; more take sgemm per block. */
 enum { lwn_panel_max_m = 16 * DINO_SKINNY_PANEL_MAX_VECS };
 
+/** Rows of v per staged panel of the forward for `vecs` vectors of lanes: a multiple of 16
+ *  (whole transposed blocks) and of the panel's register tile. */
+static int64_t lwn_panel_rows(int vecs) {
+    static const int64_t rows[DINO_SKINNY_PANEL_MAX_VECS + 1] = {0, 32, 48, 32, 48, 80, 32};
+    return rows[vecs];
+}
+
 /* Columns [j0, j0 + jn) of y = s_j·(x_i·v_j) for all rows of x, from Aᵀ = xᵀ (`at`, [k][16·
  * vecs]): skinny panels of a few register tiles each (gemm_skinny.c), each staged in `ct`
- * and written to y's columns with its scale; the next block's rows (`next`, or NULL) are
- * prefetched meanwhile. */
+ * and written to y's columns with its scale (the block is in cache: its norms just read it;
+ * prefetching the next block meanwhile measured no faster). */
 static void lwn_fwd_panels(float *restrict y, const float *restrict at, int vecs,
-                           const float *restrict v, const float *restrict s,
-                           const float *next, int64_t m, int64_t n, int64_t k, int64_t j0,
-                           int64_t jn) {
-    _Alignas(64) float ct[4 * 16 * 16 * 2];
-    int64_t lanes = 16 * vecs, step = 4 * dino_skinny_tile_rows(vecs);
+                           const float *restrict v, const float *restrict s, int64_t m,
+                           int64_t n, int64_t k, int64_t j0, int64_t jn) {
+    _Alignas(64) float ct[80 * 80];
+    int64_t step = lwn_panel_rows(vecs);
     for (int64_t r0 = 0; r0 < jn; r0 += step) {
         int64_t rows = jn - r0 < step ? jn - r0 : step;
-        dino_skinny_panel(ct, at, vecs, v + (j0 + r0) * k, (int)k, (int)rows,
-                          next ? next + r0 * k : NULL);
-        for (int64_t i = 0; i < m; i++) {
-            float *yi = y + i * n + j0 + r0;
-            // Scalar: the strided reads of ct would become gathers, slower than these.
-#pragma clang loop vectorize(disable)
-            for (int64_t r = 0; r < rows; r++) yi[r] = ct[r * lanes + i] * s[r0 + r];
-        }
+        dino_skinny_panel(ct, at, vecs, v + (j0 + r0) * k, (int)k, (int)rows, NULL);
+        dino_skinny_store(y + j0 + r0, n, ct, vecs, (int)m, (int)rows, s + r0);
     }
 }
 
@@ -116,10 +116,7 @@ static void dino_linear_weight_norm_fwd(float *restrict y, const float *restrict
         int64_t j0 = b * nb, jn = n - j0 < nb ? n - j0 : nb;
         lwn_scales(s, NULL, v, g, j0, jn, k);
         if (at) {
-            const float *next = b + 1 < blocks ? v + (j0 + nb) * k : NULL;
-            // The next block may be shorter: prefetch its rows only.
-            if (next && n - (j0 + nb) < jn) next = NULL;
-            lwn_fwd_panels(y, at, vecs, v, s, next, m, n, k, j0, jn);
+            lwn_fwd_panels(y, at, vecs, v, s, m, n, k, j0, jn);
             continue;
         }
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)jn, (int)k, 1.0f, x,
@@ -132,8 +129,20 @@ static void dino_linear_weight_norm_fwd(float *restrict y, const float *restrict
     free(at);
 }
 
-/** Scratch floats per chunk of the backward: the block's scaled rows W, then dx's partial. */
-static int64_t lwn_chunk_floats(int64_t m, int64_t k) { return lwn_block_rows(k) * k + m * k; }
+/** Whether the backward runs on register tiles (lwn_tiles.c): up to 96 rows. */
+static int lwn_bwd_on_tiles(int64_t m) { return m <= lwn_panel_max_m; }
+
+/** Scratch floats per chunk of the backward before dx's partial: the block's scaled rows W
+ *  (sgemm) or, on tiles, dy's block and dy⊙s (m × nb each; no more than W on the heads,
+ *  2·m ≤ k). */
+static int64_t lwn_work_floats(int64_t m, int64_t k) {
+    int64_t nb = lwn_block_rows(k), w = nb * k;
+    int64_t tiles = lwn_bwd_on_tiles(m) ? nb * 2 * m : 0;
+    return w > tiles ? w : tiles;
+}
+
+/** Scratch floats per chunk of the backward: the work floats, then dx's partial (m × k). */
+static int64_t lwn_chunk_floats(int64_t m, int64_t k) { return lwn_work_floats(m, k) + m * k; }
 
 /** Scratch bytes dino_linear_weight_norm_bwd needs. */
 static size_t dino_linear_weight_norm_bwd_scratch_bytes(int64_t m, int64_t n, int64_t k) {
@@ -153,28 +162,35 @@ static void lwn_bwd_rows(float *restrict dv, float *restrict dg, const float *re
     }
 }
 
-/* Block [j0, j0 + jn) of the backward on register tiles (m ≤ 96): dx's partial (+)=
- * (dy⊙s)[:, block]·v_block, 14 rows of x at a time, dy⊙s packed as [j][14] into `dys` (jn ×
- * 14 floats), v's rows read in place; then G's rows dy[:, block]ᵀ·x straight into dv, 14
- * rows of v at a time, dy and x read in place. Each element one chain of fused multiply-adds
- * in order (dx's across the chunk's blocks, continued from the partial). */
-static void lwn_bwd_tiles(float *restrict partial, float *restrict dv, float *restrict dys,
-                          const float *restrict dy, const float *restrict x,
-                          const float *restrict v, const float *restrict s, int64_t m, int64_t n,
-                          int64_t k, int64_t j0, int64_t jn, int accumulate) {
+/* Block [j0, j0 + jn) of the backward on register tiles (m ≤ 96). dy's block and dy⊙s are
+ * copied into `work` (m × jn each, contiguous: read in place at dy's row stride, G's tiles
+ * ran 15 % slower, measured), then dx's partial (+)= (dy⊙s)[:, block]·v_block, 14 rows of
+ * x at a time; then G's rows dy[:, block]ᵀ·x straight into dv, 14 rows of v at a time; x
+ * and v read in place. Each element one chain of fused multiply-adds in order (dx's across
+ * the chunk's blocks, continued from the partial). The weight-norm backward of each 14
+ * rows of dv follows their tiles while they are in L1. */
+static void lwn_bwd_tiles(float *restrict partial, float *restrict dv, float *restrict dg,
+                          float *restrict work, const float *restrict dy,
+                          const float *restrict x, const float *restrict v,
+                          const float *restrict s, const float *restrict rnorm, int64_t m,
+                          int64_t n, int64_t k, int64_t j0, int64_t jn, int accumulate) {
+    float *dyb = work, *dys = work + m * jn;
+    for (int64_t i = 0; i < m; i++) {
+        const float *dyi = dy + i * n + j0;
+        float *bi = dyb + i * jn, *si = dys + i * jn;
+        memcpy(bi, dyi, (size_t)jn * sizeof(float));
+        for (int64_t j = 0; j < jn; j++) si[j] = dyi[j] * s[j];
+    }
     for (int64_t i0 = 0; i0 < m; i0 += LWN_TILE_ROWS) {
         int64_t rows = m - i0 < LWN_TILE_ROWS ? m - i0 : LWN_TILE_ROWS;
-        for (int64_t r = 0; r < rows; r++) {
-            const float *dyr = dy + (i0 + r) * n + j0;
-            for (int64_t j = 0; j < jn; j++) dys[j * LWN_TILE_ROWS + r] = dyr[j] * s[j];
-        }
-        dino_lwn_tiles(partial + i0 * k, k, dys, 1, LWN_TILE_ROWS, v + j0 * k, k, (int)rows,
+        dino_lwn_tiles(partial + i0 * k, k, dys + i0 * jn, jn, 1, v + j0 * k, k, (int)rows,
                        (int)k, (int)jn, accumulate);
     }
     for (int64_t r0 = 0; r0 < jn; r0 += LWN_TILE_ROWS) {
         int64_t rows = jn - r0 < LWN_TILE_ROWS ? jn - r0 : LWN_TILE_ROWS;
-        dino_lwn_tiles(dv + (j0 + r0) * k, k, dy + j0 + r0, 1, n, x, k, (int)rows, (int)k,
+        dino_lwn_tiles(dv + (j0 + r0) * k, k, dyb + r0, 1, jn, x, k, (int)rows, (int)k,
                        (int)m, 0);
+        lwn_bwd_rows(dv, dg, v, s + r0, rnorm + r0, j0 + r0, rows, k);
     }
 }
 
@@ -202,18 +218,18 @@ static void dino_linear_weight_norm_bwd(float *restrict dx, float *restrict dv, 
     int parallel = 4.0 * (double)m * (double)n * (double)k >= lwn_serial_flops && chunks > 1;
     // Up to 96 rows (the student's head): the products on register tiles over dy, x and v
     // read in place (lwn_tiles.c) instead of two sgemms packing x and the block each time.
-    int tiles = m <= lwn_panel_max_m && k >= LWN_TILE_ROWS;
+    int tiles = lwn_bwd_on_tiles(m);
+    int64_t work = lwn_work_floats(m, k);
 #pragma omp parallel for schedule(static) if (parallel)
     for (int64_t c = 0; c < chunks; c++) {
         float s[4096], rnorm[4096];
-        float *w = scratch + c * per, *partial = w + nb * k;
+        float *w = scratch + c * per, *partial = w + work;
         int64_t b0 = blocks * c / chunks, b1 = blocks * (c + 1) / chunks;
         for (int64_t b = b0; b < b1; b++) {
             int64_t j0 = b * nb, jn = n - j0 < nb ? n - j0 : nb;
             lwn_scales(s, rnorm, v, g, j0, jn, k);
             if (tiles) {
-                lwn_bwd_tiles(partial, dv, w, dy, x, v, s, m, n, k, j0, jn, b > b0);
-                lwn_bwd_rows(dv, dg, v, s, rnorm, j0, jn, k);
+                lwn_bwd_tiles(partial, dv, dg, w, dy, x, v, s, rnorm, m, n, k, j0, jn, b > b0);
                 continue;
             }
             for (int64_t j = 0; j < jn; j++) {
@@ -231,8 +247,8 @@ static void dino_linear_weight_norm_bwd(float *restrict dx, float *restrict dv, 
     int64_t total = m * k;
 #pragma omp parallel for schedule(static) if (parallel && total >= DINO_PAR_MIN)
     for (int64_t i = 0; i < total; i++) {
-        float sum = scratch[nb * k + i];
-        for (int64_t c = 1; c < chunks; c++) sum += scratch[c * per + nb * k + i];
+        float sum = scratch[work + i];
+        for (int64_t c = 1; c < chunks; c++) sum += scratch[c * per + work + i];
         dx[i] = sum;
     }
 }
