@@ -150,6 +150,37 @@ static void bench(const char *name, int64_t m, int64_t n, int64_t k, int bwd, in
     for (int i = 0; i < n_in + results; i++) free(t[i].data);
 }
 
+void dino_gemm_skinny_block(float *restrict c, const float *restrict a, const float *restrict b,
+                            int m, int n, int k, int m0, int m1, int n0, int n1);
+void old_gemm_skinny_block(float *restrict c, const float *restrict a, const float *restrict b,
+                           int m, int n, int k, int m0, int m1, int n0, int n1);
+
+/* The skinny GEMM alone (gemm.c's unfused teacher head: matmul {trans_b}), one thread, the
+ * whole C per call; old and new alternating, checked bitwise equal first. */
+static void bench_skinny(const char *name, int m, int n, int k, int runs) {
+    struct dino_tensor a = tensor2(m, k, -1, 1, 1), b = tensor2(n, k, -1, 1, 2);
+    struct dino_tensor c_old = tensor2(m, n, 0, 0, 3), c_new = tensor2(m, n, 0, 0, 4);
+    old_gemm_skinny_block(c_old.data, a.data, b.data, m, n, k, 0, m, 0, n);
+    dino_gemm_skinny_block(c_new.data, a.data, b.data, m, n, k, 0, m, 0, n);
+    double worst = worst_diff(c_new.data, c_old.data, (int64_t)m * n);
+    int same = memcmp(c_new.data, c_old.data, sizeof(float) * (size_t)m * (size_t)n) == 0;
+    double best_old = 1e9, best_new = 1e9;
+    for (int r = 0; r < runs; r++) {
+        double t0 = now();
+        old_gemm_skinny_block(c_old.data, a.data, b.data, m, n, k, 0, m, 0, n);
+        double t1 = now();
+        dino_gemm_skinny_block(c_new.data, a.data, b.data, m, n, k, 0, m, 0, n);
+        double t2 = now();
+        if ((t1 - t0) * 1e3 < best_old) best_old = (t1 - t0) * 1e3;
+        if ((t2 - t1) * 1e3 < best_new) best_new = (t2 - t1) * 1e3;
+    }
+    double flops = 2.0 * m * (double)n * k;
+    printf("| %-22s | %5d×%5d×%3d | 1 | %7.2f (min) | %5.0f | %7.2f (min) | %5.0f | %4.2f | %.1e%s |\n",
+           name, m, n, k, best_old, flops / best_old * 1e-6, best_new, flops / best_new * 1e-6,
+           best_old / best_new, worst, same ? " (bitwise)" : "");
+    free(a.data), free(b.data), free(c_old.data), free(c_new.data);
+}
+
 int main(int argc, char **argv) {
     const char *filter = argc > 1 ? argv[1] : "";
     int runs = argc > 2 ? atoi(argv[2]) : 9;
@@ -172,6 +203,10 @@ int main(int argc, char **argv) {
         if (!strstr(cases[c].name, filter)) continue;
         for (int threads = 1; threads <= max_threads; threads++)
             bench(cases[c].name, cases[c].m, cases[c].n, cases[c].k, cases[c].bwd, threads, runs);
+    }
+    if (strstr("skinny matmul", filter)) {
+        bench_skinny("skinny matmul (gemm.c)", 16, 65536, 256, runs);
+        bench_skinny("skinny matmul (gemm.c)", 32, 65536, 256, runs);
     }
     return 0;
 }
