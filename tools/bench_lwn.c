@@ -175,7 +175,8 @@ static void bench_skinny(const char *name, int m, int n, int k, int runs) {
         if ((t2 - t1) * 1e3 < best_new) best_new = (t2 - t1) * 1e3;
     }
     double flops = 2.0 * m * (double)n * k;
-    printf("| %-22s | %5d×%5d×%3d | 1 | %7.2f (min) | %5.0f | %7.2f (min) | %5.0f | %4.2f | %.1e%s |\n",
+    printf("| %-22s | %5d×%5d×%3d | 1 | %7.2f (min) | %5.0f | %7.2f (min) | %5.0f | %4.2f | "
+           "%.1e%s |\n",
            name, m, n, k, best_old, flops / best_old * 1e-6, best_new, flops / best_new * 1e-6,
            best_old / best_new, worst, same ? " (bitwise)" : "");
     free(a.data), free(b.data), free(c_old.data), free(c_new.data);

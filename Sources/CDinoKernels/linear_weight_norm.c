@@ -2,11 +2,13 @@
  * per row) folded into its GEMMs, so that W [N, K] is never stored: linear_weight_norm
  * (y = x·Wᵀ, each column scaled after its dot products) and linear_weight_norm_bwd (dx =
  * dy·W, dv and optionally dg written straight into their buffers). Family gemm in ops.def;
- * a file of its own over OpenBLAS sgemm (single-threaded, threads.c), not gemm.c; a forward
- * of a few rows against very many (the teacher's head) runs on gemm_skinny.c's kernel.
+ * a file of its own, not gemm.c. Up to 96 rows of x (DINO's heads) the products run on
+ * register tiles: the forward on gemm_skinny.c's panels with xᵀ as the vector lanes, the
+ * backward on lwn_tiles.c's tiles; more rows take OpenBLAS sgemm (single-threaded,
+ * threads.c) per block.
  *
  * Both kernels walk v in blocks of rows sized for L2 (`lwn_block_rows`, fixed by K alone):
- * a block's norms, its sgemms and its per-row epilogue run while it is in cache, so v is
+ * a block's norms, its products and its per-row epilogue run while it is in cache, so v is
  * read from memory once. The OpenMP threads take whole blocks (forward) or whole chunks of
  * blocks (backward) in a partition that does not depend on the thread count, and the one
  * sum across blocks (dx) adds one partial per chunk in chunk order, so a result is

@@ -58,8 +58,10 @@ static inline __attribute__((always_inline)) void
 tiles_rows(float *c, int64_t ldc, const float *a, int64_t a_rs, int64_t a_ks, const float *b,
            int64_t ldb, int cols, int kc, int accumulate, const int ROWS) {
     int q = 0;
-    for (; q + 32 <= cols; q += 32) tile(c + q, ldc, a, a_rs, a_ks, b + q, ldb, kc, accumulate, ROWS, 2);
-    for (; q + 16 <= cols; q += 16) tile(c + q, ldc, a, a_rs, a_ks, b + q, ldb, kc, accumulate, ROWS, 1);
+    for (; q + 32 <= cols; q += 32)
+        tile(c + q, ldc, a, a_rs, a_ks, b + q, ldb, kc, accumulate, ROWS, 2);
+    for (; q + 16 <= cols; q += 16)
+        tile(c + q, ldc, a, a_rs, a_ks, b + q, ldb, kc, accumulate, ROWS, 1);
     for (; q < cols; q++)
         column_scalar(c + q, ldc, a, a_rs, a_ks, b + q, ldb, ROWS, kc, accumulate);
 }
