@@ -183,15 +183,29 @@ static void lwn_bwd_tiles(float *restrict partial, float *restrict dv, float *re
         memcpy(bi, dyi, (size_t)jn * sizeof(float));
         for (int64_t j = 0; j < jn; j++) si[j] = dyi[j] * s[j];
     }
-    for (int64_t i0 = 0; i0 < m; i0 += LWN_TILE_ROWS) {
+    // The next block's rows of v (during dx's tiles) and of dv (during G's), a share per
+    // call, one line per k step: the next block's norms and G's stores then find them in L2
+    // (the backward 62 → 59 ms on one thread, measured; prefetching the forward's next block
+    // the same way measured no faster).
+    int64_t next = n - (j0 + jn) < jn ? n - (j0 + jn) : jn;
+    int64_t lines = next > 0 ? next * k / 16 : 0;
+    int64_t panels = (m + LWN_TILE_ROWS - 1) / LWN_TILE_ROWS;
+    int64_t share = (lines + panels - 1) / panels;
+    for (int64_t i0 = 0, t = 0; i0 < m; i0 += LWN_TILE_ROWS, t++) {
         int64_t rows = m - i0 < LWN_TILE_ROWS ? m - i0 : LWN_TILE_ROWS;
+        struct lwn_prefetch pf = {v + (j0 + jn) * k + t * share * 16,
+                                  lines - t * share < share ? lines - t * share : share, 0};
         dino_lwn_tiles(partial + i0 * k, k, dys + i0 * jn, jn, 1, v + j0 * k, k, (int)rows,
-                       (int)k, (int)jn, accumulate);
+                       (int)k, (int)jn, accumulate, pf);
     }
-    for (int64_t r0 = 0; r0 < jn; r0 += LWN_TILE_ROWS) {
+    panels = (jn + LWN_TILE_ROWS - 1) / LWN_TILE_ROWS;
+    share = (lines + panels - 1) / panels;
+    for (int64_t r0 = 0, t = 0; r0 < jn; r0 += LWN_TILE_ROWS, t++) {
         int64_t rows = jn - r0 < LWN_TILE_ROWS ? jn - r0 : LWN_TILE_ROWS;
+        struct lwn_prefetch pf = {dv + (j0 + jn) * k + t * share * 16,
+                                  lines - t * share < share ? lines - t * share : share, 1};
         dino_lwn_tiles(dv + (j0 + r0) * k, k, dyb + r0, 1, jn, x, k, (int)rows, (int)k,
-                       (int)m, 0);
+                       (int)m, 0, pf);
         lwn_bwd_rows(dv, dg, v, s + r0, rnorm + r0, j0 + r0, rows, k);
     }
 }
@@ -204,7 +218,8 @@ static void dino_linear_weight_norm_bwd(float *restrict dx, float *restrict dv, 
     // dy is (m, n), x and dx are (m, k), v and dv are (n, k), g and dg are (n, 1). Chunk c
     // takes blocks [blocks·c/chunks, blocks·(c+1)/chunks); per block: the scales, W's rows
     // (s_j·v_j) in the chunk's scratch, dx's partial += dy[:, block]·W_block, then G's rows
-    // dy[:, block]ᵀ·x straight into dv and the weight-norm backward over them in place.
+    // dy[:, block]ᵀ·x straight into dv and the weight-norm backward over them in place (up
+    // to 96 rows, the same on register tiles: lwn_bwd_tiles).
     if (n <= 0 || k <= 0) {
         if (dg && n > 0) memset(dg, 0, (size_t)n * sizeof(float));
         if (m > 0 && k > 0) memset(dx, 0, (size_t)(m * k) * sizeof(float));

@@ -28,7 +28,8 @@ static void column_scalar(float *c, int64_t ldc, const float *a, int64_t a_rs, i
  * this is inlined). */
 static inline __attribute__((always_inline)) void
 tile(float *c, int64_t ldc, const float *a, int64_t a_rs, int64_t a_ks, const float *b,
-     int64_t ldb, int kc, int accumulate, const int ROWS, const int VECS) {
+     int64_t ldb, int kc, int accumulate, const float *pf, int64_t pf_n, int pf_write,
+     const int ROWS, const int VECS) {
     __m512 acc[LWN_TILE_ROWS][2];
 #pragma clang loop unroll(full)
     for (int r = 0; r < ROWS; r++)
@@ -37,6 +38,12 @@ tile(float *c, int64_t ldc, const float *a, int64_t a_rs, int64_t a_ks, const fl
             acc[r][v] = accumulate ? _mm512_loadu_ps(c + r * ldc + 16 * v) : _mm512_setzero_ps();
     for (int p = 0; p < kc; p++) {
         const float *bp = b + p * ldb, *ap = a + p * a_ks;
+        if (p < pf_n) {
+            if (pf_write)
+                __builtin_prefetch(pf + 16 * (int64_t)p, 1, 2);
+            else
+                __builtin_prefetch(pf + 16 * (int64_t)p, 0, 2);
+        }
         __m512 bv[2];
 #pragma clang loop unroll(full)
         for (int v = 0; v < VECS; v++) bv[v] = _mm512_loadu_ps(bp + 16 * v);
@@ -56,22 +63,26 @@ tile(float *c, int64_t ldc, const float *a, int64_t a_rs, int64_t a_ks, const fl
 /* All columns of a tile of ROWS rows: 32-column tiles, one 16-column tile, single columns. */
 static inline __attribute__((always_inline)) void
 tiles_rows(float *c, int64_t ldc, const float *a, int64_t a_rs, int64_t a_ks, const float *b,
-           int64_t ldb, int cols, int kc, int accumulate, const int ROWS) {
+           int64_t ldb, int cols, int kc, int accumulate, struct lwn_prefetch pf,
+           const int ROWS) {
     int q = 0;
-    for (; q + 32 <= cols; q += 32)
-        tile(c + q, ldc, a, a_rs, a_ks, b + q, ldb, kc, accumulate, ROWS, 2);
-    for (; q + 16 <= cols; q += 16)
-        tile(c + q, ldc, a, a_rs, a_ks, b + q, ldb, kc, accumulate, ROWS, 1);
+    for (; q + 32 <= cols; q += 32, pf.lines += 16 * (int64_t)kc, pf.count -= kc)
+        tile(c + q, ldc, a, a_rs, a_ks, b + q, ldb, kc, accumulate, pf.lines, pf.count,
+             pf.write, ROWS, 2);
+    for (; q + 16 <= cols; q += 16, pf.lines += 16 * (int64_t)kc, pf.count -= kc)
+        tile(c + q, ldc, a, a_rs, a_ks, b + q, ldb, kc, accumulate, pf.lines, pf.count,
+             pf.write, ROWS, 1);
     for (; q < cols; q++)
         column_scalar(c + q, ldc, a, a_rs, a_ks, b + q, ldb, ROWS, kc, accumulate);
 }
 
 /* One instance per row count, so every tile's accumulators are registers. */
 #define LWN_ROWS_CASE(n)                                                                          \
-    case n: tiles_rows(c, ldc, a, a_rs, a_ks, b, ldb, cols, kc, accumulate, n); break;
+    case n: tiles_rows(c, ldc, a, a_rs, a_ks, b, ldb, cols, kc, accumulate, pf, n); break;
 
 void dino_lwn_tiles(float *c, int64_t ldc, const float *a, int64_t a_rs, int64_t a_ks,
-                    const float *b, int64_t ldb, int rows, int cols, int kc, int accumulate) {
+                    const float *b, int64_t ldb, int rows, int cols, int kc, int accumulate,
+                    struct lwn_prefetch pf) {
     switch (rows) {
     LWN_ROWS_CASE(1) LWN_ROWS_CASE(2) LWN_ROWS_CASE(3) LWN_ROWS_CASE(4) LWN_ROWS_CASE(5)
     LWN_ROWS_CASE(6) LWN_ROWS_CASE(7) LWN_ROWS_CASE(8) LWN_ROWS_CASE(9) LWN_ROWS_CASE(10)
@@ -83,7 +94,9 @@ void dino_lwn_tiles(float *c, int64_t ldc, const float *a, int64_t a_rs, int64_t
 #else /* no AVX-512F: every column one element at a time, in the same order */
 
 void dino_lwn_tiles(float *c, int64_t ldc, const float *a, int64_t a_rs, int64_t a_ks,
-                    const float *b, int64_t ldb, int rows, int cols, int kc, int accumulate) {
+                    const float *b, int64_t ldb, int rows, int cols, int kc, int accumulate,
+                    struct lwn_prefetch pf) {
+    (void)pf;
     for (int q = 0; q < cols; q++)
         column_scalar(c + q, ldc, a, a_rs, a_ks, b + q, ldb, rows, kc, accumulate);
 }
