@@ -80,9 +80,11 @@ static inline __attribute__((always_inline)) void skinny_transpose16(__m512 t[16
 }
 
 /* Rows [0, 16·(rows / 16)) of dino_skinny_store, 16 × 16 blocks transposed in registers, so
- * that each row of C gets whole 64-byte stores; returns the rows done. */
+ * that each row of C gets whole 64-byte stores (non-temporal ones when `stream` and the line
+ * is aligned); returns the rows done. */
 static int skinny_store_blocks(float *restrict c, int64_t ldc, const float *restrict ct,
-                               int vecs, int lanes_used, int rows, const float *restrict scale) {
+                               int vecs, int lanes_used, int rows, const float *restrict scale,
+                               int stream) {
     int lanes = 16 * vecs, r0 = 0;
     for (; r0 + 16 <= rows; r0 += 16) {
         __m512 sv = scale ? _mm512_loadu_ps(scale + r0) : _mm512_setzero_ps();
@@ -91,9 +93,14 @@ static int skinny_store_blocks(float *restrict c, int64_t ldc, const float *rest
             for (int q = 0; q < 16; q++) t[q] = _mm512_load_ps(ct + (r0 + q) * lanes + 16 * v);
             skinny_transpose16(t);
             int count = lanes_used - 16 * v < 16 ? lanes_used - 16 * v : 16;
-            for (int i = 0; i < count; i++)
-                _mm512_storeu_ps(c + (16 * v + i) * ldc + r0,
-                                 scale ? _mm512_mul_ps(t[i], sv) : t[i]);
+            for (int i = 0; i < count; i++) {
+                float *ci = c + (16 * v + i) * ldc + r0;
+                __m512 out = scale ? _mm512_mul_ps(t[i], sv) : t[i];
+                if (stream && ((uintptr_t)ci & 63) == 0)
+                    _mm512_stream_ps(ci, out);
+                else
+                    _mm512_storeu_ps(ci, out);
+            }
         }
     }
     return r0;
@@ -117,17 +124,19 @@ skinny_tile(float *restrict ct, const float *restrict at, const float *restrict 
 }
 
 static int skinny_store_blocks(float *restrict c, int64_t ldc, const float *restrict ct,
-                               int vecs, int lanes_used, int rows, const float *restrict scale) {
+                               int vecs, int lanes_used, int rows, const float *restrict scale,
+                               int stream) {
     (void)c, (void)ldc, (void)ct, (void)vecs, (void)lanes_used, (void)rows, (void)scale;
+    (void)stream;
     return 0;
 }
 
 #endif
 
 void dino_skinny_store(float *restrict c, int64_t ldc, const float *restrict ct, int vecs,
-                       int lanes_used, int rows, const float *restrict scale) {
+                       int lanes_used, int rows, const float *restrict scale, int stream) {
     int lanes = 16 * vecs;
-    int r0 = skinny_store_blocks(c, ldc, ct, vecs, lanes_used, rows, scale);
+    int r0 = skinny_store_blocks(c, ldc, ct, vecs, lanes_used, rows, scale, stream);
     if (r0 == rows) return;
     for (int i = 0; i < lanes_used; i++) {
         float *ci = c + (int64_t)i * ldc;
@@ -199,6 +208,6 @@ void dino_gemm_skinny_block(float *restrict c, const float *restrict a, const fl
         const float *bj = b + (int64_t)j * k;
         const float *next = j + step + rows <= n1 ? bj + (int64_t)step * k : NULL;
         dino_skinny_panel(ct, at, vecs, bj, k, rows, next);
-        dino_skinny_store(c + (int64_t)m0 * n + j, n, ct, vecs, m1 - m0, rows, NULL);
+        dino_skinny_store(c + (int64_t)m0 * n + j, n, ct, vecs, m1 - m0, rows, NULL, 0);
     }
 }

@@ -188,9 +188,10 @@ void dino_skinny_panel(float *restrict ct, const float *restrict at, int vecs,
 /** Writes a staged panel to C: c[i·ldc + r] = ct[r][i] (times scale[r] when scale is not
  *  NULL) for lanes i < lanes_used and rows r < rows (ct's rows 16·vecs floats, 64-byte
  *  aligned): 16 × 16 blocks transposed in registers, so each row of C gets whole 64-byte
- *  stores (gemm_skinny.c). */
+ *  stores (gemm_skinny.c), non-temporal ones where aligned when `stream` (the caller then
+ *  fences before C is read: atomic_thread_fence on each thread that wrote). */
 void dino_skinny_store(float *restrict c, int64_t ldc, const float *restrict ct, int vecs,
-                       int lanes_used, int rows, const float *restrict scale);
+                       int lanes_used, int rows, const float *restrict scale, int stream);
 
 /** Row dv = s·(dw − v·(v·dw)·rnorm²) of weight_norm's backward for v (rnorm = 1/‖v‖,
  *  s = g·rnorm), n floats; dv may be dw (in place). Returns v·dw. weight_norm_bwd_v and

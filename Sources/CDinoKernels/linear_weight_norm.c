@@ -14,6 +14,7 @@
  * sum across blocks (dx) adds one partial per chunk in chunk order, so a result is
  * bitwise the same at any thread count. */
 #include <cblas.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,8 +78,10 @@ static int64_t lwn_panel_rows(int vecs) {
 
 /* Columns [j0, j0 + jn) of y = s_j·(x_i·v_j) for all rows of x, from Aᵀ = xᵀ (`at`, [k][16·
  * vecs]): skinny panels of a few register tiles each (gemm_skinny.c), each staged in `ct`
- * and written to y's columns with its scale (the block is in cache: its norms just read it;
- * prefetching the next block meanwhile measured no faster). */
+ * and written to y's columns with its scale, non-temporal stores (y is read again only
+ * after the whole head; 1.19 → 1.24× main's kernel on one thread, measured). The block is
+ * in cache: its norms just read it (prefetching the next block meanwhile measured no
+ * faster). */
 static void lwn_fwd_panels(float *restrict y, const float *restrict at, int vecs,
                            const float *restrict v, const float *restrict s, int64_t m,
                            int64_t n, int64_t k, int64_t j0, int64_t jn) {
@@ -87,7 +90,7 @@ static void lwn_fwd_panels(float *restrict y, const float *restrict at, int vecs
     for (int64_t r0 = 0; r0 < jn; r0 += step) {
         int64_t rows = jn - r0 < step ? jn - r0 : step;
         dino_skinny_panel(ct, at, vecs, v + (j0 + r0) * k, (int)k, (int)rows, NULL);
-        dino_skinny_store(y + j0 + r0, n, ct, vecs, (int)m, (int)rows, s + r0);
+        dino_skinny_store(y + j0 + r0, n, ct, vecs, (int)m, (int)rows, s + r0, 1);
     }
 }
 
@@ -112,21 +115,26 @@ static void dino_linear_weight_norm_fwd(float *restrict y, const float *restrict
                     ? aligned_alloc(64, (size_t)(k * 16 * vecs) * sizeof(float))
                     : NULL;
     if (at) dino_skinny_transpose_a(at, x, vecs, (int)k, 0, (int)m);
-#pragma omp parallel for schedule(static) if (parallel)
-    for (int64_t b = 0; b < blocks; b++) {
-        float s[4096];
-        int64_t j0 = b * nb, jn = n - j0 < nb ? n - j0 : nb;
-        lwn_scales(s, NULL, v, g, j0, jn, k);
-        if (at) {
-            lwn_fwd_panels(y, at, vecs, v, s, m, n, k, j0, jn);
-            continue;
+#pragma omp parallel if (parallel)
+    {
+#pragma omp for schedule(static) nowait
+        for (int64_t b = 0; b < blocks; b++) {
+            float s[4096];
+            int64_t j0 = b * nb, jn = n - j0 < nb ? n - j0 : nb;
+            lwn_scales(s, NULL, v, g, j0, jn, k);
+            if (at) {
+                lwn_fwd_panels(y, at, vecs, v, s, m, n, k, j0, jn);
+                continue;
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)jn, (int)k, 1.0f,
+                        x, (int)k, v + j0 * k, (int)k, 0.0f, y + j0, (int)n);
+            for (int64_t i = 0; i < m; i++) {
+                float *row = y + i * n + j0;
+                for (int64_t j = 0; j < jn; j++) row[j] *= s[j];
+            }
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)jn, (int)k, 1.0f, x,
-                    (int)k, v + j0 * k, (int)k, 0.0f, y + j0, (int)n);
-        for (int64_t i = 0; i < m; i++) {
-            float *row = y + i * n + j0;
-            for (int64_t j = 0; j < jn; j++) row[j] *= s[j];
-        }
+        // The panels' non-temporal stores are weakly ordered: each thread drains its own.
+        atomic_thread_fence(memory_order_seq_cst);
     }
     free(at);
 }
