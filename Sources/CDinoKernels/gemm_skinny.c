@@ -106,21 +106,25 @@ static int skinny_store_blocks(float *restrict c, int64_t ldc, const float *rest
     return r0;
 }
 
-#else /* portable: the same sums, one fmaf per element and p */
-
-#include <math.h>
+#else /* portable: the same sums, the lane loops left to the vectoriser (a·b + acc contracted
+       * to one FMA by the build's -ffp-contract=fast) */
 
 static inline __attribute__((always_inline)) void
 skinny_tile(float *restrict ct, const float *restrict at, const float *restrict b, int k,
             const float *next, const int VECS, const int ROWS) {
-    (void)next;
+    float acc[16][16 * DINO_SKINNY_PANEL_MAX_VECS];
     for (int r = 0; r < ROWS; r++)
-        for (int l = 0; l < 16 * VECS; l++) {
-            float acc = 0;
-            for (int p = 0; p < k; p++)
-                acc = fmaf(at[(int64_t)p * 16 * VECS + l], b[(int64_t)r * k + p], acc);
-            ct[r * 16 * VECS + l] = acc;
+        for (int l = 0; l < 16 * VECS; l++) acc[r][l] = 0;
+    for (int p = 0; p < k; p++) {
+        const float *ap = at + (int64_t)p * 16 * VECS;
+        if (next) __builtin_prefetch(next + (int64_t)p * ROWS, 0, 2);
+        for (int r = 0; r < ROWS; r++) {
+            float bv = b[(int64_t)r * k + p];
+            for (int l = 0; l < 16 * VECS; l++) acc[r][l] += ap[l] * bv;
         }
+    }
+    for (int r = 0; r < ROWS; r++)
+        for (int l = 0; l < 16 * VECS; l++) ct[r * 16 * VECS + l] = acc[r][l];
 }
 
 static int skinny_store_blocks(float *restrict c, int64_t ldc, const float *restrict ct,

@@ -66,8 +66,13 @@ static void lwn_scales(float *restrict s, float *restrict rnorm, const float *re
 }
 
 /** The block kernels take x's rows as vector lanes (forward) or as broadcast tile rows
- *  (backward) up to this many rows; more take sgemm per block. */
+ *  (backward) up to this many rows; more take sgemm per block, and every count does
+ *  without AVX-512F (the tiles' portable code is far slower than sgemm). */
+#if defined(__AVX512F__)
 enum { lwn_panel_max_m = 16 * DINO_SKINNY_PANEL_MAX_VECS };
+#else
+enum { lwn_panel_max_m = 0 };
+#endif
 
 /** Rows of v per staged panel of the forward for `vecs` vectors of lanes: a multiple of 16
  *  (whole transposed blocks) and of the panel's register tile. */
