@@ -113,8 +113,8 @@ static void dino_linear_weight_norm_fwd(float *restrict y, const float *restrict
     int64_t nb = lwn_block_rows(k), blocks = lwn_blocks(n, nb);
     int parallel = 2.0 * (double)m * (double)n * (double)k >= lwn_serial_flops && blocks > 1;
     // Up to 96 rows of x (the student's and the teacher's heads): xᵀ once, shared, as the
-    // lanes of the skinny panels; each block of v is read from memory once (the next one
-    // prefetched while this one computes) and no block packs x again.
+    // lanes of the skinny panels, so that no block packs x again (k bounded: the panels
+    // take an int).
     int vecs = (int)((m + 15) / 16);
     float *at = m <= lwn_panel_max_m && k <= (1 << 20)
                     ? aligned_alloc(64, (size_t)(k * 16 * vecs) * sizeof(float))
@@ -177,6 +177,14 @@ static void lwn_bwd_rows(float *restrict dv, float *restrict dg, const float *re
     }
 }
 
+/* Share t (`share` lines each) of a region of `lines` lines at `base` to prefetch. */
+static struct lwn_prefetch lwn_share(const float *base, int64_t lines, int64_t share,
+                                     int64_t t, int write) {
+    int64_t count = lines - t * share < share ? lines - t * share : share;
+    struct lwn_prefetch pf = {count > 0 ? base + t * share * 16 : NULL, count, write};
+    return pf;
+}
+
 /* Block [j0, j0 + jn) of the backward on register tiles (m ≤ 96). dy's block and dy⊙s are
  * copied into `work` (m × jn each, contiguous: read in place at dy's row stride, G's tiles
  * ran 15 % slower, measured), then dx's partial (+)= (dy⊙s)[:, block]·v_block, 14 rows of
@@ -206,8 +214,7 @@ static void lwn_bwd_tiles(float *restrict partial, float *restrict dv, float *re
     int64_t share = (lines + panels - 1) / panels;
     for (int64_t i0 = 0, t = 0; i0 < m; i0 += LWN_TILE_ROWS, t++) {
         int64_t rows = m - i0 < LWN_TILE_ROWS ? m - i0 : LWN_TILE_ROWS;
-        struct lwn_prefetch pf = {v + (j0 + jn) * k + t * share * 16,
-                                  lines - t * share < share ? lines - t * share : share, 0};
+        struct lwn_prefetch pf = lwn_share(v + (j0 + jn) * k, lines, share, t, 0);
         dino_lwn_tiles(partial + i0 * k, k, dys + i0 * jn, jn, 1, v + j0 * k, k, (int)rows,
                        (int)k, (int)jn, accumulate, pf);
     }
@@ -215,8 +222,7 @@ static void lwn_bwd_tiles(float *restrict partial, float *restrict dv, float *re
     share = (lines + panels - 1) / panels;
     for (int64_t r0 = 0, t = 0; r0 < jn; r0 += LWN_TILE_ROWS, t++) {
         int64_t rows = jn - r0 < LWN_TILE_ROWS ? jn - r0 : LWN_TILE_ROWS;
-        struct lwn_prefetch pf = {dv + (j0 + jn) * k + t * share * 16,
-                                  lines - t * share < share ? lines - t * share : share, 1};
+        struct lwn_prefetch pf = lwn_share(dv + (j0 + jn) * k, lines, share, t, 1);
         dino_lwn_tiles(dv + (j0 + r0) * k, k, dyb + r0, 1, jn, x, k, (int)rows, (int)k,
                        (int)m, 0, pf);
         lwn_bwd_rows(dv, dg, v, s + r0, rnorm + r0, j0 + r0, rows, k);
