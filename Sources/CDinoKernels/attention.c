@@ -169,22 +169,17 @@ static void dino_att_zero_rows(float *dq, int64_t ld, int q, int n, int hd) {
  *  stay in L1 from their product through the softmax to the weighted sum. */
 enum { DINO_ATT_FWD_ROWS = 16 };
 
-/* lse[i] += log totals[i] for i < rows ≤ 16: one vector log (dino_att_log16) when every
- * total is a positive normal float (a softmax row's sum is ≥ 1), else logf row by row (NaN
- * and infinities as logf has them). */
+/* lse[i] += log totals[i] for i < rows ≤ 16: one vector log (dino_att_log16) of them all,
+ * logf for a total that is no positive normal float (NaN, infinities: a softmax row's sum is
+ * otherwise ≥ 1), row by row, so that a row's result does not depend on its block's. */
 static void dino_att_add_logs(float *restrict lse, const float *restrict totals, int rows) {
     dino_v16 t = dino_att_splat(1.0f);
-    int normal = 1;
-    for (int i = 0; i < rows; i++) {
-        t[i] = totals[i];
-        normal &= totals[i] >= 0x1p-126f && totals[i] <= 0x1.fffffep127f;
-    }
-    if (!normal) {
-        for (int i = 0; i < rows; i++) lse[i] += logf(totals[i]);
-        return;
-    }
+    for (int i = 0; i < rows; i++) t[i] = totals[i];
     dino_v16 l = dino_att_log16(t);
-    for (int i = 0; i < rows; i++) lse[i] += l[i];
+    for (int i = 0; i < rows; i++) {
+        int normal = totals[i] >= 0x1p-126f && totals[i] <= 0x1.fffffep127f;
+        lse[i] += normal ? l[i] : logf(totals[i]);
+    }
 }
 
 /* Rows 0 … rows−1 of s (stride ld; scores q kᵀ over n columns) become e = exp(scale · s −
