@@ -15,6 +15,10 @@
  *    vectors); only kᵀ and vᵀ are copied, by 16 × 16 register transposes, into a
  *    thread's scratch (their columns padded to 16), with the N × N scores;
  *  - tiles, otherwise: q, k, v, dy copied into zero-padded tiles, results through a tile.
+ * The forward takes a pair's queries in blocks of 16: the block's scores (16 × N, in L1),
+ * its softmax in vector passes (max; exp and sum; lse by a vector log), the weighted sum
+ * of the unnormalised exponentials, then each output row times 1 / Σ. The backward's P and
+ * dS are vector passes too (attention_tiles.h: exp, log, lane masks for the last vector).
  * Both compute every element with the same chain of operations: they agree bit for bit
  * (AttentionKernelTests forces the tiles with dino_attention_use_tiles). Every pair is
  * computed by one thread whatever the thread count: the results are bitwise independent

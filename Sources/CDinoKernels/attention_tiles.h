@@ -1,7 +1,8 @@
 /* attention_tiles.h — the small-matrix pieces of the fused attention (private to
- * attention.c): copies of one (image, head) pair's q, k, v into zero-padded tiles, and a
+ * attention.c): copies of one (image, head) pair's q, k, v into zero-padded tiles, a
  * register-blocked product of such tiles in plain C vector code (clang's vector
- * extension: AVX-512 here, whatever the target has elsewhere).
+ * extension: AVX-512 here, whatever the target has elsewhere), and the softmax's vector
+ * pieces (exp, log, lane masks, lane sums and maxima).
  *
  * Products take any row count (blocks of 8 rows, DINO_ATT_ROWS, then one of the rest) and
  * column counts that are multiples of 8 (panels of 32, 16, 8): B's and C's rows are whole
