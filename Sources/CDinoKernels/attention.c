@@ -188,8 +188,9 @@ static void dino_att_add_logs(float *restrict lse, const float *restrict totals,
 
 /* Rows 0 … rows−1 of s (stride ld; scores q kᵀ over n columns) become e = exp(scale · s −
  * m), m the row's max of scale · s, in vector passes (max; exp and sum; the columns n …
- * round16(n) − 1 zeroed); inv[i] = 1 / Σ e (summed in dino_sum's order), lse[i] = m +
- * log Σ e. The weighted sum of e, times inv, is the softmax's. */
+ * round16(n) − 1 zeroed); inv[i] = 1 / Σ e (a fixed order: two vector sums, then
+ * their sum's lanes as dino_sum's), lse[i] = m + log Σ e. The weighted sum of e,
+ * times inv, is the softmax's. */
 static void dino_att_softmax_rows(float *restrict s, int ld, int rows, int n, float scale,
                                   float *restrict inv, float *restrict lse) {
     int whole = n / 16 * 16;
