@@ -62,7 +62,6 @@ static inline dino_v16 dino_att_max16(dino_v16 a, dino_v16 b) {
  *  propagated) without its upper clamp, which such x never reach; with AVX-512 the 2^k
  *  scale is one vscalefps. */
 static inline dino_v16 dino_att_exp16(dino_v16 x) {
-    dino_i16 under = x < dino_att_splat(-87.33654f);
     dino_v16 k = __builtin_elementwise_floor(x * 1.44269504088896341f + 0.5f);
     dino_v16 r = x - k * 0.693359375f;
     r = r - k * -2.12194440e-4f;
@@ -74,9 +73,11 @@ static inline dino_v16 dino_att_exp16(dino_v16 x) {
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
 #if defined(__x86_64__) && defined(__AVX512F__)
-    __mmask16 live = (__mmask16)_mm512_movepi32_mask((__m512i)~under);
+    // Lanes not below −87.3 (NaN included) keep p · 2^k, the others 0.
+    __mmask16 live = _mm512_cmp_ps_mask((__m512)x, _mm512_set1_ps(-87.33654f), _CMP_NLT_UQ);
     return (dino_v16)_mm512_maskz_scalef_ps(live, (__m512)p, (__m512)k);
 #else
+    dino_i16 under = x < dino_att_splat(-87.33654f);
     dino_i16 bits = (__builtin_convertvector(k, dino_i16) + 127) << 23;
     return dino_att_select(under, dino_att_splat(0.0f), p * (dino_v16)bits);
 #endif
