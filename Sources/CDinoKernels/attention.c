@@ -354,9 +354,9 @@ static void dino_att_scores_grad(float *restrict s, float *restrict ds, int ld,
         }
         if (whole < n) {
             dino_v16 e = dino_att_exp16(sc * *(const dino_v16 *)(p + whole) - m);
-            dino_v16 g2 = sc * (e * (*(const dino_v16 *)(dr + whole) - di));
+            dino_v16 grad = sc * (e * (*(const dino_v16 *)(dr + whole) - di));
             *(dino_v16 *)(p + whole) = dino_att_select(tail, e, zero);
-            *(dino_v16 *)(dr + whole) = dino_att_select(tail, g2, zero);
+            *(dino_v16 *)(dr + whole) = dino_att_select(tail, grad, zero);
         }
     }
 }
