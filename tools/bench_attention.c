@@ -1,5 +1,5 @@
-/* tools/bench_attention.c — the attention kernels of a base revision (m_*, probs saved) and
- * of this tree (f_*, lse saved) in one process, alternating, on the ViT configs' shapes
+/* tools/bench_attention.c — the attention kernels of a base revision (m_*) and of this tree
+ * (f_*), both saving lse, in one process, alternating, on the ViT configs' shapes
  * (3 heads, hd 64): tiny224's N = 197 (16 images) and 37 (64), fmnist's N = 50 (128) and
  * 10 (384), 1 and 2 threads. Time = the busiest OpenMP thread's CPU time
  * (CLOCK_THREAD_CPUTIME_ID, read on every thread before and after a batch of calls), so
@@ -76,11 +76,11 @@ int main(int argc, char **argv) {
             dino_set_num_threads(threads);
             int64_t b = shapes[s][0];
             int n = shapes[s][1];
-            int64_t rows = b * n, probs = b * heads * (int64_t)n * n;
+            int64_t rows = b * n, lses = b * heads * (int64_t)n;
             float *qkv = malloc(rows * 3 * c * 4), *dy = malloc(rows * c * 4);
             float *out[2] = {malloc(rows * c * 4), malloc(rows * c * 4)};
             float *dqkv[2] = {malloc(rows * 3 * c * 4), malloc(rows * 3 * c * 4)};
-            float *aux[2] = {malloc(probs * 4), malloc(probs * 4)};
+            float *aux[2] = {malloc(lses * 4), malloc(lses * 4)};
             for (int64_t i = 0; i < rows * 3 * c; i++) qkv[i] = ((i * 37) % 101) / 101.0f - 0.5f;
             for (int64_t i = 0; i < rows * c; i++) dy[i] = ((i * 13) % 29) / 29.0f - 0.5f;
             size_t bytes = m_scratch(b, n, c, heads), mine = f_scratch(b, n, c, heads);
@@ -101,12 +101,13 @@ int main(int argc, char **argv) {
                               b, n, c, heads);
                     if (t < best[k][1]) best[k][1] = t;
                 }
-            double so, sd, eo = max_diff(out[1], out[0], rows * c, &so);
+            double so, sd, sl, eo = max_diff(out[1], out[0], rows * c, &so);
             double ed = max_diff(dqkv[1], dqkv[0], rows * 3 * c, &sd);
+            double el = max_diff(aux[1], aux[0], lses, &sl);
             printf("| %d | %ld, %d | %.2f / %.2f | %.2f / %.2f |\n", threads, (long)b, n,
                    best[0][0] * 1e3, best[1][0] * 1e3, best[0][1] * 1e3, best[1][1] * 1e3);
-            fprintf(stderr, "  %ld, %d: this − base: out %.1e (max |out| %.1e), dqkv %.1e "
-                    "(max %.1e)\n", (long)b, n, eo, so, ed, sd);
+            fprintf(stderr, "  %ld, %d: this − base: out %.1e (max |out| %.1e), lse %.1e "
+                    "(max %.1e), dqkv %.1e (max %.1e)\n", (long)b, n, eo, so, el, sl, ed, sd);
             fflush(stdout);
             free(qkv), free(dy), free(scratch);
             for (int k = 0; k < 2; k++) free(out[k]), free(dqkv[k]), free(aux[k]);

@@ -15,6 +15,10 @@
  *    vectors); only kᵀ and vᵀ are copied, by 16 × 16 register transposes, into a
  *    thread's scratch (their columns padded to 16), with the N × N scores;
  *  - tiles, otherwise: q, k, v, dy copied into zero-padded tiles, results through a tile.
+ * The forward takes a pair's queries in blocks of 16: the block's scores (16 × N, in L1),
+ * its softmax in vector passes (max; exp and sum; lse by a vector log), the weighted sum
+ * of the unnormalised exponentials, then each output row times 1 / Σ. The backward's P and
+ * dS are vector passes too (attention_tiles.h: exp, log, lane masks for the last vector).
  * Both compute every element with the same chain of operations: they agree bit for bit
  * (AttentionKernelTests forces the tiles with dino_attention_use_tiles). Every pair is
  * computed by one thread whatever the thread count: the results are bitwise independent
@@ -165,25 +169,89 @@ static void dino_att_zero_rows(float *dq, int64_t ld, int q, int n, int hd) {
     }
 }
 
-/* Row i of the scores: scaled in place, turned into softmax weights (max, exp, fixed-order
- * sum, multiply, as softmax.c's row), the columns past n zeroed; returns the row's
- * log-sum-exp, max + log Σ exp(x − max). */
-static float dino_att_softmax_row(float *row, int n, int nw, float scale) {
-#pragma omp simd
-    for (int j = 0; j < n; j++) row[j] = scale * row[j];
-    float mx = dino_max(row, n);
-#pragma omp simd
-    for (int j = 0; j < n; j++) row[j] = dino_expf(row[j] - mx);
-    float sum = dino_sum(row, n);
-    float inv = 1.0f / sum;
-#pragma omp simd
-    for (int j = 0; j < n; j++) row[j] *= inv;
-    for (int j = n; j < nw; j++) row[j] = 0.0f;
-    return mx + logf(sum);
+/** Query rows per block of the forward: a block's scores ([rows × nw], 13 KiB at N = 197)
+ *  stay in L1 from their product through the softmax to the weighted sum. */
+enum { DINO_ATT_FWD_ROWS = 16 };
+
+/* lse[i] += log totals[i] for i < rows ≤ 16: one vector log (dino_att_log16) of them all,
+ * logf for a total that is no positive normal float (NaN, infinities: a softmax row's sum is
+ * otherwise ≥ 1), row by row, so that a row's result does not depend on its block's. */
+static void dino_att_add_logs(float *restrict lse, const float *restrict totals, int rows) {
+    dino_v16 t = dino_att_splat(1.0f);
+    for (int i = 0; i < rows; i++) t[i] = totals[i];
+    dino_v16 l = dino_att_log16(t);
+    for (int i = 0; i < rows; i++) {
+        int normal = totals[i] >= 0x1p-126f && totals[i] <= 0x1.fffffep127f;
+        lse[i] += normal ? l[i] : logf(totals[i]);
+    }
+}
+
+/* Rows 0 … rows−1 of s (stride ld; scores q kᵀ over n columns) become e = exp(scale · s −
+ * m), m the row's max of scale · s, in vector passes (max; exp and sum; the columns n …
+ * round16(n) − 1 zeroed); inv[i] = 1 / Σ e (a fixed order: two vector sums, then
+ * their sum's lanes as dino_sum's), lse[i] = m + log Σ e. The weighted sum of e,
+ * times inv, is the softmax's. */
+static void dino_att_softmax_rows(float *restrict s, int ld, int rows, int n, float scale,
+                                  float *restrict inv, float *restrict lse) {
+    int whole = n / 16 * 16;
+    dino_i16 tail = dino_att_first_lanes(n - whole);
+    dino_v16 sc = dino_att_splat(scale), lowest = dino_att_splat(-INFINITY);
+    float totals[DINO_ATT_FWD_ROWS];
+    for (int i = 0; i < rows; i++) {
+        float *row = s + (int64_t)i * ld;
+        dino_v16 m0 = lowest, m1 = lowest;
+        int j = 0;
+        for (; j + 32 <= whole; j += 32) {
+            m0 = dino_att_max16(sc * *(const dino_v16 *)(row + j), m0);
+            m1 = dino_att_max16(sc * *(const dino_v16 *)(row + j + 16), m1);
+        }
+        if (j < whole) m0 = dino_att_max16(sc * *(const dino_v16 *)(row + j), m0);
+        if (whole < n)
+            m1 = dino_att_max16(
+                dino_att_select(tail, sc * *(const dino_v16 *)(row + whole), lowest), m1);
+        float mx = dino_att_lane_max(dino_att_max16(m0, m1));
+        dino_v16 m = dino_att_splat(mx), s0 = dino_att_splat(0.0f), s1 = s0;
+        for (j = 0; j + 32 <= whole; j += 32) {
+            dino_v16 e0 = dino_att_exp16(sc * *(const dino_v16 *)(row + j) - m);
+            dino_v16 e1 = dino_att_exp16(sc * *(const dino_v16 *)(row + j + 16) - m);
+            *(dino_v16 *)(row + j) = e0;
+            *(dino_v16 *)(row + j + 16) = e1;
+            s0 += e0;
+            s1 += e1;
+        }
+        if (j < whole) {
+            dino_v16 e = dino_att_exp16(sc * *(const dino_v16 *)(row + j) - m);
+            *(dino_v16 *)(row + j) = e;
+            s0 += e;
+        }
+        if (whole < n) {
+            dino_v16 e = dino_att_exp16(sc * *(const dino_v16 *)(row + whole) - m);
+            e = dino_att_select(tail, e, dino_att_splat(0.0f));
+            *(dino_v16 *)(row + whole) = e;
+            s1 += e;
+        }
+        totals[i] = dino_att_lane_sum(s0 + s1);
+        inv[i] = 1.0f / totals[i];
+        lse[i] = mx;
+    }
+    dino_att_add_logs(lse, totals, rows);
+}
+
+/* Rows 0 … rows−1 of out (stride ldo, hd wide, hd a multiple of 16 or not) times inv[i]. */
+static void dino_att_scale_rows(float *restrict out, int64_t ldo, int rows, int hd,
+                                const float *restrict inv) {
+    for (int i = 0; i < rows; i++) {
+        float *o = out + i * ldo;
+        dino_v16 f = dino_att_splat(inv[i]);
+        int j = 0;
+        for (; j + 16 <= hd; j += 16) *(dino_v16 *)(o + j) = f * *(const dino_v16 *)(o + j);
+        for (; j < hd; j++) o[j] *= inv[i];
+    }
 }
 
 /* The forward of pair (b, h): P = softmax(scale · q kᵀ) (the first d.q queries against the
- * n keys), out_bh = P v, lse_bh. */
+ * n keys), out_bh = P v, lse_bh; the queries in blocks of DINO_ATT_FWD_ROWS (scores,
+ * softmax, weighted sum per block, on a block of the thread's score tile). */
 static void attention_pair(float *restrict out, float *restrict lse, const float *restrict qkv,
                            struct dino_att_tiles t, struct dino_att_dims d, int64_t b, int h,
                            int c, float scale) {
@@ -201,12 +269,17 @@ static void attention_pair(float *restrict out, float *restrict lse, const float
         vb = t.c;
         ldv = d.hw;
     }
-    dino_att_gemm(d.qp, d.nw, hd, t.a, d.hw, t.kt, d.nw, t.s, d.nw);
-    float *row_lse = lse + (b * (c / hd) + h) * (int64_t)nq;
-    for (int i = 0; i < nq; i++)
-        row_lse[i] = dino_att_softmax_row(t.s + (int64_t)i * d.nw, n, d.nw, scale);
-    dino_att_product(0, d, nq, d.qp, n, t.s, d.nw, vb, ldv,
-                     out + b * nq * (int64_t)c + (int64_t)h * hd, c, t.tile);
+    float *row_lse = lse + (b * (c / hd) + h) * (int64_t)nq, inv[DINO_ATT_FWD_ROWS];
+    float *o = out + b * nq * (int64_t)c + (int64_t)h * hd;
+    for (int i0 = 0; i0 < nq; i0 += DINO_ATT_FWD_ROWS) {
+        int rows = nq - i0 < DINO_ATT_FWD_ROWS ? nq - i0 : DINO_ATT_FWD_ROWS;
+        int rp = dino_att_round(rows, DINO_ATT_ROWS);
+        dino_att_gemm(rp, d.nw, hd, t.a + (int64_t)i0 * d.hw, d.hw, t.kt, d.nw, t.s, d.nw);
+        dino_att_softmax_rows(t.s, d.nw, rows, n, scale, inv, row_lse + i0);
+        float *oi = o + (int64_t)i0 * c;
+        dino_att_product(0, d, rows, rp, n, t.s, d.nw, vb, ldv, oi, c, t.tile);
+        dino_att_scale_rows(oi, c, rows, hd, inv);
+    }
 }
 
 /* The forward of pair (b, h) on the direct path (hd a whole number of vectors): q and v
@@ -215,14 +288,19 @@ static void attention_pair(float *restrict out, float *restrict lse, const float
 static void attention_pair_direct(float *restrict out, float *restrict lse,
                                   const float *restrict qkv, struct dino_att_tiles t,
                                   struct dino_att_dims d, int64_t b, int h, int c, float scale) {
-    int n = d.n, hd = d.hd, nq = d.q, ld = 3 * c;
+    int n = d.n, hd = d.hd, nq = d.q, ld = 3 * c, cols = dino_att_round(n, 8);
     const float *q = qkv + b * n * (int64_t)ld + (int64_t)h * hd, *k = q + c, *v = q + 2 * c;
     dino_att_pack_t(t.kt, d.nw, hd, d.nw, k, ld, n, hd);
-    dino_att_gemm(nq, dino_att_round(n, 8), hd, q, ld, t.kt, d.nw, t.s, d.nw);
-    float *row_lse = lse + (b * (c / hd) + h) * (int64_t)nq;
-    for (int i = 0; i < nq; i++)
-        row_lse[i] = dino_att_softmax_row(t.s + (int64_t)i * d.nw, n, d.nw, scale);
-    dino_att_gemm(nq, hd, n, t.s, d.nw, v, ld, out + b * nq * (int64_t)c + (int64_t)h * hd, c);
+    float *row_lse = lse + (b * (c / hd) + h) * (int64_t)nq, inv[DINO_ATT_FWD_ROWS];
+    float *o = out + b * nq * (int64_t)c + (int64_t)h * hd;
+    for (int i0 = 0; i0 < nq; i0 += DINO_ATT_FWD_ROWS) {
+        int rows = nq - i0 < DINO_ATT_FWD_ROWS ? nq - i0 : DINO_ATT_FWD_ROWS;
+        dino_att_gemm(rows, cols, hd, q + (int64_t)i0 * ld, ld, t.kt, d.nw, t.s, d.nw);
+        dino_att_softmax_rows(t.s, d.nw, rows, n, scale, inv, row_lse + i0);
+        float *oi = o + (int64_t)i0 * c;
+        dino_att_gemm(rows, hd, n, t.s, d.nw, v, ld, oi, c);
+        dino_att_scale_rows(oi, c, rows, hd, inv);
+    }
 }
 
 /** out = per (image, head) softmax(scale·q·kᵀ)·v with q, k, v read from qkv (batch, n, 3c),
@@ -253,22 +331,33 @@ static void dino_attention_fwd(float *restrict out, float *restrict lse, float *
 
 /* Rows 0 … rows−1 of s (scores q kᵀ, stride ld, n columns) become P = exp(scale · s − lse)
  * and those of ds (dP = dy vᵀ) dS = scale · P ⊙ (dP − D), D_i = Σ_d dy_id · out_id (rows of
- * dy and out at stride ldo, hd wide). The dot products D go first, into `dots` (`rows`
- * floats: the thread's product tile, free until the products), in a loop of their own
- * (independent, so they overlap: one per row inside the row loop stalled it). */
+ * dy and out at stride ldo, hd wide), in vectors (both zero in columns n … round16(n) − 1).
+ * The dot products D go first, into `dots` (`rows` floats: the thread's product tile, free
+ * until the products), in a loop of their own (independent, so they overlap: one per row
+ * inside the row loop stalled it). */
 static void dino_att_scores_grad(float *restrict s, float *restrict ds, int ld,
                                  const float *restrict g, const float *restrict o, int ldo,
                                  const float *restrict row_lse, int rows, int n, int hd,
                                  float scale, float *restrict dots) {
     for (int i = 0; i < rows; i++)
         dots[i] = dino_dot(g + (int64_t)i * ldo, o + (int64_t)i * ldo, hd);
+    int whole = n / 16 * 16;
+    dino_i16 tail = dino_att_first_lanes(n - whole);
+    dino_v16 sc = dino_att_splat(scale), zero = dino_att_splat(0.0f);
     for (int i = 0; i < rows; i++) {
         float *p = s + (int64_t)i * ld, *dr = ds + (int64_t)i * ld;
-        float m = row_lse[i], di = dots[i];
-#pragma omp simd
-        for (int j = 0; j < n; j++) p[j] = dino_expf(scale * p[j] - m);
-#pragma omp simd
-        for (int j = 0; j < n; j++) dr[j] = scale * (p[j] * (dr[j] - di));
+        dino_v16 m = dino_att_splat(row_lse[i]), di = dino_att_splat(dots[i]);
+        for (int j = 0; j < whole; j += 16) {
+            dino_v16 e = dino_att_exp16(sc * *(const dino_v16 *)(p + j) - m);
+            *(dino_v16 *)(p + j) = e;
+            *(dino_v16 *)(dr + j) = sc * (e * (*(const dino_v16 *)(dr + j) - di));
+        }
+        if (whole < n) {
+            dino_v16 e = dino_att_exp16(sc * *(const dino_v16 *)(p + whole) - m);
+            dino_v16 grad = sc * (e * (*(const dino_v16 *)(dr + whole) - di));
+            *(dino_v16 *)(p + whole) = dino_att_select(tail, e, zero);
+            *(dino_v16 *)(dr + whole) = dino_att_select(tail, grad, zero);
+        }
     }
 }
 

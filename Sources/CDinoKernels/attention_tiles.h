@@ -1,7 +1,8 @@
 /* attention_tiles.h — the small-matrix pieces of the fused attention (private to
- * attention.c): copies of one (image, head) pair's q, k, v into zero-padded tiles, and a
+ * attention.c): copies of one (image, head) pair's q, k, v into zero-padded tiles, a
  * register-blocked product of such tiles in plain C vector code (clang's vector
- * extension: AVX-512 here, whatever the target has elsewhere).
+ * extension: AVX-512 here, whatever the target has elsewhere), and the softmax's vector
+ * pieces (exp, log, lane masks, lane sums and maxima).
  *
  * Products take any row count (blocks of 8 rows, DINO_ATT_ROWS, then one of the rest) and
  * column counts that are multiples of 8 (panels of 32, 16, 8): B's and C's rows are whole
@@ -14,6 +15,10 @@
 
 #include <stdint.h>
 
+#if defined(__x86_64__) && defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 /** Rows of one register block (the tiles' row counts are multiples of it). */
 #define DINO_ATT_ROWS 8
 /** Columns of one vector (tile column counts are multiples of it). */
@@ -23,6 +28,106 @@
 typedef float dino_v16 __attribute__((vector_size(64), aligned(4)));
 /** 8 floats, as dino_v16: a last panel of 8 columns. */
 typedef float dino_v8 __attribute__((vector_size(32), aligned(4)));
+
+/** 8 ints: lane masks of dino_v8 comparisons. */
+typedef int32_t dino_i8 __attribute__((vector_size(32), aligned(4)));
+/** 16 ints: lane masks (all ones or zero) of vector comparisons. */
+typedef int32_t dino_i16 __attribute__((vector_size(64), aligned(4)));
+
+/** `x` splat into all 16 lanes. */
+static inline dino_v16 dino_att_splat(float x) {
+    return (dino_v16){x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x};
+}
+
+/** Lane by lane `mask ? a : b` (mask lanes all ones or zero), bitwise. */
+static inline dino_v16 dino_att_select(dino_i16 mask, dino_v16 a, dino_v16 b) {
+    return (dino_v16)(((dino_i16)a & mask) | ((dino_i16)b & ~mask));
+}
+
+/** All ones in lanes 0 … live−1, zero in the others (live ≤ 16). */
+static inline dino_i16 dino_att_first_lanes(int live) {
+    const dino_i16 lanes = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    dino_i16 bound = {live, live, live, live, live, live, live, live,
+                      live, live, live, live, live, live, live, live};
+    return lanes < bound;
+}
+
+/** Lane by lane max(a, b): a where a > b, else b (one vmaxps on x86). */
+static inline dino_v16 dino_att_max16(dino_v16 a, dino_v16 b) {
+    return dino_att_select(a > b, a, b);
+}
+
+/** exp of 16 lanes of x ≤ 0 (a softmax's scores less their row's max; a rounding above 0
+ *  is fine): internal.h's dino_expf (the same Cephes polynomial, 0 below −87.3, NaN
+ *  propagated) without its upper clamp, which such x never reach; with AVX-512 the 2^k
+ *  scale is one vscalefps. */
+static inline dino_v16 dino_att_exp16(dino_v16 x) {
+    dino_v16 k = __builtin_elementwise_floor(x * 1.44269504088896341f + 0.5f);
+    dino_v16 r = x - k * 0.693359375f;
+    r = r - k * -2.12194440e-4f;
+    dino_v16 p = dino_att_splat(1.9875691500e-4f);
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+#if defined(__x86_64__) && defined(__AVX512F__)
+    // Lanes not below −87.3 (NaN included) keep p · 2^k, the others 0.
+    __mmask16 live = _mm512_cmp_ps_mask((__m512)x, _mm512_set1_ps(-87.33654f), _CMP_NLT_UQ);
+    return (dino_v16)_mm512_maskz_scalef_ps(live, (__m512)p, (__m512)k);
+#else
+    dino_i16 under = x < dino_att_splat(-87.33654f);
+    dino_i16 bits = (__builtin_convertvector(k, dino_i16) + 127) << 23;
+    return dino_att_select(under, dino_att_splat(0.0f), p * (dino_v16)bits);
+#endif
+}
+
+/** Natural log of 16 lanes of positive normal x (Cephes logf: the mantissa in
+ *  [√½, √2), a degree-8 polynomial, ~1 ulp); other lanes give garbage. */
+static inline dino_v16 dino_att_log16(dino_v16 x) {
+    dino_i16 bits = (dino_i16)x;
+    dino_i16 e = ((bits >> 23) & 0xff) - 126;
+    dino_v16 m = (dino_v16)((bits & 0x007fffff) | 0x3f000000);
+    dino_i16 small = m < dino_att_splat(0.707106781186547524f);
+    e = e + small;  /* −1 where the mantissa doubles */
+    dino_v16 f = m + dino_att_select(small, m, dino_att_splat(0.0f)) - 1.0f;
+    dino_v16 z = f * f, y = dino_att_splat(7.0376836292e-2f);
+    y = y * f - 1.1514610310e-1f;
+    y = y * f + 1.1676998740e-1f;
+    y = y * f - 1.2420140846e-1f;
+    y = y * f + 1.4249322787e-1f;
+    y = y * f - 1.6668057665e-1f;
+    y = y * f + 2.0000714765e-1f;
+    y = y * f - 2.4999993993e-1f;
+    y = y * f + 3.3333331174e-1f;
+    y = y * f * z;
+    dino_v16 ef = __builtin_convertvector(e, dino_v16);
+    y = y + ef * -2.12194440e-4f;
+    y = y - 0.5f * z;
+    return f + y + ef * 0.693359375f;
+}
+
+/** Σ of the 16 lanes in dino_sum's order (lane j + 8 into j, then + 4, + 2, + 1). */
+static inline float dino_att_lane_sum(dino_v16 x) {
+    dino_v8 a = __builtin_shufflevector(x, x, 0, 1, 2, 3, 4, 5, 6, 7) +
+                __builtin_shufflevector(x, x, 8, 9, 10, 11, 12, 13, 14, 15);
+    typedef float v4 __attribute__((vector_size(16)));
+    v4 b = __builtin_shufflevector(a, a, 0, 1, 2, 3) + __builtin_shufflevector(a, a, 4, 5, 6, 7);
+    float c0 = b[0] + b[2], c1 = b[1] + b[3];
+    return c0 + c1;
+}
+
+/** max of the 16 lanes (any NaN among them may or may not come out: callers' sums catch
+ *  it). */
+static inline float dino_att_lane_max(dino_v16 x) {
+    dino_v8 lo = __builtin_shufflevector(x, x, 0, 1, 2, 3, 4, 5, 6, 7);
+    dino_v8 hi = __builtin_shufflevector(x, x, 8, 9, 10, 11, 12, 13, 14, 15);
+    dino_v8 a = (dino_v8)(((dino_i8)lo & (lo > hi)) | ((dino_i8)hi & ~(lo > hi)));
+    float m = a[0];
+    for (int j = 1; j < 8; j++) m = a[j] > m ? a[j] : m;
+    return m;
+}
 
 /** Hides a vector's value from the optimiser so that a copy loop stays a loop: clang
  *  otherwise turns each short row copy into a libc memcpy call, whose per-call cost
