@@ -10,12 +10,17 @@
  *   - K is cut into blocks of at most KC_MAX = 384 (split evenly): the forward GEMMs of the
  *     plans (K = 192) and most others are one block, so each tile of C is written once and
  *     the epilogue follows at once;
- *   - B is packed kc × nc at a time (at most 512 KiB: half of L2) into NR-column micro-panels, which
- *     the microkernel streams from L2;
- *   - A's 14-row panel (14 × kc floats, ≤ 21 KiB: L1) is read in place when A is not
- *     transposed (rows of contiguous floats, no packing), else packed as [k][14] right
- *     before use; it meets every B micro-panel of the block while it sits in L1, and the
- *     next panel's rows are prefetched meanwhile, a share per tile;
+ *   - B is packed kc × nc at a time (at most 512 KiB: half of L2) into NR-column
+ *     micro-panels, which the microkernel streams from L2;
+ *   - A's 14-row panel (14 × kc floats) is read in place: 14 rows of contiguous floats, or,
+ *     transposed (Aᵀ·B, the weight gradients), 14 adjacent floats of each of A's kc rows,
+ *     broadcast where they lie; it meets every B micro-panel of the block, and the next
+ *     panel is prefetched meanwhile, a share per tile; only a panel at an edge that A's
+ *     layout cannot read in place is packed as [k][14] right before use;
+ *   - Aᵀ·B over a long K (thousands of rows): B's block spans the block's whole N (or even
+ *     chunks of it) with kc sized to 384 KiB, and the next K block's rows of A and B are
+ *     prefetched into L2 during this one, a share per tile, so that neither the packing nor
+ *     the in-place reads of A wait on memory;
  *   - edges (M, N not multiples of 14, 32) are zero-padded in the packed panels and the tile
  *     goes through a small buffer;
  *   - the epilogue's operands (residual, GELU output, GELU input) of a tile are prefetched
