@@ -26,10 +26,11 @@ final class TiledGemmTests: XCTestCase {
   /// (M, N, K): 1, 7, 13, 33, 100, 197 mixed; K 700 takes two K blocks, N 600 two B blocks.
   /// Aᵀ·B over long K: (30, 600, 800) three K blocks in two N chunks, its last panel of A
   /// packed; (200, 40, 2100) six K blocks, split along M at 2 threads with a 12-row panel
-  /// read in place at the split.
+  /// read in place at the split; (100, 100, 60) square, which Aᵀ·B splits along N.
   private let shapes = [
     (1, 1, 1), (7, 13, 33), (13, 33, 7), (33, 7, 100), (100, 197, 13), (197, 33, 197),
     (14, 32, 700), (29, 600, 33), (197, 100, 33), (30, 600, 800), (200, 40, 2100),
+    (100, 100, 60),
   ]
 
   /// (trans_a, trans_b): the layouts the plans use.
