@@ -305,16 +305,16 @@ int dino_gemm_tiled_block(float *c, const float *a, const float *b,
  *     the blocks' input gradients into 192 columns (3–10 % ahead);
  *   - the fmnist head's last layer, A·Bᵀ with k ≤ 128 into ≥ 4096 columns (11 %);
  *   - weight gradients Aᵀ·B (A read in place) over k ≥ 2048 rows with m, n ≥ 192: every
- *     block's qkv, proj, fc1, fc2 and tiny224's patch embedding (2–10 %);
+ *     block's qkv, proj, fc1, fc2 and tiny224's patch embedding (1–11 % at 1 thread);
  *   - weight gradients over 512 ≤ k < 2048 rows into a tall, narrow C (m ≥ 1024, n ≤ 256:
- *     the fmnist head's first and last layers, 5–16 %);
+ *     the fmnist head's first and last layers, 3–18 %);
  *   - weight gradients over k ≤ 128 rows into a wide or tall C (n ≥ 1024 or m ≥ 2048:
- *     tiny224's head, 4–12 %).
+ *     tiny224's head, 4–14 %).
  * OpenBLAS stays elsewhere: the GEMMs into 768 columns with a GELU epilogue (fc1 forward and
  * fc2's input gradient: the tiled GEMM is 2–9 % behind, the GELU output written tile by tile),
  * K = 1024–65536 not transposed (the head's input gradients), a C of 16 columns (fmnist's
- * patch embedding gradient: half of each 32-column tile idle) and the square 1024 × 1024 ×
- * 512 weight gradient (even). */
+ * patch embedding gradient: half of each 32-column tile idle) and the fmnist head's
+ * 1024 × 1024 and 128 × 1024 weight gradients over 512 rows (2–5 % behind). */
 int dino_gemm_tiled_wins(int m, int n, int k, int trans_a, int trans_b) {
     if ((double)m * n * k < (double)(1 << 22)) return 0;
     if (!trans_a && m >= 512 && n <= 576 && k <= 768) return 1;
