@@ -304,11 +304,12 @@ int dino_gemm_tiled_block(float *c, const float *a, const float *b,
  *     A·B, m ≥ 512 rows) into at most 576 columns with k ≤ 768: qkv, proj and fc2 forward,
  *     the blocks' input gradients into 192 columns (3–10 % ahead);
  *   - the fmnist head's last layer, A·Bᵀ with k ≤ 128 into ≥ 4096 columns (11 %);
- *   - weight gradients Aᵀ·B (A read in place) over k ≥ 2048 rows with m, n ≥ 192 and
- *     n ≤ 576, or n > 576 over k ≥ 3840: every block's qkv, proj and fc1, fmnist's fc2
- *     (1–17 % at 2 threads, 1–11 % at 1); tiny224's fc2 and patch embedding (192 × 768
- *     over 2304–3152 rows) stay on OpenBLAS: 3 % ahead at 1 thread, but 6–15 % behind in
- *     two of three quiet 2-thread runs (each thread reads all of A for half of N);
+ *   - weight gradients Aᵀ·B (A read in place) over k ≥ 2048 rows into 192 ≤ n ≤ 576
+ *     columns with m ≥ 192: every block's qkv, proj and fc1 (1–17 % at 2 threads, 5–11 %
+ *     at 1); fc2's and tiny224's patch embedding's (192 × 768) stay on OpenBLAS: 1–3 %
+ *     ahead at 1 thread, but at 2 threads, split along N so that each thread reads all of
+ *     A, 6–15 % behind (tiny224, K = 2304–3152) and 2–4 % ahead in the benchmark but 10 %
+ *     behind in fmnist's step (K = 3840, 6400);
  *   - weight gradients over 512 ≤ k < 2048 rows into a tall, narrow C (m ≥ 1024, n ≤ 256:
  *     the fmnist head's first and last layers, 3–18 %);
  *   - weight gradients over k ≤ 128 rows into a wide or tall C (n ≥ 1024 or m ≥ 2048:
@@ -323,7 +324,7 @@ int dino_gemm_tiled_wins(int m, int n, int k, int trans_a, int trans_b) {
     if (!trans_a && m >= 512 && n <= 576 && k <= 768) return 1;
     if (!trans_a && trans_b && k <= 128 && n >= 4096) return 1;
     if (!trans_a || trans_b) return 0;
-    if (k >= 2048) return m >= 192 && n >= 192 && (n <= 576 || k >= 3840);
+    if (k >= 2048) return m >= 192 && n >= 192 && n <= 576;
     if (k >= 512) return m >= 1024 && n <= 256;
     return k <= 128 && (n >= 1024 || m >= 2048);
 }
