@@ -5,7 +5,8 @@
  * One thread pool (docs/MACHINE.md §3): OpenBLAS runs single-threaded (threads.c sets it once)
  * and the OpenMP threads split the work: a batch of GEMMs (attention heads × images)
  * goes one GEMM per iteration, a single big GEMM is cut into row blocks along M (or
- * column blocks along N when N > M), with cblas_sgemm called inside the parallel loop.
+ * column blocks along N when N > M, or N = M for a square Aᵀ·B on the tiled GEMM), with
+ * cblas_sgemm called inside the parallel loop.
  * The split depends only on the thread count, so a run is reproducible for it. A GEMM of a
  * few rows against very many (the teacher's head) runs on gemm_skinny.c's kernel instead of
  * sgemm, chosen by shape alone; the epilogues are the same. Shapes where it measured faster
@@ -194,7 +195,12 @@ static void dino_gemm(float *restrict c, const float *restrict a, const float *r
         return;
     }
     int parts = (batch % nt == 0 || batch >= 8 * (int64_t)nt) ? 1 : nt;
-    int split_n = n > m;
+    // Along the longer side; a square Aᵀ·B on the tiled GEMM along N, so that each thread
+    // packs half of B rather than all of it per K block (proj's weight gradient: 1.14–1.18
+    // of OpenBLAS per thread against 1.08–1.11 along M, tools/bench_gemm.sh). The tiled
+    // GEMM's bits do not depend on the split; sgemm's split stays as it was.
+    int split_n = n > m || (n == m && trans_a && !trans_b &&
+                            dino_gemm_kernel_is_tiled(m, n, k, trans_a, trans_b));
     int64_t units = batch * parts;
 #pragma omp parallel for schedule(static)
     for (int64_t u = 0; u < units; u++) {

@@ -10,12 +10,17 @@
  *   - K is cut into blocks of at most KC_MAX = 384 (split evenly): the forward GEMMs of the
  *     plans (K = 192) and most others are one block, so each tile of C is written once and
  *     the epilogue follows at once;
- *   - B is packed kc × nc at a time (at most 512 KiB: half of L2) into NR-column micro-panels, which
- *     the microkernel streams from L2;
- *   - A's 14-row panel (14 × kc floats, ≤ 21 KiB: L1) is read in place when A is not
- *     transposed (rows of contiguous floats, no packing), else packed as [k][14] right
- *     before use; it meets every B micro-panel of the block while it sits in L1, and the
- *     next panel's rows are prefetched meanwhile, a share per tile;
+ *   - B is packed kc × nc at a time (at most 512 KiB: half of L2) into NR-column
+ *     micro-panels, which the microkernel streams from L2;
+ *   - A's 14-row panel (14 × kc floats) is read in place: 14 rows of contiguous floats, or,
+ *     transposed (Aᵀ·B, the weight gradients), 14 adjacent floats of each of A's kc rows,
+ *     broadcast where they lie; it meets every B micro-panel of the block, and the next
+ *     panel is prefetched meanwhile, a share per tile; only a panel at an edge that A's
+ *     layout cannot read in place is packed as [k][14] right before use;
+ *   - Aᵀ·B over a long K (thousands of rows): B's block spans the block's whole N (or even
+ *     chunks of it) with kc sized to 384 KiB, and the next K block's rows of A and B are
+ *     prefetched into L2 during this one, a share per tile, so that neither the packing nor
+ *     the in-place reads of A wait on memory;
  *   - edges (M, N not multiples of 14, 32) are zero-padded in the packed panels and the tile
  *     goes through a small buffer;
  *   - the epilogue's operands (residual, GELU output, GELU input) of a tile are prefetched
@@ -42,6 +47,11 @@ enum { KC_MAX = 384 };
 /** Floats of B packed at once (512 KiB, half of L2, the rest for A, C and the epilogue's
  *  operands): kc × nc with nc a multiple of NR. */
 enum { B_FLOATS = 128 * 1024 };
+/** Aᵀ·B (a weight gradient, K in the thousands): B's block is at most B_FLOATS_TN floats
+ *  (384 KiB), since the next K block of A and B is fetched into L2 while this one computes;
+ *  it spans the block's whole N (in even chunks where that would leave K blocks under
+ *  KC_MIN_TN), so A, read in place, is read from memory once per chunk. */
+enum { B_FLOATS_TN = 96 * 1024, KC_MIN_TN = 256 };
 
 int dino_gemm_tiled_available(void) { return 1; }
 
@@ -140,6 +150,13 @@ static void kernel_rows(int kc, const float *ap, int64_t lda, const float *bp, f
     microkernel(kc, ap, lda, 1, bp, c, ldc, accumulate);
 }
 
+/* The microkernel on 14 adjacent columns of a transposed A read in place: at each k the 14
+ * values are adjacent floats of one of A's rows (row stride lda). */
+static void kernel_cols(int kc, const float *ap, int64_t lda, const float *bp, float *c,
+                        int64_t ldc, int accumulate) {
+    microkernel(kc, ap, 1, lda, bp, c, ldc, accumulate);
+}
+
 /* Prefetches tile (i0, j0) of the epilogue's operands laid out as C. */
 static void prefetch_epilogue(const struct gemm_epilogue *e, int n, int i0, int rows, int j0,
                               int cols) {
@@ -149,23 +166,17 @@ static void prefetch_epilogue(const struct gemm_epilogue *e, int n, int i0, int 
     if (e->gelu_grad_x) dino_prefetch_rect(e->gelu_grad_x + at, n, rows, cols, 0, 1);
 }
 
-/* Prefetches rows [i0, i0 + rows) of op(A) over k range [p0, p0 + kc) (pack_a's next read). */
-static void prefetch_a_rows(const float *a, int m, int k, int trans_a, int i0, int rows, int p0,
-                            int kc) {
-    if (rows <= 0) return;
-    if (trans_a)
-        dino_prefetch_rect(a + (int64_t)p0 * m + i0, m, kc, rows, 0, 1);
-    else
-        dino_prefetch_rect(a + (int64_t)i0 * k + p0, k, rows, kc, 0, 1);
-}
-
 /* One tile of rows × cols (≤ MR × NR) at c: directly when whole, else through a buffer so
  * that nothing outside the tile is read or written. A is the packed micro-panel, or, when
- * a_rows is not NULL (whole tiles only), MR rows of A in place with row stride lda. */
+ * a_rows is not NULL, read in place with row stride lda: MR rows of A (a whole panel), or,
+ * with a_cols, MR adjacent columns of a transposed A (MR columns exist past a_rows, even
+ * when fewer of them are the tile's rows). */
 static void tile(int kc, const float *ap, const float *a_rows, int64_t lda, const float *bp,
-                 float *c, int64_t ldc, int accumulate, int rows, int cols) {
+                 float *c, int64_t ldc, int accumulate, int rows, int cols, int a_cols) {
     if (rows == MR && cols == NR) {
-        if (a_rows)
+        if (a_rows && a_cols)
+            kernel_cols(kc, a_rows, lda, bp, c, ldc, accumulate);
+        else if (a_rows)
             kernel_rows(kc, a_rows, lda, bp, c, ldc, accumulate);
         else
             kernel_packed(kc, ap, bp, c, ldc, accumulate);
@@ -174,11 +185,61 @@ static void tile(int kc, const float *ap, const float *a_rows, int64_t lda, cons
     _Alignas(64) float buf[MR * NR];
     if (accumulate)
         for (int r = 0; r < rows; r++) memcpy(buf + r * NR, c + r * ldc, sizeof(float) * cols);
-    if (a_rows)
+    if (a_rows && a_cols)
+        kernel_cols(kc, a_rows, lda, bp, buf, NR, accumulate);
+    else if (a_rows)
         kernel_rows(kc, a_rows, lda, bp, buf, NR, accumulate);
     else
         kernel_packed(kc, ap, bp, buf, NR, accumulate);
     for (int r = 0; r < rows; r++) memcpy(c + r * ldc, buf + r * NR, sizeof(float) * cols);
+}
+
+/* Prefetches share `part` of `parts` of op(A)'s next micro-panel: rows [i0, i0 + rows) over k
+ * range [p0, p0 + kc). Transposed, the panel is kc rows of A with 14 adjacent floats each (one
+ * or two lines): the share is a range of k; otherwise a range of A's rows. */
+static void prefetch_a_share(const float *a, int m, int k, int trans_a, int i0, int rows, int p0,
+                             int kc, int part, int parts) {
+    if (rows <= 0) return;
+    if (trans_a) {
+        int step = (kc + parts - 1) / parts, lo = part * step;
+        int hi = lo + step < kc ? lo + step : kc;
+        for (int p = lo; p < hi; p++) {
+            const float *row = a + (int64_t)(p0 + p) * m + i0;
+            __builtin_prefetch(row, 0, 3);
+            __builtin_prefetch(row + rows - 1, 0, 3);
+        }
+    } else {
+        int step = (rows + parts - 1) / parts, lo = part * step;
+        int hi = lo + step < rows ? lo + step : rows;
+        if (hi > lo) dino_prefetch_rect(a + (int64_t)(i0 + lo) * k + p0, k, hi - lo, kc, 0, 1);
+    }
+}
+
+/* Prefetches share `part` of `parts` of rows [p0, p0 + kc), columns [j0, j0 + cols) of a
+ * row-major matrix x with row length ld into L2 (the next K block of B, or of a transposed A:
+ * in both, the rows are k). */
+static void prefetch_l2_share(const float *x, int ld, int j0, int cols, int p0, int kc, int part,
+                              int parts) {
+    int step = (kc + parts - 1) / parts, lo = part * step;
+    int hi = lo + step < kc ? lo + step : kc;
+    if (hi > lo) dino_prefetch_rect(x + (int64_t)(p0 + lo) * ld + j0, ld, hi - lo, cols, 0, 0);
+}
+
+/* The K block size and the N chunk of B packed at once for the block's nn columns and k:
+ * K blocks of equal size (the last may be shorter by the rounding). */
+static void blocking(int nn, int k, int trans_a, int *kc_step, int *nc_max) {
+    int kc_cap = KC_MAX;
+    if (trans_a) {
+        // Whole N, or the fewest even chunks that leave K blocks of KC_MIN_TN or more.
+        int n_chunks = 1, rounded = (nn + NR - 1) / NR * NR;
+        while ((rounded / n_chunks + NR - 1) / NR * NR * KC_MIN_TN > B_FLOATS_TN) n_chunks++;
+        *nc_max = (rounded / n_chunks + NR - 1) / NR * NR;
+        kc_cap = B_FLOATS_TN / *nc_max < KC_MAX ? B_FLOATS_TN / *nc_max : KC_MAX;
+    }
+    int k_blocks = (k + kc_cap - 1) / kc_cap;
+    *kc_step = (k + k_blocks - 1) / k_blocks;
+    if (!trans_a) *nc_max = B_FLOATS / *kc_step / NR * NR;
+    if (*nc_max < NR) *nc_max = NR;
 }
 
 int dino_gemm_tiled_block(float *c, const float *a, const float *b,
@@ -187,41 +248,45 @@ int dino_gemm_tiled_block(float *c, const float *a, const float *b,
     if (m1 <= m0 || n1 <= n0) return 1;
     if (!ensure_buffers()) return 0;
     int has_epilogue = !dino_gemm_epilogue_is_empty(e);
-    // K blocks of equal size (the last may be shorter by the rounding), at most KC_MAX.
-    int k_blocks = (k + KC_MAX - 1) / KC_MAX;
-    int kc_step = (k + k_blocks - 1) / k_blocks;
-    int nc_max = B_FLOATS / kc_step / NR * NR;
-    if (nc_max < NR) nc_max = NR;
+    int kc_step, nc_max;
+    blocking(n1 - n0, k, trans_a, &kc_step, &nc_max);
     for (int jc = n0; jc < n1; jc += nc_max) {
         int nc = n1 - jc < nc_max ? n1 - jc : nc_max;
         for (int pc = 0; pc < k; pc += kc_step) {
             int kc = k - pc < kc_step ? k - pc : kc_step;
             int first = pc == 0, last = pc + kc == k;
+            // Aᵀ·B over a long K: the next K block's rows of A and B go to L2 meanwhile.
+            int next_kc = !trans_a || trans_b ? 0 : k - pc - kc < kc_step ? k - pc - kc : kc_step;
             pack_b(packed_b, b, n, k, trans_b, jc, nc, pc, kc);
-            for (int ir = m0; ir < m1; ir += MR) {
+            int tiles = (nc + NR - 1) / NR, panels = (m1 - m0 + MR - 1) / MR;
+            for (int ir = m0, panel = 0; ir < m1; ir += MR, panel++) {
                 int rows = m1 - ir < MR ? m1 - ir : MR;
-                // Whole row panels of a non-transposed A are read in place (rows of k
-                // contiguous floats); the rest is packed.
-                const float *a_rows = !trans_a && rows == MR ? a + (int64_t)ir * k + pc : NULL;
+                // A is read in place: a whole panel's 14 rows of contiguous floats, or,
+                // transposed, 14 adjacent floats of each of A's kc rows wherever A has them
+                // (every panel but an edge at A's last column); the rest is packed.
+                const float *a_rows = trans_a ? (ir + MR <= m ? a + (int64_t)pc * m + ir : NULL)
+                                              : (rows == MR ? a + (int64_t)ir * k + pc : NULL);
                 if (!a_rows) pack_a(packed_a, a, m, k, trans_a, ir, rows, pc, kc);
-                // The next panel's rows of A, a share per tile, while this panel computes.
                 int next_rows = m1 - ir - MR < MR ? m1 - ir - MR : MR;
-                int tiles = (nc + NR - 1) / NR, row_step = (next_rows + tiles - 1) / tiles;
                 for (int jr = 0, t = 0; jr < nc; jr += NR, t++) {
                     int cols = nc - jr < NR ? nc - jr : NR;
                     float *ct = c + (int64_t)ir * n + jc + jr;
-                    if (next_rows > 0)
-                        prefetch_a_rows(a, m, k, trans_a, ir + MR + t * row_step,
-                                        t * row_step + row_step > next_rows
-                                            ? next_rows - t * row_step : row_step, pc, kc);
+                    // The next panel of A, a share per tile, while this panel computes.
+                    prefetch_a_share(a, m, k, trans_a, ir + MR, next_rows, pc, kc, t, tiles);
+                    if (next_kc > 0) {
+                        int part = panel * tiles + t, parts = panels * tiles;
+                        prefetch_l2_share(b, n, jc, nc, pc + kc, next_kc, part, parts);
+                        prefetch_l2_share(a, m, m0, m1 - m0, pc + kc, next_kc, part, parts);
+                    }
                     if (last) prefetch_epilogue(e, n, ir, rows, jc + jr, cols);
                     // The tile the first K block stores without reading: owned before then.
                     if (first) dino_prefetch_rect(ct, n, rows, cols, 1, 1);
                     // The C tile a later K block reloads: the next one, while this computes.
                     if (!first && jr + NR < nc)
-                        dino_prefetch_rect(ct + NR, n, rows, nc - jr - NR < NR ? nc - jr - NR : NR, 1, 1);
-                    tile(kc, packed_a, a_rows, k, packed_b + (int64_t)jr * kc, ct, n, !first, rows,
-                         cols);
+                        dino_prefetch_rect(ct + NR, n, rows, nc - jr - NR < NR ? nc - jr - NR : NR,
+                                           1, 1);
+                    tile(kc, packed_a, a_rows, trans_a ? m : k, packed_b + (int64_t)jr * kc, ct,
+                         n, !first, rows, cols, trans_a);
                     // The tile was just stored: its epilogue reads it back from L1.
                     if (last && has_epilogue)
                         dino_gemm_epilogue_apply(c, e, n, ir, rows, jc + jr, cols);
@@ -239,16 +304,29 @@ int dino_gemm_tiled_block(float *c, const float *a, const float *b,
  *     A·B, m ≥ 512 rows) into at most 576 columns with k ≤ 768: qkv, proj and fc2 forward,
  *     the blocks' input gradients into 192 columns (3–10 % ahead);
  *   - the fmnist head's last layer, A·Bᵀ with k ≤ 128 into ≥ 4096 columns (11 %);
- *   - weight gradients Aᵀ·B over at most 128 rows into at least 1024 columns (tiny224's
- *     2048 × 2048 head layer over 80 rows: 20 %).
+ *   - weight gradients Aᵀ·B (A read in place) over k ≥ 2048 rows into 192 ≤ n ≤ 576
+ *     columns with m ≥ 192: every block's qkv, proj and fc1 (1–17 % at 2 threads, 5–11 %
+ *     at 1); fc2's and tiny224's patch embedding's (192 × 768) stay on OpenBLAS: 1–3 %
+ *     ahead at 1 thread, but at 2 threads, split along N so that each thread reads all of
+ *     A, 6–15 % behind (tiny224, K = 2304–3152) and 2–4 % ahead in the benchmark but 10 %
+ *     behind in fmnist's step (K = 3840, 6400);
+ *   - weight gradients over 512 ≤ k < 2048 rows into a tall, narrow C (m ≥ 1024, n ≤ 256:
+ *     the fmnist head's first and last layers, 3–18 %);
+ *   - weight gradients over k ≤ 128 rows into a wide or tall C (n ≥ 1024 or m ≥ 2048:
+ *     tiny224's head, 4–14 %).
  * OpenBLAS stays elsewhere: the GEMMs into 768 columns with a GELU epilogue (fc1 forward and
  * fc2's input gradient: the tiled GEMM is 2–9 % behind, the GELU output written tile by tile),
- * weight gradients over thousands of rows, K = 1024–65536. */
+ * K = 1024–65536 not transposed (the head's input gradients), a C of 16 columns (fmnist's
+ * patch embedding gradient: half of each 32-column tile idle) and the fmnist head's
+ * 1024 × 1024 and 128 × 1024 weight gradients over 512 rows (2–5 % behind). */
 int dino_gemm_tiled_wins(int m, int n, int k, int trans_a, int trans_b) {
     if ((double)m * n * k < (double)(1 << 22)) return 0;
     if (!trans_a && m >= 512 && n <= 576 && k <= 768) return 1;
     if (!trans_a && trans_b && k <= 128 && n >= 4096) return 1;
-    return trans_a && !trans_b && k <= 128 && n >= 1024;
+    if (!trans_a || trans_b) return 0;
+    if (k >= 2048) return m >= 192 && n >= 192 && n <= 576;
+    if (k >= 512) return m >= 1024 && n <= 256;
+    return k <= 128 && (n >= 1024 || m >= 2048);
 }
 
 #else /* no AVX-512F: gemm.c keeps cblas for every shape */
