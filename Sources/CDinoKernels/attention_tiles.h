@@ -15,6 +15,8 @@
 
 #include <stdint.h>
 
+#include "internal.h"
+
 #if defined(__x86_64__) && defined(__AVX512F__)
 #include <immintrin.h>
 #endif
@@ -58,20 +60,12 @@ static inline dino_v16 dino_att_max16(dino_v16 a, dino_v16 b) {
 }
 
 /** exp of 16 lanes of x ≤ 0 (a softmax's scores less their row's max; a rounding above 0
- *  is fine): internal.h's dino_expf (the same Cephes polynomial, 0 below −87.3, NaN
- *  propagated) without its upper clamp, which such x never reach; with AVX-512 the 2^k
- *  scale is one vscalefps. */
+ *  is fine): internal.h's dino_expf (its DINO_EXP_CORE, 0 below −87.3, NaN propagated)
+ *  without its upper clamp, which such x never reach; with AVX-512 the 2^k scale is one
+ *  vscalefps. */
 static inline dino_v16 dino_att_exp16(dino_v16 x) {
-    dino_v16 k = __builtin_elementwise_floor(x * 1.44269504088896341f + 0.5f);
-    dino_v16 r = x - k * 0.693359375f;
-    r = r - k * -2.12194440e-4f;
-    dino_v16 p = dino_att_splat(1.9875691500e-4f);
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
+    dino_v16 k, r, p;
+    DINO_EXP_CORE(x, k, r, p);
 #if defined(__x86_64__) && defined(__AVX512F__)
     // Lanes not below −87.3 (NaN included) keep p · 2^k, the others 0.
     __mmask16 live = _mm512_cmp_ps_mask((__m512)x, _mm512_set1_ps(-87.33654f), _CMP_NLT_UQ);

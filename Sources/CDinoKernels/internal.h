@@ -42,22 +42,31 @@ static inline float dino_sqrtf(float x) {
 #endif
 }
 
+/** The Cephes exp core on a float or a vector of floats x (clang's vector extension): k =
+ *  round(x·log2 e), r = x − k·ln 2 (ln 2 split in two, Cody–Waite) and p ≈ e^r, a degree-6
+ *  polynomial, so e^x = p·2^k. dino_expf and the attention's 16-lane exp (attention_tiles.h)
+ *  share it, so they round alike. */
+#define DINO_EXP_CORE(x, k, r, p)                                                                  \
+    do {                                                                                           \
+        (k) = __builtin_elementwise_floor((x)*1.44269504088896341f + 0.5f);                        \
+        (r) = (x) - (k)*0.693359375f;                                                              \
+        (r) = (r) - (k) * -2.12194440e-4f;                                                         \
+        (p) = 1.9875691500e-4f * (r) + 1.3981999507e-3f;                                           \
+        (p) = (p) * (r) + 8.3334519073e-3f;                                                        \
+        (p) = (p) * (r) + 4.1665795894e-2f;                                                        \
+        (p) = (p) * (r) + 1.6666665459e-1f;                                                        \
+        (p) = (p) * (r) + 5.0000001201e-1f;                                                        \
+        (p) = (p) * (r) * (r) + (r) + 1.0f;                                                        \
+    } while (0)
+
 /** exp(x) in float, Cephes polynomial (~1 ulp). Below -87.3 it returns 0, above 88 it
  *  saturates at exp(88) (so the 2^k scale stays a normal float); NaN propagates. Inline and branch-free so
  *  that clang vectorises loops that call it. */
 static inline float dino_expf(float xin) {
     float x = xin < -87.33654f ? -87.33654f : xin;
     x = x > 88.0f ? 88.0f : x;
-    float k = floorf(x * 1.44269504088896341f + 0.5f);
-    float r = x - k * 0.693359375f; /* ln2 split into a short high part */
-    r = r - k * -2.12194440e-4f; /* and the low remainder (Cody-Waite) */
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
+    float k, r, p;
+    DINO_EXP_CORE(x, k, r, p);
     uint32_t bits = (uint32_t)((int32_t)k + 127) << 23;
     float scale;
     memcpy(&scale, &bits, sizeof scale);
@@ -172,8 +181,8 @@ void dino_gemm_skinny_block(float *restrict c, const float *restrict a, const fl
 
 /** Aᵀ for the skinny panels: at[p][i − m0] = a[i, p] for rows [m0, m1) of a (m, k), each
  *  row of `at` 16·vecs floats, zero past m1 − m0 (≤ 16·vecs). */
-void dino_skinny_transpose_a(float *restrict at, const float *restrict a, int vecs, int k,
-                             int m0, int m1);
+void dino_skinny_transpose_a(float *restrict at, const float *restrict a, int vecs, int k, int m0,
+                             int m1);
 
 /** Rows of B one register tile of a skinny panel with `vecs` vectors takes (16 … 4). */
 int dino_skinny_tile_rows(int vecs);
