@@ -2,7 +2,7 @@
 // dino: a compile-ahead graph compiler and CPU runtime for DINO self-distillation.
 //
 // The C targets use unsafeFlags (OpenMP, -march=native), so this package is a tool, never
-// a versioned dependency of another package. Build recipe and its traps: docs/MACHINE.md.
+// a versioned dependency of another package. Build recipe and its traps: docs/PLATFORM.md.
 import PackageDescription
 
 /// OpenMP with Swift's clang: libomp 14's omp.h sits in clang-14's builtin folder, which

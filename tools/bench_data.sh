@@ -3,7 +3,7 @@
 #
 #   tools/bench_data.sh [SECONDS]      (default 20 s per measurement)
 #
-# Recipes (docs/MACHINE.md §5 names): fmnist = Fashion-MNIST train PNGs (28×28 grey), 2×28 + 6×12
+# Recipes (docs/PLATFORM.md §5): fmnist = Fashion-MNIST train PNGs (28×28 grey), 2×28 + 6×12
 # crops, 1 channel; tiny224 = 224×224 synthetic photo-like JPEGs, 2×224 + 8×96 crops, RGB;
 # imagenet-like = the tiny224 recipe on 500×375 JPEGs. Each with 1 and 2 threads, best of
 # $REPEATS (default 3) runs alternating with torchvision's, which runs only if
@@ -51,7 +51,7 @@ for t in 1 2; do measure tiny224 tiny224 "$WORK/jpeg224" "$t"; done
 for t in 1 2; do measure imagenet-like tiny224 "$WORK/jpeg500" "$t"; done
 
 # The loader next to compute: training defaults (1 worker, nice +5) while every core runs a
-# busy compute thread, consumed at the trainer's pace (images/s from docs/MACHINE.md §4's PyTorch
+# busy compute thread, consumed at the trainer's pace (images/s from docs/PLATFORM.md §4's PyTorch
 # figures, rounded up): how long the trainer waits, and how much compute the loader takes.
 "$WORK/bench_data" contention fmnist "$FMNIST/train" "$SECONDS_PER" 50
 "$WORK/bench_data" contention tiny224 "$WORK/jpeg224" "$SECONDS_PER" 8

@@ -2,7 +2,7 @@
 # tools/bench_step.sh — training-step throughput of dino next to the official PyTorch DINO.
 #
 # Builds dinoc, DinoDSL and dino-run in release mode, compiles the two benchmark configs of
-# docs/MACHINE.md §5 (fmnist: Samples/fashion_mnist.swift defaults; tiny224:
+# docs/PLATFORM.md §5 (fmnist: Samples/fashion_mnist.swift defaults; tiny224:
 # Samples/vit_tiny_dino.swift defaults, batch 8), then for each (config, threads) runs
 # `dino-run benchmark` and tools/bench_step_torch.py REPEATS times, alternating, and prints
 # the median over the repeats of each run's median images/s and matmul GFLOP/s, the peak

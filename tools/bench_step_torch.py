@@ -12,7 +12,7 @@ main_dino.py).
     python3 tools/bench_step_torch.py --dino-repo path/to/dino --config fmnist --threads 2
 
 Prints the same lines as `dino-run benchmark`: ms per step (median, min), images/s, and
-matmul GFLOP/s from the recipe's matmul FLOPs per image (docs/MACHINE.md §5, equal to what
+matmul GFLOP/s from the recipe's matmul FLOPs per image (docs/PLATFORM.md §5, equal to what
 `dino-run benchmark` counts from the plan's shapes).
 """
 import argparse
@@ -23,16 +23,16 @@ import tempfile
 import time
 
 CONFIGS = {
-    # Samples/vit_tiny_dino.swift defaults (docs/MACHINE.md §5 `tiny224`).
+    # Samples/vit_tiny_dino.swift defaults (docs/PLATFORM.md §5 `tiny224`).
     "tiny224": dict(patch=16, dim=192, depth=12, heads=3, channels=3, global_size=224,
                     local_size=96, local_crops=8, out_dim=65536, hidden_dim=2048,
                     bottleneck_dim=256, batch=8, gflop_per_image=31.24),
-    # Samples/fashion_mnist.swift defaults (docs/MACHINE.md §5 `fmnist`).
+    # Samples/fashion_mnist.swift defaults (docs/PLATFORM.md §5 `fmnist`).
     "fmnist": dict(patch=4, dim=192, depth=6, heads=3, channels=1, global_size=28,
                    local_size=12, local_crops=6, out_dim=4096, hidden_dim=1024,
                    bottleneck_dim=128, batch=64, gflop_per_image=3.281),
 }
-SGEMM_PEAK_PER_THREAD = 105.5  # GFLOP/s, docs/MACHINE.md §4 (105 on 1 thread, 211 on 2)
+SGEMM_PEAK_PER_THREAD = 105.5  # GFLOP/s, docs/PLATFORM.md §4 (105 on 1 thread, 211 on 2)
 
 
 def main():

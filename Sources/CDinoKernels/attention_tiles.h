@@ -26,9 +26,7 @@
 /** Columns of one vector (tile column counts are multiples of it). */
 #define DINO_ATT_COLS 16
 
-/** 16 floats, loaded and stored without an alignment requirement. */
-typedef float dino_v16 __attribute__((vector_size(64), aligned(4)));
-/** 8 floats, as dino_v16: a last panel of 8 columns. */
+/** 8 floats, as dino_v16 (internal.h): a last panel of 8 columns. */
 typedef float dino_v8 __attribute__((vector_size(32), aligned(4)));
 
 /** 8 ints: lane masks of dino_v8 comparisons. */
@@ -277,43 +275,6 @@ static inline void dino_att_pack(float *restrict dst, int ldd, int rows, int col
         dino_att_copy_row(dst + (int64_t)r * ldd, src + r * lds, r < vr ? vc : 0, cols);
 }
 
-/** Transposes the 16 × 16 block m in registers: stage b swaps bit b of the row index with
- *  bit b of the column index, between rows r and r + 2^b. */
-__attribute__((always_inline)) static inline void dino_att_transpose16(dino_v16 m[16]) {
-    for (int r = 0; r < 16; r++) {
-        if (r & 1) continue;
-        dino_v16 x = m[r], y = m[r + 1];
-        m[r] = __builtin_shufflevector(
-            x, y, 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30);
-        m[r + 1] = __builtin_shufflevector(
-            x, y, 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31);
-    }
-    for (int r = 0; r < 16; r++) {
-        if (r & 2) continue;
-        dino_v16 x = m[r], y = m[r + 2];
-        m[r] = __builtin_shufflevector(
-            x, y, 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29);
-        m[r + 2] = __builtin_shufflevector(
-            x, y, 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31);
-    }
-    for (int r = 0; r < 16; r++) {
-        if (r & 4) continue;
-        dino_v16 x = m[r], y = m[r + 4];
-        m[r] = __builtin_shufflevector(
-            x, y, 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);
-        m[r + 4] = __builtin_shufflevector(
-            x, y, 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);
-    }
-    for (int r = 0; r < 16; r++) {
-        if (r & 8) continue;
-        dino_v16 x = m[r], y = m[r + 8];
-        m[r] = __builtin_shufflevector(
-            x, y, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
-        m[r + 8] = __builtin_shufflevector(
-            x, y, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
-    }
-}
-
 /** dst[c][r] (stride ldd; rows × cols) = src[r][c] (stride lds) for r < vr, c < vc, else
  *  0: the transpose, zero-padded (rows and cols multiples of 16). Whole 16-column blocks
  *  of src go through 16 × 16 transposes in registers (a gather per column of dst cost 40 %
@@ -328,7 +289,7 @@ static inline void dino_att_pack_t(float *restrict dst, int ldd, int rows, int c
             dino_v16 m[16];
             for (int r = 0; r < 16; r++)
                 m[r] = r < live ? *(const dino_v16 *)(src + (r0 + r) * lds + c0) : (dino_v16){0};
-            dino_att_transpose16(m);
+            dino_transpose16(m);
             for (int c = 0; c < 16; c++) *(dino_v16 *)(dst + (int64_t)(c0 + c) * ldd + r0) = m[c];
         }
         for (int c = whole; c < rows; c++) {

@@ -2,7 +2,7 @@
  * follows them (linear_gelu, linear_gelu_only, linear_residual, linear_residual_scaled,
  * matmul_gelu_bwd) over OpenBLAS sgemm.
  *
- * One thread pool (docs/MACHINE.md §3): OpenBLAS runs single-threaded (threads.c sets it once)
+ * One thread pool (docs/PLATFORM.md §3): OpenBLAS runs single-threaded (threads.c sets it once)
  * and the OpenMP threads split the work: a batch of GEMMs (attention heads × images)
  * goes one GEMM per iteration, a single big GEMM is cut into row blocks along M (or
  * column blocks along N when N > M, or N = M for a square Aᵀ·B on the tiled GEMM), with

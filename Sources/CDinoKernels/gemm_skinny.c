@@ -54,48 +54,22 @@ skinny_tile(float *restrict ct, const float *restrict at, const float *restrict 
         for (int v = 0; v < VECS; v++) _mm512_storeu_ps(ct + (r * VECS + v) * 16, acc[r][v]);
 }
 
-/* t[q] = row q of a 16 × 16 block in, its transpose out (t[i][q] = old t[q][i]). */
-static inline __attribute__((always_inline)) void skinny_transpose16(__m512 t[16]) {
-    __m512 u[16];
-    for (int q = 0; q < 16; q += 2) {
-        u[q] = _mm512_unpacklo_ps(t[q], t[q + 1]);
-        u[q + 1] = _mm512_unpackhi_ps(t[q], t[q + 1]);
-    }
-    for (int q = 0; q < 16; q += 4) {
-        t[q] = _mm512_shuffle_ps(u[q], u[q + 2], 0x44);
-        t[q + 1] = _mm512_shuffle_ps(u[q], u[q + 2], 0xEE);
-        t[q + 2] = _mm512_shuffle_ps(u[q + 1], u[q + 3], 0x44);
-        t[q + 3] = _mm512_shuffle_ps(u[q + 1], u[q + 3], 0xEE);
-    }
-    for (int q = 0; q < 4; q++) {
-        u[q] = _mm512_shuffle_f32x4(t[q], t[q + 4], 0x88);
-        u[q + 4] = _mm512_shuffle_f32x4(t[q], t[q + 4], 0xDD);
-        u[q + 8] = _mm512_shuffle_f32x4(t[q + 8], t[q + 12], 0x88);
-        u[q + 12] = _mm512_shuffle_f32x4(t[q + 8], t[q + 12], 0xDD);
-    }
-    for (int q = 0; q < 8; q++) {
-        t[q] = _mm512_shuffle_f32x4(u[q], u[q + 8], 0x88);
-        t[q + 8] = _mm512_shuffle_f32x4(u[q], u[q + 8], 0xDD);
-    }
-}
-
 /* Rows [0, 16·(rows / 16)) of dino_skinny_store, 16 × 16 blocks transposed in registers, so
  * that each row of C gets whole 64-byte stores (non-temporal ones when `stream` and the line
  * is aligned); returns the rows done. */
-static int skinny_store_blocks(float *restrict c, int64_t ldc, const float *restrict ct,
-                               int vecs, int lanes_used, int rows, const float *restrict scale,
-                               int stream) {
+static int skinny_store_blocks(float *restrict c, int64_t ldc, const float *restrict ct, int vecs,
+                               int lanes_used, int rows, const float *restrict scale, int stream) {
     int lanes = 16 * vecs, r0 = 0;
     for (; r0 + 16 <= rows; r0 += 16) {
         __m512 sv = scale ? _mm512_loadu_ps(scale + r0) : _mm512_setzero_ps();
         for (int v = 0; v < vecs && 16 * v < lanes_used; v++) {
-            __m512 t[16];
-            for (int q = 0; q < 16; q++) t[q] = _mm512_load_ps(ct + (r0 + q) * lanes + 16 * v);
-            skinny_transpose16(t);
+            dino_v16 t[16];
+            for (int q = 0; q < 16; q++) t[q] = *(const dino_v16 *)(ct + (r0 + q) * lanes + 16 * v);
+            dino_transpose16(t);
             int count = lanes_used - 16 * v < 16 ? lanes_used - 16 * v : 16;
             for (int i = 0; i < count; i++) {
                 float *ci = c + (16 * v + i) * ldc + r0;
-                __m512 out = scale ? _mm512_mul_ps(t[i], sv) : t[i];
+                __m512 out = scale ? _mm512_mul_ps((__m512)t[i], sv) : (__m512)t[i];
                 if (stream && ((uintptr_t)ci & 63) == 0)
                     _mm512_stream_ps(ci, out);
                 else
@@ -127,9 +101,8 @@ skinny_tile(float *restrict ct, const float *restrict at, const float *restrict 
         for (int l = 0; l < 16 * VECS; l++) ct[r * 16 * VECS + l] = acc[r][l];
 }
 
-static int skinny_store_blocks(float *restrict c, int64_t ldc, const float *restrict ct,
-                               int vecs, int lanes_used, int rows, const float *restrict scale,
-                               int stream) {
+static int skinny_store_blocks(float *restrict c, int64_t ldc, const float *restrict ct, int vecs,
+                               int lanes_used, int rows, const float *restrict scale, int stream) {
     (void)c, (void)ldc, (void)ct, (void)vecs, (void)lanes_used, (void)rows, (void)scale;
     (void)stream;
     return 0;
@@ -165,8 +138,7 @@ skinny_panel_vecs(float *restrict ct, const float *restrict at, const float *res
                     next ? next + (int64_t)r * k : NULL, VECS, 4);
     for (; r + 2 <= rows; r += 2)
         skinny_tile(ct + r * VECS * 16, at, b + (int64_t)r * k, k, NULL, VECS, 2);
-    for (; r < rows; r++)
-        skinny_tile(ct + r * VECS * 16, at, b + (int64_t)r * k, k, NULL, VECS, 1);
+    for (; r < rows; r++) skinny_tile(ct + r * VECS * 16, at, b + (int64_t)r * k, k, NULL, VECS, 1);
 }
 
 void dino_skinny_panel(float *restrict ct, const float *restrict at, int vecs,
@@ -183,8 +155,8 @@ void dino_skinny_panel(float *restrict ct, const float *restrict at, int vecs,
 
 int dino_skinny_tile_rows(int vecs) { return SKINNY_TILE_ROWS(vecs); }
 
-void dino_skinny_transpose_a(float *restrict at, const float *restrict a, int vecs, int k,
-                             int m0, int m1) {
+void dino_skinny_transpose_a(float *restrict at, const float *restrict a, int vecs, int k, int m0,
+                             int m1) {
     int lanes = 16 * vecs;
     memset(at, 0, sizeof(float) * (size_t)k * (size_t)lanes);
     for (int i = m0; i < m1; i++)

@@ -24,7 +24,51 @@ void dino_threads_sync(void);
 /** How many static chunks to split `work` elements into: 1 when small, else the thread count. */
 static inline int dino_chunks(int64_t work) { return work < DINO_PAR_MIN ? 1 : dino_threads(); }
 
-/* ---- vectorisable math: no libm calls in hot loops (docs/MACHINE.md §2) -------------- */
+/* ---- 16-float vectors ------------------------------------------------------------------ */
+
+/** 16 floats (clang's vector extension: AVX-512 here, whatever the target has elsewhere),
+ *  loaded and stored without an alignment requirement. */
+typedef float dino_v16 __attribute__((vector_size(64), aligned(4)));
+
+/** Transposes the 16 × 16 block m in registers (row r of the block in m[r]): stage b swaps
+ *  bit b of the row index with bit b of the column index, between rows r and r + 2^b. The
+ *  attention's kᵀ/vᵀ copies and the skinny GEMM's stores of C share it. */
+__attribute__((always_inline)) static inline void dino_transpose16(dino_v16 m[16]) {
+    for (int r = 0; r < 16; r++) {
+        if (r & 1) continue;
+        dino_v16 x = m[r], y = m[r + 1];
+        m[r] = __builtin_shufflevector(
+            x, y, 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30);
+        m[r + 1] = __builtin_shufflevector(
+            x, y, 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31);
+    }
+    for (int r = 0; r < 16; r++) {
+        if (r & 2) continue;
+        dino_v16 x = m[r], y = m[r + 2];
+        m[r] = __builtin_shufflevector(
+            x, y, 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29);
+        m[r + 2] = __builtin_shufflevector(
+            x, y, 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31);
+    }
+    for (int r = 0; r < 16; r++) {
+        if (r & 4) continue;
+        dino_v16 x = m[r], y = m[r + 4];
+        m[r] = __builtin_shufflevector(
+            x, y, 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);
+        m[r + 4] = __builtin_shufflevector(
+            x, y, 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);
+    }
+    for (int r = 0; r < 16; r++) {
+        if (r & 8) continue;
+        dino_v16 x = m[r], y = m[r + 8];
+        m[r] = __builtin_shufflevector(
+            x, y, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+        m[r + 8] = __builtin_shufflevector(
+            x, y, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+    }
+}
+
+/* ---- vectorisable math: no libm calls in hot loops (docs/PLATFORM.md §2) -------------- */
 
 /** √x in float, correctly rounded like sqrtf but without errno, so loops calling it
  *  vectorise (vsqrtps); same bits as sqrtf for every x ≥ 0. */

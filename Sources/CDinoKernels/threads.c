@@ -1,6 +1,6 @@
 /* threads.c — the one thread pool: OpenMP threads for every kernel, OpenBLAS pinned to
  * one thread so that a GEMM called inside an OpenMP loop never spawns its own
- * (docs/MACHINE.md §3: two pools on the same cores lose 25–50 % on GEMMs and up to 4× on
+ * (docs/PLATFORM.md §3: two pools on the same cores lose 25–50 % on GEMMs and up to 4× on
  * element-wise ops). */
 #include <cblas.h>
 #include <omp.h>

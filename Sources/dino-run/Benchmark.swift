@@ -44,7 +44,7 @@ extension DinoRunCommand {
     @Option(help: "Only list instructions of this op in the --profile slowest list (e.g. pad).")
     var topOp: String?
 
-    /// OpenBLAS sgemm on the measured machine kind, GFLOP/s per thread (docs/MACHINE.md §4:
+    /// OpenBLAS sgemm on the measured machine kind, GFLOP/s per thread (docs/PLATFORM.md §4:
     /// 105 on one thread, 211 on two).
     static let sgemmPeakPerThread = 105.5
 

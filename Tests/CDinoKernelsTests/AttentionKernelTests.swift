@@ -21,9 +21,7 @@ final class AttentionKernelTests: XCTestCase {
   }
 
   private func assertBitwise(_ x: KernelRun, _ y: KernelRun, _ what: String) {
-    func bits(_ v: [Float]) -> [UInt32] { v.map(\.bitPattern) }
-    XCTAssertEqual(bits(x.out), bits(y.out), what)
-    XCTAssertEqual(x.extras.map(bits), y.extras.map(bits), "\(what): lse")
+    AttentionKernelChecks.assertBitwise(x, y, what)
   }
 
   func testForwardMatchesTheOracleAndIsBitwiseAcrossThreads() throws {
@@ -61,24 +59,10 @@ final class AttentionKernelTests: XCTestCase {
   /// as the path the shape picks (direct for head widths 16, 32, 48, 64).
   func testBothPathsMatchTheOracleAndEachOtherBitwise() throws {
     var rng = TestRNG(seed: 4_205)
-    defer { dino_attention_use_tiles(0) }
     for op in [OpKind.attention, .attentionBwd] {
       for s in shapes {
         let c = attentionCase(op, batch: s.0, tokens: s.1, heads: s.2, headDim: s.3, rng: &rng)
-        let want = try referenceRun(c)
-        dino_attention_use_tiles(0)
-        let picked = try runKernel(c, threads: 2)
-        dino_attention_use_tiles(1)
-        let one = try runKernel(c, threads: 1), two = try runKernel(c, threads: 2)
-        let what = "\(op) \(label(s)) tiles"
-        let bad = mismatches(one.out, want.out, atol: 1e-5, rtol: 1e-4)
-        XCTAssert(bad.isEmpty, "\(what): \(bad)")
-        if op == .attention {
-          let badLse = mismatches(one.extras[0], want.extras[0], atol: 1e-5, rtol: 1e-5)
-          XCTAssert(badLse.isEmpty, "\(what) lse: \(badLse)")
-        }
-        assertBitwise(one, two, "\(what): 1 and 2 threads")
-        assertBitwise(one, picked, "\(what) against the picked path")
+        try AttentionKernelChecks.assertPathsAgree(c, "\(op) \(label(s))")
       }
     }
   }
@@ -114,26 +98,7 @@ final class AttentionKernelTests: XCTestCase {
     var rng = TestRNG(seed: 4_204)
     let (b, n, heads, hd) = (2, 5, 2, 3)
     let c = attentionCase(.attentionBwd, batch: b, tokens: n, heads: heads, headDim: hd, rng: &rng)
-    let scale = Double(c.fattr[0])
-    let dy = ReferenceTensor(shape: [b, n, heads * hd], floats: c.data[0])
-    let qkv = ReferenceTensor(shape: [b, n, 3 * heads * hd], floats: c.data[1])
-    func loss(_ x: ReferenceTensor) -> Double {
-      let out = ReferenceInterpreter.attention(x, heads: heads, scale: scale).out
-      return zip(out.data, dy.data).reduce(0) { $0 + $1.0 * $1.1 }
-    }
-    let (out, lse) = ReferenceInterpreter.attention(qkv, heads: heads, scale: scale)
-    let analytic = ReferenceInterpreter.attentionBwd(dy, qkv, out, lse, heads: heads, scale: scale)
-    let h = 1e-5
-    for index in qkv.data.indices {
-      var up = qkv, down = qkv
-      up.data[index] += h
-      down.data[index] -= h
-      let numeric = (loss(up) - loss(down)) / (2 * h)
-      XCTAssertEqual(analytic.data[index], numeric, accuracy: 1e-7, "qkv[\(index)]")
-    }
-    let kernel = try runKernel(c, threads: 1).out
-    for (got, want) in zip(kernel, analytic.data) {
-      XCTAssertEqual(Double(got), want, accuracy: 1e-5)
-    }
+    try AttentionKernelChecks.assertBackwardIsForwardsDerivative(
+      c, images: b, tokens: n, heads: heads, headDim: hd)
   }
 }

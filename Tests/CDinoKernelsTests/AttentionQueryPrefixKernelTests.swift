@@ -21,13 +21,6 @@ final class AttentionQueryPrefixKernelTests: XCTestCase {
     "B=\(s.0) N=\(s.1) Q=\(s.2) heads=\(s.3) hd=\(s.4)"
   }
 
-  private func bits(_ v: [Float]) -> [UInt32] { v.map(\.bitPattern) }
-
-  private func assertBitwise(_ x: KernelRun, _ y: KernelRun, _ what: String) {
-    XCTAssertEqual(bits(x.out), bits(y.out), what)
-    XCTAssertEqual(x.extras.map(bits), y.extras.map(bits), "\(what): lse")
-  }
-
   private func prefixCase(_ op: OpKind, _ s: (Int, Int, Int, Int, Int), _ rng: inout TestRNG)
     -> KernelCase
   {
@@ -37,25 +30,11 @@ final class AttentionQueryPrefixKernelTests: XCTestCase {
 
   func testForwardAndBackwardMatchTheOracleOnBothPathsAndAnyThreadCount() throws {
     var rng = TestRNG(seed: 4_301)
-    defer { dino_attention_use_tiles(0) }
     for op in [OpKind.attention, .attentionBwd] {
       for s in shapes {
-        let c = prefixCase(op, s, &rng)
-        let want = try referenceRun(c)
-        dino_attention_use_tiles(0)
-        let one = try runKernel(c, threads: 1), two = try runKernel(c, threads: 2)
-        dino_attention_use_tiles(1)
-        let tiles = try runKernel(c, threads: 2)
         let what = "\(op) \(label(s))"
-        let bad = mismatches(one.out, want.out, atol: 1e-5, rtol: 1e-4)
-        XCTAssert(bad.isEmpty, "\(what): \(bad)")
-        if op == .attention {
-          XCTAssertEqual(one.out.count, s.0 * s.2 * s.3 * s.4, what)
-          let badLse = mismatches(one.extras[0], want.extras[0], atol: 1e-5, rtol: 1e-5)
-          XCTAssert(badLse.isEmpty, "\(what) lse: \(badLse)")
-        }
-        assertBitwise(one, two, "\(what): 1 and 2 threads")
-        assertBitwise(one, tiles, "\(what): the padded tiles against the picked path")
+        let one = try AttentionKernelChecks.assertPathsAgree(prefixCase(op, s, &rng), what)
+        if op == .attention { XCTAssertEqual(one.out.count, s.0 * s.2 * s.3 * s.4, what) }
       }
     }
   }
@@ -69,21 +48,9 @@ final class AttentionQueryPrefixKernelTests: XCTestCase {
       var whole = attentionCase(
         .attention, batch: s.0, tokens: s.1, heads: s.3, headDim: s.4, rng: &rng)
       whole.data[0] = prefix.data[0]
-      let (b, n, q, heads, c) = (s.0, s.1, s.2, s.3, s.3 * s.4)
       let got = try runKernel(prefix, threads: 2), all = try runKernel(whole, threads: 2)
-      for bi in 0..<b {
-        let rows = (bi * n * c)..<((bi * n + q) * c)
-        XCTAssertEqual(
-          bits(Array(got.out[(bi * q * c)..<((bi + 1) * q * c)])), bits(Array(all.out[rows])),
-          "\(label(s)) image \(bi)")
-        for h in 0..<heads {
-          let lse = ((bi * heads + h) * n)..<((bi * heads + h) * n + q)
-          let mine = ((bi * heads + h) * q)..<((bi * heads + h + 1) * q)
-          XCTAssertEqual(
-            bits(Array(got.extras[0][mine])), bits(Array(all.extras[0][lse])),
-            "\(label(s)) image \(bi) head \(h) lse")
-        }
-      }
+      AttentionKernelChecks.assertPrefixIsWholeRows(
+        got, all, images: s.0, tokens: s.1, queries: s.2, heads: s.3, dim: s.3 * s.4, label(s))
     }
   }
 
@@ -114,26 +81,7 @@ final class AttentionQueryPrefixKernelTests: XCTestCase {
     let (b, n, q, heads, hd) = (2, 6, 2, 2, 3)
     let c = attentionCase(
       .attentionBwd, batch: b, tokens: n, queries: q, heads: heads, headDim: hd, rng: &rng)
-    let scale = Double(c.fattr[0])
-    let dy = ReferenceTensor(shape: [b, q, heads * hd], floats: c.data[0])
-    let qkv = ReferenceTensor(shape: [b, n, 3 * heads * hd], floats: c.data[1])
-    func loss(_ x: ReferenceTensor) -> Double {
-      let out = ReferenceInterpreter.attention(x, heads: heads, queries: q, scale: scale).out
-      return zip(out.data, dy.data).reduce(0) { $0 + $1.0 * $1.1 }
-    }
-    let (out, lse) = ReferenceInterpreter.attention(qkv, heads: heads, queries: q, scale: scale)
-    let analytic = ReferenceInterpreter.attentionBwd(dy, qkv, out, lse, heads: heads, scale: scale)
-    let h = 1e-5
-    for index in qkv.data.indices {
-      var up = qkv, down = qkv
-      up.data[index] += h
-      down.data[index] -= h
-      let numeric = (loss(up) - loss(down)) / (2 * h)
-      XCTAssertEqual(analytic.data[index], numeric, accuracy: 1e-7, "qkv[\(index)]")
-    }
-    let kernel = try runKernel(c, threads: 1).out
-    for (got, want) in zip(kernel, analytic.data) {
-      XCTAssertEqual(Double(got), want, accuracy: 1e-5)
-    }
+    try AttentionKernelChecks.assertBackwardIsForwardsDerivative(
+      c, images: b, tokens: n, queries: q, heads: heads, headDim: hd)
   }
 }

@@ -15,7 +15,7 @@ final class AttentionSoftmaxKernelTests: XCTestCase {
     (1, 23, 2, 5),
   ]
 
-  private func bits(_ v: [Float]) -> [UInt32] { v.map(\.bitPattern) }
+  private func bits(_ v: [Float]) -> [UInt32] { AttentionKernelChecks.bits(v) }
 
   /// `c` with its qkv operand's q and k parts times `factor` (v as drawn); a backward case
   /// gets the oracle's out and lse of the new qkv.
@@ -105,18 +105,9 @@ final class AttentionSoftmaxKernelTests: XCTestCase {
       prefix.out = [b, q, dim]
       prefix.extraOuts = [[b, heads, q]]
       let first = try runKernel(prefix, threads: threads)
-      for bi in 0..<b {
-        let rows = (bi * n * dim)..<((bi * n + q) * dim)
-        XCTAssertEqual(
-          bits(Array(first.out[(bi * q * dim)..<((bi + 1) * q * dim)])), bits(Array(got.out[rows])),
-          "threads \(threads) image \(bi): the first \(q) rows")
-        for h in 0..<heads {
-          let l = (bi * heads + h) * n, m = (bi * heads + h) * q
-          XCTAssertEqual(
-            bits(Array(first.extras[0][m..<(m + q)])), bits(Array(got.extras[0][l..<(l + q)])),
-            "threads \(threads) image \(bi) head \(h): lse")
-        }
-      }
+      AttentionKernelChecks.assertPrefixIsWholeRows(
+        first, got, images: b, tokens: n, queries: q, heads: heads, dim: dim,
+        "threads \(threads)")
     }
   }
 }
