@@ -11,8 +11,9 @@
  *   - K is cut into blocks of at most KC_MAX = 384 (split evenly): the forward GEMMs of the
  *     plans (K = 192) and most others are one block, so each tile of C is written once and
  *     the epilogue follows at once;
- *   - B is packed kc × nc at a time (at most 512 KiB: half of L2) into NR-column
- *     micro-panels, which the microkernel streams from L2;
+ *   - B is packed kc × nc at a time (at most 576 KiB of the 1 MiB L2: fc1's 768 × 192
+ *     weight in one block) into NR-column micro-panels, which the microkernel streams from
+ *     L2;
  *   - A's 14-row panel (14 × kc floats) is read in place: 14 rows of contiguous floats, or,
  *     transposed (Aᵀ·B, the weight gradients), 14 adjacent floats of each of A's kc rows,
  *     broadcast where they lie; it meets every B micro-panel of the block, and the next
@@ -54,9 +55,13 @@ enum { MR = 14, NR = 32 };
 /** The largest K block: an A micro-panel of MR × KC_MAX floats (21 KiB) stays in L1; K up
  *  to 384 (every forward GEMM of the plans but fc2's) is one block, so C is written once. */
 enum { KC_MAX = 384 };
-/** Floats of B packed at once (512 KiB, half of L2, the rest for A, C and the epilogue's
- *  operands): kc × nc with nc a multiple of NR. */
-enum { B_FLOATS = 128 * 1024 };
+/** Floats of B packed at once (576 KiB of L2, the rest for A, C and the epilogue's
+ *  operands): kc × nc with nc a multiple of NR. 768 × 192 floats, so that the GEMMs into
+ *  768 columns with K = 192 (fc1 forward, fc2's input gradient) pack B once per thread and
+ *  read each panel of A once: with 512 KiB they ran as 672 + 96 columns, 4–5 % slower
+ *  (tools/bench_gemm.sh, 1 thread, CPU time: linear_gelu 84.5–85 → 89, linear_gelu_only
+ *  89 → 92, matmul_gelu_bwd 86–87 → 90.5–91 GFLOP/s); the other shapes did not move. */
+enum { B_FLOATS = 144 * 1024 };
 /** Aᵀ·B (a weight gradient, K in the thousands): B's block is at most B_FLOATS_TN floats
  *  (384 KiB), since the next K block of A and B is fetched into L2 while this one computes;
  *  it spans the block's whole N (in even chunks where that would leave K blocks under
@@ -71,7 +76,7 @@ enum { B_FLOATS_TN = 96 * 1024, KC_MIN_TN = 256 };
 
 int dino_gemm_tiled_available(void) { return 1; }
 
-/* This thread's packing buffers (21 KiB + 512 KiB), allocated on its first GEMM and kept:
+/* This thread's packing buffers (21 KiB + 576 KiB), allocated on its first GEMM and kept:
  * OpenMP's threads live as long as the process; another thread that calls dino_exec and
  * then ends leaves its two buffers behind (never freed). */
 static _Thread_local float *packed_a;

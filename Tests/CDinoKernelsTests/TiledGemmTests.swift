@@ -126,9 +126,10 @@ final class TiledGemmTests: XCTestCase {
   }
 
   /// The epilogue runs once per group of up to 4 tiles (128 columns) of a 14-row panel:
-  /// widths one short of, at and past a group (127, 128, 129, 257), 700 columns at K = 200
-  /// (a 640-column block of B, five whole groups, then a block of 60), and panels of 13, 14,
-  /// 15 and 43 rows; every epilogue op against the Double reference, 1 vs 2 threads bitwise.
+  /// widths one short of, at and past a group (127, 128, 129, 257), 700 columns at K = 256
+  /// (a 576-column block of B: four whole groups and one of 64; then a block of 124), and
+  /// panels of 13, 14, 15 and 43 rows; every epilogue op against the Double reference, 1 vs
+  /// 2 threads bitwise.
   func testEpilogueGroupEdges() throws {
     var rng = TestRNG(seed: 9_304)
     for (rows, inDim, outDim) in groupEdgeShapes {
@@ -153,7 +154,7 @@ final class TiledGemmTests: XCTestCase {
 
   /// (rows, inDim, outDim) around the epilogue's 128-column groups and 14-row panels.
   private let groupEdgeShapes = [(13, 19, 127), (14, 33, 128), (43, 21, 129), (29, 17, 257),
-                                 (15, 200, 700)]
+                                 (15, 256, 700)]
 
   /// The fused ops give the bits of the unfused ones they replace when both run the tiled
   /// GEMM (the epilogue in the tile runs the same float operations in the same order).
