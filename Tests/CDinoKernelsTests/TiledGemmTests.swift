@@ -265,6 +265,7 @@ final class TiledGemmTests: XCTestCase {
       $0.iattr.first != 1
     }
     for c in cases {
+      var autoRuns: [KernelRun] = []
       for threads in [1, 2] {
         dino_set_gemm_kernel(Int32(DINO_GEMM_AUTO.rawValue))
         let auto = try runKernel(c, threads: threads)
@@ -273,7 +274,9 @@ final class TiledGemmTests: XCTestCase {
         let label = "\(c.op) 512x192x768 \(threads) threads"
         XCTAssertEqual(bits(auto.out), bits(tiled.out), label)
         for (a, t) in zip(auto.extras, tiled.extras) { XCTAssertEqual(bits(a), bits(t), label) }
+        autoRuns.append(auto)
       }
+      XCTAssertEqual(bits(autoRuns[0].out), bits(autoRuns[1].out), "\(c.op): 1 vs 2 threads")
     }
   }
 }
