@@ -338,14 +338,13 @@ int dino_gemm_tiled_block(float *c, const float *a, const float *b,
  *     the blocks' input gradients into 192 columns (3–10 % ahead);
  *   - the same into 577–768 columns with one K block (k ≤ 384): fc1 forward (linear_gelu,
  *     linear_gelu_only) and fc2's input gradient (matmul_gelu_bwd), since the epilogue runs
- *     per group of tiles. At 1 thread (CPU time) it is even with OpenBLAS plus the
- *     epilogue's pass for linear_gelu and matmul_gelu_bwd and 5 % ahead for
- *     linear_gelu_only and the plain GEMM; in the step at 2 threads, where OpenBLAS's
- *     epilogue walks each thread's 9.8 MB block after sgemm wrote it out of cache, fmnist's
- *     matmul_gelu_bwd took 121 → 108 ms and linear_gelu_only 63 → 57 ms (BENCHMARKS.md,
- *     "Epilogue GEMMs (issue 9, sixth pass)"). With k ≤ 320 (OpenBLAS's K block here) both
- *     kernels sum each element over k in order by FMAs from 0, so the move changed no bit
- *     of either plan;
+ *     per group of tiles and B fits one block: against OpenBLAS plus the epilogue after
+ *     each thread's block (which walks 9.8 MB of C that sgemm wrote out of cache) 6 % ahead
+ *     at 1 thread for linear_gelu and matmul_gelu_bwd, 9 % for linear_gelu_only, 11–14 %
+ *     for the plain GEMMs, 3–10 % at 2 threads; in fmnist's step matmul_gelu_bwd took
+ *     117 → 96 ms and linear_gelu_only 60 → 52 ms (BENCHMARKS.md, "Epilogue GEMMs (issue 9,
+ *     sixth pass)"). With k ≤ 320 (OpenBLAS's K block here) both kernels sum each element
+ *     over k in order by FMAs from 0, so the move changed no bit of either plan;
  *   - the fmnist head's last layer, A·Bᵀ with k ≤ 128 into ≥ 4096 columns (11 %);
  *   - weight gradients Aᵀ·B (A read in place) over k ≥ 2048 rows into 192 ≤ n ≤ 576
  *     columns with m ≥ 192: every block's qkv, proj and fc1 (1–17 % at 2 threads, 5–11 %
@@ -359,9 +358,9 @@ int dino_gemm_tiled_block(float *c, const float *a, const float *b,
  *     tiny224's head, 4–14 %).
  * OpenBLAS stays elsewhere: K = 1024–65536 not transposed (the head's input gradients), a
  * C of 16 columns (fmnist's patch embedding gradient: half of each 32-column tile idle), the
- * heads' GELU layers into 1024–2048 columns (not measured on this kernel since the group
- * epilogue) and the fmnist head's 1024 × 1024 and 128 × 1024 weight gradients over 512 rows
- * (2–5 % behind). */
+ * heads' GELU layers (80 or 512 rows into 1024–2048 columns: 3–6 % ahead at K = 192, but
+ * ~1 ms of a step, 18–22 % behind at K = 1024–2048) and the fmnist head's 1024 × 1024 and
+ * 128 × 1024 weight gradients over 512 rows (2–5 % behind). */
 int dino_gemm_tiled_wins(int m, int n, int k, int trans_a, int trans_b) {
     if ((double)m * n * k < (double)(1 << 22)) return 0;
     if (!trans_a && m >= 512 && (n <= 576 ? k <= 768 : n <= 768 && k <= KC_MAX)) return 1;
