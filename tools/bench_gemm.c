@@ -1,9 +1,10 @@
 /* bench_gemm.c — the GEMM shapes of the fmnist and tiny224 plans, each run through dino_exec
  * on OpenBLAS (DINO_GEMM_BLAS: sgemm per thread block, then the epilogue over the block) and
- * on the tiled GEMM (DINO_GEMM_TILED: epilogue in the tile), with cold caches (64 MiB
- * written before each run), best of alternating runs, after checking that both agree; prints GFLOP/s for both and their ratio at the given
- * thread count. Built and run by tools/bench_gemm.sh [threads] [name filter] [runs] [cpu]; not part of
- * the package. */
+ * on the tiled GEMM (DINO_GEMM_TILED: epilogue per group of tiles), with cold caches (64 MiB
+ * written before each run), best of alternating runs, after checking that both agree;
+ * prints GFLOP/s for both and their ratio at the given thread count. Built and run by
+ * tools/bench_gemm.sh [threads] [name filters, "a|b"] [runs] [cpu]; not part of the
+ * package. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,7 +133,10 @@ static const struct shape shapes[] = {
     LIN("fmnist fc1 (linear_gelu)", linear_gelu, 6400, 768, 192),
     LIN("fmnist fc1 shape, no epilogue (linear)", linear, 6400, 768, 192),
     LIN("fmnist fc1 (linear_gelu_only)", linear_gelu_only, 6400, 768, 192),
+    LIN("fmnist proj shape, no epilogue (linear)", linear, 6400, 192, 192),
     LIN("fmnist fc2 (linear_residual_scaled)", linear_residual_scaled, 6400, 192, 768),
+    LIN("fmnist fc2 shape, no epilogue (linear)", linear, 6400, 192, 768),
+    LIN("fmnist fc2 (linear_residual)", linear_residual, 6400, 192, 768),
     LIN("fmnist local fc1 (linear_gelu)", linear_gelu, 3840, 768, 192),
     MM("fmnist dX fc2 (matmul_gelu_bwd NN)", matmul_gelu_bwd, 6400, 768, 192, 0, 0),
     MM("fmnist dX fc2 shape, no epilogue (matmul NN)", matmul, 6400, 768, 192, 0, 0),
@@ -159,6 +163,7 @@ static const struct shape shapes[] = {
     MM("fmnist head dW 1024->128 (matmul TN)", matmul, 128, 1024, 512, 1, 0),
     LIN("tiny224 qkv (linear NT)", linear, 3152, 576, 192),
     LIN("tiny224 fc1 (linear_gelu)", linear_gelu, 3152, 768, 192),
+    LIN("tiny224 fc1 (linear_gelu_only)", linear_gelu_only, 3152, 768, 192),
     LIN("tiny224 fc2 (linear_residual_scaled)", linear_residual_scaled, 3152, 192, 768),
     LIN("tiny224 local fc1 (linear_gelu)", linear_gelu, 2368, 768, 192),
     MM("tiny224 dX fc2 (matmul_gelu_bwd NN)", matmul_gelu_bwd, 3152, 768, 192, 0, 0),
@@ -182,6 +187,21 @@ static const struct shape shapes[] = {
     MM("tiny224 head dW 2048->256 (matmul TN)", matmul, 256, 2048, 80, 1, 0),
 };
 
+/** Whether `name` contains one of the '|'-separated parts of `filter` ("" matches all). */
+static int matches(const char *name, const char *filter) {
+    char part[128];
+    for (const char *p = filter;;) {
+        const char *end = strchr(p, '|');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len >= sizeof part) len = sizeof part - 1;
+        memcpy(part, p, len);
+        part[len] = 0;
+        if (strstr(name, part)) return 1;
+        if (!end) return 0;
+        p = end + 1;
+    }
+}
+
 int main(int argc, char **argv) {
     int threads = argc > 1 ? atoi(argv[1]) : 2;
     const char *filter = argc > 2 ? argv[2] : "";
@@ -194,6 +214,6 @@ int main(int argc, char **argv) {
     printf("| shape | M | N | K | OpenBLAS | tiled | tiled/OpenBLAS | auto picks |\n");
     printf("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n");
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
-        if (strstr(shapes[i].name, filter)) run(&shapes[i]);
+        if (matches(shapes[i].name, filter)) run(&shapes[i]);
     return 0;
 }

@@ -11,8 +11,12 @@
  * few rows against very many (the teacher's head) runs on gemm_skinny.c's kernel instead of
  * sgemm, chosen by shape alone; the epilogues are the same. Shapes where it measured faster
  * than sgemm plus the epilogue's passes run on gemm_tiled.c's GEMM instead, which applies
- * the epilogue to each microtile (dino_gemm_tiled_wins: shape alone decides, so fused and
- * unfused plans and every thread count take the same kernel). */
+ * the epilogue to each group of 4 microtiles (dino_gemm_tiled_wins: shape alone decides, so
+ * fused and unfused plans and every thread count take the same kernel).
+ * sgemm in row chunks with the epilogue after each chunk (so that the chunk of C stays in
+ * L2) was measured and not kept: at fc1's shape (6400 × 768 × 192, 1 thread, CPU time)
+ * chunks of 128, 384 and 1024 rows were 6 %, 2 % and 1–3 % slower than one sgemm per
+ * thread block, since OpenBLAS packs all of B (768 × 192, 590 KB) again for every call. */
 #include <cblas.h>
 #include <string.h>
 
@@ -103,6 +107,30 @@ static inline void gelu_bwd_row(float *dy, const float *x, int nn) {
     }
 }
 
+/* bias, row scale and residual over one row (linear_residual_scaled, linear_residual): the
+ * bias and the scale in one loop, (c + bias)·s (an add then a multiply cannot become one
+ * fma), then + r in a second: each element still rounds three times as the unfused add,
+ * mul and add, with two passes over the row instead of three. The residual's add stays a
+ * loop of its own: under -ffp-contract=fast clang merges a multiply and a later add of the
+ * same loop into one fma whatever `fp contract` pragma says. */
+static void bias_scale_add_row(float *restrict row, const struct gemm_epilogue *e, int64_t r,
+                               int n, int n0, int nn) {
+    const float *bias = e->bias + n0;
+    if (e->row_scale) {
+        float s = e->row_scale[r / e->rows_per_scale];
+        EPILOGUE_VECTORS
+        for (int j = 0; j < nn; j++) row[j] = (row[j] + bias[j]) * s;
+    } else {
+        EPILOGUE_VECTORS
+        for (int j = 0; j < nn; j++) row[j] += bias[j];
+    }
+    if (e->residual) {
+        const float *res = e->residual + r * n + n0;
+        EPILOGUE_VECTORS
+        for (int j = 0; j < nn; j++) row[j] += res[j];
+    }
+}
+
 void dino_gemm_epilogue_apply(float *c, const struct gemm_epilogue *e, int n, int m0, int mm,
                               int n0, int nn) {
     // Row by row, every step on the row while it sits in L1 (after sgemm the block is larger
@@ -111,11 +139,14 @@ void dino_gemm_epilogue_apply(float *c, const struct gemm_epilogue *e, int n, in
     float *cb = c + (int64_t)m0 * n + n0;
     for (int i = 0; i < mm; i++) {
         float *row = cb + (int64_t)i * n;
-        if (e->bias) {
+        if (e->bias && (e->row_scale || e->residual)) {
+            bias_scale_add_row(row, e, m0 + i, n, n0, nn);
+        } else if (e->bias) {
             EPILOGUE_VECTORS
             for (int j = 0; j < nn; j++) row[j] += e->bias[n0 + j];
+        } else if (e->row_scale || e->residual) {
+            scale_then_add(row, e, n, m0 + i, 1, n0, nn);
         }
-        if (e->row_scale || e->residual) scale_then_add(row, e, n, m0 + i, 1, n0, nn);
         if (e->gelu_in_place || e->gelu)
             gelu_row(e->gelu_in_place ? row : e->gelu + (int64_t)(m0 + i) * n + n0, row, nn);
         if (e->gelu_grad_x) gelu_bwd_row(row, e->gelu_grad_x + (int64_t)(m0 + i) * n + n0, nn);

@@ -1,5 +1,5 @@
 /* gemm_internal.h — what gemm.c (the GEMM ops, their thread split and the kernel choice) and
- * gemm_tiled.c (the AVX-512 GEMM with the epilogue in the tile) share (private). */
+ * gemm_tiled.c (the AVX-512 GEMM with the epilogue per group of tiles) share (private). */
 #ifndef DINO_GEMM_INTERNAL_H
 #define DINO_GEMM_INTERNAL_H
 
@@ -47,8 +47,9 @@ int dino_gemm_tiled_wins(int m, int n, int k, int trans_a, int trans_b);
  *  (A is (m, k) or, transposed, (k, m); B is (k, n) or, transposed, (n, k)), k ≥ 1. Each
  *  element is summed over k = 0, 1, … in order by fused multiply-adds from 0, whatever the
  *  block, so the result does not depend on the thread split; the epilogue runs on each
- *  microtile right after its last K block. Returns 0 when it could not run (no AVX-512, or
- *  its packing buffers could not be allocated): the caller then takes cblas. */
+ *  group of 4 microtiles (14 × 128) right after the group's last K block. Returns 0 when it
+ *  could not run (no AVX-512, or its packing buffers could not be allocated): the caller
+ *  then takes cblas. */
 int dino_gemm_tiled_block(float *c, const float *a, const float *b,
                           const struct gemm_epilogue *e, int m, int n, int k, int trans_a,
                           int trans_b, int m0, int m1, int n0, int n1);

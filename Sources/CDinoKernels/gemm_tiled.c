@@ -1,7 +1,8 @@
 /* gemm_tiled.c — an f32 GEMM of our own, C = op(A)·op(B) for the layouts the plans use
  * (NN, NT, TN), GotoBLAS-style, with the GEMM epilogue (bias, row scale, residual, GELU,
- * GELU backward) applied to each microtile right after its last K block, while the tile is
- * still in L1, instead of as separate passes over a block of C that has gone back to DRAM.
+ * GELU backward) applied to each group of 4 microtiles of a row panel (14 × 128 floats of
+ * C) right after the group's last tile of the last K block, while the group is still in
+ * L1/L2, instead of as separate passes over a block of C that has gone back to DRAM.
  *
  * Blocking (Zen 4: 32 KiB L1d, 1 MiB L2 per core, one 512-bit FMA per cycle):
  *   - the microkernel keeps a MR × NR = 14 × 32 tile of C in 28 zmm accumulators; per k it
@@ -10,8 +11,9 @@
  *   - K is cut into blocks of at most KC_MAX = 384 (split evenly): the forward GEMMs of the
  *     plans (K = 192) and most others are one block, so each tile of C is written once and
  *     the epilogue follows at once;
- *   - B is packed kc × nc at a time (at most 512 KiB: half of L2) into NR-column
- *     micro-panels, which the microkernel streams from L2;
+ *   - B is packed kc × nc at a time (at most 576 KiB of the 1 MiB L2: fc1's 768 × 192
+ *     weight in one block) into NR-column micro-panels, which the microkernel streams from
+ *     L2;
  *   - A's 14-row panel (14 × kc floats) is read in place: 14 rows of contiguous floats, or,
  *     transposed (Aᵀ·B, the weight gradients), 14 adjacent floats of each of A's kc rows,
  *     broadcast where they lie; it meets every B micro-panel of the block, and the next
@@ -23,8 +25,17 @@
  *     the in-place reads of A wait on memory;
  *   - edges (M, N not multiples of 14, 32) are zero-padded in the packed panels and the tile
  *     goes through a small buffer;
- *   - the epilogue's operands (residual, GELU output, GELU input) of a tile are prefetched
- *     before its last K block, so the epilogue finds them in cache.
+ *   - the epilogue runs per group of EPILOGUE_TILES = 4 tiles (14 rows × 128 columns), not
+ *     per 14 × 32 tile: the microkernel runs four tiles back to back, the epilogue is one
+ *     loop of 8 vectors per row (its constants stay in registers), and the group's operands
+ *     (residual, GELU output, GELU input), a share of its rows per tile, are prefetched into
+ *     L2 as 14 runs of 512 contiguous bytes instead of 28 scattered lines per tile. The
+ *     element-wise steps are the same, so the bits are those of a per-tile epilogue.
+ *     tools/bench_gemm.sh, 1 thread, CPU time, GFLOP/s per tile → per group of 4:
+ *     proj's linear_residual_scaled (6400 × 192 × 192) 80–82 → 86–88, its plain linear
+ *     (bias only) 90–91 → 92–96, linear_gelu (6400 × 768 × 192) 80–84 → 85–86,
+ *     matmul_gelu_bwd 83.5 → 86–87 (groups of 8: 84 / 86–87; the whole 672-column panel:
+ *     82.5 / 85.5–86).
  * Order of the sums: each element is acc = fma(a[i,p], b[p,j], acc) for p = 0, 1, …, k − 1
  * from acc = 0; K blocks after the first reload the partial sum from C, exactly as stored, so
  * the bits depend on neither the blocking nor the thread split (the K loop is never split
@@ -44,18 +55,28 @@ enum { MR = 14, NR = 32 };
 /** The largest K block: an A micro-panel of MR × KC_MAX floats (21 KiB) stays in L1; K up
  *  to 384 (every forward GEMM of the plans but fc2's) is one block, so C is written once. */
 enum { KC_MAX = 384 };
-/** Floats of B packed at once (512 KiB, half of L2, the rest for A, C and the epilogue's
- *  operands): kc × nc with nc a multiple of NR. */
-enum { B_FLOATS = 128 * 1024 };
+/** Floats of B packed at once (576 KiB of L2, the rest for A, C and the epilogue's
+ *  operands): kc × nc with nc a multiple of NR. 768 × 192 floats, so that the GEMMs into
+ *  768 columns with K = 192 (fc1 forward, fc2's input gradient) pack B once per thread and
+ *  read each panel of A once: with 512 KiB they ran as 672 + 96 columns, 4–5 % slower
+ *  (tools/bench_gemm.sh, 1 thread, CPU time: linear_gelu 84.5–85 → 89, linear_gelu_only
+ *  89 → 92, matmul_gelu_bwd 86–87 → 90.5–91 GFLOP/s); the other shapes did not move. */
+enum { B_FLOATS = 144 * 1024 };
 /** Aᵀ·B (a weight gradient, K in the thousands): B's block is at most B_FLOATS_TN floats
  *  (384 KiB), since the next K block of A and B is fetched into L2 while this one computes;
  *  it spans the block's whole N (in even chunks where that would leave K blocks under
  *  KC_MIN_TN), so A, read in place, is read from memory once per chunk. */
 enum { B_FLOATS_TN = 96 * 1024, KC_MIN_TN = 256 };
 
+/** Tiles of a row panel whose epilogue runs at once, after the last of them: 4 (a 14 × 128
+ *  block of C, 7 KiB, in L1) measured best of 1 (per tile), 4, 8 and 24 (the panel). */
+#ifndef EPILOGUE_TILES
+#define EPILOGUE_TILES 4
+#endif
+
 int dino_gemm_tiled_available(void) { return 1; }
 
-/* This thread's packing buffers (21 KiB + 512 KiB), allocated on its first GEMM and kept:
+/* This thread's packing buffers (21 KiB + 576 KiB), allocated on its first GEMM and kept:
  * OpenMP's threads live as long as the process; another thread that calls dino_exec and
  * then ends leaves its two buffers behind (never freed). */
 static _Thread_local float *packed_a;
@@ -157,13 +178,18 @@ static void kernel_cols(int kc, const float *ap, int64_t lda, const float *bp, f
     microkernel(kc, ap, 1, lda, bp, c, ldc, accumulate);
 }
 
-/* Prefetches tile (i0, j0) of the epilogue's operands laid out as C. */
-static void prefetch_epilogue(const struct gemm_epilogue *e, int n, int i0, int rows, int j0,
-                              int cols) {
-    int64_t at = (int64_t)i0 * n + j0;
-    if (e->residual) dino_prefetch_rect(e->residual + at, n, rows, cols, 0, 1);
-    if (e->gelu) dino_prefetch_rect(e->gelu + at, n, rows, cols, 1, 1);
-    if (e->gelu_grad_x) dino_prefetch_rect(e->gelu_grad_x + at, n, rows, cols, 0, 1);
+/* Prefetches share `part` of `parts` of the epilogue's operands (laid out as C) over rows
+ * [i0, i0 + rows), columns [j0, j0 + cols) into L2: a range of whole rows, so each share is
+ * a few contiguous runs that the epilogue then reads front to back. */
+static void prefetch_epilogue_share(const struct gemm_epilogue *e, int n, int i0, int rows,
+                                    int j0, int cols, int part, int parts) {
+    int step = (rows + parts - 1) / parts, lo = part * step;
+    int hi = lo + step < rows ? lo + step : rows;
+    if (hi <= lo) return;
+    int64_t at = (int64_t)(i0 + lo) * n + j0;
+    if (e->residual) dino_prefetch_rect(e->residual + at, n, hi - lo, cols, 0, 0);
+    if (e->gelu) dino_prefetch_rect(e->gelu + at, n, hi - lo, cols, 1, 0);
+    if (e->gelu_grad_x) dino_prefetch_rect(e->gelu_grad_x + at, n, hi - lo, cols, 0, 0);
 }
 
 /* One tile of rows × cols (≤ MR × NR) at c: directly when whole, else through a buffer so
@@ -278,7 +304,13 @@ int dino_gemm_tiled_block(float *c, const float *a, const float *b,
                         prefetch_l2_share(b, n, jc, nc, pc + kc, next_kc, part, parts);
                         prefetch_l2_share(a, m, m0, m1 - m0, pc + kc, next_kc, part, parts);
                     }
-                    if (last) prefetch_epilogue(e, n, ir, rows, jc + jr, cols);
+                    // The group's epilogue operands, a share per tile, while its tiles compute.
+                    int g0 = jr / (EPILOGUE_TILES * NR) * (EPILOGUE_TILES * NR);
+                    int gcols = nc - g0 < EPILOGUE_TILES * NR ? nc - g0 : EPILOGUE_TILES * NR;
+                    int gtiles = (gcols + NR - 1) / NR;
+                    if (last && has_epilogue)
+                        prefetch_epilogue_share(e, n, ir, rows, jc + g0, gcols, t - g0 / NR,
+                                                gtiles);
                     // The tile the first K block stores without reading: owned before then.
                     if (first) dino_prefetch_rect(ct, n, rows, cols, 1, 1);
                     // The C tile a later K block reloads: the next one, while this computes.
@@ -287,9 +319,10 @@ int dino_gemm_tiled_block(float *c, const float *a, const float *b,
                                            1, 1);
                     tile(kc, packed_a, a_rows, trans_a ? m : k, packed_b + (int64_t)jr * kc, ct,
                          n, !first, rows, cols, trans_a);
-                    // The tile was just stored: its epilogue reads it back from L1.
-                    if (last && has_epilogue)
-                        dino_gemm_epilogue_apply(c, e, n, ir, rows, jc + jr, cols);
+                    // The group's last tile was just stored: its epilogue reads the group
+                    // back from L1/L2, 14 rows of up to EPILOGUE_TILES · 32 floats each.
+                    if (last && has_epilogue && jr + NR >= g0 + gcols)
+                        dino_gemm_epilogue_apply(c, e, n, ir, rows, jc + g0, gcols);
                 }
             }
         }
@@ -303,6 +336,15 @@ int dino_gemm_tiled_block(float *c, const float *a, const float *b,
  *   - tall GEMMs with A not transposed (the forward linears A·Bᵀ and the input gradients
  *     A·B, m ≥ 512 rows) into at most 576 columns with k ≤ 768: qkv, proj and fc2 forward,
  *     the blocks' input gradients into 192 columns (3–10 % ahead);
+ *   - the same into 577–768 columns with one K block (k ≤ 384): fc1 forward (linear_gelu,
+ *     linear_gelu_only) and fc2's input gradient (matmul_gelu_bwd), since the epilogue runs
+ *     per group of tiles and B fits one block: against OpenBLAS plus the epilogue after
+ *     each thread's block (which walks 9.8 MB of C that sgemm wrote out of cache) 6 % ahead
+ *     at 1 thread for linear_gelu and matmul_gelu_bwd, 9 % for linear_gelu_only, 11–14 %
+ *     for the plain GEMMs, 3–10 % at 2 threads; in fmnist's step matmul_gelu_bwd took
+ *     117 → 96 ms and linear_gelu_only 60 → 52 ms (BENCHMARKS.md, "Epilogue GEMMs (issue 9,
+ *     sixth pass)"). With k ≤ 320 (OpenBLAS's K block here) both kernels sum each element
+ *     over k in order by FMAs from 0, so the move changed no bit of either plan;
  *   - the fmnist head's last layer, A·Bᵀ with k ≤ 128 into ≥ 4096 columns (11 %);
  *   - weight gradients Aᵀ·B (A read in place) over k ≥ 2048 rows into 192 ≤ n ≤ 576
  *     columns with m ≥ 192: every block's qkv, proj and fc1 (1–17 % at 2 threads, 5–11 %
@@ -314,14 +356,14 @@ int dino_gemm_tiled_block(float *c, const float *a, const float *b,
  *     the fmnist head's first and last layers, 3–18 %);
  *   - weight gradients over k ≤ 128 rows into a wide or tall C (n ≥ 1024 or m ≥ 2048:
  *     tiny224's head, 4–14 %).
- * OpenBLAS stays elsewhere: the GEMMs into 768 columns with a GELU epilogue (fc1 forward and
- * fc2's input gradient: the tiled GEMM is 2–9 % behind, the GELU output written tile by tile),
- * K = 1024–65536 not transposed (the head's input gradients), a C of 16 columns (fmnist's
- * patch embedding gradient: half of each 32-column tile idle) and the fmnist head's
- * 1024 × 1024 and 128 × 1024 weight gradients over 512 rows (2–5 % behind). */
+ * OpenBLAS stays elsewhere: K = 1024–65536 not transposed (the head's input gradients), a
+ * C of 16 columns (fmnist's patch embedding gradient: half of each 32-column tile idle), the
+ * heads' GELU layers (80 or 512 rows into 1024–2048 columns: 3–6 % ahead at K = 192, but
+ * ~1 ms of a step, 18–22 % behind at K = 1024–2048) and the fmnist head's 1024 × 1024 and
+ * 128 × 1024 weight gradients over 512 rows (2–5 % behind). */
 int dino_gemm_tiled_wins(int m, int n, int k, int trans_a, int trans_b) {
     if ((double)m * n * k < (double)(1 << 22)) return 0;
-    if (!trans_a && m >= 512 && n <= 576 && k <= 768) return 1;
+    if (!trans_a && m >= 512 && (n <= 576 ? k <= 768 : n <= 768 && k <= KC_MAX)) return 1;
     if (!trans_a && trans_b && k <= 128 && n >= 4096) return 1;
     if (!trans_a || trans_b) return 0;
     if (k >= 2048) return m >= 192 && n >= 192 && n <= 576;

@@ -79,28 +79,37 @@ final class TiledGemmTests: XCTestCase {
     }
   }
 
+  /// Every GEMM op with an epilogue (and plain linear) on x [rows, inDim] into outDim
+  /// columns, with random operands: linear_gelu's pre-activation as its extra result,
+  /// matmul_gelu_bwd as A·B and Aᵀ·B, linear_residual_scaled with drop-path scales (0, 1/0.9
+  /// and others, one per single-token image).
+  private func epilogueCases(rows: Int, inDim: Int, outDim: Int, rng: inout TestRNG)
+    -> [KernelCase]
+  {
+    let x = [rows, inDim], w = [outDim, inDim], bias = [outDim], y = [rows, outDim]
+    var cases = [
+      KernelCase(.linear, [x, w, bias], out: y, rng: &rng),
+      KernelCase(.linearGelu, [x, w, bias], out: y, rng: &rng),
+      KernelCase(.linearGeluOnly, [x, w, bias], out: y, rng: &rng),
+      KernelCase(.linearResidual, [x, w, bias, y], out: y, rng: &rng),
+      KernelCase(.matmulGeluBwd, [x, [inDim, outDim], y], out: y, iattr: [0, 0], rng: &rng),
+      KernelCase(.matmulGeluBwd, [[inDim, rows], [inDim, outDim], y], out: y, iattr: [1, 0],
+                 rng: &rng),
+    ]
+    cases[1].extraOuts = [y]
+    var scaled = KernelCase(
+      .linearResidualScaled, [[rows, 1, inDim], w, bias, [rows, 1, outDim], [rows, 1, 1]],
+      out: [rows, 1, outDim], rng: &rng)
+    scaled.data[4] = (0..<rows).map { i in [0, 1 / 0.9, rng.float(-2, 2)][i % 3] }
+    cases.append(scaled)
+    return cases
+  }
+
   /// Each GEMM op with an epilogue, forced onto the tiled GEMM, against the reference.
   func testEveryEpilogueMatchesTheReference() throws {
     var rng = TestRNG(seed: 9_302)
     for (rows, inDim, outDim) in [(7, 13, 33), (197, 33, 100), (29, 700, 45)] {
-      let x = [rows, inDim], w = [outDim, inDim], bias = [outDim], y = [rows, outDim]
-      var cases = [
-        KernelCase(.linear, [x, w, bias], out: y, rng: &rng),
-        KernelCase(.linearGelu, [x, w, bias], out: y, rng: &rng),
-        KernelCase(.linearGeluOnly, [x, w, bias], out: y, rng: &rng),
-        KernelCase(.linearResidual, [x, w, bias, y], out: y, rng: &rng),
-        KernelCase(.matmulGeluBwd, [x, [inDim, outDim], y], out: y, iattr: [0, 0], rng: &rng),
-        KernelCase(.matmulGeluBwd, [[inDim, rows], [inDim, outDim], y], out: y, iattr: [1, 0],
-                   rng: &rng),
-      ]
-      cases[1].extraOuts = [y]
-      // Drop-path scales: one per image of `rows` single-token images, 0, 1/0.9 and others.
-      var scaled = KernelCase(
-        .linearResidualScaled, [[rows, 1, inDim], w, bias, [rows, 1, outDim], [rows, 1, 1]],
-        out: [rows, 1, outDim], rng: &rng)
-      scaled.data[4] = (0..<rows).map { i in [0, 1 / 0.9, rng.float(-2, 2)][i % 3] }
-      cases.append(scaled)
-      for c in cases {
+      for c in epilogueCases(rows: rows, inDim: inDim, outDim: outDim, rng: &rng) {
         let label = "\(c.op) \(rows)x\(inDim)x\(outDim)"
         let want = try referenceRun(c)
         for threads in [1, 2] {
@@ -116,62 +125,109 @@ final class TiledGemmTests: XCTestCase {
     }
   }
 
+  /// The epilogue runs once per group of up to 4 tiles (128 columns) of a 14-row panel:
+  /// widths one short of, at and past a group (127, 128, 129, 257), 700 columns at K = 256
+  /// (a 576-column block of B: four whole groups and one of 64; then a block of 124), and
+  /// panels of 13, 14, 15 and 43 rows; every epilogue op against the Double reference, 1 vs
+  /// 2 threads bitwise.
+  func testEpilogueGroupEdges() throws {
+    var rng = TestRNG(seed: 9_304)
+    for (rows, inDim, outDim) in groupEdgeShapes {
+      for c in epilogueCases(rows: rows, inDim: inDim, outDim: outDim, rng: &rng) {
+        let label = "\(c.op) \(rows)x\(inDim)x\(outDim)"
+        let want = try referenceRun(c)
+        let one = try runKernel(c, threads: 1)
+        let two = try runKernel(c, threads: 2)
+        XCTAssertEqual(bits(one.out), bits(two.out), "\(label): 1 vs 2 threads")
+        for (g, r) in zip([one.out] + one.extras, [want.out] + want.extras) {
+          XCTAssertEqual(g.count, r.count, label)
+          var worst: Float = 0
+          for (u, v) in zip(g, r) { worst = max(worst, abs(u - v) / max(1, abs(v))) }
+          XCTAssertLessThan(worst, 2e-5, label)
+        }
+        for (g, r) in zip(one.extras, two.extras) {
+          XCTAssertEqual(bits(g), bits(r), "\(label): extra result, 1 vs 2 threads")
+        }
+      }
+    }
+  }
+
+  /// (rows, inDim, outDim) around the epilogue's 128-column groups and 14-row panels.
+  private let groupEdgeShapes = [(13, 19, 127), (14, 33, 128), (43, 21, 129), (29, 17, 257),
+                                 (15, 256, 700)]
+
   /// The fused ops give the bits of the unfused ones they replace when both run the tiled
   /// GEMM (the epilogue in the tile runs the same float operations in the same order).
   func testFusedIsUnfusedBitwiseOnTheTiledGemm() throws {
     var rng = TestRNG(seed: 9_303)
     for (rows, inDim, outDim) in [(7, 13, 33), (197, 33, 100), (29, 700, 45), (301, 65, 97)] {
-      let y = [rows, outDim]
-      let linear = KernelCase(
-        .linear, [[rows, inDim], [outDim, inDim], [outDim]], out: y, rng: &rng)
-      let other = (0..<rows * outDim).map { _ in rng.float(-4, 4) }
-      let scale: [Float] = (0..<rows).map { i in [0, 1 / 0.9, rng.float(-2, 2)][i % 3] }
-      for threads in [1, 2] {
-        let label = "\(rows)x\(inDim)x\(outDim) \(threads) threads"
-        let h = try runKernel(linear, threads: threads).out
-        var gelu = KernelCase(.gelu, [y], out: y, rng: &rng)
-        gelu.data = [h]
-        let g = try runKernel(gelu, threads: threads).out
-        var fused = KernelCase(.linearGelu, linear.shapes, out: y, rng: &rng)
-        fused.data = linear.data
-        fused.extraOuts = [y]
-        let run = try runKernel(fused, threads: threads)
-        XCTAssertEqual(bits(run.extras[0]), bits(h), "\(label): linear_gelu pre-activation")
-        XCTAssertEqual(bits(run.out), bits(g), "\(label): linear_gelu")
-        fused.op = .linearGeluOnly
-        fused.extraOuts = []
-        XCTAssertEqual(bits(try runKernel(fused, threads: threads).out), bits(g), label)
-        var add = KernelCase(.add, [y, y], out: y, rng: &rng)
-        add.data = [other, h]
-        var residual = KernelCase(.linearResidual, linear.shapes + [y], out: y, rng: &rng)
-        residual.data = linear.data + [other]
+      try assertFusedIsUnfused(rows: rows, inDim: inDim, outDim: outDim, rng: &rng)
+    }
+  }
+
+  /// As testFusedIsUnfusedBitwiseOnTheTiledGemm at the epilogue groups' edges.
+  func testFusedIsUnfusedBitwiseAtEpilogueGroupEdges() throws {
+    var rng = TestRNG(seed: 9_305)
+    for (rows, inDim, outDim) in groupEdgeShapes {
+      try assertFusedIsUnfused(rows: rows, inDim: inDim, outDim: outDim, rng: &rng)
+    }
+  }
+
+  /// Every fused GEMM op against the unfused ops it replaces, bit for bit, at 1 and 2
+  /// threads, on x [rows, inDim] into outDim columns.
+  private func assertFusedIsUnfused(rows: Int, inDim: Int, outDim: Int, rng: inout TestRNG)
+    throws
+  {
+    let y = [rows, outDim]
+    let linear = KernelCase(
+      .linear, [[rows, inDim], [outDim, inDim], [outDim]], out: y, rng: &rng)
+    let other = (0..<rows * outDim).map { _ in rng.float(-4, 4) }
+    let scale: [Float] = (0..<rows).map { i in [0, 1 / 0.9, rng.float(-2, 2)][i % 3] }
+    for threads in [1, 2] {
+      let label = "\(rows)x\(inDim)x\(outDim) \(threads) threads"
+      let h = try runKernel(linear, threads: threads).out
+      var gelu = KernelCase(.gelu, [y], out: y, rng: &rng)
+      gelu.data = [h]
+      let g = try runKernel(gelu, threads: threads).out
+      var fused = KernelCase(.linearGelu, linear.shapes, out: y, rng: &rng)
+      fused.data = linear.data
+      fused.extraOuts = [y]
+      let run = try runKernel(fused, threads: threads)
+      XCTAssertEqual(bits(run.extras[0]), bits(h), "\(label): linear_gelu pre-activation")
+      XCTAssertEqual(bits(run.out), bits(g), "\(label): linear_gelu")
+      fused.op = .linearGeluOnly
+      fused.extraOuts = []
+      XCTAssertEqual(bits(try runKernel(fused, threads: threads).out), bits(g), label)
+      var add = KernelCase(.add, [y, y], out: y, rng: &rng)
+      add.data = [other, h]
+      var residual = KernelCase(.linearResidual, linear.shapes + [y], out: y, rng: &rng)
+      residual.data = linear.data + [other]
+      XCTAssertEqual(
+        bits(try runKernel(residual, threads: threads).out),
+        bits(try runKernel(add, threads: threads).out), "\(label): linear_residual")
+      let tokens = [rows, 1, outDim]
+      var mul = KernelCase(.mul, [tokens, [rows, 1, 1]], out: tokens, rng: &rng)
+      mul.data = [h, scale]
+      add.data = [other, try runKernel(mul, threads: threads).out]
+      var scaled = KernelCase(
+        .linearResidualScaled,
+        [[rows, 1, inDim], [outDim, inDim], [outDim], tokens, [rows, 1, 1]], out: tokens,
+        rng: &rng)
+      scaled.data = linear.data + [other, scale]
+      XCTAssertEqual(
+        bits(try runKernel(scaled, threads: threads).out),
+        bits(try runKernel(add, threads: threads).out), "\(label): linear_residual_scaled")
+      for flags: [Int64] in [[0, 0], [0, 1], [1, 0]] {
+        let a = flags[0] == 1 ? [inDim, rows] : [rows, inDim]
+        let b = flags[1] == 1 ? [outDim, inDim] : [inDim, outDim]
+        let matmul = KernelCase(.matmul, [a, b], out: y, iattr: flags, rng: &rng)
+        var geluBwd = KernelCase(.geluBwd, [y, y], out: y, rng: &rng)
+        geluBwd.data = [try runKernel(matmul, threads: threads).out, other]
+        var bwd = KernelCase(.matmulGeluBwd, [a, b, y], out: y, iattr: flags, rng: &rng)
+        bwd.data = matmul.data + [other]
         XCTAssertEqual(
-          bits(try runKernel(residual, threads: threads).out),
-          bits(try runKernel(add, threads: threads).out), "\(label): linear_residual")
-        let tokens = [rows, 1, outDim]
-        var mul = KernelCase(.mul, [tokens, [rows, 1, 1]], out: tokens, rng: &rng)
-        mul.data = [h, scale]
-        add.data = [other, try runKernel(mul, threads: threads).out]
-        var scaled = KernelCase(
-          .linearResidualScaled,
-          [[rows, 1, inDim], [outDim, inDim], [outDim], tokens, [rows, 1, 1]], out: tokens,
-          rng: &rng)
-        scaled.data = linear.data + [other, scale]
-        XCTAssertEqual(
-          bits(try runKernel(scaled, threads: threads).out),
-          bits(try runKernel(add, threads: threads).out), "\(label): linear_residual_scaled")
-        for flags: [Int64] in [[0, 0], [0, 1], [1, 0]] {
-          let a = flags[0] == 1 ? [inDim, rows] : [rows, inDim]
-          let b = flags[1] == 1 ? [outDim, inDim] : [inDim, outDim]
-          let matmul = KernelCase(.matmul, [a, b], out: y, iattr: flags, rng: &rng)
-          var geluBwd = KernelCase(.geluBwd, [y, y], out: y, rng: &rng)
-          geluBwd.data = [try runKernel(matmul, threads: threads).out, other]
-          var bwd = KernelCase(.matmulGeluBwd, [a, b, y], out: y, iattr: flags, rng: &rng)
-          bwd.data = matmul.data + [other]
-          XCTAssertEqual(
-            bits(try runKernel(bwd, threads: threads).out),
-            bits(try runKernel(geluBwd, threads: threads).out), "\(label): \(flags)")
-        }
+          bits(try runKernel(bwd, threads: threads).out),
+          bits(try runKernel(geluBwd, threads: threads).out), "\(label): \(flags)")
       }
     }
   }
@@ -188,5 +244,39 @@ final class TiledGemmTests: XCTestCase {
     XCTAssertEqual(dino_gemm_kernel_is_tiled(6400, 576, 192, 0, 1), first, "thread count")
     dino_set_gemm_kernel(Int32(DINO_GEMM_BLAS.rawValue))
     XCTAssertEqual(dino_gemm_kernel_is_tiled(6400, 576, 192, 0, 1), 0, "forced OpenBLAS")
+  }
+
+  /// fc1's forward and fc2's input gradient (K = 192 into 768 columns: the GELU epilogues)
+  /// take the tiled GEMM by shape, and every epilogue op there gives the forced tiled GEMM's
+  /// bits at 1 and 2 threads; the head's 1024 columns and a K past one block stay on
+  /// OpenBLAS.
+  func testTheGeluShapesTakeTheTiledGemm() throws {
+    dino_set_gemm_kernel(Int32(DINO_GEMM_AUTO.rawValue))
+    for (m, transB) in [(6400, 1), (6400, 0), (3152, 1), (3152, 0), (2368, 1), (512, 0)] {
+      XCTAssertEqual(
+        dino_gemm_kernel_is_tiled(Int32(m), 768, 192, 0, Int32(transB)), 1,
+        "\(m)x768x192 trans_b \(transB)")
+    }
+    XCTAssertEqual(dino_gemm_kernel_is_tiled(512, 1024, 192, 0, 1), 0, "the head's 1024")
+    XCTAssertEqual(dino_gemm_kernel_is_tiled(6400, 768, 768, 0, 1), 0, "K past one block")
+    var rng = TestRNG(seed: 9_306)
+    // A·B and A·Bᵀ only: a transposed A at this shape is not the tiled GEMM's by shape.
+    let cases = epilogueCases(rows: 512, inDim: 192, outDim: 768, rng: &rng).filter {
+      $0.iattr.first != 1
+    }
+    for c in cases {
+      var autoRuns: [KernelRun] = []
+      for threads in [1, 2] {
+        dino_set_gemm_kernel(Int32(DINO_GEMM_AUTO.rawValue))
+        let auto = try runKernel(c, threads: threads)
+        dino_set_gemm_kernel(Int32(DINO_GEMM_TILED.rawValue))
+        let tiled = try runKernel(c, threads: threads)
+        let label = "\(c.op) 512x192x768 \(threads) threads"
+        XCTAssertEqual(bits(auto.out), bits(tiled.out), label)
+        for (a, t) in zip(auto.extras, tiled.extras) { XCTAssertEqual(bits(a), bits(t), label) }
+        autoRuns.append(auto)
+      }
+      XCTAssertEqual(bits(autoRuns[0].out), bits(autoRuns[1].out), "\(c.op): 1 vs 2 threads")
+    }
   }
 }
