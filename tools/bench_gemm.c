@@ -177,6 +177,14 @@ static const struct shape shapes[] = {
     MM("tiny224 local dW qkv (matmul TN)", matmul, 576, 192, 2368, 1, 0),
     MM("tiny224 local dW proj (matmul TN)", matmul, 192, 192, 2368, 1, 0),
     MM("tiny224 patch dW (matmul TN)", matmul, 192, 768, 3136, 1, 0),
+    // One thread's block at 2 threads, run alone (1 thread, CPU time is the steady figure):
+    // fc2's weight gradient split along N (192 × 384) or along M (96 × 768), proj's along N.
+    MM("half fmnist dW fc2 along N (matmul TN)", matmul, 192, 384, 6400, 1, 0),
+    MM("half fmnist dW fc2 along M (matmul TN)", matmul, 96, 768, 6400, 1, 0),
+    MM("half tiny224 dW fc2 along N (matmul TN)", matmul, 192, 384, 3152, 1, 0),
+    MM("half tiny224 dW fc2 along M (matmul TN)", matmul, 96, 768, 3152, 1, 0),
+    MM("half tiny224 dW proj along N (matmul TN)", matmul, 192, 96, 3152, 1, 0),
+    MM("half tiny224 dX proj along M (matmul NN)", matmul, 1576, 192, 192, 0, 0),
     LIN("tiny224 head 192->2048 (linear_gelu)", linear_gelu, 80, 2048, 192),
     LIN("tiny224 head 2048->2048 (linear_gelu)", linear_gelu, 80, 2048, 2048),
     MM("tiny224 last layer (matmul NT)", matmul, 80, 65536, 256, 0, 1),

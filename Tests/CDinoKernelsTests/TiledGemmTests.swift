@@ -27,10 +27,14 @@ final class TiledGemmTests: XCTestCase {
   /// Aᵀ·B over long K: (30, 600, 800) three K blocks in two N chunks, its last panel of A
   /// packed; (200, 40, 2100) six K blocks, split along M at 2 threads with a 12-row panel
   /// read in place at the split; (100, 100, 60) square, which Aᵀ·B splits along N.
+  /// A not transposed over several K blocks with all of B packed at once (each row panel runs
+  /// its K blocks back to back): (43, 100, 1000) three K blocks, a 1-row edge panel and a
+  /// 4-column edge tile; (29, 192, 768) B exactly the packing buffer (fc1's input gradient);
+  /// (15, 193, 768) one column past it (block by block instead).
   private let shapes = [
     (1, 1, 1), (7, 13, 33), (13, 33, 7), (33, 7, 100), (100, 197, 13), (197, 33, 197),
     (14, 32, 700), (29, 600, 33), (197, 100, 33), (30, 600, 800), (200, 40, 2100),
-    (100, 100, 60),
+    (100, 100, 60), (43, 100, 1000), (29, 192, 768), (15, 193, 768),
   ]
 
   /// (trans_a, trans_b): the layouts the plans use.
@@ -108,7 +112,7 @@ final class TiledGemmTests: XCTestCase {
   /// Each GEMM op with an epilogue, forced onto the tiled GEMM, against the reference.
   func testEveryEpilogueMatchesTheReference() throws {
     var rng = TestRNG(seed: 9_302)
-    for (rows, inDim, outDim) in [(7, 13, 33), (197, 33, 100), (29, 700, 45)] {
+    for (rows, inDim, outDim) in [(7, 13, 33), (197, 33, 100), (29, 700, 45), (43, 1000, 100)] {
       for c in epilogueCases(rows: rows, inDim: inDim, outDim: outDim, rng: &rng) {
         let label = "\(c.op) \(rows)x\(inDim)x\(outDim)"
         let want = try referenceRun(c)
@@ -160,7 +164,8 @@ final class TiledGemmTests: XCTestCase {
   /// GEMM (the epilogue in the tile runs the same float operations in the same order).
   func testFusedIsUnfusedBitwiseOnTheTiledGemm() throws {
     var rng = TestRNG(seed: 9_303)
-    for (rows, inDim, outDim) in [(7, 13, 33), (197, 33, 100), (29, 700, 45), (301, 65, 97)] {
+    let shapes = [(7, 13, 33), (197, 33, 100), (29, 700, 45), (301, 65, 97), (43, 1000, 100)]
+    for (rows, inDim, outDim) in shapes {
       try assertFusedIsUnfused(rows: rows, inDim: inDim, outDim: outDim, rng: &rng)
     }
   }
