@@ -395,7 +395,8 @@ int dino_gemm_tiled_block(float *c, const float *a, const float *b,
  * unfused plans take the same kernel. The tiled GEMM is taken where it was ahead:
  *   - tall GEMMs with A not transposed (the forward linears A·Bᵀ and the input gradients
  *     A·B, m ≥ 512 rows) into at most 576 columns with k ≤ 768: qkv, proj and fc2 forward,
- *     the blocks' input gradients into 192 columns (3–10 % ahead);
+ *     the blocks' input gradients into 192 columns (3–10 % ahead; those over K = 576 and
+ *     768, with all of B packed at once, now 10–17 % at 1 thread and 8–17 % at 2);
  *   - the same into 577–768 columns with one K block (k ≤ 384): fc1 forward (linear_gelu,
  *     linear_gelu_only) and fc2's input gradient (matmul_gelu_bwd), since the epilogue runs
  *     per group of tiles and B fits one block: against OpenBLAS plus the epilogue after
@@ -411,7 +412,11 @@ int dino_gemm_tiled_block(float *c, const float *a, const float *b,
  *     at 1); fc2's and tiny224's patch embedding's (192 × 768) stay on OpenBLAS: 1–3 %
  *     ahead at 1 thread, but at 2 threads, split along N so that each thread reads all of
  *     A, 6–15 % behind (tiny224, K = 2304–3152) and 2–4 % ahead in the benchmark but 10 %
- *     behind in fmnist's step (K = 3840, 6400);
+ *     behind in fmnist's step (K = 3840, 6400). Re-measured as one thread's block run alone
+ *     (1 thread, CPU time): split along N (192 × 384) 5–7 % ahead of sgemm's same block,
+ *     along M (96 × 768, each thread packing all of B) 1–5 % ahead but 8–12 % slower
+ *     than the N half; in four noisy step rounds on the tiled GEMM fmnist's 6400-row one
+ *     took 15.5 against 14.4 ms per call, so it stays;
  *   - weight gradients over 512 ≤ k < 2048 rows into a tall, narrow C (m ≥ 1024, n ≤ 256:
  *     the fmnist head's first and last layers, 3–18 %);
  *   - weight gradients over k ≤ 128 rows into a wide or tall C (n ≥ 1024 or m ≥ 2048:
