@@ -251,6 +251,38 @@ final class TiledGemmTests: XCTestCase {
     XCTAssertEqual(dino_gemm_kernel_is_tiled(6400, 576, 192, 0, 1), 0, "forced OpenBLAS")
   }
 
+  /// The input gradients over K = 576 and 768 into 192 columns and fc2's forward (all of B
+  /// packed at once, each row panel's K blocks back to back) take the tiled GEMM by shape,
+  /// at AUTO the forced tiled GEMM's bits at 1 and 2 threads; fc2's weight gradient (192 ×
+  /// 768 over thousands of rows) stays on OpenBLAS.
+  func testTheLongKInputGradientsTakeTheTiledGemm() throws {
+    dino_set_gemm_kernel(Int32(DINO_GEMM_AUTO.rawValue))
+    for (m, k, transB) in [(6400, 768, 0), (6400, 576, 0), (3152, 768, 0), (2368, 576, 0),
+                           (6400, 768, 1), (3152, 768, 1)] {
+      XCTAssertEqual(
+        dino_gemm_kernel_is_tiled(Int32(m), 192, Int32(k), 0, Int32(transB)), 1,
+        "\(m)x192x\(k) trans_b \(transB)")
+    }
+    for k: Int32 in [6400, 3840, 3152, 2368] {
+      XCTAssertEqual(dino_gemm_kernel_is_tiled(192, 768, k, 1, 0), 0, "fc2 dW over \(k)")
+    }
+    var rng = TestRNG(seed: 9_307)
+    for (k, tb) in [(768, Int64(0)), (576, 0), (768, 1)] {
+      let b = tb == 1 ? [192, k] : [k, 192]
+      let c = KernelCase(.matmul, [[512, k], b], out: [512, 192], iattr: [0, tb], rng: &rng)
+      var runs: [[Float]] = []
+      for threads in [1, 2] {
+        dino_set_gemm_kernel(Int32(DINO_GEMM_AUTO.rawValue))
+        let auto = try runKernel(c, threads: threads).out
+        dino_set_gemm_kernel(Int32(DINO_GEMM_TILED.rawValue))
+        let tiled = try runKernel(c, threads: threads).out
+        XCTAssertEqual(bits(auto), bits(tiled), "512x192x\(k) trans_b \(tb) \(threads) threads")
+        runs.append(auto)
+      }
+      XCTAssertEqual(bits(runs[0]), bits(runs[1]), "512x192x\(k) trans_b \(tb): 1 vs 2 threads")
+    }
+  }
+
   /// fc1's forward and fc2's input gradient (K = 192 into 768 columns: the GELU epilogues)
   /// take the tiled GEMM by shape, and every epilogue op there gives the forced tiled GEMM's
   /// bits at 1 and 2 threads; the head's 1024 columns and a K past one block stay on
