@@ -407,16 +407,19 @@ int dino_gemm_tiled_block(float *c, const float *a, const float *b,
  *     sixth pass)"). With k ≤ 320 (OpenBLAS's K block here) both kernels sum each element
  *     over k in order by FMAs from 0, so the move changed no bit of either plan;
  *   - the fmnist head's last layer, A·Bᵀ with k ≤ 128 into ≥ 4096 columns (11 %);
- *   - weight gradients Aᵀ·B (A read in place) over k ≥ 2048 rows into 192 ≤ n ≤ 576
+ *   - weight gradients Aᵀ·B (A read in place) over k ≥ 2048 rows into 192 ≤ n ≤ 768
  *     columns with m ≥ 192: every block's qkv, proj and fc1 (1–17 % at 2 threads, 5–11 %
- *     at 1); fc2's and tiny224's patch embedding's (192 × 768) stay on OpenBLAS: 1–3 %
- *     ahead at 1 thread, but at 2 threads, split along N so that each thread reads all of
- *     A, 6–15 % behind (tiny224, K = 2304–3152) and 2–4 % ahead in the benchmark but 10 %
- *     behind in fmnist's step (K = 3840, 6400). Re-measured as one thread's block run alone
- *     (1 thread, CPU time): split along N (192 × 384) 5–7 % ahead of sgemm's same block,
- *     along M (96 × 768, each thread packing all of B) 1–5 % ahead but 8–12 % slower
- *     than the N half; in four noisy step rounds on the tiled GEMM fmnist's 6400-row one
- *     took 15.5 against 14.4 ms per call, so it stays;
+ *     at 1), and fc2's and tiny224's patch embedding's (192 × 768, split along N: each
+ *     thread 192 × 384, all of A). Those were left on OpenBLAS by earlier runs at 2 threads
+ *     (6–15 % behind in the benchmark on tiny224, 10 % behind in fmnist's step, on a busy
+ *     machine); one thread's 192 × 384 block run alone is 5–7 % ahead of sgemm's same
+ *     block (1 thread, CPU time; along M, 96 × 768 with all of B packed per thread, only
+ *     1–5 % and 8–12 % slower than the N half), and in eight quiet step rounds (load ~1,
+ *     the same build either way) the tiled GEMM took fmnist's 192 × 768 weight gradients
+ *     from 85.9 to 80.3 ms per step (6400 rows 10.67 → 9.93 ms per call, 3840 rows
+ *     6.33 → 6.01) and tiny224's from 106.2 to 102.4 ms (3152 rows 5.03 → 4.86, 2368 rows
+ *     3.82 → 3.65; the patch embedding's among them). OpenBLAS sums K in blocks of its
+ *     own, so the move changed the plans' bits (BENCHMARKS.md, "Plain GEMMs");
  *   - weight gradients over 512 ≤ k < 2048 rows into a tall, narrow C (m ≥ 1024, n ≤ 256:
  *     the fmnist head's first and last layers, 3–18 %);
  *   - weight gradients over k ≤ 128 rows into a wide or tall C (n ≥ 1024 or m ≥ 2048:
@@ -431,7 +434,7 @@ int dino_gemm_tiled_wins(int m, int n, int k, int trans_a, int trans_b) {
     if (!trans_a && m >= 512 && (n <= 576 ? k <= 768 : n <= 768 && k <= KC_MAX)) return 1;
     if (!trans_a && trans_b && k <= 128 && n >= 4096) return 1;
     if (!trans_a || trans_b) return 0;
-    if (k >= 2048) return m >= 192 && n >= 192 && n <= 576;
+    if (k >= 2048) return m >= 192 && n >= 192 && n <= 768;
     if (k >= 512) return m >= 1024 && n <= 256;
     return k <= 128 && (n >= 1024 || m >= 2048);
 }

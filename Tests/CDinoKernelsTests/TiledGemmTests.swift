@@ -253,9 +253,10 @@ final class TiledGemmTests: XCTestCase {
 
   /// The input gradients over K = 576 and 768 into 192 columns and fc2's forward (all of B
   /// packed at once, each row panel's K blocks back to back) take the tiled GEMM by shape,
-  /// at AUTO the forced tiled GEMM's bits at 1 and 2 threads; fc2's weight gradient (192 ×
-  /// 768 over thousands of rows) stays on OpenBLAS.
-  func testTheLongKInputGradientsTakeTheTiledGemm() throws {
+  /// at AUTO the forced tiled GEMM's bits at 1 and 2 threads; so do fc2's weight gradient
+  /// and tiny224's patch embedding's (192 × 768 over 2304–6400 rows), but not below 2048
+  /// rows nor into more than 768 columns.
+  func testTheLongKGemmsTakeTheTiledGemm() throws {
     dino_set_gemm_kernel(Int32(DINO_GEMM_AUTO.rawValue))
     for (m, k, transB) in [(6400, 768, 0), (6400, 576, 0), (3152, 768, 0), (2368, 576, 0),
                            (6400, 768, 1), (3152, 768, 1)] {
@@ -263,23 +264,32 @@ final class TiledGemmTests: XCTestCase {
         dino_gemm_kernel_is_tiled(Int32(m), 192, Int32(k), 0, Int32(transB)), 1,
         "\(m)x192x\(k) trans_b \(transB)")
     }
-    for k: Int32 in [6400, 3840, 3152, 2368] {
-      XCTAssertEqual(dino_gemm_kernel_is_tiled(192, 768, k, 1, 0), 0, "fc2 dW over \(k)")
+    for k: Int32 in [6400, 3840, 3152, 3136, 2368, 2304] {
+      XCTAssertEqual(dino_gemm_kernel_is_tiled(192, 768, k, 1, 0), 1, "fc2 dW over \(k)")
     }
+    XCTAssertEqual(dino_gemm_kernel_is_tiled(192, 768, 2047, 1, 0), 0, "under 2048 rows")
+    XCTAssertEqual(dino_gemm_kernel_is_tiled(192, 800, 6400, 1, 0), 0, "past 768 columns")
     var rng = TestRNG(seed: 9_307)
+    var cases: [(String, KernelCase)] = []
     for (k, tb) in [(768, Int64(0)), (576, 0), (768, 1)] {
       let b = tb == 1 ? [192, k] : [k, 192]
-      let c = KernelCase(.matmul, [[512, k], b], out: [512, 192], iattr: [0, tb], rng: &rng)
+      cases.append(("512x192x\(k) trans_b \(tb)", KernelCase(
+        .matmul, [[512, k], b], out: [512, 192], iattr: [0, tb], rng: &rng)))
+    }
+    // fc2's weight gradient at the rule's edge: 2048 rows, split along N at 2 threads.
+    cases.append(("fc2 dW 192x768x2048", KernelCase(
+      .matmul, [[2048, 192], [2048, 768]], out: [192, 768], iattr: [1, 0], rng: &rng)))
+    for (label, c) in cases {
       var runs: [[Float]] = []
       for threads in [1, 2] {
         dino_set_gemm_kernel(Int32(DINO_GEMM_AUTO.rawValue))
         let auto = try runKernel(c, threads: threads).out
         dino_set_gemm_kernel(Int32(DINO_GEMM_TILED.rawValue))
         let tiled = try runKernel(c, threads: threads).out
-        XCTAssertEqual(bits(auto), bits(tiled), "512x192x\(k) trans_b \(tb) \(threads) threads")
+        XCTAssertEqual(bits(auto), bits(tiled), "\(label) \(threads) threads")
         runs.append(auto)
       }
-      XCTAssertEqual(bits(runs[0]), bits(runs[1]), "512x192x\(k) trans_b \(tb): 1 vs 2 threads")
+      XCTAssertEqual(bits(runs[0]), bits(runs[1]), "\(label): 1 vs 2 threads")
     }
   }
 
