@@ -277,6 +277,32 @@ static void blocking(int nn, int k, int trans_a, int *kc_step, int *nc_max) {
     if (*nc_max < NR) *nc_max = NR;
 }
 
+/* The epilogue group of tile column jr in a block of nc columns: its first column *g0 and
+ * its width *gcols (EPILOGUE_TILES tiles, fewer at the block's end). */
+static void epilogue_group(int jr, int nc, int *g0, int *gcols) {
+    *g0 = jr / (EPILOGUE_TILES * NR) * (EPILOGUE_TILES * NR);
+    *gcols = nc - *g0 < EPILOGUE_TILES * NR ? nc - *g0 : EPILOGUE_TILES * NR;
+}
+
+/* Before tile jr of a panel's last K block (rows [ir, ir + rows), the block's columns from
+ * c0): this tile's share of its group's epilogue operands, into L2. */
+static void epilogue_group_prefetch(const struct gemm_epilogue *e, int n, int ir, int rows,
+                                    int c0, int jr, int nc) {
+    int g0, gcols;
+    epilogue_group(jr, nc, &g0, &gcols);
+    prefetch_epilogue_share(e, n, ir, rows, c0 + g0, gcols, (jr - g0) / NR,
+                            (gcols + NR - 1) / NR);
+}
+
+/* After tile jr of a panel's last K block was stored: when it closes its group, the group's
+ * epilogue, read back from L1/L2 (14 rows of up to EPILOGUE_TILES · 32 floats). */
+static void epilogue_group_finish(float *c, const struct gemm_epilogue *e, int n, int ir,
+                                  int rows, int c0, int jr, int nc) {
+    int g0, gcols;
+    epilogue_group(jr, nc, &g0, &gcols);
+    if (jr + NR >= g0 + gcols) dino_gemm_epilogue_apply(c, e, n, ir, rows, c0 + g0, gcols);
+}
+
 /* Rows [m0, m1), columns [n0, n1) of C with A not transposed, over several K blocks, when
  * every K block of B for those columns fits the packing buffer at once (K = 576, 768 into
  * 192 columns: the blocks' input gradients, fc2's forward): B is packed once, block after
@@ -308,17 +334,11 @@ static void resident_b_block(float *c, const float *a, const float *b,
                 float *ct = c + (int64_t)ir * n + n0 + jr;
                 // The next panel's rows of A for this K block, a share per tile.
                 prefetch_a_share(a, m, k, 0, ir + MR, next_rows, pc, kc, t, tiles);
-                int g0 = jr / (EPILOGUE_TILES * NR) * (EPILOGUE_TILES * NR);
-                int gcols = nc - g0 < EPILOGUE_TILES * NR ? nc - g0 : EPILOGUE_TILES * NR;
-                int gtiles = (gcols + NR - 1) / NR;
-                if (last && has_epilogue)
-                    prefetch_epilogue_share(e, n, ir, rows, n0 + g0, gcols, t - g0 / NR,
-                                            gtiles);
+                if (last && has_epilogue) epilogue_group_prefetch(e, n, ir, rows, n0, jr, nc);
                 if (first) dino_prefetch_rect(ct, n, rows, cols, 1, 1);
                 tile(kc, packed_a, a_rows, k, bp + (int64_t)jr * kc, ct, n, !first, rows, cols,
                      0);
-                if (last && has_epilogue && jr + NR >= g0 + gcols)
-                    dino_gemm_epilogue_apply(c, e, n, ir, rows, n0 + g0, gcols);
+                if (last && has_epilogue) epilogue_group_finish(c, e, n, ir, rows, n0, jr, nc);
             }
         }
     }
@@ -365,12 +385,7 @@ int dino_gemm_tiled_block(float *c, const float *a, const float *b,
                         prefetch_l2_share(a, m, m0, m1 - m0, pc + kc, next_kc, part, parts);
                     }
                     // The group's epilogue operands, a share per tile, while its tiles compute.
-                    int g0 = jr / (EPILOGUE_TILES * NR) * (EPILOGUE_TILES * NR);
-                    int gcols = nc - g0 < EPILOGUE_TILES * NR ? nc - g0 : EPILOGUE_TILES * NR;
-                    int gtiles = (gcols + NR - 1) / NR;
-                    if (last && has_epilogue)
-                        prefetch_epilogue_share(e, n, ir, rows, jc + g0, gcols, t - g0 / NR,
-                                                gtiles);
+                    if (last && has_epilogue) epilogue_group_prefetch(e, n, ir, rows, jc, jr, nc);
                     // The tile the first K block stores without reading: owned before then.
                     if (first) dino_prefetch_rect(ct, n, rows, cols, 1, 1);
                     // The C tile a later K block reloads: the next one, while this computes.
@@ -379,10 +394,7 @@ int dino_gemm_tiled_block(float *c, const float *a, const float *b,
                                            1, 1);
                     tile(kc, packed_a, a_rows, trans_a ? m : k, packed_b + (int64_t)jr * kc, ct,
                          n, !first, rows, cols, trans_a);
-                    // The group's last tile was just stored: its epilogue reads the group
-                    // back from L1/L2, 14 rows of up to EPILOGUE_TILES · 32 floats each.
-                    if (last && has_epilogue && jr + NR >= g0 + gcols)
-                        dino_gemm_epilogue_apply(c, e, n, ir, rows, jc + g0, gcols);
+                    if (last && has_epilogue) epilogue_group_finish(c, e, n, ir, rows, jc, jr, nc);
                 }
             }
         }
