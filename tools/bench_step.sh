@@ -15,7 +15,7 @@
 #   (environment, with defaults):
 #   REPEATS=3  CONFIGS="fmnist tiny224"  THREADS="1 2"
 #   FMNIST_STEPS=5  TINY_STEPS=3  WARMUP=1  TORCH=1 (0: dino only)  LOG=/tmp/bench_step.log
-#   LIMIT_FMNIST=500M LIMIT_TINY224=945M (optional: also compile the config with
+#   LIMIT_FMNIST=500M LIMIT_TINY224=900M (optional: also compile the config with
 #   `dinoc compile --memory-limit`, run that plan right after the default one each repeat,
 #   and print its images/s, peak RSS and RSS ratio to PyTorch in three more columns)
 #   BASE_RUN=path/to/another/dino-run (optional: also run it each repeat for a before/after
