@@ -43,26 +43,6 @@ static int split_point(int len, int p, int parts) {
 #define EPILOGUE_VECTORS \
     _Pragma("clang loop vectorize(enable) vectorize_width(16) interleave_count(1)")
 
-/* The epilogue's multiply-then-add steps stay two roundings: `-ffp-contract=fast` would
- * otherwise merge c·m and + r into one fma, and the unfused mul then add round twice. */
-static void scale_then_add(float *restrict cb, const struct gemm_epilogue *e, int n, int m0, int mm,
-                           int n0, int nn) {
-#pragma clang fp contract(off)
-    for (int i = 0; i < mm; i++) {
-        float *row = cb + (int64_t)i * n;
-        if (e->row_scale) {
-            float s = e->row_scale[(m0 + i) / e->rows_per_scale];
-            EPILOGUE_VECTORS
-            for (int j = 0; j < nn; j++) row[j] *= s;
-        }
-        if (e->residual) {
-            const float *res = e->residual + (int64_t)(m0 + i) * n + n0;
-            EPILOGUE_VECTORS
-            for (int j = 0; j < nn; j++) row[j] += res[j];
-        }
-    }
-}
-
 /* out[l] = gelu(in[l]) for 16 floats (out may be in): a constant-trip `omp simd` loop, which
  * clang turns into straight vector code with no runtime overlap check (each element is read
  * before it is written). */
@@ -107,20 +87,24 @@ static inline void gelu_bwd_row(float *dy, const float *x, int nn) {
     }
 }
 
-/* bias, row scale and residual over one row (linear_residual_scaled, linear_residual): the
- * bias and the scale in one loop, (c + bias)·s (an add then a multiply cannot become one
- * fma), then + r in a second: each element still rounds three times as the unfused add,
- * mul and add, with two passes over the row instead of three. The residual's add stays a
- * loop of its own: under -ffp-contract=fast clang merges a multiply and a later add of the
- * same loop into one fma whatever `fp contract` pragma says. */
-static void bias_scale_add_row(float *restrict row, const struct gemm_epilogue *e, int64_t r,
-                               int n, int n0, int nn) {
-    const float *bias = e->bias + n0;
+/* Bias, row scale and residual over one row, each where the epilogue has it, in the unfused
+ * ops' order (linear's + bias, mul's ·s, add's + r): the bias and the scale in one loop,
+ * (c + bias)·s (an add then a multiply cannot become one fma), then + r in a loop of its own,
+ * so each element still rounds once per step: under -ffp-contract=fast clang merges a
+ * multiply and a later add of the same loop into one fma whatever `fp contract` says. */
+static void bias_scale_residual_row(float *restrict row, const struct gemm_epilogue *e, int64_t r,
+                                    int n, int n0, int nn) {
+    const float *bias = e->bias ? e->bias + n0 : NULL;
     if (e->row_scale) {
         float s = e->row_scale[r / e->rows_per_scale];
-        EPILOGUE_VECTORS
-        for (int j = 0; j < nn; j++) row[j] = (row[j] + bias[j]) * s;
-    } else {
+        if (bias) {
+            EPILOGUE_VECTORS
+            for (int j = 0; j < nn; j++) row[j] = (row[j] + bias[j]) * s;
+        } else {
+            EPILOGUE_VECTORS
+            for (int j = 0; j < nn; j++) row[j] *= s;
+        }
+    } else if (bias) {
         EPILOGUE_VECTORS
         for (int j = 0; j < nn; j++) row[j] += bias[j];
     }
@@ -139,14 +123,8 @@ void dino_gemm_epilogue_apply(float *c, const struct gemm_epilogue *e, int n, in
     float *cb = c + (int64_t)m0 * n + n0;
     for (int i = 0; i < mm; i++) {
         float *row = cb + (int64_t)i * n;
-        if (e->bias && (e->row_scale || e->residual)) {
-            bias_scale_add_row(row, e, m0 + i, n, n0, nn);
-        } else if (e->bias) {
-            EPILOGUE_VECTORS
-            for (int j = 0; j < nn; j++) row[j] += e->bias[n0 + j];
-        } else if (e->row_scale || e->residual) {
-            scale_then_add(row, e, n, m0 + i, 1, n0, nn);
-        }
+        if (e->bias || e->row_scale || e->residual)
+            bias_scale_residual_row(row, e, m0 + i, n, n0, nn);
         if (e->gelu_in_place || e->gelu)
             gelu_row(e->gelu_in_place ? row : e->gelu + (int64_t)(m0 + i) * n + n0, row, nn);
         if (e->gelu_grad_x) gelu_bwd_row(row, e->gelu_grad_x + (int64_t)(m0 + i) * n + n0, nn);

@@ -30,42 +30,32 @@ static inline int dino_chunks(int64_t work) { return work < DINO_PAR_MIN ? 1 : d
  *  loaded and stored without an alignment requirement. */
 typedef float dino_v16 __attribute__((vector_size(64), aligned(4)));
 
+/* Stage b of dino_transpose16 pairs rows r and r + 2^b (bit b of r clear) and swaps bit b of
+ * the column index with bit b of the row index: lane i of the new row r is x[i] where bit b
+ * of i is clear, else y[i − 2^b]; lane i of the new row r + 2^b is x[i + 2^b] where it is
+ * clear, else y[i]. Lanes 16…31 of __builtin_shufflevector are y's; each index is a constant
+ * expression, as the builtin needs. */
+#define DINO_T16_LO(b, i) ((((i) >> (b)) & 1) ? (i) - (1 << (b)) + 16 : (i))
+#define DINO_T16_HI(b, i) ((((i) >> (b)) & 1) ? (i) + 16 : (i) + (1 << (b)))
+#define DINO_T16_LANES(f, b)                                                                   \
+    f(b, 0), f(b, 1), f(b, 2), f(b, 3), f(b, 4), f(b, 5), f(b, 6), f(b, 7), f(b, 8), f(b, 9),  \
+        f(b, 10), f(b, 11), f(b, 12), f(b, 13), f(b, 14), f(b, 15)
+#define DINO_T16_STAGE(m, b)                                                                   \
+    for (int r = 0; r < 16; r++) {                                                             \
+        if (r & (1 << (b))) continue;                                                          \
+        dino_v16 x = (m)[r], y = (m)[r + (1 << (b))];                                          \
+        (m)[r] = __builtin_shufflevector(x, y, DINO_T16_LANES(DINO_T16_LO, b));                \
+        (m)[r + (1 << (b))] = __builtin_shufflevector(x, y, DINO_T16_LANES(DINO_T16_HI, b));   \
+    }
+
 /** Transposes the 16 × 16 block m in registers (row r of the block in m[r]): stage b swaps
  *  bit b of the row index with bit b of the column index, between rows r and r + 2^b. The
  *  attention's kᵀ/vᵀ copies and the skinny GEMM's stores of C share it. */
 __attribute__((always_inline)) static inline void dino_transpose16(dino_v16 m[16]) {
-    for (int r = 0; r < 16; r++) {
-        if (r & 1) continue;
-        dino_v16 x = m[r], y = m[r + 1];
-        m[r] = __builtin_shufflevector(
-            x, y, 0, 16, 2, 18, 4, 20, 6, 22, 8, 24, 10, 26, 12, 28, 14, 30);
-        m[r + 1] = __builtin_shufflevector(
-            x, y, 1, 17, 3, 19, 5, 21, 7, 23, 9, 25, 11, 27, 13, 29, 15, 31);
-    }
-    for (int r = 0; r < 16; r++) {
-        if (r & 2) continue;
-        dino_v16 x = m[r], y = m[r + 2];
-        m[r] = __builtin_shufflevector(
-            x, y, 0, 1, 16, 17, 4, 5, 20, 21, 8, 9, 24, 25, 12, 13, 28, 29);
-        m[r + 2] = __builtin_shufflevector(
-            x, y, 2, 3, 18, 19, 6, 7, 22, 23, 10, 11, 26, 27, 14, 15, 30, 31);
-    }
-    for (int r = 0; r < 16; r++) {
-        if (r & 4) continue;
-        dino_v16 x = m[r], y = m[r + 4];
-        m[r] = __builtin_shufflevector(
-            x, y, 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);
-        m[r + 4] = __builtin_shufflevector(
-            x, y, 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);
-    }
-    for (int r = 0; r < 16; r++) {
-        if (r & 8) continue;
-        dino_v16 x = m[r], y = m[r + 8];
-        m[r] = __builtin_shufflevector(
-            x, y, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
-        m[r + 8] = __builtin_shufflevector(
-            x, y, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
-    }
+    DINO_T16_STAGE(m, 0)
+    DINO_T16_STAGE(m, 1)
+    DINO_T16_STAGE(m, 2)
+    DINO_T16_STAGE(m, 3)
 }
 
 /* ---- vectorisable math: no libm calls in hot loops (docs/PLATFORM.md §2) -------------- */
@@ -104,8 +94,8 @@ static inline float dino_sqrtf(float x) {
     } while (0)
 
 /** exp(x) in float, Cephes polynomial (~1 ulp). Below -87.3 it returns 0, above 88 it
- *  saturates at exp(88) (so the 2^k scale stays a normal float); NaN propagates. Inline and branch-free so
- *  that clang vectorises loops that call it. */
+ *  saturates at exp(88) (so the 2^k scale stays a normal float); NaN propagates. Inline and
+ *  branch-free so that clang vectorises loops that call it. */
 static inline float dino_expf(float xin) {
     float x = xin < -87.33654f ? -87.33654f : xin;
     x = x > 88.0f ? 88.0f : x;

@@ -9,6 +9,9 @@ struct KernelRun {
   var operands: [[Float]]
   /// Results 1, 2, … of an op with several results.
   var extras: [[Float]] = []
+
+  /// The bit patterns of the result and of results 1, 2, …, for bitwise comparisons.
+  var resultBits: [[UInt32]] { ([out] + extras).map { $0.map(\.bitPattern) } }
 }
 
 /// The exec failure of a case that should have run.

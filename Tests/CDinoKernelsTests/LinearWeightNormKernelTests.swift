@@ -15,24 +15,11 @@ final class LinearWeightNormKernelTests: XCTestCase {
     (16, 4099, 256),
   ]
 
-  private func bits(_ run: KernelRun) -> [[UInt32]] {
-    ([run.out] + run.extras).map { $0.map(\.bitPattern) }
-  }
-
-  /// A case of `op` on shape (m, n, k): g in [0.5, 1.5], the rest in [-1, 1].
+  /// A case of `op` on shape (m, n, k) (KernelCase.linearWeightNorm).
   private func makeCase(
     _ op: dino_op, _ m: Int, _ n: Int, _ k: Int, gradG: Bool, _ rng: inout TestRNG
   ) -> KernelCase {
-    if op == .linearWeightNorm {
-      return KernelCase(op, [[m, k], [n, k], [n, 1]], out: [m, n], rng: &rng) { i, r in
-        i == 2 ? r.float(0.5, 1.5) : r.float(-1, 1)
-      }
-    }
-    var c = KernelCase(
-      op, [[m, n], [m, k], [n, k], [n, 1]], out: [m, k], iattr: [gradG ? 1 : 0], rng: &rng
-    ) { i, r in i == 3 ? r.float(0.5, 1.5) : r.float(-1, 1) }
-    c.extraOuts = [[n, k]] + (gradG ? [[n, 1]] : [])
-    return c
+    KernelCase.linearWeightNorm(m, n, k, backward: op == .linearWeightNorm ? nil : gradG, &rng)
   }
 
   func testOneAndTwoThreadsAreBitwiseTheSame() throws {
@@ -45,8 +32,9 @@ final class LinearWeightNormKernelTests: XCTestCase {
         let c = makeCase(op, m, n, k, gradG: gradG, &rng)
         let one = try runKernel(c, threads: 1), two = try runKernel(c, threads: 2)
         let label = "\(op) \(m)×\(n)×\(k) grad_g=\(gradG)"
-        XCTAssertEqual(bits(one), bits(two), "\(label): 1 and 2 threads differ")
-        XCTAssertEqual(bits(two), bits(try runKernel(c, threads: 2)), "\(label): repeat differs")
+        XCTAssertEqual(one.resultBits, two.resultBits, "\(label): 1 and 2 threads differ")
+        let again = try runKernel(c, threads: 2)
+        XCTAssertEqual(two.resultBits, again.resultBits, "\(label): repeat differs")
         XCTAssertEqual(one.extras.count, op == .linearWeightNorm ? 0 : gradG ? 2 : 1, label)
       }
     }

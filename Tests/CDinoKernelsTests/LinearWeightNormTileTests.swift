@@ -19,36 +19,14 @@ final class LinearWeightNormTileTests: XCTestCase {
     (65, 200, 19), (80, 700, 256), (96, 150, 37), (97, 150, 40), (14, 600, 1000),
   ]
 
-  private func bits(_ run: KernelRun) -> [[UInt32]] {
-    ([run.out] + run.extras).map { $0.map(\.bitPattern) }
-  }
-
-  /// linear_weight_norm (backward: nil) or linear_weight_norm_bwd {grad_g} on (m, n, k):
-  /// g in [0.5, 1.5], the rest in [-1, 1].
-  private func makeCase(_ m: Int, _ n: Int, _ k: Int, backward gradG: Bool?, _ rng: inout TestRNG)
-    -> KernelCase
-  {
-    guard let gradG else {
-      return KernelCase(.linearWeightNorm, [[m, k], [n, k], [n, 1]], out: [m, n], rng: &rng) {
-        i, r in i == 2 ? r.float(0.5, 1.5) : r.float(-1, 1)
-      }
-    }
-    var c = KernelCase(
-      .linearWeightNormBwd, [[m, n], [m, k], [n, k], [n, 1]], out: [m, k],
-      iattr: [gradG ? 1 : 0], rng: &rng
-    ) { i, r in i == 3 ? r.float(0.5, 1.5) : r.float(-1, 1) }
-    c.extraOuts = [[n, k]] + (gradG ? [[n, 1]] : [])
-    return c
-  }
-
   func testFewRowsMatchTheOracleAndAreTheSameAtOneAndTwoThreads() throws {
     var rng = TestRNG(seed: 96)
     for (m, n, k) in shapes {
       for gradG in [nil, false, true] as [Bool?] {
-        let c = makeCase(m, n, k, backward: gradG, &rng)
+        let c = KernelCase.linearWeightNorm(m, n, k, backward: gradG, &rng)
         let label = "\(m)×\(n)×\(k) \(gradG.map { "bwd grad_g=\($0)" } ?? "fwd")"
         let one = try runKernel(c, threads: 1), two = try runKernel(c, threads: 2)
-        XCTAssertEqual(bits(one), bits(two), "\(label): 1 and 2 threads differ")
+        XCTAssertEqual(one.resultBits, two.resultBits, "\(label): 1 and 2 threads differ")
         let want = try referenceRun(c)
         XCTAssertEqual(two.extras.count, want.extras.count, label)
         let got = [two.out] + two.extras, exact = [want.out] + want.extras
